@@ -1,0 +1,141 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/traceledger/traceledger/consensus"
+	"github.com/traceledger/traceledger/ledger"
+)
+
+// ClusterView is the answer of GET /v1/cluster: this node's view of the
+// membership, with each member's own report of its applied index.
+type ClusterView struct {
+	consensus.Status
+	Size  uint64     `json:"ledger_size"`
+	Head  string     `json:"ledger_head"`
+	Nodes []NodeView `json:"nodes"`
+}
+
+// NodeView is one member, with what it reported about itself.
+type NodeView struct {
+	consensus.Member
+	State     string `json:"state,omitempty"`
+	Applied   uint64 `json:"applied_index"`
+	Reachable bool   `json:"reachable"`
+}
+
+// localView is what GET /v1/cluster?local=true returns: this node alone,
+// without asking its peers.
+func (s *Server) localView() (ClusterView, error) {
+	st := s.cluster.Status()
+	v := ClusterView{Status: st}
+	err := s.cluster.Store().View(func(rd ledger.Reader) error {
+		h, err := ledger.ReadHead(rd)
+		v.Size, v.Head = h.Size, ledger.HashHex(h.Root)
+		return err
+	})
+	return v, err
+}
+
+func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
+	v, err := s.localView()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if r.URL.Query().Get("local") == "true" {
+		writeJSON(w, http.StatusOK, v)
+		return
+	}
+	// Ask every member for its own applied index, in parallel, briefly.
+	v.Nodes = make([]NodeView, len(v.Members))
+	ctx, cancel := context.WithTimeout(r.Context(), 700*time.Millisecond)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, m := range v.Members {
+		v.Nodes[i] = NodeView{Member: m}
+		if m.ID == v.ID {
+			v.Nodes[i].State, v.Nodes[i].Applied, v.Nodes[i].Reachable = v.State, v.Applied, true
+			continue
+		}
+		if m.HTTP == "" {
+			continue
+		}
+		wg.Add(1)
+		go func(nv *NodeView) {
+			defer wg.Done()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, nv.HTTP+"/v1/cluster?local=true", nil)
+			if err != nil {
+				return
+			}
+			resp, err := s.client.Do(req)
+			if err != nil {
+				return
+			}
+			defer resp.Body.Close()
+			var peer ClusterView
+			if resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&peer) == nil {
+				nv.State, nv.Applied, nv.Reachable = peer.State, peer.Applied, true
+			}
+		}(&v.Nodes[i])
+	}
+	wg.Wait()
+	v.Members = nil
+	writeJSON(w, http.StatusOK, v)
+}
+
+// joinRequest is the body of POST /v1/cluster/nodes.
+type joinRequest struct {
+	ID   string `json:"id"`
+	Raft string `json:"raft"`
+	HTTP string `json:"http"`
+}
+
+// postNode adds a voter. Any node accepts the request; a follower forwards it.
+func (s *Server) postNode(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readJSONBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !s.cluster.IsLeader() {
+		s.forwardToLeader(w, r, body)
+		return
+	}
+	var jr joinRequest
+	if err := decodeStrict(body, &jr); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if jr.ID == "" || jr.Raft == "" {
+		s.writeError(w, r, ledger.ErrMissingField.Detail("id and raft are required"))
+		return
+	}
+	if err := s.cluster.Join(jr.ID, jr.Raft, jr.HTTP); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"joined": jr.ID})
+}
+
+// deleteNode removes a member. Any node accepts the request; a follower forwards it.
+func (s *Server) deleteNode(w http.ResponseWriter, r *http.Request) {
+	if !s.cluster.IsLeader() {
+		s.forwardToLeader(w, r, nil)
+		return
+	}
+	id, err := pathVar(r, "id")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.cluster.Remove(id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"removed": id})
+}

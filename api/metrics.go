@@ -1,0 +1,74 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are registered on the registry the Server was given: never on
+// the global one, so that many nodes can run in one test process.
+type metrics struct {
+	requests  *prometheus.HistogramVec
+	records   *prometheus.CounterVec
+	forwarded prometheus.Counter
+}
+
+func newMetrics(reg *prometheus.Registry) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "traceledger_http_request_duration_seconds",
+			Help:    "HTTP requests by route and status.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route", "code"}),
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "traceledger_records_total",
+			Help: "Submitted envelopes by outcome.",
+		}, []string{"outcome"}),
+		forwarded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "traceledger_forwarded_requests_total",
+			Help: "Requests forwarded to the leader.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.records, m.forwarded} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (s *Server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		route := "other"
+		if m := mux.CurrentRoute(r); m != nil {
+			if t, err := m.GetPathTemplate(); err == nil {
+				route = t
+			}
+		} else {
+			var match mux.RouteMatch
+			if s.router.Match(r, &match) && match.Route != nil {
+				if t, err := match.Route.GetPathTemplate(); err == nil {
+					route = t
+				}
+			}
+		}
+		s.metrics.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Observe(time.Since(start).Seconds())
+	})
+}

@@ -1,0 +1,214 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/gorilla/mux"
+
+	"github.com/traceledger/traceledger/consensus"
+	"github.com/traceledger/traceledger/ledger"
+)
+
+// EntryView is an entry as the API shows it: the stored entry plus its
+// leaf hash, with the record as a JSON object.
+type EntryView struct {
+	Seq        uint64          `json:"seq"`
+	Hash       string          `json:"hash"`
+	Type       string          `json:"type"`
+	RecordTime string          `json:"record_time"`
+	Signer     string          `json:"signer,omitempty"`
+	Record     json.RawMessage `json:"record"`
+	Signature  string          `json:"signature,omitempty"`
+}
+
+// LotView is the answer of GET /v1/lots/{gtin}/{lot}.
+type LotView struct {
+	Lot     *ledger.Lot `json:"lot"`
+	Entries []EntryView `json:"entries"`
+}
+
+// ParticipantView is the answer of GET /v1/participants/{address}.
+type ParticipantView struct {
+	Participant *ledger.ParticipantInfo `json:"participant"`
+	// Entries lists the sequence numbers of entries the participant signed
+	// or is named in, oldest first (at most 1 000; page with ?from=SEQ).
+	Entries []uint64 `json:"entries"`
+}
+
+func viewEntry(e *ledger.Entry, data []byte) EntryView {
+	return EntryView{Seq: e.Seq, Hash: ledger.HashHex(ledger.LeafHash(data)), Type: e.Type,
+		RecordTime: e.RecordTime, Signer: e.Signer, Record: e.Record, Signature: e.Signature}
+}
+
+// readConsistent prepares a read. By default reads are served from the
+// local state (possibly a little behind the leader). With
+// ?consistency=linearizable the leader confirms its leadership with a
+// quorum and waits for its state to include every committed entry; a
+// follower forwards such a read to the leader. It returns false when it has
+// already answered.
+func (s *Server) readConsistent(w http.ResponseWriter, r *http.Request) bool {
+	switch r.URL.Query().Get("consistency") {
+	case "", "local":
+		return true
+	case "linearizable":
+	default:
+		s.writeError(w, r, errBadRequest.with("consistency must be local or linearizable"))
+		return false
+	}
+	err := s.cluster.Linearize(r.Context())
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, consensus.ErrNotLeader):
+		s.forwardToLeader(w, r, nil)
+	default:
+		s.writeError(w, r, err)
+	}
+	return false
+}
+
+func pathVar(r *http.Request, name string) (string, error) {
+	v, err := url.PathUnescape(mux.Vars(r)[name])
+	if err != nil {
+		return "", ledger.ErrInvalidField.Detail("%s is not validly percent-encoded", name)
+	}
+	return v, nil
+}
+
+// lotRef parses and normalises the {gtin}/{lot} path variables.
+func lotRef(r *http.Request) (ledger.LotRef, error) {
+	g, err := pathVar(r, "gtin")
+	if err != nil {
+		return ledger.LotRef{}, err
+	}
+	lot, err := pathVar(r, "lot")
+	if err != nil {
+		return ledger.LotRef{}, err
+	}
+	gtin, err := ledger.NormalizeGTIN(g)
+	if err != nil {
+		return ledger.LotRef{}, err
+	}
+	if err := ledger.CheckLot(lot); err != nil {
+		return ledger.LotRef{}, err
+	}
+	return ledger.LotRef{GTIN: gtin, Lot: lot}, nil
+}
+
+func (s *Server) getLot(w http.ResponseWriter, r *http.Request) {
+	ref, err := lotRef(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !s.readConsistent(w, r) {
+		return
+	}
+	var view LotView
+	err = s.cluster.Store().View(func(rd ledger.Reader) error {
+		l, err := ledger.GetLot(rd, ref)
+		if err != nil {
+			return err
+		}
+		if l == nil {
+			return ledger.ErrUnknownLot.Detail("%s", ref)
+		}
+		view.Lot = l
+		view.Entries, err = entriesOf(rd, ref)
+		return err
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, view)
+}
+
+func entriesOf(rd ledger.Reader, ref ledger.LotRef) ([]EntryView, error) {
+	seqs, err := ledger.LotSeqs(rd, ref)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]EntryView, 0, len(seqs))
+	for _, seq := range seqs {
+		e, data, err := ledger.GetEntry(rd, seq)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, viewEntry(e, data))
+	}
+	return out, nil
+}
+
+func (s *Server) getEntry(w http.ResponseWriter, r *http.Request) {
+	seq, err := strconv.ParseUint(mux.Vars(r)["seq"], 10, 64)
+	if err != nil {
+		s.writeError(w, r, ledger.ErrInvalidField.Detail("seq must be a non-negative integer"))
+		return
+	}
+	if !s.readConsistent(w, r) {
+		return
+	}
+	var view EntryView
+	err = s.cluster.Store().View(func(rd ledger.Reader) error {
+		e, data, err := ledger.GetEntry(rd, seq)
+		if err != nil {
+			return err
+		}
+		view = viewEntry(e, data)
+		return nil
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, view)
+}
+
+func (s *Server) getParticipant(w http.ResponseWriter, r *http.Request) {
+	raw, err := pathVar(r, "address")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	addr, err := ledger.ParseAddress(raw)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var from uint64
+	if f := r.URL.Query().Get("from"); f != "" {
+		if from, err = strconv.ParseUint(f, 10, 64); err != nil {
+			s.writeError(w, r, ledger.ErrInvalidField.Detail("from must be a non-negative integer"))
+			return
+		}
+	}
+	if !s.readConsistent(w, r) {
+		return
+	}
+	var view ParticipantView
+	err = s.cluster.Store().View(func(rd ledger.Reader) error {
+		p, err := ledger.GetParticipant(rd, addr)
+		if err != nil {
+			return err
+		}
+		if p == nil {
+			return ledger.ErrUnknownParticipant.Detail("%s", addr.Hex())
+		}
+		view.Participant = p
+		view.Entries, err = ledger.ParticipantSeqs(rd, addr, from, 1000)
+		if view.Entries == nil {
+			view.Entries = []uint64{}
+		}
+		return err
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, view)
+}

@@ -1,0 +1,283 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/traceledger/traceledger/consensus"
+	"github.com/traceledger/traceledger/ledger"
+)
+
+// headerForwarded marks a request a follower forwarded to the leader, so
+// that a request is forwarded at most once (no loops during elections).
+const headerForwarded = "X-Traceledger-Forwarded"
+
+// submission is the body of POST /v1/records: one envelope, or a batch.
+type submission struct {
+	Record    json.RawMessage   `json:"record"`
+	Signature *string           `json:"signature"`
+	Records   []json.RawMessage `json:"records"`
+}
+
+// Accepted is the answer for an accepted envelope (201, or 200 for a
+// resubmitted identical envelope).
+type Accepted struct {
+	Seq    uint64 `json:"seq"`
+	Hash   string `json:"hash"`
+	Signer string `json:"signer"`
+}
+
+// BatchItem is one envelope's answer within a batch.
+type BatchItem struct {
+	Status int `json:"status"`
+	*Accepted
+	Error *errorDetail `json:"error,omitempty"`
+}
+
+// BatchAnswer is the answer to a batch: 200 with one item per envelope, in
+// order, and counts.
+type BatchAnswer struct {
+	Results  []BatchItem `json:"results"`
+	Accepted int         `json:"accepted"`
+	Rejected int         `json:"rejected"`
+}
+
+func (s *Server) postRecords(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readJSONBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !s.cluster.IsLeader() {
+		s.forwardToLeader(w, r, body)
+		return
+	}
+	var sub submission
+	if err := decodeStrict(body, &sub); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	switch {
+	case sub.Records != nil && (sub.Record != nil || sub.Signature != nil):
+		s.writeError(w, r, ledger.ErrMalformed.Detail(`send either "record" and "signature", or "records", not both`))
+	case sub.Records != nil:
+		s.submitBatch(w, r, sub.Records)
+	default:
+		env := ledger.Envelope{Record: sub.Record}
+		if sub.Signature != nil {
+			env.Signature = *sub.Signature
+		}
+		s.submitOne(w, r, env)
+	}
+}
+
+func (s *Server) submitOne(w http.ResponseWriter, r *http.Request, env ledger.Envelope) {
+	adm, err := ledger.Admit(env, s.cfg.Clock())
+	if err != nil {
+		s.metrics.records.WithLabelValues(statusLabel(err)).Inc()
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := s.cluster.Submit(r.Context(), []*ledger.Admitted{adm})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	status, item := answer(res[0])
+	s.metrics.records.WithLabelValues(http.StatusText(status)).Inc()
+	if item.Error != nil {
+		s.writeError(w, r, res[0].Err)
+		return
+	}
+	writeJSON(w, status, item.Accepted)
+}
+
+func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, raws []json.RawMessage) {
+	if len(raws) == 0 {
+		s.writeError(w, r, ledger.ErrMalformed.Detail(`"records" is empty`))
+		return
+	}
+	if len(raws) > s.cfg.MaxBatch {
+		s.writeError(w, r, errTooLarge.with("a batch holds at most 1000 envelopes"))
+		return
+	}
+	items := make([]BatchItem, len(raws))
+	admitted := make([]*ledger.Admitted, len(raws))
+	s.admitAll(raws, admitted, items)
+
+	var toSubmit []*ledger.Admitted
+	var where []int
+	for i, a := range admitted {
+		if a != nil {
+			toSubmit = append(toSubmit, a)
+			where = append(where, i)
+		}
+	}
+	if len(toSubmit) > 0 {
+		res, err := s.cluster.Submit(r.Context(), toSubmit)
+		if err != nil {
+			// Nothing is known of any envelope: answer the whole batch with
+			// the error, the client retries it as a whole.
+			s.writeError(w, r, err)
+			return
+		}
+		for k, i := range where {
+			_, items[i] = answer(res[k])
+		}
+	}
+	out := BatchAnswer{Results: items}
+	for _, it := range items {
+		s.metrics.records.WithLabelValues(http.StatusText(it.Status)).Inc()
+		if it.Error == nil {
+			out.Accepted++
+		} else {
+			out.Rejected++
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// admitAll decodes and admits envelopes on AdmitWorkers goroutines: signature
+// recovery is the most expensive step of a write and parallelises
+// perfectly. The goroutines end before admitAll returns.
+func (s *Server) admitAll(raws []json.RawMessage, admitted []*ledger.Admitted, items []BatchItem) {
+	now := s.cfg.Clock()
+	work := func(i int) {
+		var env ledger.Envelope
+		err := decodeStrict(raws[i], &env)
+		if err == nil {
+			admitted[i], err = ledger.Admit(env, now)
+		}
+		if err != nil {
+			status, d := classify(err)
+			items[i] = BatchItem{Status: status, Error: &d}
+		}
+	}
+	workers := min(s.cfg.AdmitWorkers, len(raws))
+	if workers <= 1 {
+		for i := range raws {
+			work(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				work(i)
+			}
+		}()
+	}
+	for i := range raws {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
+func answer(res ledger.Result) (int, BatchItem) {
+	if res.Err != nil {
+		status, d := classify(res.Err)
+		return status, BatchItem{Status: status, Error: &d}
+	}
+	status := http.StatusCreated
+	if res.Existing {
+		status = http.StatusOK
+	}
+	return status, BatchItem{Status: status, Accepted: &Accepted{Seq: res.Seq, Hash: ledger.HashHex(res.Hash), Signer: res.Signer.Hex()}}
+}
+
+func statusLabel(err error) string {
+	status, _ := classify(err)
+	return http.StatusText(status)
+}
+
+// readJSONBody enforces the content type, the body size limit and UTF-8.
+func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || (mt != "application/json" && mt != "application/ld+json") {
+		return nil, errMediaType.with("send Content-Type: application/json")
+	}
+	if cs, ok := params["charset"]; ok && !equalFold(cs, "utf-8") {
+		return nil, errMediaType.with("JSON must be UTF-8")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errTooLarge.with("the request body is larger than 4 MiB")
+		}
+		return nil, errBadRequest.with("cannot read the request body")
+	}
+	if !utf8.Valid(body) {
+		return nil, ledger.ErrMalformed.Detail("the request body is not valid UTF-8")
+	}
+	return body, nil
+}
+
+func equalFold(a, b string) bool { return bytes.EqualFold([]byte(a), []byte(b)) }
+
+// decodeStrict decodes one JSON value into v, refusing unknown fields,
+// trailing data and nesting deeper than ledger.MaxDepth.
+func decodeStrict(data []byte, v any) error {
+	if err := ledger.CheckDepth(data, ledger.MaxDepth); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return ledger.ErrMalformed.Detail("%s: wrong JSON type", te.Field)
+		}
+		return ledger.ErrMalformed.Detail("%v", err)
+	}
+	if dec.More() {
+		return ledger.ErrMalformed.Detail("trailing data after the JSON value")
+	}
+	return nil
+}
+
+// forwardToLeader relays a write to the leader and its answer back. A
+// request that was already forwarded once is not forwarded again: the
+// cluster is between leaders, and the client should retry.
+func (s *Server) forwardToLeader(w http.ResponseWriter, r *http.Request, body []byte) {
+	leader := s.cluster.LeaderHTTP()
+	if leader == "" || r.Header.Get(headerForwarded) != "" {
+		s.writeError(w, r, consensus.ErrNoLeader)
+		return
+	}
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, leader+r.URL.RequestURI(), bytes.NewReader(body))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req.Header.Set("Content-Type", r.Header.Get("Content-Type"))
+	req.Header.Set("Accept", r.Header.Get("Accept"))
+	req.Header.Set(headerForwarded, s.cluster.Status().ID)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		// The leader may have taken the write before the link failed.
+		s.writeError(w, r, consensus.ErrUnknownOutcome)
+		return
+	}
+	defer resp.Body.Close()
+	for _, h := range []string{"Content-Type", "Retry-After", "ETag", "Cache-Control"} {
+		if v := resp.Header.Get(h); v != "" {
+			w.Header().Set(h, v)
+		}
+	}
+	s.metrics.forwarded.Inc()
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, resp.Body)
+}

@@ -1,0 +1,170 @@
+// Package api serves traceledger over HTTP with gorilla/mux: signed record
+// submission, reads of lots, entries and participants, cluster membership,
+// health and metrics.
+//
+// The package declares what it consumes (Cluster) and never reaches into
+// Raft or Badger directly. Every error goes through classify (errors.go),
+// the single mapping from ledger and consensus errors to HTTP statuses and
+// the JSON error body of DESIGN §3.4.
+package api
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/traceledger/traceledger/consensus"
+	"github.com/traceledger/traceledger/ledger"
+)
+
+// Cluster is what the HTTP layer needs from the replicated ledger.
+// *consensus.Node implements it; handler tests use a fake.
+type Cluster interface {
+	// Submit commits admitted envelopes; consensus.ErrNotLeader elsewhere
+	// than on the leader.
+	Submit(ctx context.Context, envs []*ledger.Admitted) ([]ledger.Result, error)
+	// Linearize makes the next local read linearizable (leader only).
+	Linearize(ctx context.Context) error
+	// Store is the local state, for reads.
+	Store() ledger.Store
+	IsLeader() bool
+	// LeaderHTTP is the leader's base URL, "" if unknown.
+	LeaderHTTP() string
+	Status() consensus.Status
+	Join(id, raftAddr, httpURL string) error
+	Remove(id string) error
+}
+
+// Config configures a Server.
+type Config struct {
+	Cluster Cluster
+	Logger  *slog.Logger
+	Clock   func() time.Time
+	// Registry receives the server's metrics; nil creates a private one.
+	Registry *prometheus.Registry
+	// Client forwards requests to the leader; nil uses a client with
+	// a 30 s timeout.
+	Client *http.Client
+	// MaxBodyBytes bounds a request body; default 4 MiB (DESIGN §3.2).
+	MaxBodyBytes int64
+	// MaxBatch bounds the envelopes of one request; default 1 000.
+	MaxBatch int
+	// AdmitWorkers verify signatures in parallel; default GOMAXPROCS.
+	AdmitWorkers int
+}
+
+// Server is the HTTP API of one node.
+type Server struct {
+	cfg     Config
+	logger  *slog.Logger
+	cluster Cluster
+	client  *http.Client
+	metrics *metrics
+	router  *mux.Router
+}
+
+// New builds a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Cluster == nil {
+		return nil, fmt.Errorf("api: a cluster is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: 30 * time.Second}
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 4 << 20
+	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = 1000
+	}
+	if cfg.AdmitWorkers == 0 {
+		cfg.AdmitWorkers = runtime.GOMAXPROCS(0)
+	}
+	s := &Server{cfg: cfg, logger: cfg.Logger, cluster: cfg.Cluster, client: cfg.Client}
+	var err error
+	if s.metrics, err = newMetrics(cfg.Registry); err != nil {
+		return nil, err
+	}
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() {
+	r := mux.NewRouter()
+	// Lot codes may contain '/' (GS1 CSET 82); clients send it as %2F.
+	r.UseEncodedPath()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, errNotFound.with("no route "+r.URL.Path))
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: errorDetail{Code: "method_not_allowed", Message: r.Method + " is not allowed on " + r.URL.Path}})
+	})
+	r.HandleFunc("/v1/records", s.postRecords).Methods(http.MethodPost)
+	r.HandleFunc("/v1/lots/{gtin}/{lot}", s.getLot).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/v1/entries/{seq}", s.getEntry).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/v1/participants/{address}", s.getParticipant).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/v1/cluster", s.getCluster).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/v1/cluster/nodes", s.postNode).Methods(http.MethodPost)
+	r.HandleFunc("/v1/cluster/nodes/{id}", s.deleteNode).Methods(http.MethodDelete)
+	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})).Methods(http.MethodGet)
+	s.router = r
+}
+
+// Router exposes the router so that other handlers (the consumer pages,
+// the resolver) can be mounted beside the API.
+func (s *Server) Router() *mux.Router { return s.router }
+
+// Handler returns the root handler: the router behind panic recovery and
+// request metrics.
+func (s *Server) Handler() http.Handler {
+	return s.instrument(s.recoverPanics(s.router))
+}
+
+// recoverPanics turns a panic in a handler into a logged 500 instead of a
+// dropped connection. A panic is always a bug; the log names the path.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.logger.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", v)
+				writeJSON(w, http.StatusInternalServerError, errorBody{Error: errorDetail{Code: "internal", Message: "internal error"}})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 once the node knows a leader and can serve reads.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	st := s.cluster.Status()
+	if st.Leader == "" {
+		s.writeError(w, r, consensus.ErrNoLeader)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "leader": st.Leader, "applied_index": st.Applied})
+}

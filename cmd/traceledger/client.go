@@ -1,0 +1,356 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/traceledger/traceledger/api"
+	"github.com/traceledger/traceledger/ledger"
+)
+
+// client talks to a node's HTTP API.
+type client struct {
+	base string
+	http *http.Client
+}
+
+func newClient(base string) (*client, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--url %q is not an http(s) URL", base)
+	}
+	return &client{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 60 * time.Second}}, nil
+}
+
+// do sends one request and returns the status, body and Retry-After.
+func (c *client) do(ctx context.Context, method, path string, body []byte) (int, []byte, time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	var retry time.Duration
+	if s, e := strconv.Atoi(resp.Header.Get("Retry-After")); e == nil && s > 0 {
+		retry = time.Duration(s) * time.Second
+	}
+	return resp.StatusCode, b, retry, err
+}
+
+// getJSON fetches path into v; a non-200 answer becomes an error with the
+// server's message.
+func (c *client) getJSON(ctx context.Context, path string, v any) error {
+	status, body, _, err := c.do(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("%s: %s", http.StatusText(status), serverMessage(body))
+	}
+	return json.Unmarshal(body, v)
+}
+
+func serverMessage(body []byte) string {
+	var e struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
+		return e.Error.Message
+	}
+	return strings.TrimSpace(string(body))
+}
+
+// pending is an envelope read from a file, waiting to be sent.
+type pending struct {
+	file string
+	env  json.RawMessage
+}
+
+// readEnvelopes reads files and directories (every *.json in them, sorted).
+// A file holds one envelope, a JSON array of envelopes, or a batch
+// {"records": [...]}.
+func readEnvelopes(paths []string) ([]pending, error) {
+	var files []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		matches, err := filepath.Glob(filepath.Join(p, "*.json"))
+		if err != nil {
+			return nil, err
+		}
+		sort.Strings(matches)
+		files = append(files, matches...)
+	}
+	var out []pending
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		data = bytes.TrimSpace(data)
+		var batch struct {
+			Records []json.RawMessage `json:"records"`
+		}
+		var list []json.RawMessage
+		switch {
+		case len(data) > 0 && data[0] == '[':
+			if err := json.Unmarshal(data, &list); err != nil {
+				return nil, fmt.Errorf("%s: %w", f, err)
+			}
+		case json.Unmarshal(data, &batch) == nil && batch.Records != nil:
+			list = batch.Records
+		case json.Valid(data):
+			list = []json.RawMessage{data}
+		default:
+			return nil, fmt.Errorf("%s: not JSON", f)
+		}
+		for _, e := range list {
+			out = append(out, pending{file: f, env: e})
+		}
+	}
+	return out, nil
+}
+
+func runSubmit(ctx context.Context, args []string) error {
+	fs := newFlags("submit")
+	base := fs.String("url", defaultURL(), "node URL (any member)")
+	batchSize := fs.Int("batch", 100, "envelopes per request (1–1000)")
+	maxWait := fs.Duration("max-wait", 30*time.Minute, "give up retrying after this long without an answer")
+	doneDir := fs.String("done", "", "move files whose envelopes were all accepted into this directory")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return errors.New("name envelope files or directories to submit")
+	}
+	if *batchSize < 1 || *batchSize > 1000 {
+		return errors.New("--batch must be 1–1000")
+	}
+	c, err := newClient(*base)
+	if err != nil {
+		return err
+	}
+	envs, err := readEnvelopes(fs.Args())
+	if err != nil {
+		return err
+	}
+	rejectedFiles := map[string]bool{}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FILE\tSTATUS\tSEQ\tDETAIL")
+	for start := 0; start < len(envs); start += *batchSize {
+		part := envs[start:min(start+*batchSize, len(envs))]
+		items, err := c.sendBatch(ctx, part, *maxWait)
+		if err != nil {
+			tw.Flush()
+			return err
+		}
+		for i, it := range items {
+			detail, seq := "", ""
+			switch {
+			case it.Error != nil:
+				detail = it.Error.Code + ": " + it.Error.Message
+				rejectedFiles[part[i].file] = true
+			case it.Accepted != nil:
+				seq = strconv.FormatUint(it.Seq, 10)
+				detail = "accepted"
+				if it.Status == http.StatusOK {
+					detail = "already in the ledger"
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", part[i].file, it.Status, seq, detail)
+		}
+	}
+	tw.Flush()
+	if *doneDir != "" {
+		if err := os.MkdirAll(*doneDir, 0o755); err != nil {
+			return err
+		}
+		moved := map[string]bool{}
+		for _, p := range envs {
+			if rejectedFiles[p.file] || moved[p.file] {
+				continue
+			}
+			moved[p.file] = true
+			if err := os.Rename(p.file, filepath.Join(*doneDir, filepath.Base(p.file))); err != nil {
+				return err
+			}
+		}
+	}
+	if len(rejectedFiles) > 0 {
+		return exitError(1)
+	}
+	return nil
+}
+
+// sendBatch posts envelopes until the ledger answers them. Network errors,
+// 429 and 503 are retried with exponential backoff (honouring Retry-After):
+// on a weak link a request may have been applied even though its answer
+// was lost, and the retry is answered 200 with the original entry.
+func (c *client) sendBatch(ctx context.Context, part []pending, maxWait time.Duration) ([]api.BatchItem, error) {
+	raws := make([]json.RawMessage, len(part))
+	for i, p := range part {
+		raws[i] = p.env
+	}
+	body, err := json.Marshal(map[string]any{"records": raws})
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(maxWait)
+	delay := 500 * time.Millisecond
+	for {
+		status, resp, retryAfter, err := c.do(ctx, http.MethodPost, "/v1/records", body)
+		switch {
+		case err == nil && status == http.StatusOK:
+			var ans api.BatchAnswer
+			if err := json.Unmarshal(resp, &ans); err != nil || len(ans.Results) != len(part) {
+				return nil, fmt.Errorf("unexpected answer from %s: %s", c.base, resp)
+			}
+			return ans.Results, nil
+		case err == nil && status != http.StatusServiceUnavailable && status != http.StatusTooManyRequests && status < 500:
+			// The whole request was refused (too large, not JSON…):
+			// retrying would not help.
+			return nil, fmt.Errorf("%s refused the request: %d %s", c.base, status, serverMessage(resp))
+		}
+		why := ""
+		if err != nil {
+			why = err.Error()
+		} else {
+			why = fmt.Sprintf("%d %s", status, serverMessage(resp))
+		}
+		wait := max(delay, retryAfter)
+		if time.Now().Add(wait).After(deadline) {
+			return nil, fmt.Errorf("no answer from %s within %s (last: %s); run the same command again later, it is safe", c.base, maxWait, why)
+		}
+		fmt.Fprintf(os.Stderr, "traceledger submit: %s; retrying in %s\n", why, wait.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		delay = min(delay*2, 30*time.Second)
+	}
+}
+
+func runLot(ctx context.Context, args []string) error {
+	fs := newFlags("lot")
+	base := fs.String("url", defaultURL(), "node URL (any member)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return errors.New("usage: traceledger lot [--url URL] GTIN LOT")
+	}
+	c, err := newClient(*base)
+	if err != nil {
+		return err
+	}
+	var view api.LotView
+	path := "/v1/lots/" + url.PathEscape(fs.Arg(0)) + "/" + url.PathEscape(fs.Arg(1))
+	if err := c.getJSON(ctx, path, &view); err != nil {
+		return err
+	}
+	names := map[string]string{}
+	name := func(addr string) string {
+		if addr == "" {
+			return ""
+		}
+		if n, ok := names[addr]; ok {
+			return n
+		}
+		var p api.ParticipantView
+		n := addr[:10] + "…"
+		if c.getJSON(ctx, "/v1/participants/"+addr, &p) == nil {
+			n = p.Participant.Name
+		}
+		names[addr] = n
+		return n
+	}
+	l := view.Lot
+	fmt.Printf("%s  (GTIN %s, lot %s)\n", l.Product.Name, l.GTIN, l.Lot)
+	fmt.Printf("status:   %s\n", l.Status)
+	fmt.Printf("holder:   %s (%s)\n", name(l.Holder), l.Holder)
+	if l.InTransitTo != "" {
+		fmt.Printf("to:       %s (%s)\n", name(l.InTransitTo), l.InTransitTo)
+	}
+	fmt.Printf("quantity: %s %s of %s %s\n", l.Quantity.Amount, ledger.UnitSymbol(l.Quantity.Unit), l.Initial.Amount, ledger.UnitSymbol(l.Initial.Unit))
+	for _, p := range l.Parents {
+		fmt.Printf("made from: %s/%s\n", p.GTIN, p.Lot)
+	}
+	for _, ch := range l.Children {
+		fmt.Printf("made into: %s/%s\n", ch.GTIN, ch.Lot)
+	}
+	if l.Recalled != nil {
+		fmt.Printf("RECALLED by entry %d: %s\n", l.Recalled.Seq, l.Recalled.Reason)
+	}
+	fmt.Println()
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tWHEN\tWHAT\tBY\tDETAIL")
+	for _, e := range view.Entries {
+		rec, err := ledger.DecodeRecord(e.Record)
+		if err != nil {
+			fmt.Fprintf(tw, "%d\t\t%s\t%s\t(cannot decode: %v)\n", e.Seq, e.Type, name(e.Signer), err)
+			continue
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.Seq, rec.Time, e.Type, name(e.Signer), describe(rec, name))
+	}
+	return tw.Flush()
+}
+
+// describe summarises a record in a few words for the history table.
+func describe(r *ledger.Record, name func(string) string) string {
+	switch {
+	case r.Harvest != nil:
+		return fmt.Sprintf("%s %s at %s", r.Harvest.Quantity.Amount, ledger.UnitSymbol(r.Harvest.Quantity.Unit), r.Harvest.Place.Name)
+	case r.Transfer != nil:
+		return "to " + name(r.Transfer.To)
+	case r.Receive != nil:
+		return "received"
+	case r.Transform != nil:
+		var ins, outs []string
+		for _, in := range r.Transform.Inputs {
+			ins = append(ins, fmt.Sprintf("%s %s of %s", in.Quantity.Amount, ledger.UnitSymbol(in.Quantity.Unit), in.Lot.Lot))
+		}
+		for _, o := range r.Transform.Outputs {
+			outs = append(outs, fmt.Sprintf("%s %s %s", o.Quantity.Amount, ledger.UnitSymbol(o.Quantity.Unit), o.Lot.Lot))
+		}
+		return strings.Join(ins, ", ") + " → " + strings.Join(outs, ", ")
+	case r.Inspect != nil:
+		s := r.Inspect.Result
+		if c := r.Inspect.Certificate; c != nil {
+			s += " · " + c.Scheme
+			if c.Stars > 0 {
+				s += fmt.Sprintf(" %d★", c.Stars)
+			}
+		}
+		return s
+	case r.Recall != nil:
+		return "RECALL: " + r.Recall.Reason
+	}
+	return ""
+}

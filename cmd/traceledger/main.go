@@ -1,0 +1,144 @@
+// Command traceledger runs and uses a traceledger node: a Raft-replicated,
+// signed, append-only ledger of the provenance of specialty products.
+//
+// Usage:
+//
+//	traceledger serve --data DIR --http HOST:PORT --raft HOST:PORT --node-id ID [--bootstrap] [--join URL] [--admin 0xADDR ...]
+//	traceledger serve --dev
+//	traceledger keygen --out FILE [--plain]
+//	traceledger sign --key FILE [RECORD.json]
+//	traceledger submit [--url URL] FILE|DIR ...
+//	traceledger lot [--url URL] GTIN LOT
+//	traceledger bench ingest
+//
+// Every flag can also be set as TRACELEDGER_<FLAG> in the environment
+// (TRACELEDGER_NODE_ID for --node-id); a flag on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string) error
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"serve":  {"run a node", runServe},
+		"keygen": {"create a signing key", runKeygen},
+		"sign":   {"sign a record: record JSON in, envelope out", runSign},
+		"submit": {"send envelopes from files or directories, retrying until answered", runSubmit},
+		"lot":    {"show a lot's state and history", runLot},
+		"bench":  {"measure ingest throughput on this machine", runBench},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmds := commands()
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		usage(cmds)
+		if len(os.Args) < 2 {
+			os.Exit(2)
+		}
+		return
+	}
+	c, ok := cmds[os.Args[1]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "traceledger: unknown command %q\n\n", os.Args[1])
+		usage(cmds)
+		os.Exit(2)
+	}
+	if err := c.run(ctx, os.Args[2:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(int(ee))
+		}
+		fmt.Fprintf(os.Stderr, "traceledger %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
+
+// exitError ends the program with a status after the command has already
+// reported what went wrong.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func usage(cmds map[string]command) {
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintln(os.Stderr, "usage: traceledger COMMAND [flags]\n\ncommands:")
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  %-8s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(os.Stderr, "\nrun 'traceledger COMMAND -h' for a command's flags")
+}
+
+// newFlags returns a flag set for a subcommand.
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("traceledger "+name, flag.ContinueOnError)
+	return fs
+}
+
+// parseFlags parses args, then fills every flag not given on the command
+// line from TRACELEDGER_<NAME> (upper case, '-' as '_').
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		env := "TRACELEDGER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s=%q: %w", env, v, e)
+			}
+		}
+	})
+	return err
+}
+
+// listFlag is a repeatable flag; from the environment it takes a
+// comma-separated list.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+func defaultURL() string {
+	if u := os.Getenv("TRACELEDGER_URL"); u != "" {
+		return u
+	}
+	return "http://127.0.0.1:8080"
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/traceledger/traceledger/ledger"
+	"github.com/traceledger/traceledger/node"
+	"github.com/traceledger/traceledger/testnet"
+)
+
+func runServe(ctx context.Context, args []string) error {
+	fs := newFlags("serve")
+	var (
+		dataDir       = fs.String("data", "", "data directory (state, Raft log, snapshots, keys)")
+		httpAddr      = fs.String("http", "127.0.0.1:8080", "HTTP listen address HOST:PORT")
+		raftAddr      = fs.String("raft", "127.0.0.1:8089", "Raft listen address HOST:PORT")
+		nodeID        = fs.String("node-id", "", "unique, stable node id")
+		httpAdvertise = fs.String("http-advertise", "", "base URL peers and clients reach this node at (default http://<http address>)")
+		raftAdvertise = fs.String("raft-advertise", "", "HOST:PORT peers reach this node's Raft at (default the --raft address)")
+		bootstrap     = fs.Bool("bootstrap", false, "start a new cluster with this node as its only voter (ignored when the data dir holds cluster state)")
+		join          = fs.String("join", "", "URL of a running member to join (ignored when the data dir holds cluster state)")
+		dev           = fs.Bool("dev", false, "one node in ./data with a dev admin key and the demo history")
+		logLevel      = fs.String("log-level", "info", "debug, info, warn or error")
+		admins        listFlag
+	)
+	fs.Var(&admins, "admin", "genesis admin address 0x… (repeatable; used at bootstrap only)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	var adminKey *ecdsa.PrivateKey
+	if *dev {
+		if *dataDir == "" {
+			*dataDir = "data"
+		}
+		if *nodeID == "" {
+			*nodeID = "dev"
+		}
+		*bootstrap = true
+		var err error
+		if adminKey, err = devAdminKey(filepath.Join(*dataDir, "dev-admin.key")); err != nil {
+			return err
+		}
+		admins = append(admins, ledger.AddressOf(adminKey).Hex())
+	}
+	if *dataDir == "" || *nodeID == "" {
+		return errors.New("--data and --node-id are required (or use --dev)")
+	}
+	if *bootstrap && *join != "" {
+		return errors.New("--bootstrap and --join exclude each other")
+	}
+	if *join != "" {
+		if u, err := url.Parse(*join); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--join %q is not an http(s) URL", *join)
+		}
+		*join = strings.TrimRight(*join, "/")
+	}
+	var adminAddrs []common.Address
+	for _, a := range admins {
+		addr, err := ledger.ParseAddress(a)
+		if err != nil {
+			return fmt.Errorf("--admin: %w", err)
+		}
+		adminAddrs = append(adminAddrs, addr)
+	}
+
+	n, err := node.Start(ctx, node.Config{
+		ID: *nodeID, DataDir: *dataDir, HTTPAddr: *httpAddr, RaftAddr: *raftAddr,
+		HTTPAdvertise: strings.TrimRight(*httpAdvertise, "/"), RaftAdvertise: *raftAdvertise,
+		Bootstrap: *bootstrap, Join: *join, Admins: adminAddrs, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	// One machine-readable line for scripts and the test harness.
+	fmt.Printf("traceledger: node %s serving http=%s raft=%s\n", *nodeID, n.HTTPURL(), n.RaftAddr())
+	if *bootstrap && len(adminAddrs) == 0 && !n.Raft.Resumed() {
+		logger.Warn("bootstrapped without --admin: nobody can register participants")
+	}
+	if *dev {
+		if err := seedDemo(ctx, n, adminKey, *dataDir, logger); err != nil {
+			n.Stop()
+			return err
+		}
+	}
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err := <-n.Err():
+		logger.Error("http server failed", "err", err)
+	}
+	return n.Stop()
+}
+
+// devAdminKey loads the dev admin key, creating it on first start.
+func devAdminKey(path string) (*ecdsa.PrivateKey, error) {
+	if k, err := loadKey(path, ""); err == nil {
+		return k, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	k, err := newKey()
+	if err != nil {
+		return nil, err
+	}
+	if err := savePlainKey(path, k); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// seedDemo submits the demo history. The envelopes are deterministic, so a
+// restart re-submits identical envelopes and the ledger answers each with
+// its existing entry: nothing is duplicated.
+func seedDemo(ctx context.Context, n *node.Node, admin *ecdsa.PrivateKey, dataDir string, logger *slog.Logger) error {
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := waitGenesis(wctx, n); err != nil {
+		return fmt.Errorf("wait for genesis: %w", err)
+	}
+	envs, err := testnet.DemoEnvelopes(admin)
+	if err != nil {
+		return err
+	}
+	res, err := n.Submit(wctx, envs)
+	if err != nil {
+		return fmt.Errorf("seed demo: %w", err)
+	}
+	created, existing := 0, 0
+	for i, r := range res {
+		switch {
+		case r.Err != nil:
+			return fmt.Errorf("seed demo: envelope %d refused: %w", i, r.Err)
+		case r.Existing:
+			existing++
+		default:
+			created++
+		}
+	}
+	logger.Info("demo history", "new_entries", created, "already_present", existing)
+	u := n.HTTPURL()
+	fmt.Printf("\ntraceledger dev node is up at %s (data in %s, admin key %s)\n\nTry:\n", u, dataDir, filepath.Join(dataDir, "dev-admin.key"))
+	fmt.Printf("  curl %s/v1/cluster\n", u)
+	fmt.Printf("  curl %s/v1/entries/1\n", u)
+	for _, l := range testnet.DemoLots() {
+		fmt.Printf("  curl %s/v1/lots/%s/%s        # %s\n", u, l.GTIN, l.Lot, l.What)
+	}
+	fmt.Printf("  curl %s/v1/participants/%s\n", u, ledger.AddressOf(admin).Hex())
+	fmt.Printf("  traceledger lot --url %s %s %s\n\n", u, testnet.DemoLots()[0].GTIN, testnet.DemoLots()[0].Lot)
+	return nil
+}
+
+func waitGenesis(ctx context.Context, n *node.Node) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		var size uint64
+		if err := n.Store.View(func(r ledger.Reader) (err error) { size, err = ledger.Size(r); return err }); err != nil {
+			return err
+		}
+		if size > 0 && n.Raft.IsLeader() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,190 @@
+package consensus
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/traceledger/traceledger/ledger"
+)
+
+// Raft log payloads. The first byte of a LogCommand's data says what it
+// carries: ledger command kinds (1, 2) are ledger.Command; cmdNodeMeta is
+// the consensus layer's own record of a node's HTTP address.
+const cmdNodeMeta byte = 0x80
+
+// nodeMeta is what a node publishes about itself through the log, so that
+// any node can forward to the leader's HTTP address.
+type nodeMeta struct {
+	ID   string `json:"id"`
+	HTTP string `json:"http"`
+}
+
+// keyNodeMeta is the consensus layer's key prefix in the shared store:
+//
+//	n/<node id>   JSON nodeMeta
+func keyNodeMeta(id string) []byte { return append([]byte("n/"), id...) }
+
+// FSM is the Raft state machine: a thin adapter that decodes log entries and
+// hands them to ledger.Apply, the same function replay and audit use.
+//
+// Concurrency: hashicorp/raft calls ApplyBatch, Snapshot and Restore from one
+// goroutine, never concurrently with each other; Persist and Release of a
+// snapshot run concurrently with ApplyBatch. mu guards applied and waitCh,
+// which readers use to wait for an index to be applied.
+type FSM struct {
+	store  ledger.SnapshotStore
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	applied uint64
+	waitCh  chan struct{} // closed and replaced whenever applied advances
+}
+
+var _ raft.BatchingFSM = (*FSM)(nil)
+
+// maxTxnBytes bounds the log data applied in one store transaction. Badger
+// refuses a transaction larger than ~15% of a memtable (9.6 MB with the
+// 64 MB default); an envelope's writes are ~3–4× its size in the log, and
+// the committer caps one log entry at maxCommandBytes, so a group of logs up
+// to this size always fits.
+const maxTxnBytes = 2 << 20
+
+// NewFSM returns a state machine over store.
+func NewFSM(store ledger.SnapshotStore, logger *slog.Logger) (*FSM, error) {
+	f := &FSM{store: store, logger: logger, waitCh: make(chan struct{})}
+	if err := store.View(func(r ledger.Reader) (err error) {
+		f.applied, err = ledger.AppliedIndex(r)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("read applied index: %w", err)
+	}
+	return f, nil
+}
+
+// Applied returns the last log index whose effects are in the store.
+func (f *FSM) Applied() (uint64, <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.applied, f.waitCh
+}
+
+func (f *FSM) setApplied(i uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if i > f.applied {
+		f.applied = i
+		close(f.waitCh)
+		f.waitCh = make(chan struct{})
+	}
+}
+
+// Apply applies a single log.
+func (f *FSM) Apply(l *raft.Log) interface{} { return f.ApplyBatch([]*raft.Log{l})[0] }
+
+// ApplyBatch applies logs in one store transaction per ~maxTxnBytes, each
+// transaction also recording the last log index it covers (m/applied). Logs
+// at or below the stored applied index are skipped: hashicorp/raft replays
+// the log from the last snapshot on restart, and the store may already
+// hold their effects.
+//
+// Each response is []ledger.Result for a records command, nil otherwise.
+// A storage failure panics: the node cannot apply the log it agreed to, and
+// continuing would make it diverge; it restarts and replays instead.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
+	out := make([]interface{}, len(logs))
+	applied, _ := f.Applied()
+	for start := 0; start < len(logs); {
+		end, size := start, 0
+		for end < len(logs) && (end == start || size+len(logs[end].Data) <= maxTxnBytes) {
+			size += len(logs[end].Data)
+			end++
+		}
+		group := logs[start:end]
+		err := f.store.Update(func(w ledger.Writer) error {
+			for i, l := range group {
+				if l.Index <= applied || l.Type != raft.LogCommand || len(l.Data) == 0 {
+					continue
+				}
+				res, err := f.applyOne(w, l)
+				if err != nil {
+					return fmt.Errorf("log %d: %w", l.Index, err)
+				}
+				out[start+i] = res
+			}
+			return ledger.SetAppliedIndex(w, group[len(group)-1].Index)
+		})
+		if err != nil {
+			f.logger.Error("apply failed; stopping", "err", err)
+			panic(fmt.Sprintf("traceledger: apply log: %v", err))
+		}
+		if last := group[len(group)-1].Index; last > applied {
+			applied = last
+			f.setApplied(last)
+		}
+		start = end
+	}
+	return out
+}
+
+func (f *FSM) applyOne(w ledger.Writer, l *raft.Log) (interface{}, error) {
+	if l.Data[0] == cmdNodeMeta {
+		var m nodeMeta
+		if err := json.Unmarshal(l.Data[1:], &m); err != nil {
+			return nil, fmt.Errorf("node meta: %w", err)
+		}
+		return nil, w.Set(keyNodeMeta(m.ID), l.Data[1:])
+	}
+	cmd, err := ledger.DecodeCommand(l.Data)
+	if err != nil {
+		return nil, err
+	}
+	res, err := ledger.Apply(w, cmd)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// Snapshot captures a read transaction; the I/O happens in Persist.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	return &fsmSnapshot{snap: f.store.Snapshot()}, nil
+}
+
+// Restore replaces the state with a snapshot. The store swaps it in
+// atomically; readers block only for the swap.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	if err := f.store.Restore(rc); err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	var applied uint64
+	if err := f.store.View(func(r ledger.Reader) (err error) {
+		applied, err = ledger.AppliedIndex(r)
+		return err
+	}); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.applied = applied
+	close(f.waitCh)
+	f.waitCh = make(chan struct{})
+	f.mu.Unlock()
+	return nil
+}
+
+type fsmSnapshot struct{ snap ledger.Snapshot }
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := s.snap.WriteTo(sink); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() { s.snap.Close() }

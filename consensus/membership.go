@@ -1,0 +1,187 @@
+package consensus
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/traceledger/traceledger/ledger"
+)
+
+// ErrUnknownNode: no cluster member has that id.
+var ErrUnknownNode = errors.New("consensus: unknown node")
+
+const membershipTimeout = 10 * time.Second
+
+func (n *Node) publishMeta(m nodeMeta) error {
+	if cur, ok := n.meta(m.ID); ok && cur == m {
+		return nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return mapErr(n.raft.Apply(append([]byte{cmdNodeMeta}, b...), membershipTimeout).Error())
+}
+
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return mapRaftError(err)
+}
+
+func (n *Node) meta(id string) (nodeMeta, bool) {
+	var m nodeMeta
+	var ok bool
+	_ = n.store.View(func(r ledger.Reader) error {
+		v, found, err := r.Get(keyNodeMeta(id))
+		if err != nil || !found {
+			return err
+		}
+		ok = json.Unmarshal(v, &m) == nil
+		return nil
+	})
+	return m, ok
+}
+
+// Join adds a voter (or updates its addresses). Only the leader can; others
+// return ErrNotLeader. Joining again with the same id and Raft address is a
+// no-op apart from refreshing the HTTP address, so a restarted node may
+// repeat its join safely.
+func (n *Node) Join(id, raftAddr, httpURL string) error {
+	if id == "" || raftAddr == "" {
+		return errors.New("consensus: join needs a node id and a raft address")
+	}
+	if n.raft.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return mapErr(err)
+	}
+	member := false
+	for _, s := range cf.Configuration().Servers {
+		sameID, sameAddr := s.ID == raft.ServerID(id), s.Address == raft.ServerAddress(raftAddr)
+		switch {
+		case sameID && sameAddr && s.Suffrage == raft.Voter:
+			member = true
+		case sameID || sameAddr:
+			// A node that changed its address, or an address reused by a
+			// new node: drop the stale member first.
+			if err := n.raft.RemoveServer(s.ID, 0, membershipTimeout).Error(); err != nil {
+				return fmt.Errorf("remove stale member %s: %w", s.ID, mapErr(err))
+			}
+		}
+	}
+	if !member {
+		if err := n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, membershipTimeout).Error(); err != nil {
+			return fmt.Errorf("add voter %s: %w", id, mapErr(err))
+		}
+		n.logger.Info("node joined", "id", id, "raft", raftAddr, "http", httpURL)
+	}
+	if httpURL != "" {
+		return n.publishMeta(nodeMeta{ID: id, HTTP: httpURL})
+	}
+	return nil
+}
+
+// Remove removes a member. Only the leader can. Removing the leader itself
+// first hands leadership to another voter.
+func (n *Node) Remove(id string) error {
+	if n.raft.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return mapErr(err)
+	}
+	found := false
+	for _, s := range cf.Configuration().Servers {
+		found = found || s.ID == raft.ServerID(id)
+	}
+	if !found {
+		return fmt.Errorf("%w: %s", ErrUnknownNode, id)
+	}
+	if err := n.raft.RemoveServer(raft.ServerID(id), 0, membershipTimeout).Error(); err != nil {
+		return fmt.Errorf("remove %s: %w", id, mapErr(err))
+	}
+	n.logger.Info("node removed", "id", id)
+	return nil
+}
+
+// TransferLeadership hands leadership to another voter.
+func (n *Node) TransferLeadership() error {
+	if n.raft.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	return mapErr(n.raft.LeadershipTransfer().Error())
+}
+
+func (n *Node) voters() int {
+	cf := n.raft.GetConfiguration()
+	if cf.Error() != nil {
+		return 0
+	}
+	k := 0
+	for _, s := range cf.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			k++
+		}
+	}
+	return k
+}
+
+// Member describes one member of the cluster as this node sees it.
+type Member struct {
+	ID       string `json:"id"`
+	Raft     string `json:"raft"`
+	HTTP     string `json:"http,omitempty"`
+	Suffrage string `json:"suffrage"`
+	Leader   bool   `json:"leader"`
+}
+
+// Status is this node's view of the cluster.
+type Status struct {
+	ID       string   `json:"id"`
+	State    string   `json:"state"` // Leader, Follower, Candidate, Shutdown
+	Leader   string   `json:"leader,omitempty"`
+	Term     string   `json:"term"`
+	Applied  uint64   `json:"applied_index"`
+	Commit   uint64   `json:"commit_index"`
+	LastLog  uint64   `json:"last_log_index"`
+	Members  []Member `json:"nodes"`
+	Snapshot string   `json:"last_snapshot_index"`
+}
+
+// Status returns this node's view of the cluster.
+func (n *Node) Status() Status {
+	stats := n.raft.Stats()
+	_, leaderID := n.raft.LeaderWithID()
+	st := Status{ID: n.cfg.ID, State: n.raft.State().String(), Leader: string(leaderID), Term: stats["term"],
+		Applied: n.Applied(), Commit: n.raft.CommitIndex(), LastLog: n.raft.LastIndex(), Snapshot: stats["last_snapshot_index"]}
+	if cf := n.raft.GetConfiguration(); cf.Error() == nil {
+		for _, s := range cf.Configuration().Servers {
+			m := Member{ID: string(s.ID), Raft: string(s.Address), Suffrage: s.Suffrage.String(), Leader: s.ID == leaderID}
+			if meta, ok := n.meta(string(s.ID)); ok {
+				m.HTTP = meta.HTTP
+			}
+			st.Members = append(st.Members, m)
+		}
+	}
+	return st
+}
+
+// LeaderHTTP returns the leader's HTTP base URL, or "" when there is no
+// leader or its address is not yet known.
+func (n *Node) LeaderHTTP() string {
+	_, id := n.raft.LeaderWithID()
+	if id == "" {
+		return ""
+	}
+	m, _ := n.meta(string(id))
+	return m.HTTP
+}

@@ -1,0 +1,376 @@
+// Package consensus replicates the ledger with hashicorp/raft.
+//
+// A Node owns one Raft member: its log and stable store (raft-boltdb/v2
+// behind a LogCache), its snapshot store, its TCP transport and the FSM that
+// applies committed entries to the ledger state. On the leader a group
+// committer packs many admitted envelopes into each log entry. Membership
+// (bootstrap, join, removal, leadership transfer) and the mapping from node
+// ids to HTTP addresses, used to forward writes, live here too.
+//
+// See DESIGN.md in this directory for the choices and their reasons.
+package consensus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/traceledger/traceledger/ledger"
+)
+
+// Errors callers branch on.
+var (
+	// ErrNotLeader: this node is not the leader; nothing was done. Forward.
+	ErrNotLeader = errors.New("consensus: not the leader")
+	// ErrNoLeader: the cluster has no leader right now; retry later.
+	ErrNoLeader = errors.New("consensus: no leader")
+	// ErrUnknownOutcome: the write may or may not have committed (leadership
+	// lost mid-flight, or the caller gave up). Retrying the same envelopes
+	// is safe: the ledger answers an identical envelope with its entry.
+	ErrUnknownOutcome = errors.New("consensus: outcome unknown")
+	// ErrShutdown: the node is stopping.
+	ErrShutdown = errors.New("consensus: node is shutting down")
+)
+
+// Config configures a Node. Zero durations take the defaults noted.
+type Config struct {
+	ID            string // unique, stable node id
+	Dir           string // raft.db and snapshots/ live here
+	RaftBind      string // host:port to listen on for Raft
+	RaftAdvertise string // host:port peers dial; default: the bound address
+	HTTPAdvertise string // base URL peers forward writes to, e.g. http://10.0.0.1:8080
+	Bootstrap     bool   // start a new cluster with this node as sole voter
+	Admins        []common.Address
+
+	Logger *slog.Logger
+	Clock  func() time.Time
+
+	HeartbeatTimeout   time.Duration // default 1 s
+	ElectionTimeout    time.Duration // default 1 s
+	LeaderLeaseTimeout time.Duration // default 500 ms
+	SnapshotThreshold  uint64        // logs between snapshots; default 16384
+	SnapshotInterval   time.Duration // how often to check; default 2 min
+	TrailingLogs       uint64        // logs kept after a snapshot; default 1.25 × threshold
+
+	// Transport overrides the TCP transport (tests).
+	Transport raft.Transport
+}
+
+func (c *Config) setDefaults() error {
+	if c.ID == "" {
+		return errors.New("consensus: node id is required")
+	}
+	if c.Dir == "" {
+		return errors.New("consensus: data dir is required")
+	}
+	if c.Transport == nil && c.RaftBind == "" {
+		return errors.New("consensus: raft bind address is required")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.HeartbeatTimeout, time.Second)
+	def(&c.ElectionTimeout, time.Second)
+	def(&c.LeaderLeaseTimeout, 500*time.Millisecond)
+	def(&c.SnapshotInterval, 2*time.Minute)
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 16384
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = c.SnapshotThreshold + c.SnapshotThreshold/4
+	}
+	return nil
+}
+
+// Node is one member of the Raft cluster.
+type Node struct {
+	cfg    Config
+	logger *slog.Logger
+	raft   *raft.Raft
+	fsm    *FSM
+	store  ledger.SnapshotStore
+	bolt   *raftboltdb.BoltStore
+	trans  raft.Transport
+	commit *committer
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // background goroutines: committer, leader watcher
+
+	resumed bool // Raft state existed when the node started
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New starts a Raft member over store. With cfg.Bootstrap and no existing
+// Raft state it bootstraps a one-voter cluster; with existing state it
+// resumes whatever cluster the state describes.
+func New(cfg Config, store ledger.SnapshotStore) (*Node, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create raft dir: %w", err)
+	}
+	n := &Node{cfg: cfg, logger: cfg.Logger, store: store}
+	hlog := hclog.FromStandardLogger(slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn})
+
+	var err error
+	if n.fsm, err = NewFSM(store, cfg.Logger); err != nil {
+		return nil, err
+	}
+	n.bolt, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
+	if err != nil {
+		return nil, fmt.Errorf("open raft log: %w", err)
+	}
+	logs, err := raft.NewLogCache(1024, n.bolt)
+	if err != nil {
+		n.bolt.Close()
+		return nil, err
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hlog)
+	if err != nil {
+		n.bolt.Close()
+		return nil, fmt.Errorf("open snapshot store: %w", err)
+	}
+	if cfg.Transport != nil {
+		n.trans = cfg.Transport
+	} else {
+		adv := cfg.RaftAdvertise
+		if adv == "" {
+			adv = cfg.RaftBind
+		}
+		var advAddr net.Addr
+		if host, _, _ := net.SplitHostPort(adv); host != "" && host != "0.0.0.0" && host != "::" {
+			if advAddr, err = net.ResolveTCPAddr("tcp", adv); err != nil {
+				n.bolt.Close()
+				return nil, fmt.Errorf("raft advertise address %q: %w", adv, err)
+			}
+		}
+		tcp, err := raft.NewTCPTransportWithLogger(cfg.RaftBind, advAddr, 3, 10*time.Second, hlog)
+		if err != nil {
+			n.bolt.Close()
+			return nil, fmt.Errorf("raft transport on %s: %w", cfg.RaftBind, err)
+		}
+		n.trans = tcp
+	}
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ID)
+	rc.Logger = hlog
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.TrailingLogs = cfg.TrailingLogs
+	rc.MaxAppendEntries = 128
+	rc.BatchApplyCh = true
+	// Skip restoring the latest snapshot on start when the store already
+	// holds at least its state (m/applied ≥ snapshot index): restoring a
+	// large Badger state on every restart would cost minutes for nothing.
+	// When the store is behind (it lost unsynced writes), restore.
+	if metas, err := snaps.List(); err == nil && len(metas) > 0 {
+		applied, _ := n.fsm.Applied()
+		rc.NoSnapshotRestoreOnStart = applied >= metas[0].Index
+	}
+
+	existing, err := raft.HasExistingState(logs, n.bolt, snaps)
+	if err != nil {
+		n.closeTransport()
+		n.bolt.Close()
+		return nil, fmt.Errorf("inspect raft state: %w", err)
+	}
+	n.resumed = existing
+	if cfg.Bootstrap && !existing {
+		conf := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: n.trans.LocalAddr(), Suffrage: raft.Voter}}}
+		if err := raft.BootstrapCluster(rc, logs, n.bolt, snaps, n.trans, conf); err != nil {
+			n.closeTransport()
+			n.bolt.Close()
+			return nil, fmt.Errorf("bootstrap cluster: %w", err)
+		}
+	}
+	if n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.bolt, snaps, n.trans); err != nil {
+		n.closeTransport()
+		n.bolt.Close()
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.commit = newCommitter(n.raft, cfg.Clock)
+	n.wg.Add(2)
+	go func() { defer n.wg.Done(); n.commit.run(ctx) }()
+	go func() { defer n.wg.Done(); n.watchLeadership(ctx) }()
+	return n, nil
+}
+
+// Resumed reports whether the node found existing Raft state when it
+// started: --bootstrap and --join do nothing then.
+func (n *Node) Resumed() bool { return n.resumed }
+
+// ID returns the node's id.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// RaftAddr returns the address peers reach this node's Raft transport at.
+func (n *Node) RaftAddr() string { return string(n.trans.LocalAddr()) }
+
+// Store returns the state store, for reads.
+func (n *Node) Store() ledger.Store { return n.store }
+
+// IsLeader reports whether this node is the leader.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Submit commits admitted envelopes through Raft and returns one result per
+// envelope. Only the leader accepts: elsewhere it returns ErrNotLeader at
+// once, and the caller forwards.
+func (n *Node) Submit(ctx context.Context, envs []*ledger.Admitted) ([]ledger.Result, error) {
+	if len(envs) == 0 {
+		return nil, nil
+	}
+	if n.raft.State() != raft.Leader {
+		return nil, ErrNotLeader
+	}
+	return n.commit.submit(ctx, envs)
+}
+
+// WaitApplied blocks until the local state includes log index i.
+func (n *Node) WaitApplied(ctx context.Context, i uint64) error {
+	for {
+		applied, ch := n.fsm.Applied()
+		if applied >= i {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Linearize makes the next local read linearizable: it notes the commit
+// index, confirms with a quorum that this node is still the leader, and
+// waits until that index is applied locally (the read-index protocol of the
+// Raft thesis §6.4). Followers get ErrNotLeader and forward the read.
+func (n *Node) Linearize(ctx context.Context) error {
+	if n.raft.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	idx := n.raft.CommitIndex()
+	if err := n.raft.VerifyLeader().Error(); err != nil {
+		return mapRaftError(err)
+	}
+	return n.WaitApplied(ctx, idx)
+}
+
+// Applied returns the last log index applied to the local state.
+func (n *Node) Applied() uint64 {
+	a, _ := n.fsm.Applied()
+	return a
+}
+
+// Shutdown stops the node. A leader with peers first hands leadership to
+// another voter, so that the cluster does not wait out an election timeout.
+func (n *Node) Shutdown() error {
+	n.closeOnce.Do(func() {
+		if n.raft.State() == raft.Leader && n.voters() > 1 {
+			if err := n.raft.LeadershipTransfer().Error(); err != nil {
+				n.logger.Warn("leadership transfer on shutdown failed", "err", err)
+			}
+		}
+		n.cancel()
+		if err := n.raft.Shutdown().Error(); err != nil {
+			n.closeErr = fmt.Errorf("raft shutdown: %w", err)
+		}
+		n.wg.Wait()
+		n.closeTransport()
+		if err := n.bolt.Close(); err != nil && n.closeErr == nil {
+			n.closeErr = fmt.Errorf("close raft log: %w", err)
+		}
+	})
+	return n.closeErr
+}
+
+func (n *Node) closeTransport() {
+	if c, ok := n.trans.(interface{ Close() error }); ok {
+		c.Close()
+	}
+}
+
+// Snapshot forces a Raft snapshot now (tests and operators).
+func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
+
+// watchLeadership runs while the node runs; it stops with ctx. Each time the
+// node becomes leader it publishes its own HTTP address through the log and,
+// on a ledger without entries, proposes the genesis entry with the
+// configured admins (ledger.Apply ignores a second genesis).
+func (n *Node) watchLeadership(ctx context.Context) {
+	ch := n.raft.LeaderCh()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case isLeader := <-ch:
+			if !isLeader {
+				continue
+			}
+			if err := n.onLeader(); err != nil {
+				n.logger.Warn("leader setup", "err", err)
+			}
+		}
+	}
+}
+
+func (n *Node) onLeader() error {
+	if n.cfg.HTTPAdvertise != "" {
+		if err := n.publishMeta(nodeMeta{ID: n.cfg.ID, HTTP: n.cfg.HTTPAdvertise}); err != nil {
+			return err
+		}
+	}
+	var size uint64
+	if err := n.store.View(func(r ledger.Reader) (err error) { size, err = ledger.Size(r); return err }); err != nil {
+		return err
+	}
+	if size > 0 || len(n.cfg.Admins) == 0 {
+		return nil
+	}
+	cmd := &ledger.Command{Kind: ledger.CmdGenesis, Time: n.cfg.Clock().UTC(), Admins: n.cfg.Admins}
+	return n.raft.Apply(ledger.EncodeCommand(cmd), 5*time.Second).Error()
+}
+
+// WaitLeader blocks until the cluster has a leader that this node knows of.
+func (n *Node) WaitLeader(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if addr, _ := n.raft.LeaderWithID(); addr != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,564 @@
+package ledger
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Result is the outcome of one envelope. Err is nil for an accepted
+// envelope; Existing is true when the identical envelope was already in the
+// ledger, in which case Seq and Hash name the original entry.
+type Result struct {
+	Seq      uint64
+	Hash     tlog.Hash
+	Signer   common.Address
+	Existing bool
+	Err      error
+}
+
+// Apply applies one command inside w, in order, and returns one Result per
+// envelope. A refused envelope writes nothing. The returned error is a
+// storage failure only: the caller must not commit w and must stop, since
+// carrying on would let this node diverge from its peers.
+//
+// Apply is deterministic: it reads nothing but w and c (no clock, no
+// randomness, no map iteration order), so every node that applies the same
+// log reaches the same state and the same Merkle root.
+func Apply(w Writer, c *Command) ([]Result, error) {
+	switch c.Kind {
+	case CmdGenesis:
+		return nil, applyGenesis(w, c)
+	case CmdRecords:
+	default:
+		return nil, fmt.Errorf("apply: unknown command kind %d", c.Kind)
+	}
+	rt := c.Time.UTC().Format(time.RFC3339Nano)
+	out := make([]Result, len(c.Envelopes))
+	for i, env := range c.Envelopes {
+		res, err := applyEnvelope(w, rt, env)
+		if err != nil {
+			return nil, fmt.Errorf("apply envelope %d: %w", i, err)
+		}
+		out[i] = res
+	}
+	return out, nil
+}
+
+// refusal marks a rule failure, as opposed to a storage failure.
+type refusal struct{ err error }
+
+func applyEnvelope(w Writer, recordTime string, env *Admitted) (Result, error) {
+	res := Result{Signer: env.Signer}
+	rec := env.Record
+	if rec == nil {
+		var err error
+		if rec, err = DecodeRecord(env.Canonical); err != nil {
+			res.Err = err
+			return res, nil
+		}
+	}
+	if claimed, err := ParseAddress(rec.Signer); err != nil || claimed != env.Signer {
+		res.Err = ErrSignerMismatch.Detail("record names %s", rec.Signer)
+		return res, nil
+	}
+	// Idempotency comes before every rule (DESIGN §3.4): a producer who
+	// resends yesterday's harvest after the lot has moved on still gets 200.
+	digest := sha256.Sum256(env.Canonical)
+	idReused := false
+	if v, ok, err := w.Get(idKey(env.Signer, rec.ID)); err != nil {
+		return res, err
+	} else if ok {
+		if len(v) != 8+sha256.Size {
+			return res, errCorrupt("id index of %s/%s", env.Signer.Hex(), rec.ID)
+		}
+		if bytes.Equal(v[8:], digest[:]) {
+			seq := binary.BigEndian.Uint64(v[:8])
+			_, data, err := GetEntry(w, seq)
+			if err != nil {
+				return res, err
+			}
+			res.Seq, res.Hash, res.Existing = seq, LeafHash(data), true
+			return res, nil
+		}
+		idReused = true
+	}
+	a := &applier{w: w, signer: env.Signer, idReused: idReused}
+	effect, err := a.check(rec)
+	if err != nil {
+		if r, ok := err.(refusal); ok {
+			res.Err = r.err
+			return res, nil
+		}
+		return res, err
+	}
+	seq, err := Size(w)
+	if err != nil {
+		return res, err
+	}
+	entry := &Entry{Seq: seq, Type: rec.Type, RecordTime: recordTime, Signer: env.Signer.Hex(),
+		Record: env.Canonical, Signature: fmt.Sprintf("0x%x", env.Signature)}
+	leaf, err := appendEntry(w, entry, rec.Lots(), a.participants(rec))
+	if err != nil {
+		return res, err
+	}
+	if err := w.Set(idKey(env.Signer, rec.ID), cat(u64(seq), digest[:])); err != nil {
+		return res, err
+	}
+	if err := effect(seq); err != nil {
+		return res, err
+	}
+	res.Seq, res.Hash = seq, leaf
+	return res, nil
+}
+
+// appendEntry writes entry as the next leaf, with its indexes, and returns
+// its leaf hash.
+func appendEntry(w Writer, e *Entry, lots []LotRef, parts []common.Address) (tlog.Hash, error) {
+	data, err := MarshalEntry(e)
+	if err != nil {
+		return tlog.Hash{}, err
+	}
+	leaf := LeafHash(data)
+	if err := w.Set(entryKey(e.Seq), data); err != nil {
+		return leaf, err
+	}
+	if err := appendLeaf(w, int64(e.Seq), leaf); err != nil {
+		return leaf, err
+	}
+	for _, l := range lots {
+		if err := w.Set(cat(lotIndexPrefix(l), u64(e.Seq)), nil); err != nil {
+			return leaf, err
+		}
+	}
+	for _, p := range parts {
+		if err := w.Set(cat(partIndexPrefix(p), u64(e.Seq)), nil); err != nil {
+			return leaf, err
+		}
+	}
+	return leaf, putSize(w, e.Seq+1)
+}
+
+func applyGenesis(w Writer, c *Command) error {
+	n, err := Size(w)
+	if err != nil || n != 0 {
+		return err // a ledger has one genesis; a repeated proposal is a no-op
+	}
+	admins := make([]string, len(c.Admins))
+	for i, a := range c.Admins {
+		admins[i] = a.Hex()
+	}
+	rec, err := json.Marshal(map[string]any{"type": TypeGenesis, "admins": admins})
+	if err != nil {
+		return err
+	}
+	canon, err := Canonicalize(rec)
+	if err != nil {
+		return err
+	}
+	e := &Entry{Seq: 0, Type: TypeGenesis, RecordTime: c.Time.UTC().Format(time.RFC3339Nano), Record: canon}
+	if _, err := appendEntry(w, e, nil, c.Admins); err != nil {
+		return err
+	}
+	for _, a := range c.Admins {
+		p := &ParticipantInfo{Address: a.Hex(), Name: "Genesis admin", Roles: []string{RoleAdmin}}
+		if err := putJSON(w, participantKey(a), p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applier checks one record against the state and, when every rule holds,
+// returns the effect that writes its consequences.
+type applier struct {
+	w        Writer
+	signer   common.Address
+	idReused bool
+}
+
+func refuse(err error) error { return refusal{err} }
+
+func (r refusal) Error() string { return r.err.Error() }
+
+// participants returns the participants an entry is indexed under: its
+// signer and any participant it names.
+func (a *applier) participants(rec *Record) []common.Address {
+	out := []common.Address{a.signer}
+	add := func(s string) {
+		if addr, err := ParseAddress(s); err == nil && addr != a.signer {
+			out = append(out, addr)
+		}
+	}
+	switch {
+	case rec.Participant != nil:
+		add(rec.Participant.Address)
+	case rec.Transfer != nil:
+		add(rec.Transfer.To)
+	}
+	return out
+}
+
+// lot returns an existing lot or a 404 refusal.
+func (a *applier) lot(ref LotRef) (*Lot, error) {
+	l, err := GetLot(a.w, ref)
+	if err != nil {
+		return nil, err
+	}
+	if l == nil {
+		return nil, refuse(ErrUnknownLot.Detail("%s", ref))
+	}
+	return l, nil
+}
+
+// registered returns the signer's registration or a 403 refusal; with a
+// role, the signer must also hold that role.
+func (a *applier) registered(role string) (*ParticipantInfo, error) {
+	p, err := GetParticipant(a.w, a.signer)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		return nil, refuse(ErrNotRegistered.Detail("%s", a.signer.Hex()))
+	}
+	if role != "" && !p.HasRole(role) {
+		return nil, refuse(ErrWrongRole.Detail("%s needs the %s role", a.signer.Hex(), role))
+	}
+	return p, nil
+}
+
+func (a *applier) conflicts() error {
+	if a.idReused {
+		return refuse(ErrIDReused.Detail("%s", a.signer.Hex()))
+	}
+	return nil
+}
+
+func (a *applier) check(rec *Record) (func(seq uint64) error, error) {
+	switch {
+	case rec.Participant != nil:
+		return a.checkParticipant(rec.Participant)
+	case rec.Harvest != nil:
+		return a.checkHarvest(rec.Harvest)
+	case rec.Transfer != nil:
+		return a.checkTransfer(rec.Transfer)
+	case rec.Receive != nil:
+		return a.checkReceive(rec.Receive)
+	case rec.Transform != nil:
+		return a.checkTransform(rec.Transform)
+	case rec.Inspect != nil:
+		return a.checkInspect(rec.Inspect)
+	case rec.Recall != nil:
+		return a.checkRecall(rec.Recall)
+	}
+	return nil, refuse(ErrUnknownType.Detail("%q", rec.Type))
+}
+
+func (a *applier) checkParticipant(p *Participant) (func(uint64) error, error) {
+	if _, err := a.registered(RoleAdmin); err != nil {
+		return nil, err
+	}
+	if err := a.conflicts(); err != nil {
+		return nil, err
+	}
+	addr, _ := ParseAddress(p.Address)
+	prev, err := GetParticipant(a.w, addr)
+	if err != nil {
+		return nil, err
+	}
+	return func(seq uint64) error {
+		info := &ParticipantInfo{Address: addr.Hex(), Name: p.Name, Roles: p.Roles, GLN: p.GLN,
+			TaxCode: p.TaxCode, Location: p.Location, Attributes: p.Attrs, RegisteredSeq: seq, UpdatedSeq: seq}
+		if prev != nil {
+			info.RegisteredSeq = prev.RegisteredSeq
+		}
+		return putJSON(a.w, participantKey(addr), info)
+	}, nil
+}
+
+func (a *applier) checkHarvest(h *Harvest) (func(uint64) error, error) {
+	if _, err := a.registered(RoleProducer); err != nil {
+		return nil, err
+	}
+	if err := a.conflicts(); err != nil {
+		return nil, err
+	}
+	if l, err := GetLot(a.w, h.Lot); err != nil {
+		return nil, err
+	} else if l != nil {
+		return nil, refuse(ErrLotExists.Detail("%s", h.Lot))
+	}
+	return func(seq uint64) error {
+		q := normalizeQuantity(h.Quantity)
+		l := &Lot{GTIN: h.Lot.GTIN, Lot: h.Lot.Lot, Product: h.Product, Status: StatusActive,
+			Holder: a.signer.Hex(), Creator: a.signer.Hex(), Quantity: q, Initial: q,
+			Parents: []LotRef{}, Children: []LotRef{}, CreatedSeq: seq, UpdatedSeq: seq}
+		return putJSON(a.w, lotKey(h.Lot), l)
+	}, nil
+}
+
+func (a *applier) checkTransfer(t *Transfer) (func(uint64) error, error) {
+	l, err := a.lot(t.Lot)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := a.registered(""); err != nil {
+		return nil, err
+	}
+	if l.Holder != a.signer.Hex() {
+		return nil, refuse(ErrNotHolder.Detail("%s is held by %s", t.Lot, l.Holder))
+	}
+	if err := a.conflicts(); err != nil {
+		return nil, err
+	}
+	if l.InTransitTo != "" {
+		return nil, refuse(ErrDoubleTransfer.Detail("%s is in transit to %s", t.Lot, l.InTransitTo))
+	}
+	if l.Status == StatusConsumed {
+		return nil, refuse(ErrLotConsumed.Detail("%s", t.Lot))
+	}
+	to, _ := ParseAddress(t.To)
+	if p, err := GetParticipant(a.w, to); err != nil {
+		return nil, err
+	} else if p == nil {
+		return nil, refuse(ErrUnregisteredRecipient.Detail("%s", to.Hex()))
+	}
+	return func(seq uint64) error {
+		l.InTransitTo = to.Hex()
+		l.UpdatedSeq = seq
+		l.Status = statusOf(l)
+		return putJSON(a.w, lotKey(t.Lot), l)
+	}, nil
+}
+
+func (a *applier) checkReceive(r *Receive) (func(uint64) error, error) {
+	l, err := a.lot(r.Lot)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := a.registered(""); err != nil {
+		return nil, err
+	}
+	if l.InTransitTo != a.signer.Hex() {
+		if l.InTransitTo == "" {
+			return nil, refuse(ErrNotRecipient.Detail("%s is not in transit", r.Lot))
+		}
+		return nil, refuse(ErrNotRecipient.Detail("%s is in transit to %s", r.Lot, l.InTransitTo))
+	}
+	if err := a.conflicts(); err != nil {
+		return nil, err
+	}
+	return func(seq uint64) error {
+		l.Holder, l.InTransitTo, l.UpdatedSeq = a.signer.Hex(), "", seq
+		l.Status = statusOf(l)
+		return putJSON(a.w, lotKey(r.Lot), l)
+	}, nil
+}
+
+func (a *applier) checkTransform(t *Transform) (func(uint64) error, error) {
+	inputs := make([]*Lot, len(t.Inputs))
+	for i, in := range t.Inputs {
+		l, err := a.lot(in.Lot)
+		if err != nil {
+			return nil, err
+		}
+		inputs[i] = l
+	}
+	if _, err := a.registered(""); err != nil {
+		return nil, err
+	}
+	for i, l := range inputs {
+		if l.Holder != a.signer.Hex() {
+			return nil, refuse(ErrNotHolder.Detail("inputs[%d]: %s is held by %s", i, l.Ref(), l.Holder))
+		}
+	}
+	if err := a.conflicts(); err != nil {
+		return nil, err
+	}
+	remaining := make([]*big.Rat, len(inputs))
+	for i, l := range inputs {
+		in := t.Inputs[i]
+		switch {
+		case l.InTransitTo != "":
+			return nil, refuse(ErrLotInTransit.Detail("inputs[%d]: %s", i, l.Ref()))
+		case l.Recalled != nil:
+			return nil, refuse(ErrLotRecalled.Detail("inputs[%d]: %s", i, l.Ref()))
+		case l.Status == StatusConsumed:
+			return nil, refuse(ErrLotConsumed.Detail("inputs[%d]: %s", i, l.Ref()))
+		case in.Quantity.Unit != l.Quantity.Unit:
+			return nil, refuse(ErrUnitMismatch.Detail("inputs[%d]: %s is counted in %s, not %s", i, l.Ref(), l.Quantity.Unit, in.Quantity.Unit))
+		}
+		have, err := parseAmount(l.Quantity.Amount)
+		if err != nil {
+			return nil, errCorrupt("lot %s quantity %q", l.Ref(), l.Quantity.Amount)
+		}
+		take, _ := parseAmount(in.Quantity.Amount)
+		if take.Cmp(have) > 0 {
+			return nil, refuse(ErrInsufficient.Detail("inputs[%d]: %s %s wanted, %s %s left of %s", i, take.FloatString(3), in.Quantity.Unit, l.Quantity.Amount, l.Quantity.Unit, l.Ref()))
+		}
+		remaining[i] = new(big.Rat).Sub(have, take)
+	}
+	for i, o := range t.Outputs {
+		if l, err := GetLot(a.w, o.Lot); err != nil {
+			return nil, err
+		} else if l != nil {
+			return nil, refuse(ErrLotExists.Detail("outputs[%d]: %s", i, o.Lot))
+		}
+	}
+	return func(seq uint64) error {
+		parents := make([]LotRef, len(inputs))
+		children := make([]LotRef, len(t.Outputs))
+		for i, o := range t.Outputs {
+			children[i] = o.Lot
+		}
+		for i, l := range inputs {
+			parents[i] = l.Ref()
+			if remaining[i].Sign() == 0 {
+				l.Quantity.Amount = "0"
+				l.Status = StatusConsumed
+			} else {
+				l.Quantity.Amount = json.Number(formatAmount(remaining[i]))
+			}
+			l.Children = append(l.Children, children...)
+			l.UpdatedSeq = seq
+			l.Status = statusOf(l)
+			if err := putJSON(a.w, lotKey(l.Ref()), l); err != nil {
+				return err
+			}
+		}
+		for _, o := range t.Outputs {
+			q := normalizeQuantity(o.Quantity)
+			l := &Lot{GTIN: o.Lot.GTIN, Lot: o.Lot.Lot, Product: o.Product, Status: StatusActive,
+				Holder: a.signer.Hex(), Creator: a.signer.Hex(), Quantity: q, Initial: q,
+				Parents: parents, Children: []LotRef{}, CreatedSeq: seq, UpdatedSeq: seq}
+			if err := putJSON(a.w, lotKey(o.Lot), l); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, nil
+}
+
+func (a *applier) checkInspect(in *Inspect) (func(uint64) error, error) {
+	l, err := a.lot(in.Lot)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := a.registered(RoleInspector); err != nil {
+		return nil, err
+	}
+	if err := a.conflicts(); err != nil {
+		return nil, err
+	}
+	return func(seq uint64) error {
+		l.UpdatedSeq = seq
+		return putJSON(a.w, lotKey(in.Lot), l)
+	}, nil
+}
+
+// maxRecallLots bounds the lots one recall may walk (ancestors or
+// descendants): far beyond any real product graph, it keeps a single
+// record's cost bounded.
+const maxRecallLots = 100_000
+
+func (a *applier) checkRecall(r *Recall) (func(uint64) error, error) {
+	l, err := a.lot(r.Lot)
+	if err != nil {
+		return nil, err
+	}
+	p, err := a.registered("")
+	if err != nil {
+		return nil, err
+	}
+	if !p.HasRole(RoleAdmin) {
+		ok, err := a.createdAncestor(l)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, refuse(ErrWrongRole.Detail("only an admin or the producer of %s or of a lot it was made from may recall it", r.Lot))
+		}
+	}
+	if err := a.conflicts(); err != nil {
+		return nil, err
+	}
+	if l.Recalled != nil {
+		return nil, refuse(ErrAlreadyRecalled.Detail("%s by entry %d", r.Lot, l.Recalled.Seq))
+	}
+	return func(seq uint64) error {
+		info := &Recalled{Seq: seq, Origin: r.Lot, Reason: r.Reason}
+		return a.walk(l, func(x *Lot) []LotRef { return x.Children }, func(x *Lot) (bool, error) {
+			if x.Recalled == nil {
+				x.Recalled = info
+				x.UpdatedSeq = seq
+				x.Status = statusOf(x)
+				if err := putJSON(a.w, lotKey(x.Ref()), x); err != nil {
+					return false, err
+				}
+			}
+			return true, nil
+		})
+	}, nil
+}
+
+// createdAncestor reports whether the signer created l or a lot l descends from.
+func (a *applier) createdAncestor(l *Lot) (bool, error) {
+	found := false
+	err := a.walk(l, func(x *Lot) []LotRef { return x.Parents }, func(x *Lot) (bool, error) {
+		found = x.Creator == a.signer.Hex()
+		return !found, nil
+	})
+	return found, err
+}
+
+// walk visits l and the lots reachable through next, breadth first, each
+// once, until visit returns false.
+func (a *applier) walk(l *Lot, next func(*Lot) []LotRef, visit func(*Lot) (bool, error)) error {
+	seen := map[LotRef]bool{l.Ref(): true}
+	queue := []*Lot{l}
+	for len(queue) > 0 {
+		x := queue[0]
+		queue = queue[1:]
+		more, err := visit(x)
+		if err != nil || !more {
+			return err
+		}
+		for _, ref := range next(x) {
+			if seen[ref] {
+				continue
+			}
+			if len(seen) >= maxRecallLots {
+				return errCorrupt("lot graph of %s exceeds %d lots", l.Ref(), maxRecallLots)
+			}
+			seen[ref] = true
+			y, err := GetLot(a.w, ref)
+			if err != nil {
+				return err
+			}
+			if y == nil {
+				return errCorrupt("lot %s names missing lot %s", x.Ref(), ref)
+			}
+			queue = append(queue, y)
+		}
+	}
+	return nil
+}
+
+func statusOf(l *Lot) string {
+	switch {
+	case l.Recalled != nil:
+		return StatusRecalled
+	case l.InTransitTo != "":
+		return StatusInTransit
+	case l.Quantity.Amount == "0":
+		return StatusConsumed
+	}
+	return StatusActive
+}

@@ -1,0 +1,78 @@
+package ledger
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Entry is one position of the append-only ledger. Its bytes — the RFC 8785
+// canonical JSON of this struct — are the leaf data of the Merkle log, so an
+// entry binds its position, the time the ledger recorded it, the signer, the
+// exact signed record and its signature:
+//
+//	{"record":{...},"record_time":"2026-06-01T02:00:00.123456789Z","seq":7,
+//	 "signature":"0x…","signer":"0x…","type":"harvest"}
+//
+// RecordTime is stamped by the Raft leader when it proposes the entry (UTC,
+// RFC 3339 with nanoseconds); Time inside the record is when the event
+// happened in the field. A genesis entry has no signer and no signature.
+type Entry struct {
+	Seq        uint64          `json:"seq"`
+	Type       string          `json:"type"`
+	RecordTime string          `json:"record_time"`
+	Signer     string          `json:"signer,omitempty"`
+	Record     json.RawMessage `json:"record"`
+	Signature  string          `json:"signature,omitempty"`
+}
+
+// MarshalEntry returns the canonical bytes of e: the Merkle leaf data.
+func MarshalEntry(e *Entry) ([]byte, error) {
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("marshal entry %d: %w", e.Seq, err)
+	}
+	return Canonicalize(raw)
+}
+
+// ParseEntry decodes entry bytes and checks that they are canonical: a
+// re-encoded entry would hash differently, so non-canonical bytes are
+// corruption, not a variant.
+func ParseEntry(data []byte) (*Entry, error) {
+	var e Entry
+	if err := json.Unmarshal(data, &e); err != nil {
+		return nil, errCorrupt("entry: %v", err)
+	}
+	again, err := MarshalEntry(&e)
+	if err != nil || string(again) != string(data) {
+		return nil, errCorrupt("entry %d is not in canonical form", e.Seq)
+	}
+	return &e, nil
+}
+
+// Time parses the entry's RecordTime.
+func (e *Entry) Time() time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, e.RecordTime)
+	return t
+}
+
+// LeafHash is the RFC 6962 leaf hash of entry bytes: SHA-256(0x00 ‖ data).
+// It is the "hash" the API returns for an entry.
+func LeafHash(data []byte) tlog.Hash { return tlog.RecordHash(data) }
+
+// HashHex formats a hash as 0x-prefixed lower-case hex.
+func HashHex(h tlog.Hash) string { return fmt.Sprintf("0x%x", h[:]) }
+
+// ParseHashHex parses what HashHex prints.
+func ParseHashHex(s string) (tlog.Hash, error) {
+	var h tlog.Hash
+	if len(s) != 66 || s[:2] != "0x" {
+		return h, ErrInvalidField.Detail("hash %q is not 0x and 64 hex digits", s)
+	}
+	if _, err := fmt.Sscanf(s[2:], "%x", &h); err != nil {
+		return h, ErrInvalidField.Detail("hash %q is not hex", s)
+	}
+	return h, nil
+}

@@ -1,0 +1,102 @@
+package ledger
+
+import (
+	"encoding/binary"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// The ledger is an RFC 6962 Merkle log: entry seq N is leaf N. The tree is
+// kept as golang.org/x/mod/sumdb/tlog "stored hashes" under h/<index>: every
+// complete subtree's hash, written in the same transaction as the entry, so
+// a root or a proof never needs more than O(log n) reads.
+
+// hashReader reads stored hashes through a Reader. It satisfies
+// tlog.HashReader.
+type hashReader struct{ r Reader }
+
+func (h hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, idx := range indexes {
+		v, ok, err := h.r.Get(hashKey(idx))
+		if err != nil {
+			return nil, err
+		}
+		if !ok || len(v) != tlog.HashSize {
+			return nil, errCorrupt("stored hash %d missing", idx)
+		}
+		copy(out[i][:], v)
+	}
+	return out, nil
+}
+
+// appendLeaf stores the hashes that leaf n (hash leaf) adds to the tree.
+func appendLeaf(w Writer, n int64, leaf tlog.Hash) error {
+	hashes, err := tlog.StoredHashesForRecordHash(n, leaf, hashReader{w})
+	if err != nil {
+		return err
+	}
+	base := tlog.StoredHashIndex(0, n)
+	for i, h := range hashes {
+		if err := w.Set(hashKey(base+int64(i)), h[:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Head is the size of the log and its Merkle root.
+type Head struct {
+	Size uint64
+	Root tlog.Hash
+}
+
+// ReadHead returns the current size and root hash of the log.
+func ReadHead(r Reader) (Head, error) {
+	n, err := getU64(r, keySize)
+	if err != nil {
+		return Head{}, err
+	}
+	root, err := tlog.TreeHash(int64(n), hashReader{r})
+	if err != nil {
+		return Head{}, err
+	}
+	return Head{Size: n, Root: root}, nil
+}
+
+// ProveInclusion returns the RFC 6962 inclusion proof of entry seq in the
+// tree of the given size.
+func ProveInclusion(r Reader, size, seq uint64) (tlog.RecordProof, error) {
+	n, err := getU64(r, keySize)
+	if err != nil {
+		return nil, err
+	}
+	if size == 0 || size > n || seq >= size {
+		return nil, ErrInvalidField.Detail("need seq < size ≤ %d, got seq %d, size %d", n, seq, size)
+	}
+	return tlog.ProveRecord(int64(size), int64(seq), hashReader{r})
+}
+
+// ProveConsistency returns the RFC 6962 consistency proof between the trees
+// of sizes old and new.
+func ProveConsistency(r Reader, old, new uint64) (tlog.TreeProof, error) {
+	n, err := getU64(r, keySize)
+	if err != nil {
+		return nil, err
+	}
+	if old == 0 || old > new || new > n {
+		return nil, ErrInvalidField.Detail("need 0 < old ≤ new ≤ %d, got old %d, new %d", n, old, new)
+	}
+	return tlog.ProveTree(int64(new), int64(old), hashReader{r})
+}
+
+// TreeHashAt returns the root of the tree of the given size.
+func TreeHashAt(r Reader, size uint64) (tlog.Hash, error) {
+	return tlog.TreeHash(int64(size), hashReader{r})
+}
+
+func putSize(w Writer, n uint64) error {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], n)
+	return w.Set(keySize, b[:])
+}

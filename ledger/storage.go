@@ -1,0 +1,127 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"io"
+
+	"github.com/ethereum/go-ethereum/common"
+)
+
+// Reader is the read side of the key-value storage the ledger keeps its
+// state in. The ledger declares it; ledger/badgerkv implements it over
+// Badger, and tests may use any ordered map.
+type Reader interface {
+	// Get returns the value stored under key; ok is false when there is none.
+	// The returned slice is valid only until the transaction ends.
+	Get(key []byte) (val []byte, ok bool, err error)
+	// Scan calls fn for every key with the given prefix, in key order,
+	// starting at start (which must begin with prefix, or be nil). fn
+	// returns false to stop. key and val are valid only during the call.
+	Scan(prefix, start []byte, fn func(key, val []byte) bool) error
+}
+
+// Writer is one read-write transaction: reads see the transaction's own
+// writes, and all of its writes become visible together or not at all.
+type Writer interface {
+	Reader
+	Set(key, val []byte) error
+}
+
+// Store opens transactions on the storage.
+type Store interface {
+	// View runs fn in a read-only transaction over a consistent snapshot.
+	View(fn func(Reader) error) error
+	// Update runs fn in a read-write transaction and commits it if fn
+	// returns nil. The commit is atomic.
+	Update(fn func(Writer) error) error
+}
+
+// Key layout. Numbers are big-endian so that keys sort in log order.
+// Changing a layout means a new prefix and a migration, never a
+// reinterpretation of existing keys.
+//
+//	e/<seq:8>                 entry bytes (canonical JSON, see Entry)
+//	h/<index:8>               tlog stored hash at that storage index (32 bytes)
+//	l/<gtin:14><lot>          lot state (JSON, see Lot)
+//	p/<address:20>            participant state (JSON, see ParticipantInfo)
+//	i/<signer:20><id>         seq:8 ‖ SHA-256(canonical record):32, for idempotency
+//	x/l/<gtin:14><lot>\0<seq:8>   empty: entries naming a lot
+//	x/p/<address:20><seq:8>   empty: entries signed by or naming a participant
+//	m/size                    number of entries:8
+//	m/applied                 last applied Raft log index:8
+var (
+	prefixEntry       = []byte("e/")
+	prefixHash        = []byte("h/")
+	prefixLot         = []byte("l/")
+	prefixParticipant = []byte("p/")
+	prefixID          = []byte("i/")
+	prefixLotIndex    = []byte("x/l/")
+	prefixPartIndex   = []byte("x/p/")
+	keySize           = []byte("m/size")
+	keyApplied        = []byte("m/applied")
+)
+
+func u64(n uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], n)
+	return b[:]
+}
+
+func cat(parts ...[]byte) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	out := make([]byte, 0, n)
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+func entryKey(seq uint64) []byte               { return cat(prefixEntry, u64(seq)) }
+func hashKey(index int64) []byte               { return cat(prefixHash, u64(uint64(index))) }
+func lotKey(r LotRef) []byte                   { return cat(prefixLot, []byte(r.GTIN), []byte(r.Lot)) }
+func participantKey(a common.Address) []byte   { return cat(prefixParticipant, a[:]) }
+func idKey(a common.Address, id string) []byte { return cat(prefixID, a[:], []byte(id)) }
+func lotIndexPrefix(r LotRef) []byte {
+	return cat(prefixLotIndex, []byte(r.GTIN), []byte(r.Lot), []byte{0})
+}
+func partIndexPrefix(a common.Address) []byte { return cat(prefixPartIndex, a[:]) }
+
+func getU64(r Reader, key []byte) (uint64, error) {
+	v, ok, err := r.Get(key)
+	if err != nil || !ok {
+		return 0, err
+	}
+	if len(v) != 8 {
+		return 0, errCorrupt("%s holds %d bytes, want 8", key, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// AppliedIndex returns the last Raft log index whose effects are in the store.
+func AppliedIndex(r Reader) (uint64, error) { return getU64(r, keyApplied) }
+
+// SetAppliedIndex records the last applied Raft log index. The state machine
+// writes it in the same transaction as the log entry's effects, so that after
+// a crash a replayed entry is recognised and skipped.
+func SetAppliedIndex(w Writer, index uint64) error { return w.Set(keyApplied, u64(index)) }
+
+// SnapshotStore is a Store whose whole state can be copied out and replaced:
+// what replication needs to bring a new or lagging node up to date.
+type SnapshotStore interface {
+	Store
+	// Snapshot opens a consistent point-in-time view. Opening it is cheap;
+	// writing it may run concurrently with further updates.
+	Snapshot() Snapshot
+	// Restore atomically replaces the whole state with a snapshot stream.
+	Restore(r io.Reader) error
+}
+
+// Snapshot is a point-in-time view of a SnapshotStore.
+type Snapshot interface {
+	WriteTo(w io.Writer) (int64, error)
+	// Close releases the view.
+	Close()
+}

@@ -1,0 +1,242 @@
+// Package node assembles one traceledger node from its parts: the Badger
+// state store (ledger/badgerkv), the Raft member (consensus), the HTTP API
+// (api) and its listener. The serve command, the benchmark and the
+// in-process cluster tests all start nodes through Start, so there is one
+// wiring to get right.
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/gorilla/mux"
+	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/traceledger/traceledger/api"
+	"github.com/traceledger/traceledger/consensus"
+	"github.com/traceledger/traceledger/ledger"
+	"github.com/traceledger/traceledger/ledger/badgerkv"
+)
+
+// Config configures a node. Addresses may use port 0; the bound ones are
+// reported by HTTPURL and RaftAddr.
+type Config struct {
+	ID            string
+	DataDir       string
+	HTTPAddr      string // listen address, e.g. 127.0.0.1:8080
+	RaftAddr      string
+	HTTPAdvertise string // URL peers and clients use; default http://<bound HTTP address>
+	RaftAdvertise string
+	Bootstrap     bool
+	Join          string // URL of any member, for a new node
+	Admins        []common.Address
+	Logger        *slog.Logger
+
+	// Consensus tuning; zero values take the consensus defaults.
+	HeartbeatTimeout  time.Duration
+	ElectionTimeout   time.Duration
+	SnapshotThreshold uint64
+	TrailingLogs      uint64
+
+	// RaftTransport overrides the TCP transport (in-process tests).
+	RaftTransport raft.Transport
+	// Mount adds routes (consumer pages, resolver) beside the API.
+	Mount func(r *mux.Router, n *Node) error
+}
+
+// Node is a running node.
+type Node struct {
+	cfg     Config
+	Store   *badgerkv.DB
+	Raft    *consensus.Node
+	API     *api.Server
+	ln      net.Listener
+	srv     *http.Server
+	httpURL string
+	logger  *slog.Logger
+
+	serveErr chan error
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start opens the store, starts the Raft member and serves HTTP. With Join
+// set and no Raft state on disk, it asks the cluster to add it, retrying
+// until the cluster answers or ctx ends.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ID == "" || cfg.DataDir == "" {
+		return nil, errors.New("node: id and data dir are required")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	n := &Node{cfg: cfg, logger: cfg.Logger.With("node", cfg.ID), serveErr: make(chan error, 1)}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTPAddr, err)
+	}
+	n.ln = ln
+	n.httpURL = cfg.HTTPAdvertise
+	if n.httpURL == "" {
+		n.httpURL = "http://" + ln.Addr().String()
+	}
+	if n.Store, err = badgerkv.Open(badgerkv.Options{Dir: filepath.Join(cfg.DataDir, "state"), Logger: n.logger}); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	n.Raft, err = consensus.New(consensus.Config{
+		ID: cfg.ID, Dir: filepath.Join(cfg.DataDir, "raft"), RaftBind: cfg.RaftAddr, RaftAdvertise: cfg.RaftAdvertise,
+		HTTPAdvertise: n.httpURL, Bootstrap: cfg.Bootstrap, Admins: cfg.Admins, Logger: n.logger,
+		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
+		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs, Transport: cfg.RaftTransport,
+	}, n.Store)
+	if err != nil {
+		n.Store.Close()
+		ln.Close()
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if n.API, err = api.New(api.Config{Cluster: n.Raft, Logger: n.logger, Registry: reg}); err != nil {
+		n.closeParts()
+		return nil, err
+	}
+	if cfg.Mount != nil {
+		if err := cfg.Mount(n.API.Router(), n); err != nil {
+			n.closeParts()
+			return nil, err
+		}
+	}
+	n.srv = &http.Server{
+		Handler:           n.API.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		// A 4 MiB batch over a weak 3G uplink takes a while.
+		ReadTimeout:    2 * time.Minute,
+		WriteTimeout:   2 * time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug),
+	}
+	go func() { n.serveErr <- n.srv.Serve(ln) }()
+
+	if cfg.Join != "" && !n.Raft.Resumed() {
+		if err := n.join(ctx); err != nil {
+			n.Stop()
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+// HTTPURL is the base URL the node serves at.
+func (n *Node) HTTPURL() string { return n.httpURL }
+
+// RaftAddr is the address of the node's Raft transport.
+func (n *Node) RaftAddr() string { return n.Raft.RaftAddr() }
+
+// join asks the cluster at cfg.Join to add this node, with backoff: the
+// member it asks may still be starting or between leaders.
+func (n *Node) join(ctx context.Context) error {
+	body, _ := json.Marshal(map[string]string{"id": n.cfg.ID, "raft": n.RaftAddr(), "http": n.httpURL})
+	client := &http.Client{Timeout: 15 * time.Second}
+	delay := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.cfg.Join+"/v1/cluster/nodes", bytes.NewReader(body))
+		if err != nil {
+			return fmt.Errorf("join %s: %w", n.cfg.Join, err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err == nil {
+			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				n.logger.Info("joined cluster", "via", n.cfg.Join)
+				return nil
+			}
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				return fmt.Errorf("join %s: %s: %s", n.cfg.Join, resp.Status, bytes.TrimSpace(msg))
+			}
+			err = fmt.Errorf("%s", resp.Status)
+		}
+		n.logger.Info("join not yet possible; retrying", "via", n.cfg.Join, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("join %s: %w", n.cfg.Join, ctx.Err())
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+// Submit admits and commits envelopes in process, bypassing HTTP (demo
+// seeding, benchmarks). Refused envelopes come back as results with Err.
+func (n *Node) Submit(ctx context.Context, envs []ledger.Envelope) ([]ledger.Result, error) {
+	results := make([]ledger.Result, len(envs))
+	var adm []*ledger.Admitted
+	var idx []int
+	for i, e := range envs {
+		a, err := ledger.Admit(e, time.Now())
+		if err != nil {
+			results[i].Err = err
+			continue
+		}
+		adm = append(adm, a)
+		idx = append(idx, i)
+	}
+	res, err := n.Raft.Submit(ctx, adm)
+	if err != nil {
+		return nil, err
+	}
+	for k, i := range idx {
+		results[i] = res[k]
+	}
+	return results, nil
+}
+
+// WaitLeader waits until this node is the leader or knows one.
+func (n *Node) WaitLeader(ctx context.Context) error { return n.Raft.WaitLeader(ctx) }
+
+// Err reports a failure of the HTTP server after Start.
+func (n *Node) Err() <-chan error { return n.serveErr }
+
+// Stop shuts the node down gracefully: stop accepting HTTP, finish
+// requests in flight, hand leadership over, close the stores.
+func (n *Node) Stop() error {
+	n.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := n.srv.Shutdown(ctx); err != nil {
+			n.srv.Close()
+		}
+		n.stopErr = n.closeParts()
+	})
+	return n.stopErr
+}
+
+func (n *Node) closeParts() error {
+	var errs []error
+	if n.Raft != nil {
+		errs = append(errs, n.Raft.Shutdown())
+	}
+	errs = append(errs, n.Store.Close())
+	n.ln.Close()
+	return errors.Join(errs...)
+}
