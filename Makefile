@@ -1,0 +1,45 @@
+# traceledger — two commands on a fresh machine:
+#   make run    one dev node with the demo history on http://127.0.0.1:8080
+#   make test   every test, with the race detector off and CPU parallelism kept sane
+
+GO      ?= go
+BIN     := bin/traceledger
+PKGS    := ./...
+# Two cores here: one package's tests at a time, each free to use both cores.
+TESTFLAGS ?= -p 1 -count=1 -timeout 20m
+
+.PHONY: all build run test vet fmt fuzz bench testnet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/traceledger
+
+run: build
+	./$(BIN) serve --dev
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet $(PKGS)
+
+test: vet
+	$(GO) test $(TESTFLAGS) $(PKGS)
+	$(MAKE) fuzz
+
+# Each fuzz target runs briefly; the corpus of past failures in
+# testdata/fuzz is replayed by every plain `go test` too.
+FUZZTIME ?= 10s
+fuzz:
+	@for t in $$($(GO) test -list 'Fuzz.*' ./ledger/ | grep ^Fuzz); do \
+		echo "fuzz ledger $$t"; \
+		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./ledger/ || exit 1; \
+	done
+
+bench: build
+	./$(BIN) bench ingest
+
+testnet: build
+	./$(BIN) testnet --nodes 3
+
+clean:
+	rm -rf bin data
