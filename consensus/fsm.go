@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 
@@ -39,6 +40,8 @@ func keyNodeMeta(id string) []byte { return append([]byte("n/"), id...) }
 type FSM struct {
 	store  ledger.SnapshotStore
 	logger *slog.Logger
+
+	restores atomic.Int64 // snapshots restored since start
 
 	mu      sync.Mutex
 	applied uint64
@@ -159,6 +162,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 // atomically; readers block only for the swap.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	f.restores.Add(1)
 	if err := f.store.Restore(rc); err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -62,9 +61,6 @@ type Config struct {
 	SnapshotThreshold  uint64        // logs between snapshots; default 16384
 	SnapshotInterval   time.Duration // how often to check; default 2 min
 	TrailingLogs       uint64        // logs kept after a snapshot; default 1.25 × threshold
-
-	// Transport overrides the TCP transport (tests).
-	Transport raft.Transport
 }
 
 func (c *Config) setDefaults() error {
@@ -74,7 +70,7 @@ func (c *Config) setDefaults() error {
 	if c.Dir == "" {
 		return errors.New("consensus: data dir is required")
 	}
-	if c.Transport == nil && c.RaftBind == "" {
+	if c.RaftBind == "" {
 		return errors.New("consensus: raft bind address is required")
 	}
 	if c.Logger == nil {
@@ -91,6 +87,8 @@ func (c *Config) setDefaults() error {
 	def(&c.HeartbeatTimeout, time.Second)
 	def(&c.ElectionTimeout, time.Second)
 	def(&c.LeaderLeaseTimeout, 500*time.Millisecond)
+	// hashicorp/raft requires the lease to fit in the heartbeat timeout.
+	c.LeaderLeaseTimeout = min(c.LeaderLeaseTimeout, c.HeartbeatTimeout)
 	def(&c.SnapshotInterval, 2*time.Minute)
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 16384
@@ -109,7 +107,8 @@ type Node struct {
 	fsm    *FSM
 	store  ledger.SnapshotStore
 	bolt   *raftboltdb.BoltStore
-	trans  raft.Transport
+	stream *StreamLayer
+	trans  *raft.NetworkTransport
 	commit *committer
 
 	cancel context.CancelFunc
@@ -153,27 +152,12 @@ func New(cfg Config, store ledger.SnapshotStore) (*Node, error) {
 		n.bolt.Close()
 		return nil, fmt.Errorf("open snapshot store: %w", err)
 	}
-	if cfg.Transport != nil {
-		n.trans = cfg.Transport
-	} else {
-		adv := cfg.RaftAdvertise
-		if adv == "" {
-			adv = cfg.RaftBind
-		}
-		var advAddr net.Addr
-		if host, _, _ := net.SplitHostPort(adv); host != "" && host != "0.0.0.0" && host != "::" {
-			if advAddr, err = net.ResolveTCPAddr("tcp", adv); err != nil {
-				n.bolt.Close()
-				return nil, fmt.Errorf("raft advertise address %q: %w", adv, err)
-			}
-		}
-		tcp, err := raft.NewTCPTransportWithLogger(cfg.RaftBind, advAddr, 3, 10*time.Second, hlog)
-		if err != nil {
-			n.bolt.Close()
-			return nil, fmt.Errorf("raft transport on %s: %w", cfg.RaftBind, err)
-		}
-		n.trans = tcp
+	if n.stream, err = NewStreamLayer(cfg.RaftBind, cfg.RaftAdvertise); err != nil {
+		n.bolt.Close()
+		return nil, err
 	}
+	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: n.stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog})
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.ID)
@@ -312,11 +296,15 @@ func (n *Node) Shutdown() error {
 	return n.closeErr
 }
 
-func (n *Node) closeTransport() {
-	if c, ok := n.trans.(interface{ Close() error }); ok {
-		c.Close()
-	}
-}
+func (n *Node) closeTransport() { n.trans.Close() }
+
+// Faults returns the stream layer, whose Block and Heal partition this node
+// from chosen peers (fault tests only).
+func (n *Node) Faults() *StreamLayer { return n.stream }
+
+// Restores counts the snapshots this node has installed since it started:
+// a node that joins late or falls too far behind catches up by snapshot.
+func (n *Node) Restores() int64 { return n.fsm.restores.Load() }
 
 // Snapshot forces a Raft snapshot now (tests and operators).
 func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }

@@ -78,7 +78,7 @@ func DecodeCommand(b []byte) (*Command, error) {
 		c.Envelopes = make([]*Admitted, 0, count)
 		for i := uint64(0); i < count; i++ {
 			l, k := binary.Uvarint(b)
-			if k <= 0 || uint64(len(b)-k) < l+SignatureLen+common.AddressLength {
+			if k <= 0 || uint64(len(b)-k) < SignatureLen+common.AddressLength || l > uint64(len(b)-k)-SignatureLen-common.AddressLength {
 				return nil, fmt.Errorf("decode command: envelope %d truncated", i)
 			}
 			b = b[k:]

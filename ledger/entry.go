@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -71,8 +72,10 @@ func ParseHashHex(s string) (tlog.Hash, error) {
 	if len(s) != 66 || s[:2] != "0x" {
 		return h, ErrInvalidField.Detail("hash %q is not 0x and 64 hex digits", s)
 	}
-	if _, err := fmt.Sscanf(s[2:], "%x", &h); err != nil {
+	b, err := hex.DecodeString(s[2:])
+	if err != nil {
 		return h, ErrInvalidField.Detail("hash %q is not hex", s)
 	}
+	copy(h[:], b)
 	return h, nil
 }

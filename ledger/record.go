@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 )
@@ -241,6 +243,9 @@ func DecodeRecord(raw []byte) (*Record, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, ErrMalformed.Detail("trailing data after the record")
 	}
+	if err := checkStrict(raw, reflect.TypeOf(target)); err != nil {
+		return nil, err
+	}
 	rec.Header = h
 	if err := h.validate(); err != nil {
 		return nil, err
@@ -249,6 +254,91 @@ func DecodeRecord(raw []byte) (*Record, error) {
 		return nil, err
 	}
 	return rec, nil
+}
+
+var (
+	rawMessageType = reflect.TypeFor[json.RawMessage]()
+	numberType     = reflect.TypeFor[json.Number]()
+)
+
+// checkStrict refuses what encoding/json tolerates but a strict reader of
+// the signed bytes would not: member names in another case than the
+// field's (encoding/json matches names case-insensitively, so a record
+// with both "id" and "ID" would carry a second, hidden value), and amounts
+// sent as strings. It walks the JSON beside the Go type it decodes into.
+func checkStrict(raw []byte, t reflect.Type) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return jsonError(err)
+	}
+	return checkValue(v, t, "")
+}
+
+func checkValue(v any, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == rawMessageType:
+		return nil // attributes: free-form
+	case t == numberType:
+		if _, ok := v.(json.Number); !ok {
+			return ErrInvalidField.Detail("%s must be a JSON number", strings.TrimPrefix(path, "."))
+		}
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil // a type mismatch: the typed decoder already refused it
+		}
+		fields := map[string]reflect.Type{}
+		jsonFields(t, fields)
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			ft, ok := fields[k]
+			if !ok {
+				return ErrUnknownField.Detail("%q (names are case-sensitive; free-form data goes under \"attributes\")", strings.TrimPrefix(path+"."+k, "."))
+			}
+			if err := checkValue(m[k], ft, path+"."+k); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		arr, _ := v.([]any)
+		for i, e := range arr {
+			if err := checkValue(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// jsonFields maps the JSON member names of struct type t, including those
+// of embedded structs, to their field types.
+func jsonFields(t reflect.Type, into map[string]reflect.Type) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-":
+		case f.Anonymous && name == "":
+			jsonFields(f.Type, into)
+		case f.IsExported():
+			if name == "" {
+				name = f.Name
+			}
+			into[name] = f.Type
+		}
+	}
 }
 
 var unknownFieldRE = regexp.MustCompile(`^json: unknown field "(.*)"$`)

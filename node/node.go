@@ -22,7 +22,6 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/gorilla/mux"
-	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -52,8 +51,6 @@ type Config struct {
 	SnapshotThreshold uint64
 	TrailingLogs      uint64
 
-	// RaftTransport overrides the TCP transport (in-process tests).
-	RaftTransport raft.Transport
 	// Mount adds routes (consumer pages, resolver) beside the API.
 	Mount func(r *mux.Router, n *Node) error
 }
@@ -105,7 +102,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		ID: cfg.ID, Dir: filepath.Join(cfg.DataDir, "raft"), RaftBind: cfg.RaftAddr, RaftAdvertise: cfg.RaftAdvertise,
 		HTTPAdvertise: n.httpURL, Bootstrap: cfg.Bootstrap, Admins: cfg.Admins, Logger: n.logger,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
-		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs, Transport: cfg.RaftTransport,
+		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs,
 	}, n.Store)
 	if err != nil {
 		n.Store.Close()

@@ -275,13 +275,22 @@ func (d *DB) Restore(r io.Reader) error {
 	return nil
 }
 
+// restoreInMemory loads into a fresh in-memory database and swaps it in
+// only when the load succeeded.
 func (d *DB) restoreInMemory(r io.Reader) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.db.DropAll(); err != nil {
+	ndb, err := openBadger(d.opts, "")
+	if err != nil {
 		return err
 	}
-	return load(d.db, r)
+	if err := load(ndb, r); err != nil {
+		ndb.Close()
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := d.db
+	d.db = ndb
+	return old.Close()
 }
 
 // recoverRestore completes an interrupted swap: a restore directory marked
