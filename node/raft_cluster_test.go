@@ -1,0 +1,271 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/traceledger/traceledger/ledger"
+	"github.com/traceledger/traceledger/testnet"
+)
+
+// post sends an envelope (or any JSON) and returns status and body.
+func post(t *testing.T, url string, v any) (int, []byte) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(url+"/v1/records", "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("post: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body
+}
+
+func get(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body
+}
+
+func signed(t *testing.T, key *ecdsa.PrivateKey, rec map[string]any) ledger.Envelope {
+	t.Helper()
+	rec["signer"] = ledger.AddressOf(key).Hex()
+	env, err := testnet.SignRecord(key, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// registration returns an envelope by which admin registers a producer.
+func registration(t *testing.T, admin, who *ecdsa.PrivateKey, id string) ledger.Envelope {
+	return signed(t, admin, map[string]any{"type": "participant", "id": id, "time": "2026-06-01T08:00:00+07:00",
+		"address": ledger.AddressOf(who).Hex(), "name": "HTX " + id, "roles": []string{"producer"}})
+}
+
+func harvest(t *testing.T, key *ecdsa.PrivateKey, lot string) ledger.Envelope {
+	return signed(t, key, map[string]any{"type": "harvest", "id": "h-" + lot, "time": "2026-06-01T08:00:00+07:00",
+		"lot": map[string]string{"gtin": "08936000000127", "lot": lot}, "product": map[string]string{"name": "Vải thiều"},
+		"quantity": map[string]any{"amount": 10, "unit": "KGM"}, "place": map[string]string{"name": "Lục Ngạn"}})
+}
+
+func newKey(t *testing.T) *ecdsa.PrivateKey {
+	k, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestClusterForwardsWritesAndReplicates(t *testing.T) {
+	c := testnet.StartLocal(t, 3, testnet.LocalOptions{})
+	producer := newKey(t)
+	f := c.Nodes[c.Follower()]
+	if st, body := post(t, f.HTTPURL(), registration(t, c.Admin, producer, "p1")); st != http.StatusCreated {
+		t.Fatalf("registration through a follower: %d %s", st, body)
+	}
+	batch := map[string]any{"records": []ledger.Envelope{harvest(t, producer, "A1"), harvest(t, producer, "A2")}}
+	st, body := post(t, f.HTTPURL(), batch)
+	if st != http.StatusOK {
+		t.Fatalf("batch through a follower: %d %s", st, body)
+	}
+	var ans struct {
+		Results []struct{ Status int }
+	}
+	json.Unmarshal(body, &ans)
+	if len(ans.Results) != 2 || ans.Results[0].Status != 201 || ans.Results[1].Status != 201 {
+		t.Fatalf("forwarding lost the per-envelope answers: %s", body)
+	}
+	c.WaitFor("replication", 10*time.Second, c.SameHead)
+	for i, n := range c.Nodes {
+		if st, body := get(t, n.HTTPURL()+"/v1/lots/08936000000127/A2"); st != http.StatusOK {
+			t.Errorf("node %d cannot read the lot: %d %s", i, st, body)
+		}
+	}
+}
+
+func TestLinearizableReadThroughFollower(t *testing.T) {
+	c := testnet.StartLocal(t, 3, testnet.LocalOptions{})
+	producer := newKey(t)
+	leader := c.Nodes[c.Leader()]
+	post(t, leader.HTTPURL(), registration(t, c.Admin, producer, "p1"))
+	if st, body := post(t, leader.HTTPURL(), harvest(t, producer, "L1")); st != http.StatusCreated {
+		t.Fatalf("harvest: %d %s", st, body)
+	}
+	// Immediately after the write, a linearizable read on a follower must
+	// see it (it is forwarded to the leader, which confirms its leadership).
+	f := c.Nodes[c.Follower()]
+	if st, body := get(t, f.HTTPURL()+"/v1/lots/08936000000127/L1?consistency=linearizable"); st != http.StatusOK {
+		t.Fatalf("linearizable read on a follower: %d %s", st, body)
+	}
+}
+
+func TestLeaderStopHandsOverAndRestartCatchesUp(t *testing.T) {
+	c := testnet.StartLocal(t, 3, testnet.LocalOptions{})
+	producer := newKey(t)
+	old := c.Leader()
+	post(t, c.Nodes[old].HTTPURL(), registration(t, c.Admin, producer, "p1"))
+	c.Stop(old) // graceful: transfers leadership first
+	start := time.Now()
+	next := c.Leader()
+	if next == old {
+		t.Fatal("stopped node still leader")
+	}
+	t.Logf("new leader %s after %v", c.Config(next).ID, time.Since(start))
+	for i := 0; i < 20; i++ {
+		if st, body := post(t, c.Nodes[next].HTTPURL(), harvest(t, producer, fmt.Sprintf("F%d", i))); st != http.StatusCreated {
+			t.Fatalf("write after failover: %d %s", st, body)
+		}
+	}
+	c.Restart(old)
+	c.WaitFor("restarted node catches up", 20*time.Second, c.SameHead)
+}
+
+func TestPartitionedLeaderRefusesWritesAndConverges(t *testing.T) {
+	c := testnet.StartLocal(t, 3, testnet.LocalOptions{})
+	producer := newKey(t)
+	old := c.Leader()
+	oldURL := c.Nodes[old].HTTPURL()
+	post(t, oldURL, registration(t, c.Admin, producer, "p1"))
+	c.WaitFor("replication", 10*time.Second, c.SameHead)
+	sizeBefore := c.Size(old)
+
+	c.Partition(old)
+	// The cut-off leader cannot commit: it must answer 503, never 201.
+	st, body := post(t, oldURL, harvest(t, producer, "MINORITY"))
+	if st != http.StatusServiceUnavailable {
+		t.Fatalf("write to a partitioned leader: %d %s, want 503", st, body)
+	}
+	// The majority elects a new leader and takes writes.
+	var majority int
+	c.WaitFor("a new leader in the majority", 20*time.Second, func() bool {
+		for i, n := range c.Nodes {
+			if i != old && n.Raft.IsLeader() {
+				majority = i
+				return true
+			}
+		}
+		return false
+	})
+	if st, body := post(t, c.Nodes[majority].HTTPURL(), harvest(t, producer, "MAJORITY")); st != http.StatusCreated {
+		t.Fatalf("write to the majority: %d %s", st, body)
+	}
+	if c.Size(old) != sizeBefore {
+		t.Fatalf("the partitioned node grew from %d to %d", sizeBefore, c.Size(old))
+	}
+	c.Heal()
+	c.WaitFor("convergence after heal", 20*time.Second, c.SameHead)
+	// The minority's write either committed (its outcome was unknown to the
+	// client, and it was answered 503) or not; the client's retry settles it
+	// idempotently and it appears exactly once.
+	st, body = post(t, c.Nodes[c.Leader()].HTTPURL(), harvest(t, producer, "MINORITY"))
+	if st != http.StatusCreated && st != http.StatusOK {
+		t.Fatalf("retry of the minority write: %d %s", st, body)
+	}
+	st, body = get(t, c.Nodes[c.Leader()].HTTPURL()+"/v1/lots/08936000000127/MINORITY")
+	var lot struct{ Entries []json.RawMessage }
+	json.Unmarshal(body, &lot)
+	if st != http.StatusOK || len(lot.Entries) != 1 {
+		t.Fatalf("minority lot after retry: %d, %d entries", st, len(lot.Entries))
+	}
+}
+
+func TestRemoveNodeThroughFollower(t *testing.T) {
+	c := testnet.StartLocal(t, 3, testnet.LocalOptions{})
+	f := c.Follower()
+	victim := c.Config(f).ID
+	other := -1
+	for i := range c.Nodes {
+		if i != f && !c.Nodes[i].Raft.IsLeader() {
+			other = i
+		}
+	}
+	if other < 0 {
+		other = c.Leader()
+	}
+	req, _ := http.NewRequest(http.MethodDelete, c.Nodes[other].HTTPURL()+"/v1/cluster/nodes/"+victim, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("remove %s: %d", victim, resp.StatusCode)
+	}
+	c.WaitFor("membership without the removed node", 10*time.Second, func() bool {
+		return len(c.Nodes[c.Leader()].Raft.Status().Members) == 2
+	})
+	// Removing an unknown node is a 404.
+	req, _ = http.NewRequest(http.MethodDelete, c.Nodes[c.Leader()].HTTPURL()+"/v1/cluster/nodes/nobody", nil)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("remove unknown node: %d, want 404", resp.StatusCode)
+	}
+}
+
+func TestLeadershipTransfer(t *testing.T) {
+	c := testnet.StartLocal(t, 3, testnet.LocalOptions{})
+	old := c.Leader()
+	if err := c.Nodes[old].Raft.TransferLeadership(); err != nil {
+		t.Fatalf("transfer: %v", err)
+	}
+	c.WaitFor("another leader", 10*time.Second, func() bool {
+		l := c.Leader()
+		return l != old
+	})
+}
+
+func TestLateJoinerInstallsSnapshot(t *testing.T) {
+	c := testnet.StartLocal(t, 1, testnet.LocalOptions{SnapshotThreshold: 64, TrailingLogs: 64})
+	producer := newKey(t)
+	leader := c.Nodes[0]
+	ctx := context.Background()
+	if _, err := leader.Submit(ctx, []ledger.Envelope{registration(t, c.Admin, producer, "p1")}); err != nil {
+		t.Fatal(err)
+	}
+	// Many small log entries, so that the log is truncated behind the snapshot.
+	for i := 0; i < 300; i++ {
+		if _, err := leader.Submit(ctx, []ledger.Envelope{harvest(t, producer, fmt.Sprintf("S%d", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := leader.Raft.Snapshot(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	j := c.Add()
+	c.WaitFor("late joiner converges", 30*time.Second, c.SameHead)
+	if c.Nodes[j].Raft.Restores() == 0 {
+		t.Fatal("the late joiner caught up without installing a snapshot")
+	}
+	if c.Size(j) != c.Size(0) || c.Size(j) < 300 {
+		t.Fatalf("sizes %d and %d", c.Size(j), c.Size(0))
+	}
+	// After a restart the node does not restore the snapshot it already holds.
+	c.Stop(j)
+	c.Restart(j)
+	c.WaitFor("restarted joiner converges", 20*time.Second, c.SameHead)
+	if got := c.Nodes[j].Raft.Restores(); got != 0 {
+		t.Fatalf("restart restored %d snapshots; the store already held them", got)
+	}
+}
