@@ -12,7 +12,8 @@ import (
 )
 
 // ClusterView is the answer of GET /v1/cluster: this node's view of the
-// membership, with each member's own report of its applied index.
+// membership, with each member's own report of its applied index. Nodes
+// replaces the embedded Status's member list in the JSON.
 type ClusterView struct {
 	consensus.Status
 	Size  uint64     `json:"ledger_size"`
@@ -28,11 +29,17 @@ type NodeView struct {
 	Reachable bool   `json:"reachable"`
 }
 
-// localView is what GET /v1/cluster?local=true returns: this node alone,
-// without asking its peers.
+// localView is this node's view, without asking its peers: every member
+// is listed, but only this node's own state and applied index are filled.
 func (s *Server) localView() (ClusterView, error) {
 	st := s.cluster.Status()
-	v := ClusterView{Status: st}
+	v := ClusterView{Status: st, Nodes: make([]NodeView, len(st.Members))}
+	for i, m := range st.Members {
+		v.Nodes[i] = NodeView{Member: m}
+		if m.ID == st.ID {
+			v.Nodes[i].State, v.Nodes[i].Applied, v.Nodes[i].Reachable = st.State, st.Applied, true
+		}
+	}
 	err := s.cluster.Store().View(func(rd ledger.Reader) error {
 		h, err := ledger.ReadHead(rd)
 		v.Size, v.Head = h.Size, ledger.HashHex(h.Root)
@@ -41,6 +48,9 @@ func (s *Server) localView() (ClusterView, error) {
 	return v, err
 }
 
+// getCluster answers GET /v1/cluster. With ?local=true it describes this
+// node only; otherwise it also asks every member, in parallel and briefly,
+// for its own state and applied index.
 func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
 	v, err := s.localView()
 	if err != nil {
@@ -51,22 +61,16 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, v)
 		return
 	}
-	// Ask every member for its own applied index, in parallel, briefly.
-	v.Nodes = make([]NodeView, len(v.Members))
 	ctx, cancel := context.WithTimeout(r.Context(), 700*time.Millisecond)
 	defer cancel()
 	var wg sync.WaitGroup
-	for i, m := range v.Members {
-		v.Nodes[i] = NodeView{Member: m}
-		if m.ID == v.ID {
-			v.Nodes[i].State, v.Nodes[i].Applied, v.Nodes[i].Reachable = v.State, v.Applied, true
-			continue
-		}
-		if m.HTTP == "" {
+	for i := range v.Nodes {
+		nv := &v.Nodes[i]
+		if nv.ID == v.ID || nv.HTTP == "" {
 			continue
 		}
 		wg.Add(1)
-		go func(nv *NodeView) {
+		go func() {
 			defer wg.Done()
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, nv.HTTP+"/v1/cluster?local=true", nil)
 			if err != nil {
@@ -81,10 +85,9 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
 			if resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&peer) == nil {
 				nv.State, nv.Applied, nv.Reachable = peer.State, peer.Applied, true
 			}
-		}(&v.Nodes[i])
+		}()
 	}
 	wg.Wait()
-	v.Members = nil
 	writeJSON(w, http.StatusOK, v)
 }
 

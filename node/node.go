@@ -51,6 +51,9 @@ type Config struct {
 	SnapshotThreshold uint64
 	TrailingLogs      uint64
 
+	// FaultInjection serves POST /v1/debug/faults, which cuts this node's
+	// Raft links to chosen peers (multi-process fault tests only).
+	FaultInjection bool
 	// Mount adds routes (consumer pages, resolver) beside the API.
 	Mount func(r *mux.Router, n *Node) error
 }
@@ -114,6 +117,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.API, err = api.New(api.Config{Cluster: n.Raft, Logger: n.logger, Registry: reg}); err != nil {
 		n.closeParts()
 		return nil, err
+	}
+	if cfg.FaultInjection {
+		n.API.Router().HandleFunc("/v1/debug/faults", n.faults).Methods(http.MethodPost, http.MethodGet)
 	}
 	if cfg.Mount != nil {
 		if err := cfg.Mount(n.API.Router(), n); err != nil {
@@ -236,4 +242,28 @@ func (n *Node) closeParts() error {
 	errs = append(errs, n.Store.Close())
 	n.ln.Close()
 	return errors.Join(errs...)
+}
+
+// faultRequest is the body of POST /v1/debug/faults: cut the Raft links to
+// the peers at these Raft addresses, or heal every link.
+type faultRequest struct {
+	Block []string `json:"block"`
+	Heal  bool     `json:"heal"`
+}
+
+func (n *Node) faults(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost {
+		var fr faultRequest
+		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&fr); err != nil {
+			http.Error(w, "bad fault request: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if fr.Heal {
+			n.Raft.Faults().Heal()
+		}
+		n.Raft.Faults().Block(fr.Block...)
+		n.logger.Warn("fault injection", "blocked", n.Raft.Faults().Blocked())
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string][]string{"blocked": n.Raft.Faults().Blocked()})
 }

@@ -32,6 +32,7 @@ func runServe(ctx context.Context, args []string) error {
 		join          = fs.String("join", "", "URL of a running member to join (ignored when the data dir holds cluster state)")
 		dev           = fs.Bool("dev", false, "one node in ./data with a dev admin key and the demo history")
 		logLevel      = fs.String("log-level", "info", "debug, info, warn or error")
+		faults        = fs.Bool("fault-injection", false, "serve POST /v1/debug/faults to cut Raft links (fault tests only; never in production)")
 		admins        listFlag
 	)
 	fs.Var(&admins, "admin", "genesis admin address 0x… (repeatable; used at bootstrap only)")
@@ -83,7 +84,7 @@ func runServe(ctx context.Context, args []string) error {
 	n, err := node.Start(ctx, node.Config{
 		ID: *nodeID, DataDir: *dataDir, HTTPAddr: *httpAddr, RaftAddr: *raftAddr,
 		HTTPAdvertise: strings.TrimRight(*httpAdvertise, "/"), RaftAdvertise: *raftAdvertise,
-		Bootstrap: *bootstrap, Join: *join, Admins: adminAddrs, Logger: logger,
+		Bootstrap: *bootstrap, Join: *join, Admins: adminAddrs, Logger: logger, FaultInjection: *faults,
 	})
 	if err != nil {
 		return err

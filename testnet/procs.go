@@ -1,0 +1,353 @@
+package testnet
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/traceledger/traceledger/ledger"
+)
+
+// Procs is a cluster of real traceledger processes on loopback: what the
+// fault tests and `traceledger testnet` run. Each node keeps its ports and
+// data directory across kills and restarts. Nodes run with
+// --fault-injection so that Partition can cut their Raft links.
+type Procs struct {
+	Bin   string
+	Dir   string
+	Admin *ecdsa.PrivateKey
+	Nodes []*Proc
+	// Stderr receives the nodes' logs (default: a log file per node in its
+	// data directory).
+	Stderr io.Writer
+	client *http.Client
+}
+
+// Proc is one node process.
+type Proc struct {
+	ID, DataDir, HTTPAddr, RaftAddr string
+	args                            []string
+
+	mu   sync.Mutex // guards cmd and done
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited
+}
+
+// URL is the node's HTTP base URL.
+func (p *Proc) URL() string { return "http://" + p.HTTPAddr }
+
+// BuildBinary builds the traceledger binary into dir and returns its path.
+// moduleDir is the module root (where go.mod is).
+func BuildBinary(moduleDir, dir string) (string, error) {
+	bin := filepath.Join(dir, "traceledger")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/traceledger")
+	cmd.Dir = moduleDir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+func pickAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// StartProcs starts n nodes from bin under dir: the first bootstraps with a
+// fresh admin key, the others join it. It returns once every node has
+// joined and the ledger has its genesis entry.
+func StartProcs(ctx context.Context, bin, dir string, n int) (*Procs, error) {
+	admin, err := crypto.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	c := &Procs{Bin: bin, Dir: dir, Admin: admin, client: &http.Client{Timeout: 30 * time.Second}}
+	for i := 0; i < n; i++ {
+		p := &Proc{ID: fmt.Sprintf("n%d", i+1), DataDir: filepath.Join(dir, fmt.Sprintf("n%d", i+1))}
+		if p.HTTPAddr, err = pickAddr(); err != nil {
+			return nil, err
+		}
+		if p.RaftAddr, err = pickAddr(); err != nil {
+			return nil, err
+		}
+		p.args = []string{"serve", "--data", p.DataDir, "--http", p.HTTPAddr, "--raft", p.RaftAddr,
+			"--node-id", p.ID, "--fault-injection", "--log-level", "warn"}
+		if i == 0 {
+			p.args = append(p.args, "--bootstrap", "--admin", crypto.PubkeyToAddress(admin.PublicKey).Hex())
+		} else {
+			p.args = append(p.args, "--join", c.Nodes[0].URL())
+		}
+		c.Nodes = append(c.Nodes, p)
+	}
+	for i := range c.Nodes {
+		if err := c.Start(i); err != nil {
+			c.StopAll()
+			return nil, err
+		}
+		if i == 0 {
+			if err := Poll(ctx, 30*time.Second, func() bool { v, err := c.View(0); return err == nil && v.Size > 0 }); err != nil {
+				c.StopAll()
+				return nil, fmt.Errorf("genesis on n1: %w", err)
+			}
+		}
+	}
+	if err := Poll(ctx, 30*time.Second, func() bool {
+		v, err := c.View(0)
+		return err == nil && len(v.Members) == n
+	}); err != nil {
+		c.StopAll()
+		return nil, fmt.Errorf("%d members: %w", n, err)
+	}
+	return c, nil
+}
+
+// Start starts (or restarts) node i and waits until it answers /healthz.
+func (c *Procs) Start(i int) error {
+	p := c.Nodes[i]
+	if err := os.MkdirAll(p.DataDir, 0o700); err != nil {
+		return err
+	}
+	cmd := exec.Command(c.Bin, p.args...)
+	cmd.Stdout = io.Discard
+	if c.Stderr != nil {
+		cmd.Stderr = c.Stderr
+	} else {
+		f, err := os.OpenFile(filepath.Join(p.DataDir, "node.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close() // the child holds its own descriptor
+		cmd.Stderr = f
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", p.ID, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	p.mu.Lock()
+	p.cmd, p.done = cmd, done
+	p.mu.Unlock()
+	return Poll(context.Background(), 30*time.Second, func() bool {
+		select {
+		case <-done:
+			return true // exited: reported below
+		default:
+		}
+		resp, err := c.client.Get(p.URL() + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// Running reports whether node i's process is alive.
+func (c *Procs) Running(i int) bool {
+	p := c.Nodes[i]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return false
+	}
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+func (c *Procs) signal(i int, sig syscall.Signal, wait bool) error {
+	p := c.Nodes[i]
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	if wait {
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			return fmt.Errorf("%s did not exit after %v", p.ID, sig)
+		}
+	}
+	return nil
+}
+
+// Kill sends SIGKILL to node i and waits for it to die.
+func (c *Procs) Kill(i int) error { return c.signal(i, syscall.SIGKILL, true) }
+
+// Stop sends SIGTERM to node i and waits for it to exit.
+func (c *Procs) Stop(i int) error { return c.signal(i, syscall.SIGTERM, true) }
+
+// Pause freezes node i (SIGSTOP); Resume thaws it.
+func (c *Procs) Pause(i int) error  { return c.signal(i, syscall.SIGSTOP, false) }
+func (c *Procs) Resume(i int) error { return c.signal(i, syscall.SIGCONT, false) }
+
+// StopAll stops every node (SIGTERM, then SIGKILL for a node that hangs).
+func (c *Procs) StopAll() {
+	var wg sync.WaitGroup
+	for i := range c.Nodes {
+		wg.Add(1)
+		go func(i int) { defer wg.Done(); c.Resume(i); c.Stop(i) }(i)
+	}
+	wg.Wait()
+}
+
+func (c *Procs) postJSON(url string, v any) error {
+	b, _ := json.Marshal(v)
+	resp, err := c.client.Post(url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s: %d %s", url, resp.StatusCode, body)
+	}
+	return nil
+}
+
+// Partition cuts node i's Raft links to every other node, both ways. The
+// nodes keep running and serving HTTP.
+func (c *Procs) Partition(i int) error {
+	var others []string
+	for j, p := range c.Nodes {
+		if j == i {
+			continue
+		}
+		others = append(others, p.RaftAddr)
+		if err := c.postJSON(p.URL()+"/v1/debug/faults", map[string]any{"block": []string{c.Nodes[i].RaftAddr}}); err != nil {
+			return err
+		}
+	}
+	return c.postJSON(c.Nodes[i].URL()+"/v1/debug/faults", map[string]any{"block": others})
+}
+
+// Heal restores every Raft link of every running node.
+func (c *Procs) Heal() error {
+	for i, p := range c.Nodes {
+		if !c.Running(i) {
+			continue
+		}
+		if err := c.postJSON(p.URL()+"/v1/debug/faults", map[string]any{"heal": true}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// NodeView is what a node reports of itself (GET /v1/cluster?local=true).
+type NodeView struct {
+	ID      string `json:"id"`
+	State   string `json:"state"`
+	Leader  string `json:"leader"`
+	Applied uint64 `json:"applied_index"`
+	Size    uint64 `json:"ledger_size"`
+	Head    string `json:"ledger_head"`
+	Members []struct {
+		ID string `json:"id"`
+	} `json:"nodes"`
+}
+
+// View asks node i about itself.
+func (c *Procs) View(i int) (NodeView, error) {
+	var v NodeView
+	client := &http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get(c.Nodes[i].URL() + "/v1/cluster?local=true")
+	if err != nil {
+		return v, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return v, fmt.Errorf("%s: %s", c.Nodes[i].ID, resp.Status)
+	}
+	return v, json.NewDecoder(resp.Body).Decode(&v)
+}
+
+// Leader returns the index of the running node that reports itself leader.
+func (c *Procs) Leader(ctx context.Context, d time.Duration) (int, error) {
+	idx := -1
+	err := Poll(ctx, d, func() bool {
+		for i := range c.Nodes {
+			if v, err := c.View(i); err == nil && v.State == "Leader" {
+				idx = i
+				return true
+			}
+		}
+		return false
+	})
+	return idx, err
+}
+
+// SameHead reports whether every running node has the same ledger size and
+// head, and describes them.
+func (c *Procs) SameHead() (bool, string) {
+	var heads []string
+	same := true
+	for i := range c.Nodes {
+		if !c.Running(i) {
+			continue
+		}
+		v, err := c.View(i)
+		if err != nil {
+			return false, err.Error()
+		}
+		h := fmt.Sprintf("%s:%d/%s", v.ID, v.Size, v.Head)
+		if len(heads) > 0 && h[strings.Index(h, ":"):] != heads[0][strings.Index(heads[0], ":"):] {
+			same = false
+		}
+		heads = append(heads, h)
+	}
+	return same, strings.Join(heads, " ")
+}
+
+// Seed submits the demo history through node i (any node: followers
+// forward).
+func (c *Procs) Seed(ctx context.Context, i int) error {
+	envs, err := DemoEnvelopes(c.Admin)
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(map[string]any{"records": envs})
+	return Poll(ctx, 30*time.Second, func() bool {
+		resp, err := c.client.Post(c.Nodes[i].URL()+"/v1/records", "application/json", bytes.NewReader(b))
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var ans struct {
+			Rejected int `json:"rejected"`
+		}
+		return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&ans) == nil && ans.Rejected == 0
+	})
+}
+
+// AdminAddress is the genesis admin's address.
+func (c *Procs) AdminAddress() string { return ledger.AddressOf(c.Admin).Hex() }
