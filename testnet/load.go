@@ -33,7 +33,7 @@ type Load struct {
 	next      atomic.Int64
 	prefix    string
 
-	mu    sync.Mutex // guards acked and statuses
+	mu    sync.Mutex        // guards acked and statuses
 	acked map[string]uint64 // lot → seq of its harvest entry
 	// statuses counts the answers seen, e.g. 201, 503, or 0 for a network error.
 	statuses map[int]int

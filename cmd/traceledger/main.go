@@ -10,6 +10,7 @@
 //	traceledger submit [--url URL] FILE|DIR ...
 //	traceledger lot [--url URL] GTIN LOT
 //	traceledger bench ingest
+//	traceledger testnet --nodes 3
 //
 // Every flag can also be set as TRACELEDGER_<FLAG> in the environment
 // (TRACELEDGER_NODE_ID for --node-id); a flag on the command line wins.
@@ -34,12 +35,13 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":  {"run a node", runServe},
-		"keygen": {"create a signing key", runKeygen},
-		"sign":   {"sign a record: record JSON in, envelope out", runSign},
-		"submit": {"send envelopes from files or directories, retrying until answered", runSubmit},
-		"lot":    {"show a lot's state and history", runLot},
-		"bench":  {"measure ingest throughput on this machine", runBench},
+		"serve":   {"run a node", runServe},
+		"keygen":  {"create a signing key", runKeygen},
+		"sign":    {"sign a record: record JSON in, envelope out", runSign},
+		"submit":  {"send envelopes from files or directories, retrying until answered", runSubmit},
+		"lot":     {"show a lot's state and history", runLot},
+		"bench":   {"measure ingest throughput on this machine", runBench},
+		"testnet": {"run a local multi-node cluster with the demo history", runTestnet},
 	}
 }
 
