@@ -95,6 +95,12 @@ func (l *Load) Run(ctx context.Context, workers int) []ledger.Envelope {
 	return unsettled
 }
 
+// Write writes one new record, retrying until it is acknowledged.
+func (l *Load) Write(ctx context.Context) error {
+	_, err := l.send(ctx, l.harvest(0))
+	return err
+}
+
 // Settle retries envelopes until each is acknowledged.
 func (l *Load) Settle(ctx context.Context, envs []ledger.Envelope) error {
 	for _, e := range envs {
@@ -153,7 +159,7 @@ func (l *Load) send(ctx context.Context, env ledger.Envelope) (uint64, error) {
 			return 0, ctx.Err()
 		case <-time.After(delay):
 		}
-		delay = min(delay*2, 500*time.Millisecond)
+		delay = min(delay*2, 200*time.Millisecond)
 	}
 }
 

@@ -74,8 +74,9 @@ func pickAddr() (string, error) {
 
 // StartProcs starts n nodes from bin under dir: the first bootstraps with a
 // fresh admin key, the others join it. It returns once every node has
-// joined and the ledger has its genesis entry.
-func StartProcs(ctx context.Context, bin, dir string, n int) (*Procs, error) {
+// joined and the ledger has its genesis entry. extra flags are passed to
+// every node's serve command.
+func StartProcs(ctx context.Context, bin, dir string, n int, extra ...string) (*Procs, error) {
 	admin, err := crypto.GenerateKey()
 	if err != nil {
 		return nil, err
@@ -91,6 +92,7 @@ func StartProcs(ctx context.Context, bin, dir string, n int) (*Procs, error) {
 		}
 		p.args = []string{"serve", "--data", p.DataDir, "--http", p.HTTPAddr, "--raft", p.RaftAddr,
 			"--node-id", p.ID, "--fault-injection", "--log-level", "warn"}
+		p.args = append(p.args, extra...)
 		if i == 0 {
 			p.args = append(p.args, "--bootstrap", "--admin", crypto.PubkeyToAddress(admin.PublicKey).Hex())
 		} else {

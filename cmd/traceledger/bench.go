@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"runtime"
@@ -17,52 +16,85 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
-
 	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/ledger"
-	"github.com/traceledger/traceledger/node"
 	"github.com/traceledger/traceledger/testnet"
 )
 
 func runBench(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "ingest" {
-		return errors.New("usage: traceledger bench ingest [--records N] [--clients N] [--single N]")
+	if len(args) == 0 || (args[0] != "ingest" && args[0] != "failover") {
+		return errors.New("usage: traceledger bench ingest [--nodes N] [--records N] [--clients N] [--single N]\n       traceledger bench failover [--runs N]")
+	}
+	if args[0] == "failover" {
+		return runBenchFailover(ctx, args[1:])
 	}
 	fs := newFlags("bench ingest")
+	nodes := fs.Int("nodes", 1, "cluster size (each node is a separate process on this machine)")
 	records := fs.Int("records", 100_000, "signed records to send in batches of 100")
 	single := fs.Int("single", 20_000, "signed records to send one per request")
 	clients := fs.Int("clients", 16, "concurrent clients")
-	dir := fs.String("dir", "", "data directory (default: a temporary one, removed afterwards)")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	if *dir == "" {
-		d, err := os.MkdirTemp("", "traceledger-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		*dir = d
-	}
-	fmt.Printf("traceledger bench ingest: %d CPUs, GOMAXPROCS %d, %s\n\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
+	fmt.Printf("traceledger bench ingest: %d node(s), %d CPUs, GOMAXPROCS %d, %s\n\n", *nodes, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
 
 	ceiling := recoveryCeiling(2 * time.Second)
 	fmt.Printf("secp256k1 recovery ceiling (all cores): %8.0f recoveries/s\n", ceiling)
 
-	admin, _ := newKey()
-	n, err := node.Start(ctx, node.Config{ID: "bench", DataDir: *dir, HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
-		Bootstrap: true, Admins: []common.Address{ledger.AddressOf(admin)}, Logger: slog.New(slog.DiscardHandler)})
+	c, cleanup, err := benchCluster(ctx, *nodes)
 	if err != nil {
 		return err
 	}
-	defer n.Stop()
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := waitGenesis(wctx, n); err != nil {
+	defer cleanup()
+	leader, err := c.Leader(ctx, 30*time.Second)
+	if err != nil {
 		return err
 	}
-	producers := make([]*ecdsa.PrivateKey, 8)
+	url := c.Nodes[leader].URL()
+	producers, err := registerProducers(ctx, url, c.Admin, 8)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("signing %d records… ", *records+*single)
+	envs := signHarvests(producers, *records+*single)
+	fmt.Println("done")
+
+	batched, err := load(ctx, url, envs[:*records], 100, *clients)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("ingest, batches of 100, %2d clients:           %8.0f records/s  (p50 %v, p99 %v per request; %.0f%% of the recovery ceiling)\n",
+		*clients, batched.rate, batched.p50, batched.p99, 100*batched.rate/ceiling)
+	one, err := load(ctx, url, envs[*records:], 1, *clients*4)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("ingest, one envelope per request, %2d clients: %8.0f records/s  (p50 %v, p99 %v per request)\n",
+		*clients*4, one.rate, one.p50, one.p99)
+	return nil
+}
+
+// benchCluster starts n node processes of this binary in a temporary directory.
+func benchCluster(ctx context.Context, n int, extra ...string) (*testnet.Procs, func(), error) {
+	bin, err := os.Executable()
+	if err != nil {
+		return nil, nil, err
+	}
+	dir, err := os.MkdirTemp("", "traceledger-bench-")
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := testnet.StartProcs(ctx, bin, dir, n, extra...)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return c, func() { c.StopAll(); os.RemoveAll(dir) }, nil
+}
+
+// registerProducers creates n producer keys and has admin register them.
+func registerProducers(ctx context.Context, url string, admin *ecdsa.PrivateKey, n int) ([]*ecdsa.PrivateKey, error) {
+	producers := make([]*ecdsa.PrivateKey, n)
 	var regs []ledger.Envelope
 	for i := range producers {
 		producers[i], _ = newKey()
@@ -70,31 +102,20 @@ func runBench(ctx context.Context, args []string) error {
 			"time": "2026-01-01T00:00:00+07:00", "signer": ledger.AddressOf(admin).Hex(),
 			"address": ledger.AddressOf(producers[i]).Hex(), "name": fmt.Sprintf("Bench producer %d", i), "roles": []string{"producer"}})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		regs = append(regs, env)
 	}
-	if _, err := n.Submit(ctx, regs); err != nil {
-		return err
-	}
-
-	fmt.Printf("signing %d records… ", *records+*single)
-	envs := signHarvests(producers, *records+*single)
-	fmt.Println("done")
-
-	batched, err := load(ctx, n.HTTPURL(), envs[:*records], 100, *clients)
+	c, err := newClient(url)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	fmt.Printf("ingest, batches of 100, %2d clients:      %8.0f records/s  (p50 %v, p99 %v per request; %.0f%% of the recovery ceiling)\n",
-		*clients, batched.rate, batched.p50, batched.p99, 100*batched.rate/ceiling)
-	one, err := load(ctx, n.HTTPURL(), envs[*records:], 1, *clients*4)
-	if err != nil {
-		return err
+	body, _ := json.Marshal(map[string]any{"records": regs})
+	status, resp, _, err := c.do(ctx, http.MethodPost, "/v1/records", body)
+	if err != nil || status != http.StatusOK {
+		return nil, fmt.Errorf("register producers: %d %s %v", status, resp, err)
 	}
-	fmt.Printf("ingest, one envelope per request, %2d clients: %8.0f records/s  (p50 %v, p99 %v per request)\n",
-		*clients*4, one.rate, one.p50, one.p99)
-	return nil
+	return producers, nil
 }
 
 // recoveryCeiling measures EIP-191 signature recoveries per second on all

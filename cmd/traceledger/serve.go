@@ -32,6 +32,7 @@ func runServe(ctx context.Context, args []string) error {
 		join          = fs.String("join", "", "URL of a running member to join (ignored when the data dir holds cluster state)")
 		dev           = fs.Bool("dev", false, "one node in ./data with a dev admin key and the demo history")
 		logLevel      = fs.String("log-level", "info", "debug, info, warn or error")
+		raftTimeout   = fs.Duration("raft-timeout", time.Second, "Raft heartbeat and election timeout: how long followers wait for a silent leader before electing another")
 		faults        = fs.Bool("fault-injection", false, "serve POST /v1/debug/faults to cut Raft links (fault tests only; never in production)")
 		admins        listFlag
 	)
@@ -85,6 +86,7 @@ func runServe(ctx context.Context, args []string) error {
 		ID: *nodeID, DataDir: *dataDir, HTTPAddr: *httpAddr, RaftAddr: *raftAddr,
 		HTTPAdvertise: strings.TrimRight(*httpAdvertise, "/"), RaftAdvertise: *raftAdvertise,
 		Bootstrap: *bootstrap, Join: *join, Admins: adminAddrs, Logger: logger, FaultInjection: *faults,
+		HeartbeatTimeout: *raftTimeout, ElectionTimeout: *raftTimeout,
 	})
 	if err != nil {
 		return err
