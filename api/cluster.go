@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/traceledger/traceledger/consensus"
 	"github.com/traceledger/traceledger/ledger"
 )
@@ -96,6 +98,7 @@ type joinRequest struct {
 	ID   string `json:"id"`
 	Raft string `json:"raft"`
 	HTTP string `json:"http"`
+	Key  string `json:"checkpoint_key"`
 }
 
 // postNode adds a voter. Any node accepts the request; a follower forwards it.
@@ -118,7 +121,13 @@ func (s *Server) postNode(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, ledger.ErrMissingField.Detail("id and raft are required"))
 		return
 	}
-	if err := s.cluster.Join(jr.ID, jr.Raft, jr.HTTP); err != nil {
+	if jr.Key != "" {
+		if _, err := note.NewVerifier(jr.Key); err != nil {
+			s.writeError(w, r, ledger.ErrInvalidField.Detail("checkpoint_key: %v", err))
+			return
+		}
+	}
+	if err := s.cluster.Join(jr.ID, jr.Raft, jr.HTTP, jr.Key); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

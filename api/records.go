@@ -2,12 +2,14 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/traceledger/traceledger/consensus"
@@ -31,6 +33,11 @@ type Accepted struct {
 	Seq    uint64 `json:"seq"`
 	Hash   string `json:"hash"`
 	Signer string `json:"signer"`
+	// With ?wait=checkpoint: the entry's inclusion proof (base64 hashes)
+	// in the tree of the checkpoint that covers it.
+	InclusionProof []string `json:"inclusion_proof,omitempty"`
+	// With ?wait=checkpoint on a single envelope: that checkpoint's note.
+	Checkpoint string `json:"checkpoint,omitempty"`
 }
 
 // BatchItem is one envelope's answer within a batch.
@@ -46,6 +53,8 @@ type BatchAnswer struct {
 	Results  []BatchItem `json:"results"`
 	Accepted int         `json:"accepted"`
 	Rejected int         `json:"rejected"`
+	// With ?wait=checkpoint: the checkpoint covering every accepted entry.
+	Checkpoint string `json:"checkpoint,omitempty"`
 }
 
 func (s *Server) postRecords(w http.ResponseWriter, r *http.Request) {
@@ -56,6 +65,12 @@ func (s *Server) postRecords(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.cluster.IsLeader() {
 		s.forwardToLeader(w, r, body)
+		return
+	}
+	switch r.URL.Query().Get("wait") {
+	case "", "checkpoint":
+	default:
+		s.writeError(w, r, errBadRequest.with("wait must be checkpoint"))
 		return
 	}
 	var sub submission
@@ -95,6 +110,14 @@ func (s *Server) submitOne(w http.ResponseWriter, r *http.Request, env ledger.En
 		s.writeError(w, r, res[0].Err)
 		return
 	}
+	if r.URL.Query().Get("wait") == "checkpoint" {
+		msg, err := s.attachProofs(r.Context(), []BatchItem{item})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		item.Checkpoint = string(msg)
+	}
 	writeJSON(w, status, item.Accepted)
 }
 
@@ -132,6 +155,14 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, raws []json
 		}
 	}
 	out := BatchAnswer{Results: items}
+	if r.URL.Query().Get("wait") == "checkpoint" {
+		msg, err := s.attachProofs(r.Context(), items)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		out.Checkpoint = string(msg)
+	}
 	for _, it := range items {
 		s.metrics.records.WithLabelValues(http.StatusText(it.Status)).Inc()
 		if it.Error == nil {
@@ -182,6 +213,38 @@ func (s *Server) admitAll(raws []json.RawMessage, admitted []*ledger.Admitted, i
 	}
 	close(next)
 	wg.Wait()
+}
+
+// attachProofs waits (up to 5 s) for a cosigned checkpoint that covers
+// every accepted item, then adds each one's inclusion proof in that
+// checkpoint's tree. It returns the checkpoint note.
+func (s *Server) attachProofs(ctx context.Context, items []BatchItem) ([]byte, error) {
+	var need uint64
+	for _, it := range items {
+		if it.Accepted != nil {
+			need = max(need, it.Seq+1)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cp, msg, err := s.cluster.WaitCheckpoint(ctx, need)
+	if err != nil {
+		return nil, err
+	}
+	err = s.cluster.Store().View(func(rd ledger.Reader) error {
+		for i := range items {
+			if items[i].Accepted == nil {
+				continue
+			}
+			proof, err := ledger.ProveInclusion(rd, cp.Size, items[i].Seq)
+			if err != nil {
+				return err
+			}
+			items[i].InclusionProof = ledger.EncodeProof(proof)
+		}
+		return nil
+	})
+	return msg, err
 }
 
 func answer(res ledger.Result) (int, BatchItem) {

@@ -38,8 +38,15 @@ type Cluster interface {
 	// LeaderHTTP is the leader's base URL, "" if unknown.
 	LeaderHTTP() string
 	Status() consensus.Status
-	Join(id, raftAddr, httpURL string) error
+	Join(id, raftAddr, httpURL, checkpointKey string) error
 	Remove(id string) error
+
+	// Cosign signs a checkpoint that matches the local log.
+	Cosign(ctx context.Context, c ledger.Checkpoint) ([]byte, error)
+	// LatestCheckpoint is the latest cosigned checkpoint held locally.
+	LatestCheckpoint() (ledger.Checkpoint, []byte, bool, error)
+	// WaitCheckpoint waits for a cosigned checkpoint covering size entries.
+	WaitCheckpoint(ctx context.Context, size uint64) (ledger.Checkpoint, []byte, error)
 }
 
 // Config configures a Server.
@@ -117,6 +124,11 @@ func (s *Server) routes() {
 	})
 	r.HandleFunc("/v1/records", s.postRecords).Methods(http.MethodPost)
 	r.HandleFunc("/v1/lots/{gtin}/{lot}", s.getLot).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/v1/lots/{gtin}/{lot}/provenance", s.getProvenance).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/v1/checkpoint", s.getCheckpoint).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/v1/checkpoint/cosign", s.postCosign).Methods(http.MethodPost)
+	r.HandleFunc("/v1/proofs/inclusion/{seq}", s.getInclusion).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/v1/proofs/consistency", s.getConsistency).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/entries/{seq}", s.getEntry).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/participants/{address}", s.getParticipant).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/cluster", s.getCluster).Methods(http.MethodGet, http.MethodHead)

@@ -23,6 +23,7 @@ const cmdNodeMeta byte = 0x80
 type nodeMeta struct {
 	ID   string `json:"id"`
 	HTTP string `json:"http"`
+	Key  string `json:"key,omitempty"` // checkpoint note verifier key
 }
 
 // keyNodeMeta is the consensus layer's key prefix in the shared store:
@@ -135,6 +136,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 }
 
 func (f *FSM) applyOne(w ledger.Writer, l *raft.Log) (interface{}, error) {
+	if l.Data[0] == cmdCheckpoint {
+		return nil, ledger.PutCheckpoint(w, l.Data[1:])
+	}
 	if l.Data[0] == cmdNodeMeta {
 		var m nodeMeta
 		if err := json.Unmarshal(l.Data[1:], &m); err != nil {

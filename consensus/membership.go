@@ -52,7 +52,7 @@ func (n *Node) meta(id string) (nodeMeta, bool) {
 // return ErrNotLeader. Joining again with the same id and Raft address is a
 // no-op apart from refreshing the HTTP address, so a restarted node may
 // repeat its join safely.
-func (n *Node) Join(id, raftAddr, httpURL string) error {
+func (n *Node) Join(id, raftAddr, httpURL, key string) error {
 	if id == "" || raftAddr == "" {
 		return errors.New("consensus: join needs a node id and a raft address")
 	}
@@ -83,8 +83,8 @@ func (n *Node) Join(id, raftAddr, httpURL string) error {
 		}
 		n.logger.Info("node joined", "id", id, "raft", raftAddr, "http", httpURL)
 	}
-	if httpURL != "" {
-		return n.publishMeta(nodeMeta{ID: id, HTTP: httpURL})
+	if httpURL != "" || key != "" {
+		return n.publishMeta(nodeMeta{ID: id, HTTP: httpURL, Key: key})
 	}
 	return nil
 }
@@ -142,6 +142,9 @@ type Member struct {
 	HTTP     string `json:"http,omitempty"`
 	Suffrage string `json:"suffrage"`
 	Leader   bool   `json:"leader"`
+	// CheckpointKey is the node's note verifier key: trust it to check
+	// the node's cosignatures of checkpoints.
+	CheckpointKey string `json:"checkpoint_key,omitempty"`
 }
 
 // Status is this node's view of the cluster.
@@ -167,7 +170,7 @@ func (n *Node) Status() Status {
 		for _, s := range cf.Configuration().Servers {
 			m := Member{ID: string(s.ID), Raft: string(s.Address), Suffrage: s.Suffrage.String(), Leader: s.ID == leaderID}
 			if meta, ok := n.meta(string(s.ID)); ok {
-				m.HTTP = meta.HTTP
+				m.HTTP, m.CheckpointKey = meta.HTTP, meta.Key
 			}
 			st.Members = append(st.Members, m)
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/traceledger/traceledger/ledger"
 )
@@ -54,6 +55,14 @@ type Config struct {
 
 	Logger *slog.Logger
 	Clock  func() time.Time
+
+	// CheckpointKey signs this node's cosignatures of checkpoints, and
+	// CheckpointVerifier is its public note verifier key, published to the
+	// cluster. Cosigner reaches peers for their cosignatures. Without them
+	// the node neither proposes nor cosigns checkpoints.
+	CheckpointKey      note.Signer
+	CheckpointVerifier string
+	Cosigner           Cosigner
 
 	HeartbeatTimeout   time.Duration // default 1 s
 	ElectionTimeout    time.Duration // default 1 s
@@ -114,7 +123,8 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // background goroutines: committer, leader watcher
 
-	resumed bool // Raft state existed when the node started
+	resumed bool          // Raft state existed when the node started
+	kick    chan struct{} // asks the checkpointer for a round now
 
 	closeOnce sync.Once
 	closeErr  error
@@ -130,7 +140,7 @@ func New(cfg Config, store ledger.SnapshotStore) (*Node, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create raft dir: %w", err)
 	}
-	n := &Node{cfg: cfg, logger: cfg.Logger, store: store}
+	n := &Node{cfg: cfg, logger: cfg.Logger, store: store, kick: make(chan struct{}, 1)}
 	hlog := hclog.FromStandardLogger(slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 		&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn})
 
@@ -203,9 +213,10 @@ func New(cfg Config, store ledger.SnapshotStore) (*Node, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.commit = newCommitter(n.raft, cfg.Clock)
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go func() { defer n.wg.Done(); n.commit.run(ctx) }()
 	go func() { defer n.wg.Done(); n.watchLeadership(ctx) }()
+	go func() { defer n.wg.Done(); n.runCheckpointer(ctx) }()
 	return n, nil
 }
 
@@ -332,7 +343,7 @@ func (n *Node) watchLeadership(ctx context.Context) {
 
 func (n *Node) onLeader() error {
 	if n.cfg.HTTPAdvertise != "" {
-		if err := n.publishMeta(nodeMeta{ID: n.cfg.ID, HTTP: n.cfg.HTTPAdvertise}); err != nil {
+		if err := n.publishMeta(nodeMeta{ID: n.cfg.ID, HTTP: n.cfg.HTTPAdvertise, Key: n.cfg.CheckpointVerifier}); err != nil {
 			return err
 		}
 	}

@@ -109,6 +109,12 @@ func applyEnvelope(w Writer, recordTime string, env *Admitted) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	if rec.Participant != nil {
+		addr, _ := ParseAddress(rec.Participant.Address)
+		if err := w.Set(cat(regIndexPrefix(addr), u64(seq)), nil); err != nil {
+			return res, err
+		}
+	}
 	if err := w.Set(idKey(env.Signer, rec.ID), cat(u64(seq), digest[:])); err != nil {
 		return res, err
 	}
@@ -170,6 +176,9 @@ func applyGenesis(w Writer, c *Command) error {
 	for _, a := range c.Admins {
 		p := &ParticipantInfo{Address: a.Hex(), Name: "Genesis admin", Roles: []string{RoleAdmin}}
 		if err := putJSON(w, participantKey(a), p); err != nil {
+			return err
+		}
+		if err := w.Set(cat(regIndexPrefix(a), u64(0)), nil); err != nil {
 			return err
 		}
 	}

@@ -127,6 +127,12 @@ func ParticipantSeqs(r Reader, a common.Address, from uint64, limit int) ([]uint
 	return scanSeqsFrom(r, partIndexPrefix(a), from, limit)
 }
 
+// RegistrationSeqs returns the sequence numbers of the entries that
+// registered or updated a participant (genesis included), in log order.
+func RegistrationSeqs(r Reader, a common.Address) ([]uint64, error) {
+	return scanSeqs(r, regIndexPrefix(a), 0)
+}
+
 func scanSeqs(r Reader, prefix []byte, limit int) ([]uint64, error) {
 	return scanSeqsFrom(r, prefix, 0, limit)
 }

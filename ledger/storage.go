@@ -47,6 +47,7 @@ type Store interface {
 //	i/<signer:20><id>         seq:8 ‖ SHA-256(canonical record):32, for idempotency
 //	x/l/<gtin:14><lot>\0<seq:8>   empty: entries naming a lot
 //	x/p/<address:20><seq:8>   empty: entries signed by or naming a participant
+//	x/r/<address:20><seq:8>   empty: entries registering a participant (genesis, participant)
 //	m/size                    number of entries:8
 //	m/applied                 last applied Raft log index:8
 var (
@@ -57,6 +58,7 @@ var (
 	prefixID          = []byte("i/")
 	prefixLotIndex    = []byte("x/l/")
 	prefixPartIndex   = []byte("x/p/")
+	prefixRegIndex    = []byte("x/r/")
 	keySize           = []byte("m/size")
 	keyApplied        = []byte("m/applied")
 )
@@ -88,6 +90,7 @@ func lotIndexPrefix(r LotRef) []byte {
 	return cat(prefixLotIndex, []byte(r.GTIN), []byte(r.Lot), []byte{0})
 }
 func partIndexPrefix(a common.Address) []byte { return cat(prefixPartIndex, a[:]) }
+func regIndexPrefix(a common.Address) []byte  { return cat(prefixRegIndex, a[:]) }
 
 func getU64(r Reader, key []byte) (uint64, error) {
 	v, ok, err := r.Get(key)

@@ -8,6 +8,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/consensus"
@@ -101,7 +104,20 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		ln.Close()
 		return nil, err
 	}
+	skey, vkey, err := loadCheckpointKey(filepath.Join(cfg.DataDir, "node.key"), cfg.ID)
+	if err != nil {
+		n.Store.Close()
+		ln.Close()
+		return nil, err
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		n.Store.Close()
+		ln.Close()
+		return nil, fmt.Errorf("checkpoint key: %w", err)
+	}
 	n.Raft, err = consensus.New(consensus.Config{
+		CheckpointKey: signer, CheckpointVerifier: vkey, Cosigner: api.CosignClient{HTTP: &http.Client{Timeout: 2 * time.Second}},
 		ID: cfg.ID, Dir: filepath.Join(cfg.DataDir, "raft"), RaftBind: cfg.RaftAddr, RaftAdvertise: cfg.RaftAdvertise,
 		HTTPAdvertise: n.httpURL, Bootstrap: cfg.Bootstrap, Admins: cfg.Admins, Logger: n.logger,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
@@ -157,7 +173,7 @@ func (n *Node) RaftAddr() string { return n.Raft.RaftAddr() }
 // join asks the cluster at cfg.Join to add this node, with backoff: the
 // member it asks may still be starting or between leaders.
 func (n *Node) join(ctx context.Context) error {
-	body, _ := json.Marshal(map[string]string{"id": n.cfg.ID, "raft": n.RaftAddr(), "http": n.httpURL})
+	body, _ := json.Marshal(map[string]string{"id": n.cfg.ID, "raft": n.RaftAddr(), "http": n.httpURL, "checkpoint_key": n.Raft.CheckpointKey()})
 	client := &http.Client{Timeout: 15 * time.Second}
 	delay := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
@@ -266,4 +282,38 @@ func (n *Node) faults(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string][]string{"blocked": n.Raft.Faults().Blocked()})
+}
+
+// loadCheckpointKey reads the node's checkpoint signing key, creating it
+// (mode 0600) on first start. The file holds the note signer key and the
+// verifier key, one per line.
+func loadCheckpointKey(path, id string) (skey, vkey string, err error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		lines := strings.Fields(string(data))
+		if len(lines) != 2 {
+			return "", "", fmt.Errorf("%s: want a signer key and a verifier key", path)
+		}
+		return lines[0], lines[1], nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", "", err
+	}
+	skey, vkey, err = consensus.NewCheckpointKey(rand.Reader, id)
+	if err != nil {
+		return "", "", err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", "", fmt.Errorf("create checkpoint key: %w", err)
+	}
+	if _, err := fmt.Fprintf(f, "%s\n%s\n", skey, vkey); err != nil {
+		f.Close()
+		return "", "", err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", "", err
+	}
+	return skey, vkey, f.Close()
 }

@@ -11,6 +11,8 @@
 //	traceledger lot [--url URL] GTIN LOT
 //	traceledger bench ingest
 //	traceledger testnet --nodes 3
+//	traceledger verify [--trust KEYFILE] BUNDLE|URL
+//	traceledger audit --data DIR | --url URL
 //
 // Every flag can also be set as TRACELEDGER_<FLAG> in the environment
 // (TRACELEDGER_NODE_ID for --node-id); a flag on the command line wins.
@@ -42,6 +44,8 @@ func commands() map[string]command {
 		"lot":     {"show a lot's state and history", runLot},
 		"bench":   {"measure ingest throughput on this machine", runBench},
 		"testnet": {"run a local multi-node cluster with the demo history", runTestnet},
+		"verify":  {"check a provenance bundle offline: signatures, proofs, cosignatures, custody", runVerify},
+		"audit":   {"re-check a whole ledger: hashes, signatures, rules, state, Merkle root", runAudit},
 	}
 }
 

@@ -1,0 +1,313 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/traceledger/traceledger/consensus"
+	"github.com/traceledger/traceledger/ledger"
+)
+
+// Proofs and checkpoints. Hashes in proofs are base64, as in C2SP
+// checkpoints; an entry's own "hash" elsewhere in the API is 0x-hex.
+
+// InclusionProof is the answer of GET /v1/proofs/inclusion/{seq}.
+type InclusionProof struct {
+	Seq      uint64   `json:"seq"`
+	Size     uint64   `json:"size"`
+	LeafHash string   `json:"leaf_hash"`
+	Root     string   `json:"root"`
+	Proof    []string `json:"proof"`
+}
+
+// ConsistencyProof is the answer of GET /v1/proofs/consistency.
+type ConsistencyProof struct {
+	Old     uint64   `json:"old"`
+	New     uint64   `json:"new"`
+	OldRoot string   `json:"old_root"`
+	NewRoot string   `json:"new_root"`
+	Proof   []string `json:"proof"`
+}
+
+func b64(h tlog.Hash) string { return base64.StdEncoding.EncodeToString(h[:]) }
+
+func queryUint(r *http.Request, name string, def uint64) (uint64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, ledger.ErrInvalidField.Detail("%s must be a non-negative integer", name)
+	}
+	return n, nil
+}
+
+// defaultSize is the size proofs use when the client names none: the
+// latest cosigned checkpoint's, so that the proof checks against a root the
+// client can verify; the log's own size before the first checkpoint.
+func (s *Server) defaultSize(rd ledger.Reader) (uint64, error) {
+	cp, _, ok, err := ledger.LatestCheckpoint(rd)
+	if err != nil || ok {
+		return cp.Size, err
+	}
+	return ledger.Size(rd)
+}
+
+func (s *Server) getInclusion(w http.ResponseWriter, r *http.Request) {
+	seq, err := strconv.ParseUint(mux.Vars(r)["seq"], 10, 64)
+	if err != nil {
+		s.writeError(w, r, ledger.ErrInvalidField.Detail("seq must be a non-negative integer"))
+		return
+	}
+	var out InclusionProof
+	err = s.cluster.Store().View(func(rd ledger.Reader) error {
+		def, err := s.defaultSize(rd)
+		if err != nil {
+			return err
+		}
+		size, err := queryUint(r, "size", def)
+		if err != nil {
+			return err
+		}
+		if _, err := ledger.Size(rd); err != nil {
+			return err
+		}
+		_, data, err := ledger.GetEntry(rd, seq)
+		if err != nil {
+			return err
+		}
+		proof, err := ledger.ProveInclusion(rd, size, seq)
+		if err != nil {
+			return err
+		}
+		root, err := ledger.TreeHashAt(rd, size)
+		if err != nil {
+			return err
+		}
+		out = InclusionProof{Seq: seq, Size: size, LeafHash: b64(ledger.LeafHash(data)), Root: b64(root), Proof: ledger.EncodeProof(proof)}
+		return nil
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getConsistency(w http.ResponseWriter, r *http.Request) {
+	var out ConsistencyProof
+	err := s.cluster.Store().View(func(rd ledger.Reader) error {
+		def, err := s.defaultSize(rd)
+		if err != nil {
+			return err
+		}
+		old, err := queryUint(r, "old", 0)
+		if err != nil {
+			return err
+		}
+		nw, err := queryUint(r, "new", def)
+		if err != nil {
+			return err
+		}
+		proof, err := ledger.ProveConsistency(rd, old, nw)
+		if err != nil {
+			return err
+		}
+		oldRoot, err := ledger.TreeHashAt(rd, old)
+		if err != nil {
+			return err
+		}
+		newRoot, err := ledger.TreeHashAt(rd, nw)
+		if err != nil {
+			return err
+		}
+		out = ConsistencyProof{Old: old, New: nw, OldRoot: b64(oldRoot), NewRoot: b64(newRoot), Proof: ledger.EncodeProof(proof)}
+		return nil
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// errNoCheckpoint: the cluster has not cosigned a checkpoint yet.
+var errNoCheckpoint = &httpError{status: http.StatusServiceUnavailable, code: "no_checkpoint", msg: "no cosigned checkpoint yet; retry in a second"}
+
+// getCheckpoint serves the latest cosigned checkpoint note (C2SP
+// tlog-checkpoint, signed-note format) as text/plain.
+func (s *Server) getCheckpoint(w http.ResponseWriter, r *http.Request) {
+	_, msg, ok, err := s.cluster.LatestCheckpoint()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !ok {
+		s.writeError(w, r, errNoCheckpoint)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(msg)
+}
+
+// cosignRequest is the body of POST /v1/checkpoint/cosign.
+type cosignRequest struct {
+	Origin string `json:"origin"`
+	Size   uint64 `json:"size"`
+	Root   string `json:"root"`
+}
+
+// postCosign signs a checkpoint if it matches this node's own log. Any
+// node may ask: a node signs only what it verified, like a witness.
+func (s *Server) postCosign(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readJSONBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req cosignRequest
+	if err := decodeStrict(body, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	root, err := base64.StdEncoding.DecodeString(req.Root)
+	if err != nil || len(root) != tlog.HashSize || req.Origin == "" {
+		s.writeError(w, r, ledger.ErrInvalidField.Detail("origin and a base64 SHA-256 root are required"))
+		return
+	}
+	cp := ledger.Checkpoint{Origin: req.Origin, Size: req.Size}
+	copy(cp.Root[:], root)
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	msg, err := s.cluster.Cosign(ctx, cp)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = errNoCheckpoint.with("this node has not yet applied that many entries")
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write(msg)
+}
+
+// CosignClient asks peers for cosignatures over HTTP. It implements
+// consensus.Cosigner.
+type CosignClient struct {
+	HTTP *http.Client
+}
+
+var _ consensus.Cosigner = CosignClient{}
+
+// Cosign posts a checkpoint to a peer's /v1/checkpoint/cosign.
+func (c CosignClient) Cosign(ctx context.Context, peer string, cp ledger.Checkpoint) ([]byte, error) {
+	b, _ := json.Marshal(cosignRequest{Origin: cp.Origin, Size: cp.Size, Root: b64(cp.Root)})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, peer+"/v1/checkpoint/cosign", bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	msg, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("cosign at %s: %s", peer, resp.Status)
+	}
+	return msg, nil
+}
+
+// getProvenance serves the self-contained provenance bundle of a lot. It
+// waits briefly for a checkpoint that covers the lot's latest entry, so that
+// a bundle fetched right after a write includes it.
+func (s *Server) getProvenance(w http.ResponseWriter, r *http.Request) {
+	ref, err := lotRef(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var lot *ledger.Lot
+	var seqs []uint64
+	err = s.cluster.Store().View(func(rd ledger.Reader) error {
+		if lot, err = ledger.GetLot(rd, ref); err != nil || lot == nil {
+			return err
+		}
+		seqs, err = ledger.LotSeqs(rd, ref)
+		return err
+	})
+	if err == nil && lot == nil {
+		err = ledger.ErrUnknownLot.Detail("%s", ref)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	need := lot.UpdatedSeq + 1
+	if len(seqs) > 0 {
+		need = max(need, seqs[len(seqs)-1]+1)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	cp, msg, err := s.cluster.WaitCheckpoint(ctx, need)
+	if err != nil {
+		var ok bool
+		if cp, msg, ok, err = s.cluster.LatestCheckpoint(); err == nil && !ok {
+			err = errNoCheckpoint
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	keys := s.nodeKeys()
+	var b *ledger.Bundle
+	err = s.cluster.Store().View(func(rd ledger.Reader) (err error) {
+		b, err = ledger.BuildBundle(rd, ref, cp, msg, keys)
+		return err
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`inline; filename="provenance-%s-%s.json"`, ref.GTIN, sanitizeFilename(ref.Lot)))
+	writeJSON(w, http.StatusOK, b)
+}
+
+// nodeKeys lists the checkpoint keys of the cluster's members.
+func (s *Server) nodeKeys() []string {
+	var keys []string
+	for _, m := range s.cluster.Status().Members {
+		if m.CheckpointKey != "" {
+			keys = append(keys, m.CheckpointKey)
+		}
+	}
+	return keys
+}
+
+func sanitizeFilename(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}

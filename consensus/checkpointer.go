@@ -1,0 +1,230 @@
+package consensus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/traceledger/traceledger/ledger"
+)
+
+// Cosigned checkpoints. Every node holds an Ed25519 note key. The leader,
+// whenever the log has grown, proposes a checkpoint (origin, size, root),
+// signs it, and asks every other voter to cosign: a voter signs only a root
+// it computed itself from its own copy of the log. With signatures from a
+// majority of voters, the leader commits the cosigned note through Raft,
+// so that every node serves the same latest checkpoint. A checkpoint thus
+// proves that a majority of nodes held exactly this log.
+
+// Cosigner asks the node at a peer's HTTP address to cosign a checkpoint
+// and returns the note signed by that peer. The api package implements it
+// over HTTP; consensus only declares what it needs.
+type Cosigner interface {
+	Cosign(ctx context.Context, peerHTTP string, c ledger.Checkpoint) ([]byte, error)
+}
+
+// cmdCheckpoint is the log payload that stores a cosigned checkpoint note.
+const cmdCheckpoint byte = 0x81
+
+// checkpointEvery is how often the leader looks for a grown log. With the
+// cosigning round trip it keeps every acknowledged entry under a
+// checkpoint within a second.
+const checkpointEvery = 200 * time.Millisecond
+
+// ErrNoCheckpointKey: this node was started without a checkpoint key.
+var ErrNoCheckpointKey = errors.New("consensus: node has no checkpoint key")
+
+// ErrRootMismatch: asked to cosign a root this node does not have.
+var ErrRootMismatch = ledger.ErrCheckpoint.Detail("root differs from this node's log")
+
+// Cosign signs a checkpoint if this node's own log of that size has that
+// origin and root. It waits (up to ctx) for the log to reach the size.
+func (n *Node) Cosign(ctx context.Context, c ledger.Checkpoint) ([]byte, error) {
+	if n.cfg.CheckpointKey == nil {
+		return nil, ErrNoCheckpointKey
+	}
+	for {
+		var origin string
+		var size uint64
+		var root [32]byte
+		err := n.store.View(func(r ledger.Reader) error {
+			var err error
+			if origin, err = ledger.Origin(r); err != nil {
+				return err
+			}
+			if size, err = ledger.Size(r); err != nil || size < c.Size {
+				return err
+			}
+			root, err = ledger.TreeHashAt(r, c.Size)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if size >= c.Size {
+			if origin != c.Origin || root != c.Root {
+				return nil, ErrRootMismatch
+			}
+			return ledger.SignCheckpoint(c, n.cfg.CheckpointKey)
+		}
+		_, ch := n.fsm.Applied()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("cosign size %d: this node has %d entries: %w", c.Size, size, ctx.Err())
+		}
+	}
+}
+
+// CheckpointKey returns this node's note verifier key ("" without one).
+func (n *Node) CheckpointKey() string { return n.cfg.CheckpointVerifier }
+
+// LatestCheckpoint returns the latest cosigned checkpoint this node holds.
+func (n *Node) LatestCheckpoint() (ledger.Checkpoint, []byte, bool, error) {
+	var c ledger.Checkpoint
+	var msg []byte
+	var ok bool
+	err := n.store.View(func(r ledger.Reader) (err error) {
+		c, msg, ok, err = ledger.LatestCheckpoint(r)
+		return err
+	})
+	return c, msg, ok, err
+}
+
+// WaitCheckpoint blocks until a cosigned checkpoint covers the first size
+// entries, and returns it.
+func (n *Node) WaitCheckpoint(ctx context.Context, size uint64) (ledger.Checkpoint, []byte, error) {
+	n.kickCheckpoint()
+	for {
+		_, ch := n.fsm.Applied()
+		c, msg, ok, err := n.LatestCheckpoint()
+		if err != nil {
+			return c, nil, err
+		}
+		if ok && c.Size >= size {
+			return c, msg, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return c, nil, fmt.Errorf("%w: no checkpoint covers entry %d yet", ErrUnknownOutcome, size-1)
+		}
+	}
+}
+
+func (n *Node) kickCheckpoint() {
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+// runCheckpointer runs on every node for the node's lifetime and acts
+// while the node is leader. It stops with ctx.
+func (n *Node) runCheckpointer(ctx context.Context) {
+	if n.cfg.CheckpointKey == nil || n.cfg.Cosigner == nil {
+		return
+	}
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-n.kick:
+		}
+		if n.raft.State() != raft.Leader {
+			continue
+		}
+		if err := n.checkpointOnce(ctx); err != nil && ctx.Err() == nil {
+			n.logger.Debug("checkpoint round", "err", err)
+		}
+	}
+}
+
+func (n *Node) checkpointOnce(ctx context.Context) error {
+	var c ledger.Checkpoint
+	var latest ledger.Checkpoint
+	var have bool
+	err := n.store.View(func(r ledger.Reader) error {
+		var err error
+		if c.Origin, err = ledger.Origin(r); err != nil {
+			return err
+		}
+		h, err := ledger.ReadHead(r)
+		c.Size, c.Root = h.Size, h.Root
+		if err != nil {
+			return err
+		}
+		latest, _, have, err = ledger.LatestCheckpoint(r)
+		return err
+	})
+	if err != nil || c.Origin == "" || (have && latest.Size >= c.Size) {
+		return err
+	}
+	own, err := ledger.SignCheckpoint(c, n.cfg.CheckpointKey)
+	if err != nil {
+		return err
+	}
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return err
+	}
+	var voters []raft.Server
+	for _, s := range cf.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			voters = append(voters, s)
+		}
+	}
+	notes := [][]byte{own}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	for _, s := range voters {
+		if string(s.ID) == n.cfg.ID {
+			continue
+		}
+		meta, ok := n.meta(string(s.ID))
+		if !ok || meta.HTTP == "" || meta.Key == "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg, err := n.cfg.Cosigner.Cosign(cctx, meta.HTTP, c)
+			if err != nil {
+				return
+			}
+			// Keep the cosignature only if it verifies under the key the
+			// peer published through the log.
+			if _, _, err := ledger.OpenCheckpoint(msg, []string{meta.Key}); err != nil {
+				n.logger.Warn("bad cosignature", "peer", s.ID, "err", err)
+				return
+			}
+			mu.Lock()
+			notes = append(notes, msg)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if len(notes)*2 <= len(voters) {
+		return fmt.Errorf("checkpoint %d: %d of %d voters signed", c.Size, len(notes), len(voters))
+	}
+	merged, err := ledger.MergeCosignatures(notes...)
+	if err != nil {
+		return err
+	}
+	return mapErr(n.raft.Apply(append([]byte{cmdCheckpoint}, merged...), 5*time.Second).Error())
+}
+
+// NewCheckpointKey generates a note signing key for a node.
+func NewCheckpointKey(rand interface{ Read([]byte) (int, error) }, nodeID string) (skey, vkey string, err error) {
+	return note.GenerateKey(rand, "traceledger-"+nodeID)
+}

@@ -1,0 +1,180 @@
+package ledger
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// MaxAuditFailures bounds the failures Audit reports: past it the state is
+// plainly broken and more lines help nobody.
+const MaxAuditFailures = 100
+
+// Audit re-checks a whole ledger held in src, trusting nothing stored but
+// the entries themselves. For every entry it checks the canonical form, that
+// the stored Merkle leaf is its hash, and its signature; it replays every
+// entry through the ledger's rules into scratch (an empty store) and
+// requires each to be accepted at its seq; then it compares every derived
+// key — lot and participant state, indexes, Merkle hashes — between src and
+// the replay, naming each key that differs; and it checks the latest
+// checkpoint's root (and, with trusted keys, its signatures).
+func Audit(src Reader, scratch Store, trusted []string) []Failure {
+	var fails []Failure
+	fail := func(seq int64, format string, args ...any) bool {
+		fails = append(fails, Failure{Seq: seq, What: fmt.Sprintf(format, args...)})
+		return len(fails) < MaxAuditFailures
+	}
+	size, err := Size(src)
+	if err != nil {
+		fail(-1, "read size: %v", err)
+		return fails
+	}
+	hr := hashReader{src}
+	for seq := uint64(0); seq < size; seq++ {
+		e, data, err := GetEntry(src, seq)
+		if err != nil {
+			if !fail(int64(seq), "%v", err) {
+				return fails
+			}
+			continue
+		}
+		if e.Seq != seq {
+			fail(int64(seq), "stored under seq %d but says seq %d", seq, e.Seq)
+		}
+		stored, err := hr.ReadHashes([]int64{tlog.StoredHashIndex(0, int64(seq))})
+		if err != nil || stored[0] != LeafHash(data) {
+			fail(int64(seq), "entry bytes do not match the Merkle leaf stored for them (altered entry or hash)")
+		}
+		if e.Type != TypeGenesis {
+			if err := checkEntrySignature(e); err != nil {
+				fail(int64(seq), "%v", err)
+			}
+		}
+		res, err := ReplayEntry(scratch, e)
+		switch {
+		case err != nil:
+			fail(int64(seq), "cannot replay: %v", err)
+		case res.Err != nil:
+			fail(int64(seq), "%s refused by the ledger's rules on replay: %v", e.Type, res.Err)
+		case e.Type != TypeGenesis && (res.Seq != seq || res.Existing):
+			fail(int64(seq), "replays to seq %d", res.Seq)
+		}
+		if len(fails) >= MaxAuditFailures {
+			return fails
+		}
+	}
+	err = scratch.View(func(rep Reader) error {
+		fails = append(fails, compareState(src, rep, MaxAuditFailures-len(fails))...)
+		return nil
+	})
+	if err != nil {
+		fail(-1, "compare state: %v", err)
+	}
+	cp, msg, ok, err := LatestCheckpoint(src)
+	switch {
+	case err != nil:
+		fail(-1, "latest checkpoint: %v", err)
+	case ok:
+		if cp.Size > size {
+			fail(-1, "latest checkpoint has size %d, the log only %d entries", cp.Size, size)
+		} else if root, err := TreeHashAt(src, cp.Size); err != nil || root != cp.Root {
+			fail(-1, "latest checkpoint (size %d) does not match the log's root at that size", cp.Size)
+		}
+		if len(trusted) > 0 {
+			if _, _, err := OpenCheckpoint(msg, trusted); err != nil {
+				fail(-1, "latest checkpoint: %v", err)
+			}
+		}
+	}
+	return fails
+}
+
+// derivedPrefixes are the keys Apply derives from entries; everything else
+// (m/applied, node metadata, checkpoints) is written by other means.
+var derivedPrefixes = [][]byte{prefixEntry, prefixHash, prefixLot, prefixParticipant, prefixID, []byte("x/"), keySize}
+
+// compareState walks the derived keys of a and b in order and reports
+// keys present in one only or with different values.
+func compareState(a, b Reader, max int) []Failure {
+	var fails []Failure
+	for _, p := range derivedPrefixes {
+		ka, va, err := collect(a, p)
+		if err != nil {
+			return append(fails, Failure{Seq: -1, What: fmt.Sprintf("read %s: %v", p, err)})
+		}
+		kb, vb, err := collect(b, p)
+		if err != nil {
+			return append(fails, Failure{Seq: -1, What: fmt.Sprintf("read replay %s: %v", p, err)})
+		}
+		i, j := 0, 0
+		for (i < len(ka) || j < len(kb)) && len(fails) < max {
+			switch {
+			case j >= len(kb) || (i < len(ka) && bytes.Compare(ka[i], kb[j]) < 0):
+				fails = append(fails, Failure{Seq: -1, What: fmt.Sprintf("key %s is stored but no entry implies it", keyName(ka[i]))})
+				i++
+			case i >= len(ka) || bytes.Compare(ka[i], kb[j]) > 0:
+				fails = append(fails, Failure{Seq: -1, What: fmt.Sprintf("key %s is implied by the entries but missing", keyName(kb[j]))})
+				j++
+			default:
+				if !bytes.Equal(va[i], vb[j]) {
+					fails = append(fails, Failure{Seq: -1, What: fmt.Sprintf("key %s differs from what the entries imply", keyName(ka[i]))})
+				}
+				i++
+				j++
+			}
+		}
+	}
+	return fails
+}
+
+func collect(r Reader, prefix []byte) (keys, vals [][]byte, err error) {
+	err = r.Scan(prefix, nil, func(k, v []byte) bool {
+		keys = append(keys, append([]byte(nil), k...))
+		vals = append(vals, append([]byte(nil), v...))
+		return true
+	})
+	return keys, vals, err
+}
+
+// keyName prints a key readably: numbers in decimal, addresses in hex,
+// text as it is.
+func keyName(k []byte) string {
+	hexAddr := func(b []byte) string { return fmt.Sprintf("0x%x", b) }
+	switch {
+	case bytes.HasPrefix(k, prefixEntry) && len(k) == len(prefixEntry)+8:
+		return "e/" + strconv.FormatUint(beUint64(k[2:]), 10)
+	case bytes.HasPrefix(k, prefixHash) && len(k) == len(prefixHash)+8:
+		return "h/" + strconv.FormatUint(beUint64(k[2:]), 10) + " (Merkle hash)"
+	case bytes.HasPrefix(k, prefixParticipant) && len(k) == len(prefixParticipant)+20:
+		return "p/" + hexAddr(k[2:]) + " (participant)"
+	case bytes.HasPrefix(k, prefixID) && len(k) >= len(prefixID)+20:
+		return "i/" + hexAddr(k[2:22]) + "/" + printable(k[22:]) + " (record id)"
+	case (bytes.HasPrefix(k, prefixPartIndex) || bytes.HasPrefix(k, prefixRegIndex)) && len(k) == 4+28:
+		return string(k[:4]) + hexAddr(k[4:24]) + "/" + strconv.FormatUint(beUint64(k[24:]), 10)
+	case bytes.HasPrefix(k, prefixLotIndex) && len(k) > 4+9:
+		return "x/l/" + printable(k[4:len(k)-9]) + "/" + strconv.FormatUint(beUint64(k[len(k)-8:]), 10)
+	}
+	return printable(k)
+}
+
+func printable(k []byte) string {
+	var b bytes.Buffer
+	for _, c := range k {
+		if c >= 0x21 && c < 0x7f {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "\\x%02x", c)
+		}
+	}
+	return b.String()
+}
+
+func beUint64(b []byte) uint64 {
+	var n uint64
+	for _, c := range b {
+		n = n<<8 | uint64(c)
+	}
+	return n
+}

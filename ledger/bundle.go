@@ -1,0 +1,464 @@
+package ledger
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// A provenance bundle is one self-contained JSON document that lets anyone
+// check a lot's history offline, without trusting the server that produced
+// it:
+//
+//	{"format": "traceledger-provenance/1",
+//	 "lot": {"gtin": "…", "lot": "…"},
+//	 "checkpoint": "<cosigned checkpoint note>",
+//	 "node_keys": ["<note verifier key>", …],
+//	 "lots": {"<gtin>/<lot>": [seq, …], …},
+//	 "entries": [{"entry": {…canonical entry…}, "inclusion_proof": ["<base64 hash>", …]}, …]}
+//
+// entries holds, in log order: the genesis entry; every entry naming the
+// lot, its ancestors back to each harvest and its descendants (and, for
+// every transform among them, the ancestors of its other inputs); and every
+// registration of every participant who signed one of them or received a
+// lot, up to the genesis admins. lots lists the entries the ledger holds for
+// each of those lots. Each entry carries its RFC 6962 inclusion proof in the
+// tree of the checkpoint's size.
+//
+// node_keys are the cluster's keys when the bundle was made; a careful
+// verifier trusts its own copy of them instead (traceledger verify --trust).
+
+// BundleFormat names the bundle format version.
+const BundleFormat = "traceledger-provenance/1"
+
+// Bundle is a provenance bundle.
+type Bundle struct {
+	Format     string              `json:"format"`
+	Lot        LotRef              `json:"lot"`
+	Checkpoint string              `json:"checkpoint"`
+	NodeKeys   []string            `json:"node_keys"`
+	Lots       map[string][]uint64 `json:"lots"`
+	Entries    []BundleEntry       `json:"entries"`
+}
+
+// BundleEntry is an entry and its inclusion proof.
+type BundleEntry struct {
+	Entry json.RawMessage `json:"entry"`
+	Proof []string        `json:"inclusion_proof"`
+}
+
+// MaxBundleEntries bounds a bundle: a product graph beyond it is refused
+// rather than served slowly.
+const MaxBundleEntries = 20_000
+
+// ErrBundleTooLarge: the lot's provenance graph exceeds MaxBundleEntries.
+var ErrBundleTooLarge = sentinel(KindInvalid, "provenance_too_large", "the provenance graph is too large for one bundle")
+
+// BuildBundle assembles the provenance bundle of ref against a checkpoint
+// (cp, with its note msg). Only entries below the checkpoint's size are
+// included: a fresh entry appears in the next bundle, within a second.
+func BuildBundle(r Reader, ref LotRef, cp Checkpoint, msg []byte, nodeKeys []string) (*Bundle, error) {
+	if l, err := GetLot(r, ref); err != nil {
+		return nil, err
+	} else if l == nil {
+		return nil, ErrUnknownLot.Detail("%s", ref)
+	}
+	lots, err := provenanceLots(r, ref)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bundle{Format: BundleFormat, Lot: ref, Checkpoint: string(msg), NodeKeys: nodeKeys, Lots: map[string][]uint64{}}
+	seqs := map[uint64]bool{0: true}
+	signers := map[common.Address]bool{}
+	for ref := range lots {
+		list, err := LotSeqs(r, ref)
+		if err != nil {
+			return nil, err
+		}
+		var covered []uint64
+		for _, s := range list {
+			if s < cp.Size {
+				covered = append(covered, s)
+				seqs[s] = true
+			}
+		}
+		b.Lots[ref.String()] = covered
+	}
+	// Participants: every signer and recipient, then who registered them.
+	var queue []common.Address
+	addParticipant := func(s string) {
+		if a, err := ParseAddress(s); err == nil && !signers[a] {
+			signers[a] = true
+			queue = append(queue, a)
+		}
+	}
+	pending := make([]uint64, 0, len(seqs))
+	for s := range seqs {
+		pending = append(pending, s)
+	}
+	for len(pending) > 0 || len(queue) > 0 {
+		for _, s := range pending {
+			e, _, err := GetEntry(r, s)
+			if err != nil {
+				return nil, err
+			}
+			addParticipant(e.Signer)
+			var to struct {
+				To string `json:"to"`
+			}
+			if json.Unmarshal(e.Record, &to) == nil && to.To != "" {
+				addParticipant(to.To)
+			}
+		}
+		pending = pending[:0]
+		for _, a := range queue {
+			regs, err := RegistrationSeqs(r, a)
+			if err != nil {
+				return nil, err
+			}
+			for _, s := range regs {
+				if s < cp.Size && !seqs[s] {
+					seqs[s] = true
+					pending = append(pending, s)
+				}
+			}
+		}
+		queue = queue[:0]
+		if len(seqs) > MaxBundleEntries {
+			return nil, ErrBundleTooLarge.Detail("more than %d entries", MaxBundleEntries)
+		}
+	}
+	ordered := make([]uint64, 0, len(seqs))
+	for s := range seqs {
+		ordered = append(ordered, s)
+	}
+	sort.Slice(ordered, func(i, j int) bool { return ordered[i] < ordered[j] })
+	for _, s := range ordered {
+		_, data, err := GetEntry(r, s)
+		if err != nil {
+			return nil, err
+		}
+		proof, err := ProveInclusion(r, cp.Size, s)
+		if err != nil {
+			return nil, err
+		}
+		b.Entries = append(b.Entries, BundleEntry{Entry: data, Proof: EncodeProof(proof)})
+	}
+	return b, nil
+}
+
+// provenanceLots returns ref, its ancestors and descendants, and the
+// ancestors of every descendant and of every input of a transform that
+// names one of them: every lot whose history the replay in VerifyBundle
+// needs.
+func provenanceLots(r Reader, ref LotRef) (map[LotRef]bool, error) {
+	lots := map[LotRef]bool{}
+	var queue []LotRef
+	add := func(l LotRef) {
+		if !lots[l] {
+			lots[l] = true
+			queue = append(queue, l)
+		}
+	}
+	// Descendants first, then ancestors of everything found.
+	down := []LotRef{ref}
+	seenDown := map[LotRef]bool{ref: true}
+	for len(down) > 0 {
+		x := down[0]
+		down = down[1:]
+		add(x)
+		l, err := GetLot(r, x)
+		if err != nil || l == nil {
+			return nil, err
+		}
+		for _, c := range l.Children {
+			if !seenDown[c] {
+				seenDown[c] = true
+				down = append(down, c)
+			}
+		}
+		if len(lots) > MaxBundleEntries {
+			return nil, ErrBundleTooLarge.Detail("more than %d lots", MaxBundleEntries)
+		}
+	}
+	for len(queue) > 0 {
+		x := queue[0]
+		queue = queue[1:]
+		l, err := GetLot(r, x)
+		if err != nil {
+			return nil, err
+		}
+		if l == nil {
+			return nil, errCorrupt("lot %s is named but missing", x)
+		}
+		for _, p := range l.Parents {
+			add(p)
+		}
+		if len(lots) > MaxBundleEntries {
+			return nil, ErrBundleTooLarge.Detail("more than %d lots", MaxBundleEntries)
+		}
+	}
+	// Transforms that name a lot of the set may take other inputs too:
+	// their upstream is needed to replay the transform.
+	for changed := true; changed; {
+		changed = false
+		for x := range lots {
+			seqs, err := LotSeqs(r, x)
+			if err != nil {
+				return nil, err
+			}
+			for _, s := range seqs {
+				e, _, err := GetEntry(r, s)
+				if err != nil {
+					return nil, err
+				}
+				if e.Type != TypeTransform {
+					continue
+				}
+				rec, err := DecodeRecord(e.Record)
+				if err != nil {
+					return nil, errCorrupt("entry %d: %v", s, err)
+				}
+				for _, in := range rec.Transform.Inputs {
+					if !lots[in.Lot] {
+						changed = true
+						add(in.Lot)
+					}
+				}
+			}
+		}
+		for len(queue) > 0 {
+			x := queue[0]
+			queue = queue[1:]
+			l, err := GetLot(r, x)
+			if err != nil || l == nil {
+				return nil, err
+			}
+			for _, p := range l.Parents {
+				add(p)
+			}
+		}
+		if len(lots) > MaxBundleEntries {
+			return nil, ErrBundleTooLarge.Detail("more than %d lots", MaxBundleEntries)
+		}
+	}
+	return lots, nil
+}
+
+// EncodeProof writes proof hashes in base64, as checkpoints write roots.
+func EncodeProof(p []tlog.Hash) []string {
+	out := make([]string, len(p))
+	for i, h := range p {
+		out[i] = base64.StdEncoding.EncodeToString(h[:])
+	}
+	return out
+}
+
+// DecodeProof parses what EncodeProof wrote.
+func DecodeProof(p []string) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(p))
+	for i, s := range p {
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || len(b) != tlog.HashSize {
+			return nil, fmt.Errorf("proof hash %d is not a base64 SHA-256 hash", i)
+		}
+		copy(out[i][:], b)
+	}
+	return out, nil
+}
+
+// Failure is one thing that did not hold in a verification or an audit.
+// Seq is -1 when the failure concerns no single entry.
+type Failure struct {
+	Seq  int64  `json:"seq"`
+	What string `json:"what"`
+}
+
+func (f Failure) String() string {
+	if f.Seq < 0 {
+		return f.What
+	}
+	return fmt.Sprintf("entry %d: %s", f.Seq, f.What)
+}
+
+// VerifyBundle checks a bundle offline against trusted node keys (note
+// verifier keys): the checkpoint is signed by a majority of them; every
+// entry is canonical and included in the checkpoint's tree at its seq;
+// every signature recovers to its signer; every lot's declared entries are
+// present; and replaying the entries in log order through the ledger's own
+// rules (Apply) accepts every one — so each harvest was signed by a
+// registered producer, each transfer by the holder at that time, each
+// receive by the named recipient. It returns the checkpoint and every
+// failure found; none means the bundle holds.
+func VerifyBundle(b *Bundle, trusted []string) (Checkpoint, []Failure) {
+	var fails []Failure
+	fail := func(seq int64, format string, args ...any) {
+		fails = append(fails, Failure{Seq: seq, What: fmt.Sprintf(format, args...)})
+	}
+	if b.Format != BundleFormat {
+		fail(-1, "unknown bundle format %q", b.Format)
+		return Checkpoint{}, fails
+	}
+	cp, signers, err := OpenCheckpoint([]byte(b.Checkpoint), trusted)
+	if err != nil {
+		fail(-1, "checkpoint: %v", err)
+		return cp, fails
+	}
+	_ = signers
+	entries := make([]*Entry, 0, len(b.Entries))
+	present := map[uint64]bool{}
+	var last int64 = -1
+	for i, be := range b.Entries {
+		data, err := Canonicalize(be.Entry)
+		if err != nil {
+			fail(-1, "bundle entry %d is not JSON: %v", i, err)
+			continue
+		}
+		e, err := ParseEntry(data)
+		if err != nil {
+			fail(-1, "bundle entry %d: %v", i, err)
+			continue
+		}
+		seq := int64(e.Seq)
+		if seq <= last {
+			fail(seq, "out of log order (after entry %d)", last)
+			continue
+		}
+		last = seq
+		if e.Seq >= cp.Size {
+			fail(seq, "beyond the checkpoint's size %d", cp.Size)
+			continue
+		}
+		proof, err := DecodeProof(be.Proof)
+		if err == nil {
+			err = tlog.CheckRecord(proof, int64(cp.Size), cp.Root, int64(e.Seq), LeafHash(data))
+		}
+		if err != nil {
+			fail(seq, "not included in the checkpoint's tree: %v", err)
+			continue
+		}
+		if e.Type != TypeGenesis {
+			if err := checkEntrySignature(e); err != nil {
+				fail(seq, "%v", err)
+				continue
+			}
+		}
+		present[e.Seq] = true
+		entries = append(entries, e)
+	}
+	if len(entries) == 0 || entries[0].Seq != 0 || entries[0].Type != TypeGenesis {
+		fail(-1, "the genesis entry is missing")
+	} else if origin := originOf(b.Entries[0].Entry); origin != cp.Origin {
+		fail(0, "genesis does not match the checkpoint's origin %q", cp.Origin)
+	}
+	refs := make([]string, 0, len(b.Lots))
+	for ref := range b.Lots {
+		refs = append(refs, ref)
+	}
+	sort.Strings(refs)
+	for _, ref := range refs {
+		for _, s := range b.Lots[ref] {
+			if !present[s] {
+				fail(int64(s), "listed for lot %s but missing from the bundle", ref)
+			}
+		}
+	}
+	if _, ok := b.Lots[b.Lot.String()]; !ok {
+		fail(-1, "the bundle lists no entries for its own lot %s", b.Lot)
+	}
+	fails = append(fails, replay(entries)...)
+	return cp, fails
+}
+
+func originOf(genesis json.RawMessage) string {
+	data, err := Canonicalize(genesis)
+	if err != nil {
+		return ""
+	}
+	h := LeafHash(data)
+	return fmt.Sprintf("traceledger/%x", h[:8])
+}
+
+// checkEntrySignature checks that an entry's signature recovers to its signer.
+func checkEntrySignature(e *Entry) error {
+	sig, err := ParseSignature(e.Signature)
+	if err != nil {
+		return err
+	}
+	who, err := Recover(e.Record, sig)
+	if err != nil {
+		return err
+	}
+	if who.Hex() != e.Signer {
+		return ErrSignerMismatch.Detail("signed by %s, entry names %s", who.Hex(), e.Signer)
+	}
+	return nil
+}
+
+// replay applies entries in order to an empty in-memory ledger and reports
+// every entry the rules refuse.
+func replay(entries []*Entry) []Failure {
+	var fails []Failure
+	st := NewMemStore()
+	for _, e := range entries {
+		res, err := ReplayEntry(st, e)
+		switch {
+		case err != nil:
+			fails = append(fails, Failure{Seq: int64(e.Seq), What: fmt.Sprintf("cannot replay: %v", err)})
+		case res.Err != nil:
+			fails = append(fails, Failure{Seq: int64(e.Seq), What: fmt.Sprintf("%s refused by the ledger's rules: %v", e.Type, res.Err)})
+		}
+	}
+	return fails
+}
+
+// ReplayEntry applies one stored entry to st as the state machine applied
+// it: the same command, with the entry's record time. The returned Result
+// says whether the rules accept it.
+func ReplayEntry(st Store, e *Entry) (Result, error) {
+	t, err := time.Parse(time.RFC3339Nano, e.RecordTime)
+	if err != nil {
+		return Result{}, fmt.Errorf("record_time %q: %w", e.RecordTime, err)
+	}
+	cmd := &Command{Kind: CmdRecords, Time: t}
+	if e.Type == TypeGenesis {
+		var g struct {
+			Admins []string `json:"admins"`
+		}
+		if err := json.Unmarshal(e.Record, &g); err != nil {
+			return Result{}, fmt.Errorf("genesis record: %w", err)
+		}
+		cmd.Kind = CmdGenesis
+		for _, a := range g.Admins {
+			addr, err := ParseAddress(a)
+			if err != nil {
+				return Result{}, fmt.Errorf("genesis admin: %w", err)
+			}
+			cmd.Admins = append(cmd.Admins, addr)
+		}
+	} else {
+		sig, err := ParseSignature(e.Signature)
+		if err != nil {
+			return Result{Err: err}, nil
+		}
+		signer, err := ParseAddress(e.Signer)
+		if err != nil {
+			return Result{Err: err}, nil
+		}
+		cmd.Envelopes = []*Admitted{{Canonical: e.Record, Signature: sig, Signer: signer}}
+	}
+	var res []Result
+	err = st.Update(func(w Writer) (err error) {
+		res, err = Apply(w, cmd)
+		return err
+	})
+	if err != nil || len(res) == 0 {
+		return Result{}, err
+	}
+	return res[0], nil
+}

@@ -1,0 +1,194 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// A checkpoint commits to the whole log: its origin, its size and its
+// Merkle root, in the C2SP tlog-checkpoint text format
+// (https://c2sp.org/tlog-checkpoint):
+//
+//	traceledger/4f0c2a9b1e7d3c55
+//	1234
+//	qvU8c8vA1Dk8vUfWm2S3yXgQW5cQ3cxYxqvZr0ZlH0M=
+//
+// signed as a note (golang.org/x/mod/sumdb/note, https://c2sp.org/signed-note)
+// by the Ed25519 key of every node that checked the root against its own
+// copy of the log. A verifier trusts a checkpoint signed by a majority of
+// the node keys it knows: no single operator, and no minority of nodes, can
+// then show a history that the others did not see.
+
+// ErrCheckpoint reports a checkpoint that is malformed or not trusted.
+var ErrCheckpoint = sentinel(KindInvalid, "bad_checkpoint", "checkpoint not trusted")
+
+// Checkpoint is the signed body of a checkpoint note.
+type Checkpoint struct {
+	Origin string
+	Size   uint64
+	Root   tlog.Hash
+}
+
+// FormatCheckpoint returns the note text of c.
+func FormatCheckpoint(c Checkpoint) []byte {
+	return fmt.Appendf(nil, "%s\n%d\n%s\n", c.Origin, c.Size, base64.StdEncoding.EncodeToString(c.Root[:]))
+}
+
+// ParseCheckpoint parses note text written by FormatCheckpoint. Extension
+// lines after the third are allowed by the format and ignored.
+func ParseCheckpoint(text []byte) (Checkpoint, error) {
+	lines := strings.SplitN(string(text), "\n", 4)
+	if len(lines) < 4 || lines[0] == "" || strings.TrimSpace(lines[0]) != lines[0] {
+		return Checkpoint{}, ErrCheckpoint.Detail("malformed checkpoint text")
+	}
+	n, err := strconv.ParseUint(lines[1], 10, 64)
+	if err != nil || lines[1] != strconv.FormatUint(n, 10) {
+		return Checkpoint{}, ErrCheckpoint.Detail("malformed size %q", lines[1])
+	}
+	root, err := base64.StdEncoding.DecodeString(lines[2])
+	if err != nil || len(root) != tlog.HashSize {
+		return Checkpoint{}, ErrCheckpoint.Detail("malformed root hash %q", lines[2])
+	}
+	c := Checkpoint{Origin: lines[0], Size: n}
+	copy(c.Root[:], root)
+	return c, nil
+}
+
+// SignCheckpoint returns c as a note signed by s.
+func SignCheckpoint(c Checkpoint, s note.Signer) ([]byte, error) {
+	return note.Sign(&note.Note{Text: string(FormatCheckpoint(c))}, s)
+}
+
+// MergeCosignatures joins notes over the same text into one note carrying
+// every distinct signature line, in a stable order.
+func MergeCosignatures(notes ...[]byte) ([]byte, error) {
+	var text []byte
+	lines := map[string]bool{}
+	for _, n := range notes {
+		i := bytes.LastIndex(n, []byte("\n\n"))
+		if i < 0 {
+			return nil, ErrCheckpoint.Detail("malformed note")
+		}
+		t := n[:i+1]
+		if text == nil {
+			text = t
+		} else if !bytes.Equal(text, t) {
+			return nil, ErrCheckpoint.Detail("cosignatures over different checkpoints")
+		}
+		for _, l := range strings.SplitAfter(string(n[i+2:]), "\n") {
+			if strings.HasPrefix(l, "— ") {
+				lines[l] = true
+			}
+		}
+	}
+	sorted := make([]string, 0, len(lines))
+	for l := range lines {
+		sorted = append(sorted, l)
+	}
+	sort.Strings(sorted)
+	return append(append(append([]byte{}, text...), '\n'), strings.Join(sorted, "")...), nil
+}
+
+// OpenCheckpoint verifies a checkpoint note against the trusted node keys
+// (note verifier keys) and returns it with the names of the keys that
+// signed it. It fails unless more than half of the trusted keys signed, or
+// if any trusted key's signature is invalid.
+func OpenCheckpoint(msg []byte, trusted []string) (Checkpoint, []string, error) {
+	var vs []note.Verifier
+	for _, k := range trusted {
+		v, err := note.NewVerifier(k)
+		if err != nil {
+			return Checkpoint{}, nil, ErrCheckpoint.Detail("trusted key %q: %v", k, err)
+		}
+		vs = append(vs, v)
+	}
+	n, err := note.Open(msg, note.VerifierList(vs...))
+	var unverified *note.UnverifiedNoteError
+	switch {
+	case errors.As(err, &unverified):
+		return Checkpoint{}, nil, ErrCheckpoint.Detail("signed by none of the %d trusted node keys", len(trusted))
+	case err != nil:
+		return Checkpoint{}, nil, ErrCheckpoint.Detail("%v", err)
+	}
+	var names []string
+	for _, s := range n.Sigs {
+		names = append(names, s.Name)
+	}
+	if len(n.Sigs)*2 <= len(trusted) {
+		return Checkpoint{}, names, ErrCheckpoint.Detail("signed by %d of %d trusted node keys; a majority is needed", len(n.Sigs), len(trusted))
+	}
+	c, err := ParseCheckpoint([]byte(n.Text))
+	return c, names, err
+}
+
+// Checkpoint storage:
+//
+//	c/latest          the latest cosigned checkpoint note
+//	c/<size:8>        the cosigned checkpoint note of that size
+var (
+	keyLatestCheckpoint = []byte("c/latest")
+	prefixCheckpoint    = []byte("c/")
+)
+
+// PutCheckpoint stores a cosigned checkpoint note. A checkpoint no larger
+// than the latest one is ignored: checkpoints only move forward.
+func PutCheckpoint(w Writer, msg []byte) error {
+	text := msg
+	if i := bytes.LastIndex(msg, []byte("\n\n")); i >= 0 {
+		text = msg[:i+1]
+	}
+	c, err := ParseCheckpoint(text)
+	if err != nil {
+		return err
+	}
+	if cur, _, ok, err := LatestCheckpoint(w); err != nil {
+		return err
+	} else if ok && cur.Size >= c.Size {
+		return nil
+	}
+	if err := w.Set(cat(prefixCheckpoint, u64(c.Size)), msg); err != nil {
+		return err
+	}
+	return w.Set(keyLatestCheckpoint, msg)
+}
+
+// LatestCheckpoint returns the latest stored checkpoint and its note.
+func LatestCheckpoint(r Reader) (Checkpoint, []byte, bool, error) {
+	v, ok, err := r.Get(keyLatestCheckpoint)
+	if err != nil || !ok {
+		return Checkpoint{}, nil, false, err
+	}
+	msg := append([]byte(nil), v...)
+	i := bytes.LastIndex(msg, []byte("\n\n"))
+	if i < 0 {
+		return Checkpoint{}, nil, false, errCorrupt("stored checkpoint is not a note")
+	}
+	c, err := ParseCheckpoint(msg[:i+1])
+	if err != nil {
+		return Checkpoint{}, nil, false, errCorrupt("stored checkpoint: %v", err)
+	}
+	return c, msg, true, nil
+}
+
+// Origin names this ledger in its checkpoints: "traceledger/" and the
+// first 16 hex digits of the genesis entry's hash, so two ledgers never
+// share an origin. It is empty before the genesis entry exists.
+func Origin(r Reader) (string, error) {
+	_, data, err := GetEntry(r, 0)
+	if errors.Is(err, ErrUnknownEntry) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	h := LeafHash(data)
+	return fmt.Sprintf("traceledger/%x", h[:8]), nil
+}
