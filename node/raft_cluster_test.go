@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/traceledger/traceledger/ledger"
 	"github.com/traceledger/traceledger/testnet"
@@ -268,4 +269,91 @@ func TestLateJoinerInstallsSnapshot(t *testing.T) {
 	if got := c.Nodes[j].Raft.Restores(); got != 0 {
 		t.Fatalf("restart restored %d snapshots; the store already held them", got)
 	}
+}
+
+func TestCheckpointsAreCosignedAndCoverWrites(t *testing.T) {
+	c := testnet.StartLocal(t, 3, testnet.LocalOptions{})
+	producer := newKey(t)
+	leader := c.Nodes[c.Leader()]
+	post(t, leader.HTTPURL(), registration(t, c.Admin, producer, "p1"))
+
+	// A write with ?wait=checkpoint comes back with a checkpoint that covers
+	// it and the inclusion proof of its entry.
+	b, _ := json.Marshal(harvest(t, producer, "CP1"))
+	resp, err := http.Post(c.Nodes[c.Follower()].HTTPURL()+"/v1/records?wait=checkpoint", "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("wait=checkpoint: %d %s", resp.StatusCode, body)
+	}
+	var acc struct {
+		Seq        uint64   `json:"seq"`
+		Hash       string   `json:"hash"`
+		Proof      []string `json:"inclusion_proof"`
+		Checkpoint string   `json:"checkpoint"`
+	}
+	if err := json.Unmarshal(body, &acc); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, m := range leader.Raft.Status().Members {
+		if m.CheckpointKey == "" {
+			t.Fatalf("node %s publishes no checkpoint key", m.ID)
+		}
+		keys = append(keys, m.CheckpointKey)
+	}
+	cp, signers, err := ledger.OpenCheckpoint([]byte(acc.Checkpoint), keys)
+	if err != nil {
+		t.Fatalf("checkpoint does not verify: %v", err)
+	}
+	if len(signers) < 2 || cp.Size <= acc.Seq {
+		t.Fatalf("checkpoint size %d signed by %v does not cover entry %d", cp.Size, signers, acc.Seq)
+	}
+	proof, err := ledger.DecodeProof(acc.Proof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ledger.ParseHashHex(acc.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tlog.CheckRecord(proof, int64(cp.Size), cp.Root, int64(acc.Seq), leaf); err != nil {
+		t.Fatalf("inclusion proof: %v", err)
+	}
+	// Every node serves a checkpoint signed by all three once they agree.
+	c.WaitFor("a checkpoint signed by every node on every node", 10*time.Second, func() bool {
+		for _, n := range c.Nodes {
+			st, body := get(t, n.HTTPURL()+"/v1/checkpoint")
+			if st != http.StatusOK {
+				return false
+			}
+			if _, signers, err := ledger.OpenCheckpoint(body, keys); err != nil || len(signers) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestPartitionedLeaderCannotCheckpoint(t *testing.T) {
+	c := testnet.StartLocal(t, 3, testnet.LocalOptions{})
+	old := c.Leader()
+	c.WaitFor("first checkpoint", 10*time.Second, func() bool {
+		_, _, ok, _ := c.Nodes[old].Raft.LatestCheckpoint()
+		return ok
+	})
+	before, _, _, _ := c.Nodes[old].Raft.LatestCheckpoint()
+	c.Partition(old)
+	// The cut-off node's own state cannot move, so neither can its checkpoint.
+	producer := newKey(t)
+	post(t, c.Nodes[old].HTTPURL(), registration(t, c.Admin, producer, "p-minority"))
+	after, _, _, _ := c.Nodes[old].Raft.LatestCheckpoint()
+	if after.Size != before.Size {
+		t.Fatalf("a partitioned node's checkpoint moved from %d to %d", before.Size, after.Size)
+	}
+	c.Heal()
+	c.WaitFor("convergence", 20*time.Second, c.SameHead)
 }

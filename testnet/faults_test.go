@@ -89,6 +89,7 @@ func underLoad(t *testing.T, c *testnet.Procs, name string, fault func(l *testne
 		t.Fatalf("nodes do not converge: %s", heads)
 	}
 	t.Logf("%s: %d acknowledged, answers %v, heads %s", name, len(l.Acked()), l.Statuses(), heads)
+	checkSameCheckpoint(t, c)
 	for i, p := range c.Nodes {
 		if !c.Running(i) {
 			continue
@@ -200,4 +201,50 @@ func TestPausedFollowerCatchesUp(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// checkSameCheckpoint waits until every running node serves the same
+// cosigned checkpoint, covering the whole converged log and signed by a
+// majority of the cluster's node keys.
+func checkSameCheckpoint(t *testing.T, c *testnet.Procs) {
+	t.Helper()
+	var last string
+	err := testnet.Poll(context.Background(), 15*time.Second, func() bool {
+		var first []byte
+		for i := range c.Nodes {
+			if !c.Running(i) {
+				continue
+			}
+			cp, err := c.Checkpoint(i)
+			if err != nil {
+				last = err.Error()
+				return false
+			}
+			if first == nil {
+				first = cp
+			} else if !bytes.Equal(first, cp) {
+				last = "nodes serve different checkpoints"
+				return false
+			}
+		}
+		keys, err := c.NodeKeys(0)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		cp, _, err := ledger.OpenCheckpoint(first, keys)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		v, err := c.View(0)
+		if err != nil || cp.Size != v.Size || ledger.HashHex(cp.Root) != v.Head {
+			last = fmt.Sprintf("checkpoint size %d, log size %d", cp.Size, v.Size)
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		t.Fatalf("checkpoints: %v (%s)", err, last)
+	}
 }

@@ -353,3 +353,39 @@ func (c *Procs) Seed(ctx context.Context, i int) error {
 
 // AdminAddress is the genesis admin's address.
 func (c *Procs) AdminAddress() string { return ledger.AddressOf(c.Admin).Hex() }
+
+// Checkpoint returns node i's latest cosigned checkpoint note.
+func (c *Procs) Checkpoint(i int) ([]byte, error) {
+	resp, err := c.client.Get(c.Nodes[i].URL() + "/v1/checkpoint")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s: %s", c.Nodes[i].ID, resp.Status)
+	}
+	return body, err
+}
+
+// NodeKeys returns the checkpoint keys the cluster publishes.
+func (c *Procs) NodeKeys(i int) ([]string, error) {
+	var v struct {
+		Nodes []struct {
+			Key string `json:"checkpoint_key"`
+		} `json:"nodes"`
+	}
+	resp, err := c.client.Get(c.Nodes[i].URL() + "/v1/cluster?local=true")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return nil, err
+	}
+	var keys []string
+	for _, n := range v.Nodes {
+		keys = append(keys, n.Key)
+	}
+	return keys, nil
+}

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -398,5 +399,30 @@ func TestLotCommand(t *testing.T) {
 				t.Errorf("history rows %v, want one per entry %v:\n%s", seqs, want, r.stdout)
 			}
 		})
+	}
+}
+
+func TestBatchesRespectCountAndBytes(t *testing.T) {
+	var envs []pending
+	for i := 0; i < 10; i++ {
+		envs = append(envs, pending{env: make([]byte, 100)})
+	}
+	for _, tc := range []struct {
+		n, bytes int
+		want     []int
+	}{
+		{n: 4, bytes: 1 << 20, want: []int{4, 4, 2}},
+		{n: 1000, bytes: 303, want: []int{3, 3, 3, 1}},
+		{n: 1, bytes: 1 << 20, want: []int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+		{n: 1000, bytes: 50, want: []int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}}, // an oversize envelope still goes alone
+	} {
+		got := batches(envs, tc.n, tc.bytes)
+		var sizes []int
+		for _, b := range got {
+			sizes = append(sizes, len(b))
+		}
+		if fmt.Sprint(sizes) != fmt.Sprint(tc.want) {
+			t.Errorf("batches(n=%d, bytes=%d) = %v, want %v", tc.n, tc.bytes, sizes, tc.want)
+		}
 	}
 }

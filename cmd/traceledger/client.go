@@ -163,8 +163,7 @@ func runSubmit(ctx context.Context, args []string) error {
 	rejectedFiles := map[string]bool{}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "FILE\tSTATUS\tSEQ\tDETAIL")
-	for start := 0; start < len(envs); start += *batchSize {
-		part := envs[start:min(start+*batchSize, len(envs))]
+	for _, part := range batches(envs, *batchSize, maxRequestBytes) {
 		items, err := c.sendBatch(ctx, part, *maxWait)
 		if err != nil {
 			tw.Flush()
@@ -206,6 +205,28 @@ func runSubmit(ctx context.Context, args []string) error {
 		return exitError(1)
 	}
 	return nil
+}
+
+// maxRequestBytes keeps a request under the server's 4 MiB body limit,
+// with room for the batch's own brackets and commas.
+const maxRequestBytes = 4<<20 - 64<<10
+
+// batches splits envelopes into requests of at most n envelopes and
+// maxBytes bytes each.
+func batches(envs []pending, n, maxBytes int) [][]pending {
+	var out [][]pending
+	start, size := 0, 0
+	for i, p := range envs {
+		if i > start && (i-start >= n || size+len(p.env)+1 > maxBytes) {
+			out = append(out, envs[start:i])
+			start, size = i, 0
+		}
+		size += len(p.env) + 1
+	}
+	if start < len(envs) {
+		out = append(out, envs[start:])
+	}
+	return out
 }
 
 // sendBatch posts envelopes until the ledger answers them. Network errors,
