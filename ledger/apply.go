@@ -60,7 +60,7 @@ func applyEnvelope(w Writer, recordTime string, env *Admitted) (Result, error) {
 	rec := env.Record
 	if rec == nil {
 		var err error
-		if rec, err = DecodeRecord(env.Canonical); err != nil {
+		if rec, err = decodeRecord(env.Canonical, false); err != nil {
 			res.Err = err
 			return res, nil
 		}
