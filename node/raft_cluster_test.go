@@ -357,3 +357,70 @@ func TestPartitionedLeaderCannotCheckpoint(t *testing.T) {
 	c.Heal()
 	c.WaitFor("convergence", 20*time.Second, c.SameHead)
 }
+
+// TestJoinAfter50000EntriesCatchesUpBySnapshot grows a two-node ledger to
+// 50 000 entries, snapshots it, and adds a node: the newcomer installs the
+// snapshot instead of replaying the log. (Raft thresholds count log
+// entries, and group commit puts up to 512 ledger entries in one, so the
+// test keeps only 64 trailing logs: otherwise 50 000 entries still fit in
+// the retained log and the newcomer rightly replays it.) Then the newcomer is stopped, the
+// ledger grows, and on restart it catches up from the log alone. The
+// catch-up rates are logged (go test -v), not asserted.
+func TestJoinAfter50000EntriesCatchesUpBySnapshot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("50 000 signed entries")
+	}
+	c := testnet.StartLocal(t, 2, testnet.LocalOptions{SnapshotThreshold: 64, TrailingLogs: 64})
+	leader := c.Nodes[c.Leader()]
+	ctx := context.Background()
+	producers := make([]*ecdsa.PrivateKey, 4)
+	var regs []ledger.Envelope
+	for i := range producers {
+		producers[i] = newKey(t)
+		regs = append(regs, registration(t, c.Admin, producers[i], fmt.Sprintf("p%d", i)))
+	}
+	if _, err := leader.Submit(ctx, regs); err != nil {
+		t.Fatal(err)
+	}
+	write := func(from, to int) {
+		t.Helper()
+		const batch = 1000
+		for i := from; i < to; i += batch {
+			envs := make([]ledger.Envelope, 0, batch)
+			for j := i; j < min(i+batch, to); j++ {
+				envs = append(envs, harvest(t, producers[j%len(producers)], fmt.Sprintf("J%d", j)))
+			}
+			res, err := leader.Submit(ctx, envs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res {
+				if r.Err != nil {
+					t.Fatal(r.Err)
+				}
+			}
+		}
+	}
+	write(0, 50_000)
+	if err := leader.Raft.Snapshot(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	start := time.Now()
+	j := c.Add()
+	c.WaitFor("the newcomer converges", 2*time.Minute, c.SameHead)
+	t.Logf("join after %d entries: caught up by snapshot in %v (%.0f entries/s)",
+		c.Size(0), time.Since(start), float64(c.Size(0))/time.Since(start).Seconds())
+	if c.Nodes[j].Raft.Restores() != 1 {
+		t.Fatalf("the newcomer installed %d snapshots, want 1", c.Nodes[j].Raft.Restores())
+	}
+	c.Stop(j)
+	write(50_000, 52_000) // fewer logs than are kept: the log suffices
+	start = time.Now()
+	c.Restart(j)
+	c.WaitFor("the restarted node catches up", 2*time.Minute, c.SameHead)
+	t.Logf("restart 2 000 entries behind: caught up from the log in %v (%.0f entries/s)",
+		time.Since(start), 2_000/time.Since(start).Seconds())
+	if c.Nodes[j].Raft.Restores() != 0 {
+		t.Fatal("the restarted node installed a snapshot; it should have replayed the log")
+	}
+}
