@@ -8,7 +8,7 @@ PKGS    := ./...
 # Two cores here: one package's tests at a time, each free to use both cores.
 TESTFLAGS ?= -p 1 -count=1 -timeout 20m
 
-.PHONY: all build run test vet fmt fuzz bench testnet clean
+.PHONY: all build run test vet fmt fuzz bench testnet image compose clean
 
 all: build
 
@@ -41,5 +41,14 @@ bench: build
 testnet: build
 	./$(BIN) testnet --nodes 3
 
+# A FROM-scratch image needs a static binary (secp256k1 is linked through cgo).
+image:
+	CGO_ENABLED=1 $(GO) build -tags netgo,osusergo -ldflags '-s -w -linkmode external -extldflags "-static"' -o testnet/traceledger ./cmd/traceledger
+	cd testnet && docker build -t traceledger:latest . ; rm -f testnet/traceledger
+
+# Three containers on a private network (see testnet/docker-compose.yml).
+compose: image
+	docker-compose -f testnet/docker-compose.yml up
+
 clean:
-	rm -rf bin data
+	rm -rf bin data testnet/traceledger

@@ -65,7 +65,9 @@ func NewStreamLayer(bind, advertise string) (*StreamLayer, error) {
 			ln.Close()
 			return nil, fmt.Errorf("raft advertise address %q must name a reachable host", advertise)
 		}
-		s.advertise = a
+		// Keep the name as given: a container's IP may change across
+		// restarts, its name on the cluster network does not.
+		s.advertise = namedAddr(advertise)
 	} else if a := ln.Addr().(*net.TCPAddr); a.IP.IsUnspecified() {
 		ln.Close()
 		return nil, fmt.Errorf("raft bind %q listens on all interfaces: set --raft-advertise", bind)
@@ -156,6 +158,12 @@ func (s *StreamLayer) track(peer string, c net.Conn) (net.Conn, bool) {
 	s.conns[peer][t] = true
 	return t, true
 }
+
+// namedAddr is an advertised address kept as written (host name or IP).
+type namedAddr string
+
+func (a namedAddr) Network() string { return "tcp" }
+func (a namedAddr) String() string  { return string(a) }
 
 // Accept returns the next greeted incoming connection.
 func (s *StreamLayer) Accept() (net.Conn, error) {
