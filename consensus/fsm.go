@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -137,7 +138,12 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 
 func (f *FSM) applyOne(w ledger.Writer, l *raft.Log) (interface{}, error) {
 	if l.Data[0] == cmdCheckpoint {
-		return nil, ledger.PutCheckpoint(w, l.Data[1:])
+		// A malformed checkpoint is skipped on every node alike; only a
+		// storage failure stops the node.
+		if err := ledger.PutCheckpoint(w, l.Data[1:]); err != nil && !errors.Is(err, ledger.ErrCheckpoint) {
+			return nil, err
+		}
+		return nil, nil
 	}
 	if l.Data[0] == cmdNodeMeta {
 		var m nodeMeta

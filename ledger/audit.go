@@ -23,7 +23,9 @@ const MaxAuditFailures = 100
 func Audit(src Reader, scratch Store, trusted []string) []Failure {
 	var fails []Failure
 	fail := func(seq int64, format string, args ...any) bool {
-		fails = append(fails, Failure{Seq: seq, What: fmt.Sprintf(format, args...)})
+		if len(fails) < MaxAuditFailures {
+			fails = append(fails, Failure{Seq: seq, What: fmt.Sprintf(format, args...)})
+		}
 		return len(fails) < MaxAuditFailures
 	}
 	size, err := Size(src)

@@ -371,7 +371,14 @@ func VerifyBundle(b *Bundle, trusted []string) (Checkpoint, []Failure) {
 	if _, ok := b.Lots[b.Lot.String()]; !ok {
 		fail(-1, "the bundle lists no entries for its own lot %s", b.Lot)
 	}
-	fails = append(fails, replay(entries)...)
+	st, replayFails := replay(entries)
+	fails = append(fails, replayFails...)
+	_ = st.View(func(r Reader) error {
+		if l, err := GetLot(r, b.Lot); err != nil || l == nil {
+			fail(-1, "the bundle's entries do not create its own lot %s", b.Lot)
+		}
+		return nil
+	})
 	return cp, fails
 }
 
@@ -400,9 +407,9 @@ func checkEntrySignature(e *Entry) error {
 	return nil
 }
 
-// replay applies entries in order to an empty in-memory ledger and reports
-// every entry the rules refuse.
-func replay(entries []*Entry) []Failure {
+// replay applies entries in order to an empty in-memory ledger, reports
+// every entry the rules refuse, and returns the replayed state.
+func replay(entries []*Entry) (*MemStore, []Failure) {
 	var fails []Failure
 	st := NewMemStore()
 	for _, e := range entries {
@@ -414,7 +421,7 @@ func replay(entries []*Entry) []Failure {
 			fails = append(fails, Failure{Seq: int64(e.Seq), What: fmt.Sprintf("%s refused by the ledger's rules: %v", e.Type, res.Err)})
 		}
 	}
-	return fails
+	return st, fails
 }
 
 // ReplayEntry applies one stored entry to st as the state machine applied

@@ -140,12 +140,14 @@ var (
 
 // PutCheckpoint stores a cosigned checkpoint note. A checkpoint no larger
 // than the latest one is ignored: checkpoints only move forward.
+//
+// A malformed note is refused with ErrCheckpoint and nothing is stored.
 func PutCheckpoint(w Writer, msg []byte) error {
-	text := msg
-	if i := bytes.LastIndex(msg, []byte("\n\n")); i >= 0 {
-		text = msg[:i+1]
+	i := bytes.LastIndex(msg, []byte("\n\n"))
+	if i < 0 || !bytes.HasPrefix(msg[i+2:], []byte("— ")) || msg[len(msg)-1] != '\n' {
+		return ErrCheckpoint.Detail("not a signed note")
 	}
-	c, err := ParseCheckpoint(text)
+	c, err := ParseCheckpoint(msg[:i+1])
 	if err != nil {
 		return err
 	}

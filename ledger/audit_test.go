@@ -1,0 +1,388 @@
+package ledger_test
+
+// Audit: an honest ledger passes, on disk and in memory; a flipped bit in
+// Badger's files, a rewritten derived key, a rewritten entry and a wrong
+// checkpoint are each named.
+
+import (
+	"bytes"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/traceledger/traceledger/ledger"
+	"github.com/traceledger/traceledger/ledger/badgerkv"
+)
+
+// copyStore copies every key of from into to, in one transaction.
+func copyStore(t testing.TB, from, to ledger.Store) {
+	t.Helper()
+	var keys, vals [][]byte
+	err := from.View(func(r ledger.Reader) error {
+		return r.Scan([]byte{}, nil, func(k, v []byte) bool {
+			keys = append(keys, append([]byte(nil), k...))
+			vals = append(vals, append([]byte(nil), v...))
+			return true
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = to.Update(func(w ledger.Writer) error {
+		for i := range keys {
+			if err := w.Set(keys[i], vals[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runAudit runs Audit over src into an empty scratch store.
+func runAudit(t testing.TB, src ledger.Store, trusted []string) []ledger.Failure {
+	t.Helper()
+	var fails []ledger.Failure
+	if err := src.View(func(r ledger.Reader) error {
+		fails = ledger.Audit(r, ledger.NewMemStore(), trusted)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return fails
+}
+
+// tampered returns a copy of h's store with edit applied through a raw
+// Writer.
+func tampered(t testing.TB, h *provHistory, edit func(w ledger.Writer) error) *ledger.MemStore {
+	t.Helper()
+	st := ledger.NewMemStore()
+	copyStore(t, h.db, st)
+	if err := st.Update(edit); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func failureContaining(fails []ledger.Failure, seq int64, sub string) bool {
+	for _, f := range fails {
+		if f.Seq == seq && strings.Contains(f.What, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// distinctive is a product name found nowhere else in the ledger, so that
+// its bytes can be found in Badger's files.
+const distinctive = "Vải thiều Thanh Hà loại đặc biệt"
+
+func TestAuditOnDiskAndBitFlip(t *testing.T) {
+	h := newProvHistory(t)
+	rec := harvestRec("TH1", "120", "KGM")
+	rec["product"] = map[string]any{"name": distinctive}
+	h.must(h.producer, rec)
+
+	dir := filepath.Join(t.TempDir(), "state")
+	disk, err := badgerkv.Open(badgerkv.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyStore(t, h.db, disk)
+	if fails := runAudit(t, disk, h.trusted()); len(fails) != 0 {
+		t.Errorf("audit of an honest on-disk ledger: %v", fails)
+	}
+	if err := disk.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Flip one bit of the first occurrence of the product name: 'T' → 't'.
+	needle := []byte("Thanh Hà loại")
+	flipped := ""
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || flipped != "" {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if i := bytes.Index(data, needle); i >= 0 {
+			data[i] ^= 0x20
+			flipped = path
+			return os.WriteFile(path, data, 0o600)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flipped == "" {
+		t.Fatalf("%q is in no file of %s", needle, dir)
+	}
+	t.Logf("flipped a bit in %s", filepath.Base(flipped))
+
+	disk, err = badgerkv.Open(badgerkv.Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("reopen after the flip: %v", err)
+	}
+	defer disk.Close()
+	fails := runAudit(t, disk, h.trusted())
+	t.Logf("failures: %v", fails)
+	named := false
+	for _, f := range fails {
+		if f.Seq >= 0 || strings.Contains(f.What, "key ") {
+			named = true
+		}
+	}
+	if !named {
+		t.Errorf("audit after a bit flip in %s names no entry or key: %v", filepath.Base(flipped), fails)
+	}
+}
+
+func TestAuditHonest(t *testing.T) {
+	h := newProvHistory(t)
+	if fails := runAudit(t, h.db, h.trusted()); len(fails) != 0 {
+		t.Errorf("audit with trusted keys: %v", fails)
+	}
+	if fails := runAudit(t, h.db, nil); len(fails) != 0 {
+		t.Errorf("audit without trusted keys: %v", fails)
+	}
+	// m/applied, checkpoints and other non-derived keys are not compared.
+	st := tampered(t, h, func(w ledger.Writer) error { return ledger.SetAppliedIndex(w, 12345) })
+	if fails := runAudit(t, st, h.trusted()); len(fails) != 0 {
+		t.Errorf("audit of a store with m/applied: %v", fails)
+	}
+	// Scratch may be a Badger store too.
+	scratch, err := badgerkv.Open(badgerkv.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer scratch.Close()
+	h.view(func(r ledger.Reader) error {
+		if fails := ledger.Audit(r, scratch, h.trusted()); len(fails) != 0 {
+			t.Errorf("audit into a Badger scratch store: %v", fails)
+		}
+		return nil
+	})
+}
+
+// lotStateKey is the storage key of a lot's state (l/<gtin><lot>).
+func lotStateKey(lot string) []byte { return []byte("l/" + gtin + lot) }
+
+// rewriteJSON rewrites a JSON value under key through edit.
+func rewriteJSON(w ledger.Writer, key []byte, edit func(m map[string]any)) error {
+	v, ok, err := w.Get(key)
+	if err != nil || !ok {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(v))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return err
+	}
+	edit(m)
+	out, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return w.Set(key, out)
+}
+
+func u64key(prefix string, n uint64) []byte {
+	b := []byte(prefix)
+	for i := 7; i >= 0; i-- {
+		b = append(b, byte(n>>(8*i)))
+	}
+	return b
+}
+
+func TestAuditTamperedDerivedState(t *testing.T) {
+	h := newProvHistory(t)
+	cases := []struct {
+		name string
+		edit func(w ledger.Writer) error
+		seq  int64
+		sub  string // the failure with seq must contain this
+	}{
+		{"lot quantity", func(w ledger.Writer) error {
+			return rewriteJSON(w, lotStateKey("D1"), func(m map[string]any) {
+				m["quantity"].(map[string]any)["amount"] = json.Number("900")
+			})
+		}, -1, gtin + "D1"},
+		{"lot recall erased", func(w ledger.Writer) error {
+			return rewriteJSON(w, lotStateKey("D2"), func(m map[string]any) { delete(m, "recall"); m["status"] = "active" })
+		}, -1, gtin + "D2"},
+		{"lot invented", func(w ledger.Writer) error {
+			return w.Set(lotStateKey("FAKE"), []byte(`{"gtin":"`+gtin+`","lot":"FAKE"}`))
+		}, -1, gtin + "FAKE"},
+		{"participant roles", func(w ledger.Writer) error {
+			return rewriteJSON(w, append([]byte("p/"), h.retailer.addr[:]...), func(m map[string]any) {
+				m["roles"] = []string{"retailer", "admin"}
+			})
+		}, -1, strings.ToLower(h.retailer.hex()[2:])},
+		{"lot index entry invented", func(w ledger.Writer) error {
+			return w.Set(append([]byte("x/l/"+gtin+"U1\x00"), u64key("", h.seq["recall H1"])...), nil)
+		}, -1, gtin + "U1"},
+		{"size grown", func(w ledger.Writer) error {
+			n, err := ledger.Size(w)
+			if err != nil {
+				return err
+			}
+			return w.Set([]byte("m/size"), u64key("", n+1))
+		}, int64(h.size()), ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			fails := runAudit(t, tampered(t, h, c.edit), h.trusted())
+			t.Logf("failures: %v", fails)
+			if !failureContaining(fails, c.seq, c.sub) {
+				t.Errorf("no failure for seq %d naming %q: %v", c.seq, c.sub, fails)
+			}
+		})
+	}
+}
+
+func TestAuditTamperedEntries(t *testing.T) {
+	h := newProvHistory(t)
+	transfer := h.seq["transfer H1"]
+	var data []byte
+	h.view(func(r ledger.Reader) (err error) { _, data, err = ledger.GetEntry(r, transfer); return err })
+	var e ledger.Entry
+	if err := json.Unmarshal(data, &e); err != nil {
+		t.Fatal(err)
+	}
+	withTime := e
+	withTime.RecordTime = "2026-06-02T00:00:00Z"
+	retimed, err := ledger.MarshalEntry(&withTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafKey := u64key("h/", uint64(tlog.StoredHashIndex(0, int64(transfer))))
+
+	cases := []struct {
+		name string
+		edit func(w ledger.Writer) error
+		seq  int64
+	}{
+		{"entry bytes rewritten", func(w ledger.Writer) error {
+			return w.Set(u64key("e/", transfer), retimed)
+		}, int64(transfer)},
+		{"entry and its leaf rewritten", func(w ledger.Writer) error {
+			leaf := ledger.LeafHash(retimed)
+			if err := w.Set(u64key("e/", transfer), retimed); err != nil {
+				return err
+			}
+			return w.Set(leafKey, leaf[:])
+		}, -1},
+		{"entry record changed", func(w ledger.Writer) error {
+			forged := e
+			forged.Record = json.RawMessage(bytes.Replace(e.Record, []byte(h.processor.hex()), []byte(h.retailer.hex()), 1))
+			b, err := ledger.MarshalEntry(&forged)
+			if err != nil {
+				return err
+			}
+			leaf := ledger.LeafHash(b)
+			if err := w.Set(u64key("e/", transfer), b); err != nil {
+				return err
+			}
+			return w.Set(leafKey, leaf[:])
+		}, int64(transfer)},
+		{"entry not canonical", func(w ledger.Writer) error {
+			return w.Set(u64key("e/", transfer), append([]byte(" "), data...))
+		}, int64(transfer)},
+		{"entry stored under another seq", func(w ledger.Writer) error {
+			return w.Set(u64key("e/", transfer+1), data)
+		}, int64(transfer + 1)},
+		{"Merkle hash changed", func(w ledger.Writer) error {
+			bad := ledger.LeafHash([]byte("not an entry"))
+			return w.Set(leafKey, bad[:])
+		}, int64(transfer)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			fails := runAudit(t, tampered(t, h, c.edit), h.trusted())
+			t.Logf("failures: %v", fails)
+			if !failsAt(fails, c.seq) {
+				t.Errorf("no failure names entry %d: %v", c.seq, fails)
+			}
+		})
+	}
+}
+
+func TestAuditCheckpoint(t *testing.T) {
+	h := newProvHistory(t)
+	n := h.size()
+	wrongRoot := ledger.Checkpoint{Origin: h.cp.Origin, Size: n, Root: tlog.Hash{1, 2, 3}}
+	tooLarge := ledger.Checkpoint{Origin: h.cp.Origin, Size: n + 5, Root: h.cp.Root}
+	var head ledger.Head
+	h.view(func(r ledger.Reader) (err error) { head, err = ledger.ReadHead(r); return err })
+	current := ledger.Checkpoint{Origin: h.cp.Origin, Size: head.Size, Root: head.Root}
+
+	cases := []struct {
+		name    string
+		msg     []byte
+		trusted []string
+	}{
+		{"root does not match", cosign(t, wrongRoot, h.nodes...), h.trusted()},
+		{"root does not match, no keys", cosign(t, wrongRoot, h.nodes...), nil},
+		{"larger than the log", cosign(t, tooLarge, h.nodes...), nil},
+		{"signed by a minority", cosign(t, current, h.nodes[0]), h.trusted()},
+		{"signed by untrusted keys", cosign(t, current, newNodeKeys(t, 2)...), h.trusted()},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			st := tampered(t, h, func(w ledger.Writer) error { return ledger.PutCheckpoint(w, c.msg) })
+			fails := runAudit(t, st, c.trusted)
+			t.Logf("failures: %v", fails)
+			if !failsAt(fails, -1) {
+				t.Errorf("no failure: %v", fails)
+			}
+		})
+	}
+	st := tampered(t, h, func(w ledger.Writer) error {
+		return ledger.PutCheckpoint(w, cosign(t, current, h.nodes[1], h.nodes[2]))
+	})
+	if fails := runAudit(t, st, h.trusted()); len(fails) != 0 {
+		t.Errorf("a current checkpoint signed by 2 of 3: %v", fails)
+	}
+}
+
+// TestAuditFailureCap: Audit reports at most MaxAuditFailures failures,
+// however broken the state, whether the failures come from entries or
+// from derived keys and the checkpoint.
+func TestAuditFailureCap(t *testing.T) {
+	h := newProvHistory(t)
+	cases := map[string]func(w ledger.Writer) error{
+		"missing entries": func(w ledger.Writer) error {
+			n, err := ledger.Size(w)
+			if err != nil {
+				return err
+			}
+			return w.Set([]byte("m/size"), u64key("", n+3*ledger.MaxAuditFailures))
+		},
+		"invented keys and a wrong checkpoint": func(w ledger.Writer) error {
+			for i := 0; i < 3*ledger.MaxAuditFailures; i++ {
+				if err := w.Set(append([]byte("x/l/"+gtin+"U1\x00"), u64key("", uint64(1000+i))...), nil); err != nil {
+					return err
+				}
+			}
+			wrong := ledger.Checkpoint{Origin: h.cp.Origin, Size: h.cp.Size + 1, Root: tlog.Hash{9}}
+			return ledger.PutCheckpoint(w, cosign(t, wrong, h.nodes[0]))
+		},
+	}
+	for name, edit := range cases {
+		fails := runAudit(t, tampered(t, h, edit), h.trusted())
+		if len(fails) == 0 || len(fails) > ledger.MaxAuditFailures {
+			t.Errorf("%s: %d failures, want 1..%d", name, len(fails), ledger.MaxAuditFailures)
+		}
+	}
+}
