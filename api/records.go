@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -62,6 +63,13 @@ func (s *Server) postRecords(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if s.limit != nil && r.Header.Get(headerForwarded) == "" {
+		if ok, wait := s.limit.allow(clientIP(r), max(1, float64(len(body))/1024)); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+			s.writeError(w, r, errRateLimited.with("too many records from this client; retry later"))
+			return
+		}
 	}
 	if !s.cluster.IsLeader() {
 		s.forwardToLeader(w, r, body)

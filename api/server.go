@@ -65,6 +65,12 @@ type Config struct {
 	MaxBatch int
 	// AdmitWorkers verify signatures in parallel; default GOMAXPROCS.
 	AdmitWorkers int
+	// WriteRate limits what one client IP may submit, in KiB of request
+	// body per second (an envelope is about 1 KiB), with a burst of
+	// WriteBurst KiB; 0 means no limit. A forwarded request is limited on
+	// the node the client reached, not again on the leader.
+	WriteRate  float64
+	WriteBurst int
 }
 
 // Server is the HTTP API of one node.
@@ -75,6 +81,7 @@ type Server struct {
 	client  *http.Client
 	metrics *metrics
 	router  *mux.Router
+	limit   *limiter // nil: no write limit
 }
 
 // New builds a Server.
@@ -107,6 +114,9 @@ func New(cfg Config) (*Server, error) {
 	var err error
 	if s.metrics, err = newMetrics(cfg.Registry); err != nil {
 		return nil, err
+	}
+	if cfg.WriteRate > 0 {
+		s.limit = newLimiter(cfg.WriteRate, max(cfg.WriteBurst, int(cfg.WriteRate)), cfg.Clock)
 	}
 	s.routes()
 	return s, nil

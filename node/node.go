@@ -54,6 +54,9 @@ type Config struct {
 	SnapshotThreshold uint64
 	TrailingLogs      uint64
 
+	// WriteLimit is the most KiB of envelopes per second one client IP may
+	// submit (0: unlimited); see api.Config.WriteRate.
+	WriteLimit float64
 	// FaultInjection serves POST /v1/debug/faults, which cuts this node's
 	// Raft links to chosen peers (multi-process fault tests only).
 	FaultInjection bool
@@ -130,7 +133,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if n.API, err = api.New(api.Config{Cluster: n.Raft, Logger: n.logger, Registry: reg}); err != nil {
+	if n.API, err = api.New(api.Config{Cluster: n.Raft, Logger: n.logger, Registry: reg, WriteRate: cfg.WriteLimit, WriteBurst: int(4 * cfg.WriteLimit)}); err != nil {
 		n.closeParts()
 		return nil, err
 	}

@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/traceledger/traceledger/ledger"
+	"github.com/traceledger/traceledger/node"
 	"github.com/traceledger/traceledger/testnet"
 )
 
@@ -422,5 +424,41 @@ func TestJoinAfter50000EntriesCatchesUpBySnapshot(t *testing.T) {
 		time.Since(start), 2_000/time.Since(start).Seconds())
 	if c.Nodes[j].Raft.Restores() != 0 {
 		t.Fatal("the restarted node installed a snapshot; it should have replayed the log")
+	}
+}
+
+func TestWriteLimitAnswers429(t *testing.T) {
+	admin := newKey(t)
+	n, err := node.Start(context.Background(), node.Config{ID: "rl", DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0",
+		Bootstrap: true, Admins: []common.Address{ledger.AddressOf(admin)}, WriteLimit: 1,
+		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop()
+	if err := testnet.Poll(context.Background(), 10*time.Second, func() bool { h, _ := testnet.HeadOf(n.Store); return h.Size > 0 }); err != nil {
+		t.Fatal(err)
+	}
+	limited := 0
+	for i := 0; i < 20; i++ {
+		b, _ := json.Marshal(registration(t, admin, newKey(t), fmt.Sprintf("rl-%d", i)))
+		resp, err := http.Post(n.HTTPURL()+"/v1/records", "application/json", bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			limited++
+			var e struct{ Error struct{ Code string } }
+			json.Unmarshal(body, &e)
+			if e.Error.Code != "rate_limited" || resp.Header.Get("Retry-After") == "" {
+				t.Fatalf("429 without its code or Retry-After: %s", body)
+			}
+		}
+	}
+	h, _ := testnet.HeadOf(n.Store)
+	if limited == 0 || h.Size != uint64(1+20-limited) {
+		t.Fatalf("%d of 20 limited, ledger size %d", limited, h.Size)
 	}
 }
