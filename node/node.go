@@ -75,9 +75,10 @@ type Node struct {
 	httpURL string
 	logger  *slog.Logger
 
-	serveErr chan error
-	stopOnce sync.Once
-	stopErr  error
+	serveErr  chan error
+	cpSummary checkpointSummary
+	stopOnce  sync.Once
+	stopErr   error
 }
 
 // Start opens the store, starts the Raft member and serves HTTP. With Join
@@ -319,4 +320,38 @@ func loadCheckpointKey(path, id string) (skey, vkey string, err error) {
 		return "", "", err
 	}
 	return skey, vkey, f.Close()
+}
+
+// checkpointSummary caches what the consumer pages show of the latest
+// checkpoint; verifying its cosignatures on every page would cost more
+// than rendering it.
+type checkpointSummary struct {
+	mu            sync.Mutex // guards the fields below
+	size          uint64
+	signed, total int
+	ok            bool
+}
+
+// CheckpointSummary returns the latest cosigned checkpoint's size, how many
+// of the cluster's node keys validly signed it, and how many keys there are.
+func (n *Node) CheckpointSummary() (size uint64, signed, total int, ok bool) {
+	cp, msg, have, err := n.Raft.LatestCheckpoint()
+	if err != nil || !have {
+		return 0, 0, 0, false
+	}
+	var keys []string
+	for _, m := range n.Raft.Status().Members {
+		if m.CheckpointKey != "" {
+			keys = append(keys, m.CheckpointKey)
+		}
+	}
+	s := &n.cpSummary
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ok && s.size == cp.Size && s.total == len(keys) {
+		return s.size, s.signed, s.total, true
+	}
+	_, names, _ := ledger.OpenCheckpoint(msg, keys)
+	s.size, s.signed, s.total, s.ok = cp.Size, len(names), len(keys), true
+	return s.size, s.signed, s.total, true
 }

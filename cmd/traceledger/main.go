@@ -46,6 +46,7 @@ func commands() map[string]command {
 		"testnet": {"run a local multi-node cluster with the demo history", runTestnet},
 		"verify":  {"check a provenance bundle offline: signatures, proofs, cosignatures, custody", runVerify},
 		"audit":   {"re-check a whole ledger: hashes, signatures, rules, state, Merkle root", runAudit},
+		"qr":      {"write the QR code (PNG or SVG) of a lot's GS1 Digital Link", runQR},
 	}
 }
 

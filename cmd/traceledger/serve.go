@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/gorilla/mux"
 
+	"github.com/traceledger/traceledger/api/consumer"
 	"github.com/traceledger/traceledger/ledger"
 	"github.com/traceledger/traceledger/node"
 	"github.com/traceledger/traceledger/testnet"
@@ -32,8 +34,10 @@ func runServe(ctx context.Context, args []string) error {
 		join          = fs.String("join", "", "URL of a running member to join (ignored when the data dir holds cluster state)")
 		dev           = fs.Bool("dev", false, "one node in ./data with a dev admin key and the demo history")
 		logLevel      = fs.String("log-level", "info", "debug, info, warn or error")
+		writeLimit    = fs.Float64("write-limit", 0, "KiB of envelopes per second one client IP may submit, about one envelope per KiB (0: unlimited); beyond it: 429")
 		raftTimeout   = fs.Duration("raft-timeout", time.Second, "Raft heartbeat and election timeout: how long followers wait for a silent leader before electing another")
 		faults        = fs.Bool("fault-injection", false, "serve POST /v1/debug/faults to cut Raft links (fault tests only; never in production)")
+		publicURL     = fs.String("public-url", "", "base URL printed in QR codes and consumer links, e.g. https://truyxuat.example.vn (default the node's HTTP URL)")
 		admins        listFlag
 	)
 	fs.Var(&admins, "admin", "genesis admin address 0x… (repeatable; used at bootstrap only)")
@@ -86,7 +90,21 @@ func runServe(ctx context.Context, args []string) error {
 		ID: *nodeID, DataDir: *dataDir, HTTPAddr: *httpAddr, RaftAddr: *raftAddr,
 		HTTPAdvertise: strings.TrimRight(*httpAdvertise, "/"), RaftAdvertise: *raftAdvertise,
 		Bootstrap: *bootstrap, Join: *join, Admins: adminAddrs, Logger: logger, FaultInjection: *faults,
-		HeartbeatTimeout: *raftTimeout, ElectionTimeout: *raftTimeout,
+		HeartbeatTimeout: *raftTimeout, ElectionTimeout: *raftTimeout, WriteLimit: *writeLimit,
+		// The consumer pages, GS1 Digital Link resolver, QR images and labels.
+		Mount: func(r *mux.Router, n *node.Node) error {
+			public := strings.TrimRight(*publicURL, "/")
+			if public == "" {
+				public = n.HTTPURL()
+			}
+			c, err := consumer.New(consumer.Config{Store: n.Store, PublicURL: public, Logger: logger.With("component", "consumer"),
+				Checkpoints: consumer.CheckpointFunc(n.CheckpointSummary)})
+			if err != nil {
+				return fmt.Errorf("--public-url: %w", err)
+			}
+			c.Mount(r)
+			return nil
+		},
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,485 @@
+package consumer
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/traceledger/traceledger/ledger"
+)
+
+// Bounds of one page's walk through the lot graph. Real products have a
+// handful of ancestor lots; the bounds keep a pathological graph from
+// making one page view expensive.
+const (
+	maxLineageLots = 256
+	maxPageEntries = 2000
+)
+
+// Kinds of journey events.
+const (
+	kindHarvest   = "harvest"
+	kindHandover  = "handover"
+	kindTransform = "transform"
+	kindInspect   = "inspect"
+	kindRecall    = "recall"
+)
+
+// party is a participant as the page names it.
+type party struct {
+	Address    string
+	Name       string // registered name; a shortened address when unregistered
+	Town       string // "Quận Long Biên, Hà Nội", from the registered location
+	Registered bool
+}
+
+// placeInfo is a place with its map link.
+type placeInfo struct {
+	Name, Province, GrowingArea string
+	// MapURL is an OpenStreetMap link built from the place's geo
+	// coordinates, "" when there are none or they are not valid.
+	MapURL string
+}
+
+// Text is "name, province" without empty parts.
+func (p *placeInfo) Text() string { return joinNonEmpty(p.Name, p.Province) }
+
+// lotQty is a lot and a quantity of it, as a transform names them.
+type lotQty struct {
+	Ref      ledger.LotRef
+	Product  ledger.Product
+	Quantity ledger.Quantity
+}
+
+// certInfo is a certificate recorded for a lot of the lineage: by its
+// producer at harvest, or by an inspector.
+type certInfo struct {
+	ledger.Certificate
+	Lot ledger.LotRef
+	By  *party
+}
+
+// event is one step of the journey. Which fields are set depends on Kind.
+type event struct {
+	Kind    string
+	Seq     uint64
+	Time    time.Time // when it happened in the field, as the signer recorded it
+	Lot     ledger.LotRef
+	Product ledger.Product // of Lot
+	Own     bool           // Lot is the lot the page is about
+	By      *party         // the signer
+	SigOK   bool
+
+	To            *party     // handover: the recipient
+	Received      time.Time  // handover: zero while in transit
+	Place         *placeInfo // where it happened, when recorded
+	ReceivedPlace *placeInfo
+	Quantity      ledger.Quantity
+	Process       string
+	Inputs        []lotQty
+	Outputs       []lotQty
+	Result, Note  string
+	Cert          *certInfo
+	Reason        string
+}
+
+// harvestInfo is one harvest the lot descends from.
+type harvestInfo struct {
+	Lot      ledger.LotRef
+	Product  ledger.Product
+	Quantity ledger.Quantity
+	Place    placeInfo
+	Time     time.Time
+	Producer *party
+	Certs    []*certInfo
+}
+
+// recallInfo explains a recall of the lot or of one of its ancestors.
+type recallInfo struct {
+	Reason        string
+	Origin        ledger.LotRef
+	OriginProduct ledger.Product
+	OwnLot        bool // the recall named this very lot
+	Time          time.Time
+	By            *party
+}
+
+// verifyResult is what re-verifying the page's signatures found.
+type verifyResult struct {
+	Checked, Valid int
+	Bad            []uint64 // seqs whose signature does not recover to the signer
+	AllRegistered  bool
+}
+
+// model is everything a page shows about a lot, in no particular language.
+// It is built from one consistent read of the ledger and then never
+// changed, so that it can be shared between concurrent requests.
+type model struct {
+	Ref       ledger.LotRef
+	Lot       *ledger.Lot
+	Holder    *party
+	Harvests  []*harvestInfo
+	Events    []*event
+	Certs     []*certInfo
+	Recall    *recallInfo
+	Verify    verifyResult
+	MaxSeq    uint64 // the newest entry shown
+	Truncated bool
+
+	// partySeq is each named participant's UpdatedSeq when the model was
+	// built: a re-registration (new name or town) makes the model stale
+	// even though the lot did not change.
+	partySeq map[common.Address]uint64
+	// fingerprint identifies the data the model was built from; it goes
+	// into every ETag of the page.
+	fingerprint string
+	// checked is when partySeq was last compared with the ledger (Unix
+	// nanoseconds of the consumer's clock). It is the one field that
+	// changes after the model is built, hence atomic.
+	checked atomic.Int64
+}
+
+// decodedEntry is an entry of the page with its record and whether its
+// signature verified.
+type decodedEntry struct {
+	e     *ledger.Entry
+	rec   *ledger.Record
+	sigOK bool
+}
+
+// buildModel reads the lot's history, walking upstream through transforms
+// to every harvest. An ancestor's entries are taken up to the transform that
+// made the next lot of the lineage: what became of the rest of the
+// ancestor afterwards (sold elsewhere, say) is not this product's journey.
+// A recall is the exception: the ledger marks descendants of a recalled lot
+// recalled, and the page shows the recall entry wherever it was signed.
+//
+// Every entry's EIP-191 signature is re-verified with ledger.Recover over
+// the record bytes stored in the entry. The caller caches the model by the
+// lot and its UpdatedSeq, so the verification runs once per change.
+func buildModel(rd ledger.Reader, lot *ledger.Lot) (*model, error) {
+	m := &model{Ref: lot.Ref(), Lot: lot, partySeq: map[common.Address]uint64{}}
+	parties := map[string]*party{}
+	partyOf := func(addr string) (*party, error) {
+		if p, ok := parties[addr]; ok {
+			return p, nil
+		}
+		p := &party{Address: addr, Name: shortAddress(addr)}
+		parties[addr] = p
+		a, err := ledger.ParseAddress(addr)
+		if err != nil {
+			return p, nil
+		}
+		info, err := ledger.GetParticipant(rd, a)
+		if err != nil {
+			return nil, fmt.Errorf("participant %s: %w", addr, err)
+		}
+		m.partySeq[a] = 0
+		if info != nil {
+			m.partySeq[a] = info.UpdatedSeq
+			p.Name, p.Registered = info.Name, true
+			if info.Location != nil {
+				p.Town = joinNonEmpty(info.Location.Name, info.Location.Province)
+			}
+		}
+		return p, nil
+	}
+
+	// The lineage: the lot and its ancestors, breadth first.
+	lots := map[ledger.LotRef]*ledger.Lot{lot.Ref(): lot}
+	order := []*ledger.Lot{lot}
+	for i := 0; i < len(order); i++ {
+		for _, ref := range order[i].Parents {
+			if _, ok := lots[ref]; ok {
+				continue
+			}
+			if len(order) >= maxLineageLots {
+				m.Truncated = true
+				break
+			}
+			p, err := ledger.GetLot(rd, ref)
+			if err != nil {
+				return nil, fmt.Errorf("lot %s: %w", ref, err)
+			}
+			if p == nil {
+				return nil, fmt.Errorf("%w: lot %s names missing parent %s", ledger.ErrCorrupt, order[i].Ref(), ref)
+			}
+			lots[ref] = p
+			order = append(order, p)
+		}
+	}
+	cutoff := map[ledger.LotRef]uint64{lot.Ref(): math.MaxUint64}
+	for _, x := range order {
+		for _, ref := range x.Parents {
+			if _, ok := lots[ref]; ok && x.CreatedSeq > cutoff[ref] {
+				cutoff[ref] = x.CreatedSeq
+			}
+		}
+	}
+	seen := map[uint64]bool{}
+	var seqs []uint64
+	for _, x := range order {
+		s, err := ledger.LotSeqs(rd, x.Ref())
+		if err != nil {
+			return nil, fmt.Errorf("entries of %s: %w", x.Ref(), err)
+		}
+		for _, q := range s {
+			if q > cutoff[x.Ref()] {
+				break
+			}
+			if !seen[q] {
+				seen[q] = true
+				seqs = append(seqs, q)
+			}
+		}
+	}
+	if lot.Recalled != nil && !seen[lot.Recalled.Seq] {
+		seqs = append(seqs, lot.Recalled.Seq)
+	}
+	slices.Sort(seqs)
+	if len(seqs) > maxPageEntries {
+		seqs, m.Truncated = seqs[len(seqs)-maxPageEntries:], true
+	}
+
+	entries := make([]decodedEntry, 0, len(seqs))
+	m.Verify.AllRegistered = true
+	for _, q := range seqs {
+		e, _, err := ledger.GetEntry(rd, q)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", q, err)
+		}
+		m.MaxSeq = max(m.MaxSeq, q)
+		m.Verify.Checked++
+		// A stored record that no longer decodes is corruption: it counts
+		// as a failed verification and is left out of the journey.
+		rec, err := ledger.DecodeRecord(e.Record)
+		if err != nil || !verifyEntry(e, rec.Signer) {
+			m.Verify.Bad = append(m.Verify.Bad, q)
+			if err == nil {
+				entries = append(entries, decodedEntry{e: e, rec: rec})
+			}
+			continue
+		}
+		m.Verify.Valid++
+		entries = append(entries, decodedEntry{e: e, rec: rec, sigOK: true})
+	}
+
+	productOf := func(ref ledger.LotRef) ledger.Product {
+		if l, ok := lots[ref]; ok {
+			return l.Product
+		}
+		return ledger.Product{}
+	}
+	pending := map[ledger.LotRef]*event{} // transfers awaiting their receive
+	seenCert := map[string]*certInfo{}
+	addCert := func(c ledger.Certificate, ref ledger.LotRef, by *party) *certInfo {
+		key := c.Scheme + "\x00" + c.Number
+		if c.Number == "" {
+			key += "\x00" + ref.String() + "\x00" + by.Address
+		}
+		if ci, ok := seenCert[key]; ok {
+			return ci
+		}
+		ci := &certInfo{Certificate: c, Lot: ref, By: by}
+		seenCert[key] = ci
+		m.Certs = append(m.Certs, ci)
+		return ci
+	}
+	for _, d := range entries {
+		by, err := partyOf(d.e.Signer)
+		if err != nil {
+			return nil, err
+		}
+		if !by.Registered {
+			m.Verify.AllRegistered = false
+		}
+		when, _ := ledger.ParseTime(d.rec.Time)
+		ev := &event{Seq: d.e.Seq, Time: when, By: by, SigOK: d.sigOK}
+		setLot := func(ref ledger.LotRef) {
+			ev.Lot, ev.Product, ev.Own = ref, productOf(ref), ref == m.Ref
+		}
+		r := d.rec
+		switch {
+		case r.Harvest != nil:
+			h := r.Harvest
+			ev.Kind, ev.Quantity, ev.Place = kindHarvest, h.Quantity, placeOf(&h.Place)
+			setLot(h.Lot)
+			hi := &harvestInfo{Lot: h.Lot, Product: h.Product, Quantity: h.Quantity, Place: *ev.Place, Time: when, Producer: by}
+			for _, c := range h.Certificates {
+				hi.Certs = append(hi.Certs, addCert(c, h.Lot, by))
+			}
+			m.Harvests = append(m.Harvests, hi)
+		case r.Transfer != nil:
+			t := r.Transfer
+			ev.Kind, ev.Place = kindHandover, placeOf(t.Place)
+			setLot(t.Lot)
+			if ev.To, err = partyOf(t.To); err != nil {
+				return nil, err
+			}
+			pending[t.Lot] = ev
+		case r.Receive != nil:
+			if tr := pending[r.Receive.Lot]; tr != nil {
+				tr.Received, tr.ReceivedPlace = when, placeOf(r.Receive.Place)
+				tr.SigOK = tr.SigOK && d.sigOK
+				delete(pending, r.Receive.Lot)
+				continue
+			}
+			// The transfer lies outside the page (truncated history).
+			ev.Kind, ev.To, ev.By, ev.Received = kindHandover, by, nil, when
+			ev.ReceivedPlace = placeOf(r.Receive.Place)
+			setLot(r.Receive.Lot)
+		case r.Transform != nil:
+			t := r.Transform
+			ev.Kind, ev.Process, ev.Place = kindTransform, t.Process, placeOf(t.Place)
+			for _, in := range t.Inputs {
+				ev.Inputs = append(ev.Inputs, lotQty{Ref: in.Lot, Product: productOf(in.Lot), Quantity: in.Quantity})
+			}
+			for _, o := range t.Outputs {
+				ev.Outputs = append(ev.Outputs, lotQty{Ref: o.Lot, Product: o.Product, Quantity: o.Quantity})
+			}
+			// The event belongs to the output on this page's lineage.
+			setLot(t.Outputs[0].Lot)
+			for _, o := range t.Outputs {
+				if _, ok := lots[o.Lot]; ok {
+					setLot(o.Lot)
+					break
+				}
+			}
+		case r.Inspect != nil:
+			in := r.Inspect
+			ev.Kind, ev.Result, ev.Note, ev.Place = kindInspect, in.Result, in.Note, placeOf(in.Place)
+			setLot(in.Lot)
+			if in.Certificate != nil {
+				ev.Cert = addCert(*in.Certificate, in.Lot, by)
+			}
+		case r.Recall != nil:
+			ev.Kind, ev.Reason = kindRecall, r.Recall.Reason
+			setLot(r.Recall.Lot)
+		default:
+			continue
+		}
+		m.Events = append(m.Events, ev)
+	}
+	slices.SortStableFunc(m.Events, func(a, b *event) int {
+		if c := a.Time.Compare(b.Time); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Seq, b.Seq)
+	})
+
+	if lot.Recalled != nil {
+		rc := lot.Recalled
+		m.Recall = &recallInfo{Reason: rc.Reason, Origin: rc.Origin, OriginProduct: productOf(rc.Origin), OwnLot: rc.Origin == m.Ref}
+		for _, ev := range m.Events {
+			if ev.Seq == rc.Seq {
+				m.Recall.Time, m.Recall.By = ev.Time, ev.By
+			}
+		}
+	}
+	var err error
+	if m.Holder, err = partyOf(lot.Holder); err != nil {
+		return nil, err
+	}
+	m.fingerprint = m.computeFingerprint()
+	return m, nil
+}
+
+// verifyEntry re-checks an entry's EIP-191 signature over its record
+// bytes, the exact canonical bytes the signer signed, and that it recovers
+// to both the entry's signer and the signer the record itself names.
+func verifyEntry(e *ledger.Entry, recordSigner string) bool {
+	sig, err := ledger.ParseSignature(e.Signature)
+	if err != nil {
+		return false
+	}
+	got, err := ledger.Recover(e.Record, sig)
+	if err != nil {
+		return false
+	}
+	want, err1 := ledger.ParseAddress(e.Signer)
+	claimed, err2 := ledger.ParseAddress(recordSigner)
+	return err1 == nil && err2 == nil && got == want && got == claimed
+}
+
+// stale reports whether a participant named on the page was re-registered
+// since the model was built.
+func (m *model) stale(rd ledger.Reader) (bool, error) {
+	for a, seq := range m.partySeq {
+		p, err := ledger.GetParticipant(rd, a)
+		if err != nil {
+			return false, fmt.Errorf("participant %s: %w", a.Hex(), err)
+		}
+		cur := uint64(0)
+		if p != nil {
+			cur = p.UpdatedSeq
+		}
+		if cur != seq {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (m *model) computeFingerprint() string {
+	addrs := make([]common.Address, 0, len(m.partySeq))
+	for a := range m.partySeq {
+		addrs = append(addrs, a)
+	}
+	slices.SortFunc(addrs, func(a, b common.Address) int { return strings.Compare(a.Hex(), b.Hex()) })
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%d\x00%d", m.Ref, m.Lot.UpdatedSeq, m.MaxSeq)
+	for _, a := range addrs {
+		fmt.Fprintf(h, "\x00%x:%d", a[:], m.partySeq[a])
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+func placeOf(p *ledger.Place) *placeInfo {
+	if p == nil {
+		return nil
+	}
+	return &placeInfo{Name: p.Name, Province: p.Province, GrowingArea: p.GrowingAreaCode, MapURL: mapURL(p.Geo)}
+}
+
+// mapURL turns "lat,lon" (decimal degrees, WGS 84) into an OpenStreetMap
+// link with a marker, or "" when geo is empty or out of range. The numbers
+// are re-formatted, never copied, so nothing but a number reaches the URL.
+func mapURL(geo string) string {
+	latS, lonS, ok := strings.Cut(geo, ",")
+	if !ok {
+		return ""
+	}
+	lat, err1 := strconv.ParseFloat(strings.TrimSpace(latS), 64)
+	lon, err2 := strconv.ParseFloat(strings.TrimSpace(lonS), 64)
+	if err1 != nil || err2 != nil || lat < -90 || lat > 90 || lon < -180 || lon > 180 {
+		return ""
+	}
+	la, lo := strconv.FormatFloat(lat, 'f', -1, 64), strconv.FormatFloat(lon, 'f', -1, 64)
+	return "https://www.openstreetmap.org/?mlat=" + la + "&mlon=" + lo + "#map=14/" + la + "/" + lo
+}
+
+func joinNonEmpty(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func shortAddress(a string) string {
+	if len(a) > 10 {
+		return a[:6] + "…" + a[len(a)-4:]
+	}
+	return a
+}
