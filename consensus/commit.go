@@ -63,6 +63,7 @@ func (r *request) finish(p piece, res []ledger.Result, err error) {
 // answered with ErrShutdown.
 type committer struct {
 	raft         *raft.Raft
+	fsm          *FSM
 	clock        func() time.Time
 	applyTimeout time.Duration
 	pieces       chan piece
@@ -70,8 +71,8 @@ type committer struct {
 	wg           sync.WaitGroup
 }
 
-func newCommitter(r *raft.Raft, clock func() time.Time) *committer {
-	return &committer{raft: r, clock: clock, applyTimeout: 5 * time.Second,
+func newCommitter(r *raft.Raft, fsm *FSM, clock func() time.Time) *committer {
+	return &committer{raft: r, fsm: fsm, clock: clock, applyTimeout: 5 * time.Second,
 		pieces: make(chan piece, 4096), slots: make(chan struct{}, maxInflight)}
 }
 
@@ -155,6 +156,7 @@ func (c *committer) run(ctx context.Context) {
 			envs = append(envs, p.req.envs[p.start:p.end]...)
 		}
 		cmd := &ledger.Command{Kind: ledger.CmdRecords, Time: c.clock().UTC(), Envelopes: envs}
+		c.fsm.rememberDecoded(envs)
 		f := c.raft.Apply(ledger.EncodeCommand(cmd), c.applyTimeout)
 		c.wg.Add(1)
 		go c.await(f, batch)

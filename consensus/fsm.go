@@ -45,6 +45,13 @@ type FSM struct {
 
 	restores atomic.Int64 // snapshots restored since start
 
+	// decoded holds records the leader has already decoded and validated
+	// on admission, by canonical bytes, until its own FSM applies them:
+	// decoding each record a second time on the leader is pure waste.
+	// Followers find nothing here and decode. decodedMu guards decoded.
+	decodedMu sync.Mutex
+	decoded   map[string]*ledger.Record
+
 	mu      sync.Mutex
 	applied uint64
 	waitCh  chan struct{} // closed and replaced whenever applied advances
@@ -156,11 +163,46 @@ func (f *FSM) applyOne(w ledger.Writer, l *raft.Log) (interface{}, error) {
 	if err != nil {
 		return nil, err
 	}
+	f.recallDecoded(cmd.Envelopes)
 	res, err := ledger.Apply(w, cmd)
 	if err != nil {
 		return nil, err
 	}
 	return res, nil
+}
+
+// maxDecoded bounds the decoded-record cache; entries proposed by a
+// leader that lost its leadership before applying them would otherwise
+// stay forever.
+const maxDecoded = 1 << 16
+
+// rememberDecoded keeps the leader's decoded records for its own Apply.
+func (f *FSM) rememberDecoded(envs []*ledger.Admitted) {
+	f.decodedMu.Lock()
+	defer f.decodedMu.Unlock()
+	if f.decoded == nil || len(f.decoded)+len(envs) > maxDecoded {
+		f.decoded = make(map[string]*ledger.Record, len(envs))
+	}
+	for _, e := range envs {
+		if e.Record != nil {
+			f.decoded[string(e.Canonical)] = e.Record
+		}
+	}
+}
+
+// recallDecoded fills in the records the leader decoded on admission.
+func (f *FSM) recallDecoded(envs []*ledger.Admitted) {
+	f.decodedMu.Lock()
+	defer f.decodedMu.Unlock()
+	if len(f.decoded) == 0 {
+		return
+	}
+	for _, e := range envs {
+		if r, ok := f.decoded[string(e.Canonical)]; ok {
+			e.Record = r
+			delete(f.decoded, string(e.Canonical))
+		}
+	}
 }
 
 // Snapshot captures a read transaction; the I/O happens in Persist.

@@ -212,7 +212,7 @@ func New(cfg Config, store ledger.SnapshotStore) (*Node, error) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	n.commit = newCommitter(n.raft, cfg.Clock)
+	n.commit = newCommitter(n.raft, n.fsm, cfg.Clock)
 	n.wg.Add(3)
 	go func() { defer n.wg.Done(); n.commit.run(ctx) }()
 	go func() { defer n.wg.Done(); n.watchLeadership(ctx) }()

@@ -68,7 +68,7 @@ func DecodeCommand(b []byte) (*Command, error) {
 	}
 	c := &Command{Kind: b[0], Time: time.Unix(0, int64(binary.BigEndian.Uint64(b[1:9]))).UTC()}
 	b = b[9:]
-	count, k := binary.Uvarint(b)
+	count, k := uvarint(b)
 	if k <= 0 || count > uint64(len(b)) {
 		return nil, fmt.Errorf("decode command: bad count")
 	}
@@ -77,7 +77,7 @@ func DecodeCommand(b []byte) (*Command, error) {
 	case CmdRecords:
 		c.Envelopes = make([]*Admitted, 0, count)
 		for i := uint64(0); i < count; i++ {
-			l, k := binary.Uvarint(b)
+			l, k := uvarint(b)
 			if k <= 0 || uint64(len(b)-k) < SignatureLen+common.AddressLength || l > uint64(len(b)-k)-SignatureLen-common.AddressLength {
 				return nil, fmt.Errorf("decode command: envelope %d truncated", i)
 			}
@@ -102,4 +102,14 @@ func DecodeCommand(b []byte) (*Command, error) {
 		return nil, fmt.Errorf("decode command: %d trailing bytes", len(b))
 	}
 	return c, nil
+}
+
+// uvarint reads a minimally encoded uvarint: one value has one encoding, so
+// a command decodes and re-encodes to the same bytes.
+func uvarint(b []byte) (uint64, int) {
+	v, k := binary.Uvarint(b)
+	if k <= 0 || k != len(binary.AppendUvarint(nil, v)) {
+		return 0, -1
+	}
+	return v, k
 }

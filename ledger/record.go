@@ -48,6 +48,62 @@ type Header struct {
 	Time   string `json:"time"`
 }
 
+func (h Header) head() Header { return h }
+
+// topLevelType finds the "type" member of a JSON object without decoding
+// it: the string value of the key "type" at depth one, when it holds no
+// escapes. It reports false when it cannot tell, and the caller decodes.
+// Every record is decoded on admission and again on every node in Apply,
+// so the saved pass counts.
+func topLevelType(raw []byte) (string, bool) {
+	depth := 0
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; c {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case '"':
+			j := i + 1
+			for j < len(raw) && raw[j] != '"' {
+				if raw[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			if j >= len(raw) {
+				return "", false
+			}
+			str := raw[i+1 : j]
+			i = j
+			// A key is followed by ':'; only depth-one keys matter.
+			k := i + 1
+			for k < len(raw) && (raw[k] == ' ' || raw[k] == '\n' || raw[k] == '\t' || raw[k] == '\r') {
+				k++
+			}
+			if depth != 1 || k >= len(raw) || raw[k] != ':' || string(str) != "type" {
+				continue
+			}
+			k++
+			for k < len(raw) && (raw[k] == ' ' || raw[k] == '\n' || raw[k] == '\t' || raw[k] == '\r') {
+				k++
+			}
+			if k >= len(raw) || raw[k] != '"' {
+				return "", false
+			}
+			end := k + 1
+			for end < len(raw) && raw[end] != '"' && raw[end] != '\\' {
+				end++
+			}
+			if end >= len(raw) || raw[end] != '"' {
+				return "", false
+			}
+			return string(raw[k+1 : end]), true
+		}
+	}
+	return "", false
+}
+
 // LotRef names a lot: a GTIN and a lot code (GS1 AI 01 and AI 10).
 type LotRef struct {
 	GTIN string `json:"gtin"`
@@ -207,13 +263,20 @@ func decodeRecord(raw []byte, strict bool) (*Record, error) {
 	if len(raw) > MaxRecordBytes {
 		return nil, ErrMalformed.Detail("record is larger than %d bytes", MaxRecordBytes)
 	}
-	var h Header
-	if err := json.Unmarshal(raw, &h); err != nil {
-		return nil, jsonError(err)
+	typ, ok := topLevelType(raw)
+	if !ok {
+		var h Header
+		if err := json.Unmarshal(raw, &h); err != nil {
+			return nil, jsonError(err)
+		}
+		typ = h.Type
 	}
 	rec := &Record{}
-	var target interface{ validate() error }
-	switch h.Type {
+	var target interface {
+		validate() error
+		head() Header
+	}
+	switch typ {
 	case TypeParticipant:
 		rec.Participant = &Participant{}
 		target = rec.Participant
@@ -238,7 +301,7 @@ func decodeRecord(raw []byte, strict bool) (*Record, error) {
 	case "":
 		return nil, ErrMissingField.Detail("type")
 	default:
-		return nil, ErrUnknownType.Detail("%q (want participant, harvest, transfer, receive, transform, inspect or recall)", h.Type)
+		return nil, ErrUnknownType.Detail("%q (want participant, harvest, transfer, receive, transform, inspect or recall)", typ)
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -252,6 +315,10 @@ func decodeRecord(raw []byte, strict bool) (*Record, error) {
 		if err := checkStrict(raw, reflect.TypeOf(target)); err != nil {
 			return nil, err
 		}
+	}
+	h := target.head()
+	if h.Type != typ {
+		return nil, ErrMalformed.Detail("the record names its type twice")
 	}
 	rec.Header = h
 	if err := h.validate(); err != nil {
