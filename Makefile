@@ -30,9 +30,11 @@ test: vet
 # testdata/fuzz is replayed by every plain `go test` too.
 FUZZTIME ?= 10s
 fuzz:
-	@for t in $$($(GO) test -list 'Fuzz.*' ./ledger/ | grep ^Fuzz); do \
-		echo "fuzz ledger $$t"; \
-		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) ./ledger/ || exit 1; \
+	@for p in ./ledger/ ./api/ ./api/digitallink/; do \
+		for t in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do \
+			echo "fuzz $$p $$t"; \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$p || exit 1; \
+		done; \
 	done
 
 bench: build

@@ -188,8 +188,7 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, raws []json
 func (s *Server) admitAll(raws []json.RawMessage, admitted []*ledger.Admitted, items []BatchItem) {
 	now := s.cfg.Clock()
 	work := func(i int) {
-		var env ledger.Envelope
-		err := decodeStrict(raws[i], &env)
+		env, err := decodeEnvelope(raws[i])
 		if err == nil {
 			admitted[i], err = ledger.Admit(env, now)
 		}

@@ -369,8 +369,7 @@ func checkValue(v any, t reflect.Type, path string) error {
 		if !ok {
 			return nil // a type mismatch: the typed decoder already refused it
 		}
-		fields := map[string]reflect.Type{}
-		jsonFields(t, fields)
+		fields := fieldsOf(t)
 		keys := make([]string, 0, len(m))
 		for k := range m {
 			keys = append(keys, k)
@@ -394,6 +393,41 @@ func checkValue(v any, t reflect.Type, path string) error {
 		}
 	}
 	return nil
+}
+
+// recordFields holds the JSON member names of every struct a record can
+// contain, computed once: checkStrict runs for every admitted record.
+// It is filled when the package initialises and only read afterwards.
+var recordFields = func() map[reflect.Type]map[string]reflect.Type {
+	out := map[reflect.Type]map[string]reflect.Type{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || t == rawMessageType || out[t] != nil {
+			return
+		}
+		fields := map[string]reflect.Type{}
+		jsonFields(t, fields)
+		out[t] = fields
+		for _, ft := range fields {
+			walk(ft)
+		}
+	}
+	for _, v := range []any{Participant{}, Harvest{}, Transfer{}, Receive{}, Transform{}, Inspect{}, Recall{}} {
+		walk(reflect.TypeOf(v))
+	}
+	return out
+}()
+
+func fieldsOf(t reflect.Type) map[string]reflect.Type {
+	if f, ok := recordFields[t]; ok {
+		return f
+	}
+	f := map[string]reflect.Type{}
+	jsonFields(t, f)
+	return f
 }
 
 // jsonFields maps the JSON member names of struct type t, including those
