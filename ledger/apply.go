@@ -42,8 +42,9 @@ func Apply(w Writer, c *Command) ([]Result, error) {
 	}
 	rt := c.Time.UTC().Format(time.RFC3339Nano)
 	out := make([]Result, len(c.Envelopes))
+	parts := participantCache{}
 	for i, env := range c.Envelopes {
-		res, err := applyEnvelope(w, rt, env)
+		res, err := applyEnvelope(w, rt, env, parts)
 		if err != nil {
 			return nil, fmt.Errorf("apply envelope %d: %w", i, err)
 		}
@@ -55,7 +56,7 @@ func Apply(w Writer, c *Command) ([]Result, error) {
 // refusal marks a rule failure, as opposed to a storage failure.
 type refusal struct{ err error }
 
-func applyEnvelope(w Writer, recordTime string, env *Admitted) (Result, error) {
+func applyEnvelope(w Writer, recordTime string, env *Admitted, parts participantCache) (Result, error) {
 	res := Result{Signer: env.Signer}
 	rec := env.Record
 	if rec == nil {
@@ -65,7 +66,9 @@ func applyEnvelope(w Writer, recordTime string, env *Admitted) (Result, error) {
 			return res, nil
 		}
 	}
-	if claimed, err := ParseAddress(rec.Signer); err != nil || claimed != env.Signer {
+	// The record's signer was validated on admission; comparing the bytes
+	// is enough here (an EIP-55 check costs a keccak per entry per node).
+	if len(rec.Signer) != 42 || common.HexToAddress(rec.Signer) != env.Signer {
 		res.Err = ErrSignerMismatch.Detail("record names %s", rec.Signer)
 		return res, nil
 	}
@@ -90,7 +93,7 @@ func applyEnvelope(w Writer, recordTime string, env *Admitted) (Result, error) {
 		}
 		idReused = true
 	}
-	a := &applier{w: w, signer: env.Signer, idReused: idReused}
+	a := &applier{w: w, signer: env.Signer, me: env.Signer.Hex(), idReused: idReused, parts: parts}
 	effect, err := a.check(rec)
 	if err != nil {
 		if r, ok := err.(refusal); ok {
@@ -103,7 +106,7 @@ func applyEnvelope(w Writer, recordTime string, env *Admitted) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	entry := &Entry{Seq: seq, Type: rec.Type, RecordTime: recordTime, Signer: env.Signer.Hex(),
+	entry := &Entry{Seq: seq, Type: rec.Type, RecordTime: recordTime, Signer: a.me,
 		Record: env.Canonical, Signature: fmt.Sprintf("0x%x", env.Signature)}
 	leaf, err := appendEntry(w, entry, rec.Lots(), a.participants(rec))
 	if err != nil {
@@ -190,7 +193,25 @@ func applyGenesis(w Writer, c *Command) error {
 type applier struct {
 	w        Writer
 	signer   common.Address
+	me       string // signer.Hex(): its EIP-55 checksum costs a keccak, so once
 	idReused bool
+	parts    participantCache
+}
+
+// participantCache keeps the participants one command has read, decoded:
+// a batch of hundreds of harvests usually comes from a few producers. A
+// participant record's effect updates the cache with what it writes.
+type participantCache map[common.Address]*ParticipantInfo
+
+func (a *applier) participant(addr common.Address) (*ParticipantInfo, error) {
+	if p, ok := a.parts[addr]; ok {
+		return p, nil
+	}
+	p, err := GetParticipant(a.w, addr)
+	if err == nil && p != nil {
+		a.parts[addr] = p
+	}
+	return p, err
 }
 
 func refuse(err error) error { return refusal{err} }
@@ -230,22 +251,22 @@ func (a *applier) lot(ref LotRef) (*Lot, error) {
 // registered returns the signer's registration or a 403 refusal; with a
 // role, the signer must also hold that role.
 func (a *applier) registered(role string) (*ParticipantInfo, error) {
-	p, err := GetParticipant(a.w, a.signer)
+	p, err := a.participant(a.signer)
 	if err != nil {
 		return nil, err
 	}
 	if p == nil {
-		return nil, refuse(ErrNotRegistered.Detail("%s", a.signer.Hex()))
+		return nil, refuse(ErrNotRegistered.Detail("%s", a.me))
 	}
 	if role != "" && !p.HasRole(role) {
-		return nil, refuse(ErrWrongRole.Detail("%s needs the %s role", a.signer.Hex(), role))
+		return nil, refuse(ErrWrongRole.Detail("%s needs the %s role", a.me, role))
 	}
 	return p, nil
 }
 
 func (a *applier) conflicts() error {
 	if a.idReused {
-		return refuse(ErrIDReused.Detail("%s", a.signer.Hex()))
+		return refuse(ErrIDReused.Detail("%s", a.me))
 	}
 	return nil
 }
@@ -288,6 +309,7 @@ func (a *applier) checkParticipant(p *Participant) (func(uint64) error, error) {
 		if prev != nil {
 			info.RegisteredSeq = prev.RegisteredSeq
 		}
+		a.parts[addr] = info
 		return putJSON(a.w, participantKey(addr), info)
 	}, nil
 }
@@ -307,7 +329,7 @@ func (a *applier) checkHarvest(h *Harvest) (func(uint64) error, error) {
 	return func(seq uint64) error {
 		q := normalizeQuantity(h.Quantity)
 		l := &Lot{GTIN: h.Lot.GTIN, Lot: h.Lot.Lot, Product: h.Product, Status: StatusActive,
-			Holder: a.signer.Hex(), Creator: a.signer.Hex(), Quantity: q, Initial: q,
+			Holder: a.me, Creator: a.me, Quantity: q, Initial: q,
 			Parents: []LotRef{}, Children: []LotRef{}, CreatedSeq: seq, UpdatedSeq: seq}
 		return putJSON(a.w, lotKey(h.Lot), l)
 	}, nil
@@ -321,7 +343,7 @@ func (a *applier) checkTransfer(t *Transfer) (func(uint64) error, error) {
 	if _, err := a.registered(""); err != nil {
 		return nil, err
 	}
-	if l.Holder != a.signer.Hex() {
+	if l.Holder != a.me {
 		return nil, refuse(ErrNotHolder.Detail("%s is held by %s", t.Lot, l.Holder))
 	}
 	if err := a.conflicts(); err != nil {
@@ -355,7 +377,7 @@ func (a *applier) checkReceive(r *Receive) (func(uint64) error, error) {
 	if _, err := a.registered(""); err != nil {
 		return nil, err
 	}
-	if l.InTransitTo != a.signer.Hex() {
+	if l.InTransitTo != a.me {
 		if l.InTransitTo == "" {
 			return nil, refuse(ErrNotRecipient.Detail("%s is not in transit", r.Lot))
 		}
@@ -365,7 +387,7 @@ func (a *applier) checkReceive(r *Receive) (func(uint64) error, error) {
 		return nil, err
 	}
 	return func(seq uint64) error {
-		l.Holder, l.InTransitTo, l.UpdatedSeq = a.signer.Hex(), "", seq
+		l.Holder, l.InTransitTo, l.UpdatedSeq = a.me, "", seq
 		l.Status = statusOf(l)
 		return putJSON(a.w, lotKey(r.Lot), l)
 	}, nil
@@ -384,7 +406,7 @@ func (a *applier) checkTransform(t *Transform) (func(uint64) error, error) {
 		return nil, err
 	}
 	for i, l := range inputs {
-		if l.Holder != a.signer.Hex() {
+		if l.Holder != a.me {
 			return nil, refuse(ErrNotHolder.Detail("inputs[%d]: %s is held by %s", i, l.Ref(), l.Holder))
 		}
 	}
@@ -445,7 +467,7 @@ func (a *applier) checkTransform(t *Transform) (func(uint64) error, error) {
 		for _, o := range t.Outputs {
 			q := normalizeQuantity(o.Quantity)
 			l := &Lot{GTIN: o.Lot.GTIN, Lot: o.Lot.Lot, Product: o.Product, Status: StatusActive,
-				Holder: a.signer.Hex(), Creator: a.signer.Hex(), Quantity: q, Initial: q,
+				Holder: a.me, Creator: a.me, Quantity: q, Initial: q,
 				Parents: parents, Children: []LotRef{}, CreatedSeq: seq, UpdatedSeq: seq}
 			if err := putJSON(a.w, lotKey(o.Lot), l); err != nil {
 				return err
@@ -521,7 +543,7 @@ func (a *applier) checkRecall(r *Recall) (func(uint64) error, error) {
 func (a *applier) createdAncestor(l *Lot) (bool, error) {
 	found := false
 	err := a.walk(l, func(x *Lot) []LotRef { return x.Parents }, func(x *Lot) (bool, error) {
-		found = x.Creator == a.signer.Hex()
+		found = x.Creator == a.me
 		return !found, nil
 	})
 	return found, err

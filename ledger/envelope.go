@@ -70,7 +70,7 @@ func Admit(env Envelope, now time.Time) (*Admitted, error) {
 	if err != nil {
 		return nil, err
 	}
-	claimed, _ := ParseAddress(rec.Signer)
+	claimed := common.HexToAddress(rec.Signer) // checksum already checked by DecodeRecord
 	if signer != claimed {
 		return nil, ErrSignerMismatch.Detail("record names %s, signature is by %s", claimed.Hex(), signer.Hex())
 	}

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -321,6 +322,13 @@ func decodeRecord(raw []byte, strict bool) (*Record, error) {
 		return nil, ErrMalformed.Detail("the record names its type twice")
 	}
 	rec.Header = h
+	if !strict {
+		// Admitted by the leader: every field was validated there, and
+		// validation is deterministic. Only the GTINs' 14-digit form,
+		// which validation also produces, is needed.
+		rec.normalizeGTINs()
+		return rec, nil
+	}
 	if err := h.validate(); err != nil {
 		return nil, err
 	}
@@ -328,6 +336,35 @@ func decodeRecord(raw []byte, strict bool) (*Record, error) {
 		return nil, err
 	}
 	return rec, nil
+}
+
+// normalizeGTINs left-pads every GTIN the record names to 14 digits, as
+// LotRef.validate does for a valid record.
+func (r *Record) normalizeGTINs() {
+	pad := func(l *LotRef) {
+		if n := len(l.GTIN); n < 14 {
+			l.GTIN = "00000000000000"[:14-n] + l.GTIN
+		}
+	}
+	switch {
+	case r.Harvest != nil:
+		pad(&r.Harvest.Lot)
+	case r.Transfer != nil:
+		pad(&r.Transfer.Lot)
+	case r.Receive != nil:
+		pad(&r.Receive.Lot)
+	case r.Inspect != nil:
+		pad(&r.Inspect.Lot)
+	case r.Recall != nil:
+		pad(&r.Recall.Lot)
+	case r.Transform != nil:
+		for i := range r.Transform.Inputs {
+			pad(&r.Transform.Inputs[i].Lot)
+		}
+		for i := range r.Transform.Outputs {
+			pad(&r.Transform.Outputs[i].Lot)
+		}
+	}
 }
 
 var (
@@ -593,7 +630,32 @@ func (p *Product) validate(field string) error {
 	return nil
 }
 
-var geoRE = regexp.MustCompile(`^(-?\d{1,2}(?:\.\d{1,8})?),\s?(-?\d{1,3}(?:\.\d{1,8})?)$`)
+// checkGeo parses "latitude,longitude" in decimal degrees: up to 8
+// decimals each, an optional space after the comma, latitude within ±90
+// and longitude within ±180.
+func checkGeo(s string) bool {
+	lat, lon, ok := strings.Cut(s, ",")
+	if !ok {
+		return false
+	}
+	lon = strings.TrimPrefix(lon, " ")
+	return degrees(lat, 2, 90) && degrees(lon, 3, 180)
+}
+
+func degrees(s string, intDigits int, limit float64) bool {
+	body := strings.TrimPrefix(s, "-")
+	whole, frac, hasFrac := strings.Cut(body, ".")
+	if len(whole) == 0 || len(whole) > intDigits || (hasFrac && (len(frac) == 0 || len(frac) > 8)) {
+		return false
+	}
+	for _, c := range whole + frac {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	return err == nil && f >= -limit && f <= limit
+}
 
 func (p *Place) validate(field string) error {
 	if p == nil {
@@ -603,8 +665,7 @@ func (p *Place) validate(field string) error {
 		return err
 	}
 	if p.Geo != "" {
-		m := geoRE.FindStringSubmatch(p.Geo)
-		if m == nil || !inRange(m[1], 90) || !inRange(m[2], 180) {
+		if !checkGeo(p.Geo) {
 			return ErrInvalidField.Detail("%s.geo: %q is not \"latitude,longitude\" in decimal degrees", field, p.Geo)
 		}
 	}
@@ -615,14 +676,6 @@ func (p *Place) validate(field string) error {
 		}
 	}
 	return nil
-}
-
-func inRange(s string, limit float64) bool {
-	var f float64
-	if _, err := fmt.Sscanf(s, "%g", &f); err != nil {
-		return false
-	}
-	return f >= -limit && f <= limit
 }
 
 func (c *Certificate) validate(field string) error {

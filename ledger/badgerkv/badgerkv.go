@@ -24,6 +24,7 @@ import (
 	"sync"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/traceledger/traceledger/ledger"
 )
@@ -83,7 +84,8 @@ func openBadger(opts Options, dir string) (*badger.DB, error) {
 		WithNumLevelZeroTablesStall(8).
 		WithIndexCacheSize(64 << 20).
 		WithBlockCacheSize(64 << 20).
-		WithValueThreshold(1 << 10).
+		WithValueThreshold(64 << 10).
+		WithCompression(options.None).
 		WithLogger(nil)
 	if opts.InMemory {
 		bo.Dir, bo.ValueDir = "", ""
