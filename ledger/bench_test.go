@@ -1,0 +1,138 @@
+package ledger_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/traceledger/traceledger/ledger"
+	"github.com/traceledger/traceledger/ledger/badgerkv"
+)
+
+// Benchmarks of verifiability (figures, not assertions):
+//
+//	go test -run '^$' -bench 'InclusionProof|Bundle' -benchtime 2000x ./ledger/
+//
+// BenchmarkInclusionProof1M builds a ledger of 1 000 000 entries on disk
+// first (about a minute); the signatures of those entries are not checked
+// by Apply, so the build writes admin-signed registrations with a dummy
+// signature to keep it quick. Only proof generation is timed.
+
+func BenchmarkInclusionProof1M(b *testing.B) {
+	const size = 1_000_000
+	dir := os.Getenv("TRACELEDGER_BENCH_DIR") // reuse a built ledger across runs
+	if dir == "" {
+		dir = b.TempDir()
+	}
+	db, err := badgerkv.Open(badgerkv.Options{Dir: filepath.Join(dir, "state")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	var have uint64
+	db.View(func(r ledger.Reader) (err error) { have, err = ledger.Size(r); return err })
+	if have < size {
+		start := time.Now()
+		buildLedger(b, db, size)
+		b.Logf("built %d entries in %v", size, time.Since(start))
+	}
+	b.ResetTimer()
+	var proofLen int
+	for i := 0; i < b.N; i++ {
+		seq := uint64(i*7919) % size
+		err := db.View(func(r ledger.Reader) error {
+			p, err := ledger.ProveInclusion(r, size, seq)
+			proofLen = len(p)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(proofLen), "hashes/proof")
+}
+
+// buildLedger appends admin-signed registrations until the ledger holds n
+// entries.
+func buildLedger(b *testing.B, db *badgerkv.DB, n int) {
+	admin := common.HexToAddress("0x00000000000000000000000000000000000000aa")
+	t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	db.Update(func(w ledger.Writer) error {
+		_, err := ledger.Apply(w, &ledger.Command{Kind: ledger.CmdGenesis, Time: t0, Admins: []common.Address{admin}})
+		return err
+	})
+	sig := make([]byte, ledger.SignatureLen)
+	for next := 1; next < n; {
+		cmd := &ledger.Command{Kind: ledger.CmdRecords, Time: t0}
+		for k := 0; k < 500 && next < n; k, next = k+1, next+1 {
+			rec := fmt.Sprintf(`{"address":"0x1%039x","id":"r%d","name":"HTX %d","roles":["producer"],"signer":"%s","time":"2026-06-01T00:00:00Z","type":"participant"}`,
+				next, next, next, admin.Hex())
+			cmd.Envelopes = append(cmd.Envelopes, &ledger.Admitted{Canonical: []byte(rec), Signature: sig, Signer: admin})
+		}
+		err := db.Update(func(w ledger.Writer) error {
+			res, err := ledger.Apply(w, cmd)
+			if err == nil && res[0].Err != nil {
+				err = res[0].Err
+			}
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBundle10Steps measures building and verifying the provenance
+// bundle of a lot with a 10-step history through one transform: harvest,
+// inspection, hand-over (2), transform, two hand-overs of the output (4),
+// inspection of the output.
+func BenchmarkBundle10Steps(b *testing.B) {
+	h := newProvHistory(b)
+	f := h.fixture
+	f.move("D2", f.processor, f.distributor)
+	f.move("D2", f.distributor, f.retailer)
+	f.must(f.inspector, inspectRec("D2", "pass"))
+	var head ledger.Head
+	var origin string
+	f.view(func(r ledger.Reader) (err error) {
+		if head, err = ledger.ReadHead(r); err != nil {
+			return err
+		}
+		origin, err = ledger.Origin(r)
+		return err
+	})
+	cp := ledger.Checkpoint{Origin: origin, Size: head.Size, Root: head.Root}
+	msg := cosign(b, cp, h.nodes...)
+	var bundle *ledger.Bundle
+	build := func() {
+		f.view(func(r ledger.Reader) (err error) {
+			bundle, err = ledger.BuildBundle(r, ref("D2"), cp, msg, h.trusted())
+			return err
+		})
+	}
+	build()
+	data, _ := json.Marshal(bundle)
+	b.Run("build", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			build()
+		}
+	})
+	b.Run("verify", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			var bb ledger.Bundle
+			if err := json.Unmarshal(data, &bb); err != nil {
+				b.Fatal(err)
+			}
+			if _, fails := ledger.VerifyBundle(&bb, h.trusted()); len(fails) > 0 {
+				b.Fatal(fails)
+			}
+		}
+		b.ReportMetric(float64(len(data)), "bundle-bytes")
+		b.ReportMetric(float64(len(bundle.Entries)), "entries")
+	})
+}
