@@ -134,6 +134,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.registerGauges(reg)
 	if n.API, err = api.New(api.Config{Cluster: n.Raft, Logger: n.logger, Registry: reg, WriteRate: cfg.WriteLimit, WriteBurst: int(4 * cfg.WriteLimit)}); err != nil {
 		n.closeParts()
 		return nil, err
@@ -354,4 +355,30 @@ func (n *Node) CheckpointSummary() (size uint64, signed, total int, ok bool) {
 	_, names, _ := ledger.OpenCheckpoint(msg, keys)
 	s.size, s.signed, s.total, s.ok = cp.Size, len(names), len(keys), true
 	return s.size, s.signed, s.total, true
+}
+
+// registerGauges exposes the node's replication and ledger state on
+// /metrics, read when Prometheus scrapes.
+func (n *Node) registerGauges(reg *prometheus.Registry) {
+	gauge := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+	gauge("traceledger_raft_applied_index", "Last Raft log index applied to this node's state.", func() float64 { return float64(n.Raft.Applied()) })
+	gauge("traceledger_raft_commit_index", "Last Raft log index known committed.", func() float64 { return float64(n.Raft.Status().Commit) })
+	gauge("traceledger_raft_leader", "1 if this node is the Raft leader.", func() float64 {
+		if n.Raft.IsLeader() {
+			return 1
+		}
+		return 0
+	})
+	gauge("traceledger_ledger_entries", "Entries in the ledger on this node.", func() float64 {
+		var size uint64
+		n.Store.View(func(r ledger.Reader) (err error) { size, err = ledger.Size(r); return err })
+		return float64(size)
+	})
+	gauge("traceledger_checkpoint_size", "Size of the latest cosigned checkpoint this node holds.", func() float64 {
+		cp, _, _, _ := n.Raft.LatestCheckpoint()
+		return float64(cp.Size)
+	})
+	gauge("traceledger_snapshot_restores", "Raft snapshots installed since the node started.", func() float64 { return float64(n.Raft.Restores()) })
 }
