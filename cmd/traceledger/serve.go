@@ -185,8 +185,16 @@ func seedDemo(ctx context.Context, n *node.Node, admin *ecdsa.PrivateKey, dataDi
 	for _, l := range testnet.DemoLots() {
 		fmt.Printf("  curl %s/v1/lots/%s/%s        # %s\n", u, l.GTIN, l.Lot, l.What)
 	}
+	first, recalled := testnet.DemoLots()[0], testnet.DemoLots()[len(testnet.DemoLots())-1]
 	fmt.Printf("  curl %s/v1/participants/%s\n", u, ledger.AddressOf(admin).Hex())
-	fmt.Printf("  traceledger lot --url %s %s %s\n\n", u, testnet.DemoLots()[0].GTIN, testnet.DemoLots()[0].Lot)
+	fmt.Printf("  curl %s/v1/checkpoint\n", u)
+	fmt.Printf("  curl %s/v1/lots/%s/%s/provenance > bundle.json && traceledger verify bundle.json\n", u, first.GTIN, first.Lot)
+	fmt.Printf("  traceledger lot --url %s %s %s\n", u, first.GTIN, first.Lot)
+	fmt.Printf("\nIn a browser (what a consumer sees after scanning the QR code):\n")
+	fmt.Printf("  %s/01/%s/10/%s\n", u, first.GTIN, first.Lot)
+	fmt.Printf("  %s/01/%s/10/%s        # recalled\n", u, recalled.GTIN, recalled.Lot)
+	fmt.Printf("  %s/qr/01/%s/10/%s.svg     # the QR code\n", u, first.GTIN, first.Lot)
+	fmt.Printf("  %s/labels/01/%s/10/%s     # a printable A4 label sheet\n\n", u, first.GTIN, first.Lot)
 	return nil
 }
 
