@@ -1,11 +1,13 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -59,7 +61,9 @@ func (s *Server) readConsistent(w http.ResponseWriter, r *http.Request) bool {
 		s.writeError(w, r, errBadRequest.with("consistency must be local or linearizable"))
 		return false
 	}
-	err := s.cluster.Linearize(r.Context())
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	err := s.cluster.Linearize(ctx)
 	switch {
 	case err == nil:
 		return true

@@ -104,9 +104,14 @@ func (f *FSM) Apply(l *raft.Log) interface{} { return f.ApplyBatch([]*raft.Log{l
 // the log from the last snapshot on restart, and the store may already
 // hold their effects.
 //
-// Each response is []ledger.Result for a records command, nil otherwise.
-// A storage failure panics: the node cannot apply the log it agreed to, and
-// continuing would make it diverge; it restarts and replays instead.
+// A group whose writes exceed what the store commits at once
+// (ledger.ErrTxnTooBig) is applied log by log, and a single such log
+// envelope by envelope (applyPiecewise). Each response is []ledger.Result
+// for a records command, nil otherwise.
+//
+// Any other storage failure panics: the node cannot apply the log it
+// agreed to, and continuing would make it diverge; it restarts and
+// replays instead.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
 	applied, _ := f.Applied()
@@ -116,31 +121,87 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			size += len(logs[end].Data)
 			end++
 		}
-		group := logs[start:end]
-		err := f.store.Update(func(w ledger.Writer) error {
-			for i, l := range group {
-				if l.Index <= applied || l.Type != raft.LogCommand || len(l.Data) == 0 {
-					continue
+		err := f.applyGroup(logs[start:end], out[start:end], applied)
+		if errors.Is(err, ledger.ErrTxnTooBig) {
+			err = nil
+			for i := start; i < end && err == nil; i++ {
+				err = f.applyGroup(logs[i:i+1], out[i:i+1], applied)
+				if errors.Is(err, ledger.ErrTxnTooBig) {
+					err = f.applyPiecewise(logs[i], &out[i], applied)
 				}
-				res, err := f.applyOne(w, l)
-				if err != nil {
-					return fmt.Errorf("log %d: %w", l.Index, err)
-				}
-				out[start+i] = res
 			}
-			return ledger.SetAppliedIndex(w, group[len(group)-1].Index)
-		})
+		}
 		if err != nil {
 			f.logger.Error("apply failed; stopping", "err", err)
 			panic(fmt.Sprintf("traceledger: apply log: %v", err))
 		}
-		if last := group[len(group)-1].Index; last > applied {
+		if last := logs[end-1].Index; last > applied {
 			applied = last
 			f.setApplied(last)
 		}
 		start = end
 	}
 	return out
+}
+
+// applyGroup applies logs in one store transaction.
+func (f *FSM) applyGroup(group []*raft.Log, out []interface{}, applied uint64) error {
+	return f.store.Update(func(w ledger.Writer) error {
+		for i, l := range group {
+			if l.Index <= applied || l.Type != raft.LogCommand || len(l.Data) == 0 {
+				continue
+			}
+			res, err := f.applyOne(w, l)
+			if err != nil {
+				return fmt.Errorf("log %d: %w", l.Index, err)
+			}
+			out[i] = res
+		}
+		// Only forward: while Raft replays logs this store already holds
+		// (after a restart), writing their index would move m/applied
+		// back, and a crash then would re-apply them.
+		if last := group[len(group)-1].Index; last > applied {
+			return ledger.SetAppliedIndex(w, last)
+		}
+		return nil
+	})
+}
+
+// applyPiecewise applies one records log whose writes are too large for
+// one transaction: each envelope in its own transaction, then m/applied.
+// A crash in between is safe: the replayed log meets the envelopes already
+// applied as identical resubmissions, which change nothing. An envelope
+// too large even alone is refused with ErrWriteTooLarge, the same way on
+// every node.
+func (f *FSM) applyPiecewise(l *raft.Log, out *interface{}, applied uint64) error {
+	if l.Index <= applied {
+		return nil
+	}
+	cmd, err := ledger.DecodeCommand(l.Data)
+	if err != nil || cmd.Kind != ledger.CmdRecords {
+		return fmt.Errorf("log %d: too large and not a records command: %v", l.Index, err)
+	}
+	f.recallDecoded(cmd.Envelopes)
+	results := make([]ledger.Result, len(cmd.Envelopes))
+	for i, env := range cmd.Envelopes {
+		one := &ledger.Command{Kind: cmd.Kind, Time: cmd.Time, Envelopes: []*ledger.Admitted{env}}
+		err := f.store.Update(func(w ledger.Writer) error {
+			res, err := ledger.Apply(w, one)
+			if err == nil {
+				results[i] = res[0]
+			}
+			return err
+		})
+		if errors.Is(err, ledger.ErrTxnTooBig) {
+			results[i] = ledger.Result{Signer: env.Signer, Err: ledger.ErrWriteTooLarge.Detail("its writes exceed one store transaction")}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("log %d envelope %d: %w", l.Index, i, err)
+		}
+	}
+	*out = results
+	return f.store.Update(func(w ledger.Writer) error { return ledger.SetAppliedIndex(w, l.Index) })
 }
 
 func (f *FSM) applyOne(w ledger.Writer, l *raft.Log) (interface{}, error) {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"time"
@@ -352,7 +353,7 @@ func (a *applier) checkTransfer(t *Transfer) (func(uint64) error, error) {
 	if l.InTransitTo != "" {
 		return nil, refuse(ErrDoubleTransfer.Detail("%s is in transit to %s", t.Lot, l.InTransitTo))
 	}
-	if l.Status == StatusConsumed {
+	if l.Quantity.Amount == "0" {
 		return nil, refuse(ErrLotConsumed.Detail("%s", t.Lot))
 	}
 	to, _ := ParseAddress(t.To)
@@ -406,6 +407,9 @@ func (a *applier) checkTransform(t *Transform) (func(uint64) error, error) {
 		return nil, err
 	}
 	for i, l := range inputs {
+		if len(l.Children)+len(t.Outputs) > maxChildren {
+			return nil, refuse(ErrWriteTooLarge.Detail("inputs[%d]: at most %d lots can be made from %s", i, maxChildren, l.Ref()))
+		}
 		if l.Holder != a.me {
 			return nil, refuse(ErrNotHolder.Detail("inputs[%d]: %s is held by %s", i, l.Ref(), l.Holder))
 		}
@@ -494,10 +498,17 @@ func (a *applier) checkInspect(in *Inspect) (func(uint64) error, error) {
 	}, nil
 }
 
-// maxRecallLots bounds the lots one recall may walk (ancestors or
-// descendants): far beyond any real product graph, it keeps a single
-// record's cost bounded.
-const maxRecallLots = 100_000
+// maxLotGraph bounds the lots one recall may walk (its ancestors to check
+// the signer, its descendants to mark them): far beyond any real product
+// graph, it keeps one record's writes within one store transaction.
+const maxLotGraph = 5_000
+
+// maxChildren bounds the lots made from one lot: each transform rewrites
+// its inputs' state, which lists their children.
+const maxChildren = 1_000
+
+// errGraphTooLarge: a walk met more than maxLotGraph lots.
+var errGraphTooLarge = errors.New("lot graph too large")
 
 func (a *applier) checkRecall(r *Recall) (func(uint64) error, error) {
 	l, err := a.lot(r.Lot)
@@ -510,6 +521,9 @@ func (a *applier) checkRecall(r *Recall) (func(uint64) error, error) {
 	}
 	if !p.HasRole(RoleAdmin) {
 		ok, err := a.createdAncestor(l)
+		if errors.Is(err, errGraphTooLarge) {
+			return nil, refuse(ErrWriteTooLarge.Detail("%s descends from more than %d lots", r.Lot, maxLotGraph))
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -523,19 +537,31 @@ func (a *applier) checkRecall(r *Recall) (func(uint64) error, error) {
 	if l.Recalled != nil {
 		return nil, refuse(ErrAlreadyRecalled.Detail("%s by entry %d", r.Lot, l.Recalled.Seq))
 	}
+	var affected []*Lot
+	err = a.walk(l, func(x *Lot) []LotRef { return x.Children }, func(x *Lot) (bool, error) {
+		affected = append(affected, x)
+		return true, nil
+	})
+	if errors.Is(err, errGraphTooLarge) {
+		return nil, refuse(ErrWriteTooLarge.Detail("more than %d lots are made from %s", maxLotGraph, r.Lot))
+	}
+	if err != nil {
+		return nil, err
+	}
 	return func(seq uint64) error {
 		info := &Recalled{Seq: seq, Origin: r.Lot, Reason: r.Reason}
-		return a.walk(l, func(x *Lot) []LotRef { return x.Children }, func(x *Lot) (bool, error) {
-			if x.Recalled == nil {
-				x.Recalled = info
-				x.UpdatedSeq = seq
-				x.Status = statusOf(x)
-				if err := putJSON(a.w, lotKey(x.Ref()), x); err != nil {
-					return false, err
-				}
+		for _, x := range affected {
+			if x.Recalled != nil {
+				continue
 			}
-			return true, nil
-		})
+			x.Recalled = info
+			x.UpdatedSeq = seq
+			x.Status = statusOf(x)
+			if err := putJSON(a.w, lotKey(x.Ref()), x); err != nil {
+				return err
+			}
+		}
+		return nil
 	}, nil
 }
 
@@ -565,8 +591,8 @@ func (a *applier) walk(l *Lot, next func(*Lot) []LotRef, visit func(*Lot) (bool,
 			if seen[ref] {
 				continue
 			}
-			if len(seen) >= maxRecallLots {
-				return errCorrupt("lot graph of %s exceeds %d lots", l.Ref(), maxRecallLots)
+			if len(seen) >= maxLotGraph {
+				return errGraphTooLarge
 			}
 			seen[ref] = true
 			y, err := GetLot(a.w, ref)

@@ -103,6 +103,7 @@ var (
 	ErrInsufficient          = sentinel(KindConflict, "insufficient_quantity", "quantity exceeds what remains of the lot")
 	ErrUnitMismatch          = sentinel(KindConflict, "unit_mismatch", "unit differs from the lot's unit")
 	ErrAlreadyRecalled       = sentinel(KindConflict, "already_recalled", "lot is already recalled")
+	ErrWriteTooLarge         = sentinel(KindConflict, "too_large_for_ledger", "the record's effects on the ledger are too large to write at once")
 )
 
 // ErrCorrupt reports stored state that does not decode or does not add up.

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"encoding/binary"
+	"errors"
 	"io"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -26,6 +27,11 @@ type Writer interface {
 	Reader
 	Set(key, val []byte) error
 }
+
+// ErrTxnTooBig is what Update returns (wrapped) when one transaction's
+// writes exceed what the store can commit at once. The state machine then
+// applies its work in smaller transactions.
+var ErrTxnTooBig = errors.New("ledger: transaction too large for the store")
 
 // Store opens transactions on the storage.
 type Store interface {

@@ -117,7 +117,11 @@ func (d *DB) View(fn func(ledger.Reader) error) error {
 func (d *DB) Update(fn func(ledger.Writer) error) error {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return d.db.Update(func(t *badger.Txn) error { return fn(&txn{t}) })
+	err := d.db.Update(func(t *badger.Txn) error { return fn(&txn{t}) })
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		return fmt.Errorf("%w: %v", ledger.ErrTxnTooBig, err)
+	}
+	return err
 }
 
 // RunGC reclaims space in the value log. It is safe to call concurrently
