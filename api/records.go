@@ -64,7 +64,7 @@ func (s *Server) postRecords(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if s.limit != nil && r.Header.Get(headerForwarded) == "" {
+	if s.limit != nil && !s.fromMember(r) {
 		if ok, wait := s.limit.allow(clientIP(r), max(1, float64(len(body))/1024)); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 			s.writeError(w, r, errRateLimited.with("too many records from this client; retry later"))
@@ -332,9 +332,18 @@ func (s *Server) forwardToLeader(w http.ResponseWriter, r *http.Request, body []
 		s.writeError(w, r, err)
 		return
 	}
-	req.Header.Set("Content-Type", r.Header.Get("Content-Type"))
-	req.Header.Set("Accept", r.Header.Get("Accept"))
+	for _, h := range []string{"Content-Type", "Accept"} {
+		if v := r.Header.Get(h); v != "" {
+			req.Header.Set(h, v)
+		}
+	}
 	req.Header.Set(headerForwarded, s.cluster.Status().ID)
+	if s.cfg.ClusterSecret != "" {
+		req.Header.Set(headerCluster, s.cfg.ClusterSecret)
+	}
+	if a := r.Header.Get("Authorization"); a != "" {
+		req.Header.Set("Authorization", a) // membership requests
+	}
 	resp, err := s.client.Do(req)
 	if err != nil {
 		// The leader may have taken the write before the link failed.

@@ -71,6 +71,9 @@ type Config struct {
 	// the node the client reached, not again on the leader.
 	WriteRate  float64
 	WriteBurst int
+	// ClusterSecret, when set, guards membership changes and marks
+	// requests between nodes (see auth.go).
+	ClusterSecret string
 }
 
 // Server is the HTTP API of one node.
@@ -142,8 +145,8 @@ func (s *Server) routes() {
 	r.HandleFunc("/v1/entries/{seq}", s.getEntry).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/participants/{address}", s.getParticipant).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/cluster", s.getCluster).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/v1/cluster/nodes", s.postNode).Methods(http.MethodPost)
-	r.HandleFunc("/v1/cluster/nodes/{id}", s.deleteNode).Methods(http.MethodDelete)
+	r.HandleFunc("/v1/cluster/nodes", RequireSecret(s.cfg.ClusterSecret, s.postNode)).Methods(http.MethodPost)
+	r.HandleFunc("/v1/cluster/nodes/{id}", RequireSecret(s.cfg.ClusterSecret, s.deleteNode)).Methods(http.MethodDelete)
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})).Methods(http.MethodGet)

@@ -186,7 +186,7 @@ func New(cfg Config, store ledger.SnapshotStore) (*Node, error) {
 	// When the store is behind (it lost unsynced writes), restore.
 	if metas, err := snaps.List(); err == nil && len(metas) > 0 {
 		applied, _ := n.fsm.Applied()
-		rc.NoSnapshotRestoreOnStart = applied >= metas[0].Index
+		rc.NoSnapshotRestoreOnStart = applied >= metas[0].Index || onlyRaftEntries(logs, applied+1, metas[0].Index)
 	}
 
 	existing, err := raft.HasExistingState(logs, n.bolt, snaps)
@@ -218,6 +218,23 @@ func New(cfg Config, store ledger.SnapshotStore) (*Node, error) {
 	go func() { defer n.wg.Done(); n.watchLeadership(ctx) }()
 	go func() { defer n.wg.Done(); n.runCheckpointer(ctx) }()
 	return n, nil
+}
+
+// onlyRaftEntries reports whether the logs from..to are all Raft's own
+// (the no-op of a new leader, configuration changes): a snapshot taken at
+// such an index holds no state beyond what the store's m/applied covers.
+// A missing log, or more than a few, counts as "no".
+func onlyRaftEntries(logs raft.LogStore, from, to uint64) bool {
+	if to < from || to-from > 1024 {
+		return false
+	}
+	for i := from; i <= to; i++ {
+		var l raft.Log
+		if err := logs.GetLog(i, &l); err != nil || l.Type == raft.LogCommand {
+			return false
+		}
+	}
+	return true
 }
 
 // Resumed reports whether the node found existing Raft state when it

@@ -57,6 +57,9 @@ type Config struct {
 	// WriteLimit is the most KiB of envelopes per second one client IP may
 	// submit (0: unlimited); see api.Config.WriteRate.
 	WriteLimit float64
+	// ClusterSecret guards membership changes and fault injection, and
+	// authenticates requests between nodes; empty leaves them open.
+	ClusterSecret string
 	// FaultInjection serves POST /v1/debug/faults, which cuts this node's
 	// Raft links to chosen peers (multi-process fault tests only).
 	FaultInjection bool
@@ -135,12 +138,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.registerGauges(reg)
-	if n.API, err = api.New(api.Config{Cluster: n.Raft, Logger: n.logger, Registry: reg, WriteRate: cfg.WriteLimit, WriteBurst: int(4 * cfg.WriteLimit)}); err != nil {
+	if n.API, err = api.New(api.Config{Cluster: n.Raft, Logger: n.logger, Registry: reg, WriteRate: cfg.WriteLimit, WriteBurst: int(4 * cfg.WriteLimit), ClusterSecret: cfg.ClusterSecret}); err != nil {
 		n.closeParts()
 		return nil, err
 	}
 	if cfg.FaultInjection {
-		n.API.Router().HandleFunc("/v1/debug/faults", n.faults).Methods(http.MethodPost, http.MethodGet)
+		n.API.Router().HandleFunc("/v1/debug/faults", api.RequireSecret(cfg.ClusterSecret, n.faults)).Methods(http.MethodPost, http.MethodGet)
 	}
 	if cfg.Mount != nil {
 		if err := cfg.Mount(n.API.Router(), n); err != nil {
@@ -187,6 +190,9 @@ func (n *Node) join(ctx context.Context) error {
 			return fmt.Errorf("join %s: %w", n.cfg.Join, err)
 		}
 		req.Header.Set("Content-Type", "application/json")
+		if n.cfg.ClusterSecret != "" {
+			req.Header.Set("Authorization", "Bearer "+n.cfg.ClusterSecret)
+		}
 		resp, err := client.Do(req)
 		if err == nil {
 			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))

@@ -203,8 +203,29 @@ func TestRemoveNodeThroughFollower(t *testing.T) {
 	if other < 0 {
 		other = c.Leader()
 	}
+	// Without the cluster secret, membership cannot change.
 	req, _ := http.NewRequest(http.MethodDelete, c.Nodes[other].HTTPURL()+"/v1/cluster/nodes/"+victim, nil)
 	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("remove without the secret: %d, want 401", resp.StatusCode)
+	}
+	b, _ := json.Marshal(map[string]string{"id": "intruder", "raft": "127.0.0.1:1"})
+	req, _ = http.NewRequest(http.MethodPost, c.Nodes[other].HTTPURL()+"/v1/cluster/nodes", bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || len(c.Nodes[c.Leader()].Raft.Status().Members) != 3 {
+		t.Fatalf("join without the secret: %d, want 401 and 3 members", resp.StatusCode)
+	}
+	req, _ = http.NewRequest(http.MethodDelete, c.Nodes[other].HTTPURL()+"/v1/cluster/nodes/"+victim, nil)
+	req.Header.Set("Authorization", "Bearer "+c.Secret)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,6 +238,7 @@ func TestRemoveNodeThroughFollower(t *testing.T) {
 	})
 	// Removing an unknown node is a 404.
 	req, _ = http.NewRequest(http.MethodDelete, c.Nodes[c.Leader()].HTTPURL()+"/v1/cluster/nodes/nobody", nil)
+	req.Header.Set("Authorization", "Bearer "+c.Secret)
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

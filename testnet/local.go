@@ -23,8 +23,10 @@ import (
 type Local struct {
 	t     testing.TB
 	Admin *ecdsa.PrivateKey
-	Nodes []*node.Node // nil while a node is stopped
-	cfgs  []node.Config
+	// Secret is the cluster secret every node shares.
+	Secret string
+	Nodes  []*node.Node // nil while a node is stopped
+	cfgs   []node.Config
 }
 
 // LocalOptions tune a Local cluster.
@@ -55,7 +57,7 @@ func StartLocal(t testing.TB, n int, opts LocalOptions) *Local {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Local{t: t, Admin: admin}
+	c := &Local{t: t, Admin: admin, Secret: fmt.Sprintf("secret-%x", crypto.FromECDSA(admin)[:8])}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -65,7 +67,7 @@ func StartLocal(t testing.TB, n int, opts LocalOptions) *Local {
 			ID: fmt.Sprintf("n%d", i+1), DataDir: filepath.Join(root, fmt.Sprintf("n%d", i+1)),
 			HTTPAddr: freeAddr(t), RaftAddr: freeAddr(t), Logger: opts.Logger,
 			HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
-			SnapshotThreshold: opts.SnapshotThreshold, TrailingLogs: opts.TrailingLogs,
+			SnapshotThreshold: opts.SnapshotThreshold, TrailingLogs: opts.TrailingLogs, ClusterSecret: c.Secret,
 		})
 	}
 	c.cfgs[0].Bootstrap = true

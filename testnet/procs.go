@@ -36,6 +36,7 @@ type Procs struct {
 	// data directory).
 	Stderr io.Writer
 	client *http.Client
+	secret string // the cluster secret every node shares
 }
 
 // Proc is one node process.
@@ -81,7 +82,15 @@ func StartProcs(ctx context.Context, bin, dir string, n int, extra ...string) (*
 	if err != nil {
 		return nil, err
 	}
-	c := &Procs{Bin: bin, Dir: dir, Admin: admin, client: &http.Client{Timeout: 30 * time.Second}}
+	c := &Procs{Bin: bin, Dir: dir, Admin: admin, client: &http.Client{Timeout: 30 * time.Second},
+		secret: fmt.Sprintf("%x", crypto.FromECDSA(admin)[:16])}
+	secretFile := filepath.Join(dir, "cluster.secret")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(secretFile, []byte(c.secret+"\n"), 0o600); err != nil {
+		return nil, err
+	}
 	for i := 0; i < n; i++ {
 		p := &Proc{ID: fmt.Sprintf("n%d", i+1), DataDir: filepath.Join(dir, fmt.Sprintf("n%d", i+1))}
 		if p.HTTPAddr, err = pickAddr(); err != nil {
@@ -91,7 +100,7 @@ func StartProcs(ctx context.Context, bin, dir string, n int, extra ...string) (*
 			return nil, err
 		}
 		p.args = []string{"serve", "--data", p.DataDir, "--http", p.HTTPAddr, "--raft", p.RaftAddr,
-			"--node-id", p.ID, "--fault-injection", "--log-level", "warn"}
+			"--node-id", p.ID, "--fault-injection", "--log-level", "warn", "--cluster-secret-file", secretFile}
 		p.args = append(p.args, extra...)
 		if i == 0 {
 			p.args = append(p.args, "--bootstrap", "--admin", crypto.PubkeyToAddress(admin.PublicKey).Hex())
@@ -224,7 +233,13 @@ func (c *Procs) StopAll() {
 
 func (c *Procs) postJSON(url string, v any) error {
 	b, _ := json.Marshal(v)
-	resp, err := c.client.Post(url, "application/json", bytes.NewReader(b))
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.secret)
+	resp, err := c.client.Do(req)
 	if err != nil {
 		return err
 	}

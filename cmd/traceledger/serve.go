@@ -36,6 +36,7 @@ func runServe(ctx context.Context, args []string) error {
 		logLevel      = fs.String("log-level", "info", "debug, info, warn or error")
 		writeLimit    = fs.Float64("write-limit", 0, "KiB of envelopes per second one client IP may submit, about one envelope per KiB (0: unlimited); beyond it: 429")
 		raftTimeout   = fs.Duration("raft-timeout", time.Second, "Raft heartbeat and election timeout: how long followers wait for a silent leader before electing another")
+		secretFile    = fs.String("cluster-secret-file", "", "file holding the cluster secret that guards joins, removals and fault injection (or set TRACELEDGER_CLUSTER_SECRET); all nodes need the same")
 		faults        = fs.Bool("fault-injection", false, "serve POST /v1/debug/faults to cut Raft links (fault tests only; never in production)")
 		publicURL     = fs.String("public-url", "", "base URL printed in QR codes and consumer links, e.g. https://truyxuat.example.vn (default the node's HTTP URL)")
 		admins        listFlag
@@ -77,6 +78,17 @@ func runServe(ctx context.Context, args []string) error {
 		}
 		*join = strings.TrimRight(*join, "/")
 	}
+	secret := os.Getenv("TRACELEDGER_CLUSTER_SECRET")
+	if *secretFile != "" {
+		b, err := os.ReadFile(*secretFile)
+		if err != nil {
+			return fmt.Errorf("--cluster-secret-file: %w", err)
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	if secret == "" && !*dev {
+		logger.Warn("no cluster secret: anyone who reaches this node's HTTP port can change the cluster's membership; set --cluster-secret-file")
+	}
 	var adminAddrs []common.Address
 	for _, a := range admins {
 		addr, err := ledger.ParseAddress(a)
@@ -90,7 +102,7 @@ func runServe(ctx context.Context, args []string) error {
 		ID: *nodeID, DataDir: *dataDir, HTTPAddr: *httpAddr, RaftAddr: *raftAddr,
 		HTTPAdvertise: strings.TrimRight(*httpAdvertise, "/"), RaftAdvertise: *raftAdvertise,
 		Bootstrap: *bootstrap, Join: *join, Admins: adminAddrs, Logger: logger, FaultInjection: *faults,
-		HeartbeatTimeout: *raftTimeout, ElectionTimeout: *raftTimeout, WriteLimit: *writeLimit,
+		HeartbeatTimeout: *raftTimeout, ElectionTimeout: *raftTimeout, WriteLimit: *writeLimit, ClusterSecret: secret,
 		// The consumer pages, GS1 Digital Link resolver, QR images and labels.
 		Mount: func(r *mux.Router, n *node.Node) error {
 			public := strings.TrimRight(*publicURL, "/")
