@@ -57,10 +57,26 @@ func (l *limiter) allow(client string, n float64) (bool, time.Duration) {
 }
 
 // evictLocked drops buckets that would be full by now: forgetting them
-// changes nothing.
+// changes nothing. If every client is active, it drops the least recently
+// seen tenth, so the table never outgrows maxClients.
 func (l *limiter) evictLocked(now time.Time) {
 	for k, b := range l.buckets {
 		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
+			delete(l.buckets, k)
+		}
+	}
+	if len(l.buckets) < maxClients {
+		return
+	}
+	var oldest time.Time
+	for _, b := range l.buckets {
+		if oldest.IsZero() || b.last.Before(oldest) {
+			oldest = b.last
+		}
+	}
+	cut := oldest.Add(now.Sub(oldest) / 10)
+	for k, b := range l.buckets {
+		if !b.last.After(cut) {
 			delete(l.buckets, k)
 		}
 	}

@@ -39,6 +39,9 @@ type Accepted struct {
 	InclusionProof []string `json:"inclusion_proof,omitempty"`
 	// With ?wait=checkpoint on a single envelope: that checkpoint's note.
 	Checkpoint string `json:"checkpoint,omitempty"`
+	// CheckpointPending: with ?wait=checkpoint, the entry is committed but
+	// no checkpoint covered it within 5 s; fetch the proof later.
+	CheckpointPending bool `json:"checkpoint_pending,omitempty"`
 }
 
 // BatchItem is one envelope's answer within a batch.
@@ -119,12 +122,18 @@ func (s *Server) submitOne(w http.ResponseWriter, r *http.Request, env ledger.En
 		return
 	}
 	if r.URL.Query().Get("wait") == "checkpoint" {
-		msg, err := s.attachProofs(r.Context(), []BatchItem{item})
-		if err != nil {
+		items := []BatchItem{item}
+		msg, err := s.attachProofs(r.Context(), items)
+		switch {
+		case errors.Is(err, consensus.ErrUnknownOutcome):
+			item.CheckpointPending = true // committed all the same
+		case err != nil:
 			s.writeError(w, r, err)
 			return
+		default:
+			item = items[0]
+			item.Checkpoint = string(msg)
 		}
-		item.Checkpoint = string(msg)
 	}
 	writeJSON(w, status, item.Accepted)
 }
@@ -165,11 +174,19 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, raws []json
 	out := BatchAnswer{Results: items}
 	if r.URL.Query().Get("wait") == "checkpoint" {
 		msg, err := s.attachProofs(r.Context(), items)
-		if err != nil {
+		switch {
+		case errors.Is(err, consensus.ErrUnknownOutcome):
+			for _, it := range items {
+				if it.Accepted != nil {
+					it.CheckpointPending = true // committed all the same
+				}
+			}
+		case err != nil:
 			s.writeError(w, r, err)
 			return
+		default:
+			out.Checkpoint = string(msg)
 		}
-		out.Checkpoint = string(msg)
 	}
 	for _, it := range items {
 		s.metrics.records.WithLabelValues(http.StatusText(it.Status)).Inc()

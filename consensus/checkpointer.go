@@ -49,6 +49,9 @@ func (n *Node) Cosign(ctx context.Context, c ledger.Checkpoint) ([]byte, error) 
 		return nil, ErrNoCheckpointKey
 	}
 	for {
+		// Take the wake-up channel before reading, so that an entry
+		// applied in between is not missed.
+		_, ch := n.fsm.Applied()
 		var origin string
 		var size uint64
 		var root [32]byte
@@ -72,7 +75,6 @@ func (n *Node) Cosign(ctx context.Context, c ledger.Checkpoint) ([]byte, error) 
 			}
 			return ledger.SignCheckpoint(c, n.cfg.CheckpointKey)
 		}
-		_, ch := n.fsm.Applied()
 		select {
 		case <-ch:
 		case <-ctx.Done():
@@ -214,12 +216,20 @@ func (n *Node) checkpointOnce(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	if len(notes)*2 <= len(voters) {
-		return fmt.Errorf("checkpoint %d: %d of %d voters signed", c.Size, len(notes), len(voters))
-	}
 	merged, err := ledger.MergeCosignatures(notes...)
 	if err != nil {
 		return err
+	}
+	// Count distinct valid signatures, not answers: two voters sharing a
+	// key (a copied key file) must not make a majority alone.
+	keys := []string{n.cfg.CheckpointVerifier}
+	for _, s := range voters {
+		if m, ok := n.meta(string(s.ID)); ok && m.Key != "" && string(s.ID) != n.cfg.ID {
+			keys = append(keys, m.Key)
+		}
+	}
+	if _, names, _ := ledger.OpenCheckpoint(merged, keys); len(names)*2 <= len(voters) {
+		return fmt.Errorf("checkpoint %d: %d distinct signatures from %d voters", c.Size, len(names), len(voters))
 	}
 	return mapErr(n.raft.Apply(append([]byte{cmdCheckpoint}, merged...), 5*time.Second).Error())
 }

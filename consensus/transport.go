@@ -76,13 +76,27 @@ func NewStreamLayer(bind, advertise string) (*StreamLayer, error) {
 	return s, nil
 }
 
+// acceptLoop runs until the listener closes. A transient Accept error
+// (out of file descriptors) is retried with backoff, as net/http does:
+// giving up would cut the node off from Raft for good.
 func (s *StreamLayer) acceptLoop() {
+	var delay time.Duration
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
-			s.Close()
-			return
+			if errors.Is(err, net.ErrClosed) {
+				s.Close()
+				return
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			select {
+			case <-time.After(delay):
+				continue
+			case <-s.done:
+				return
+			}
 		}
+		delay = 0
 		go s.greet(c)
 	}
 }

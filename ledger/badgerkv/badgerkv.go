@@ -46,9 +46,10 @@ type Options struct {
 
 // DB is a Badger-backed ledger store.
 type DB struct {
-	opts Options
-	mu   sync.RWMutex // guards db (the pointer, not the database)
-	db   *badger.DB
+	opts  Options
+	mu    sync.RWMutex // guards db (the pointer, not the database)
+	db    *badger.DB
+	snaps sync.WaitGroup // open snapshots: Restore waits for them before closing db
 }
 
 var (
@@ -191,11 +192,15 @@ type snapshot struct {
 func (d *DB) Snapshot() ledger.Snapshot {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
+	d.snaps.Add(1)
 	return &snapshot{d: d, tx: d.db.NewTransaction(false)}
 }
 
-// Close releases the read transaction.
-func (s *snapshot) Close() { s.tx.Discard() }
+// Close releases the read transaction. Call it exactly once.
+func (s *snapshot) Close() {
+	s.tx.Discard()
+	s.d.snaps.Done()
+}
 
 // Snapshot stream format: a sequence of pairs, each
 //
@@ -267,6 +272,8 @@ func (d *DB) Restore(r io.Reader) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// A snapshot being persisted reads the old database: let it finish.
+	d.snaps.Wait()
 	if err := d.db.Close(); err != nil {
 		return fmt.Errorf("close store for restore: %w", err)
 	}
@@ -294,6 +301,7 @@ func (d *DB) restoreInMemory(r io.Reader) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.snaps.Wait()
 	old := d.db
 	d.db = ndb
 	return old.Close()
@@ -312,11 +320,11 @@ func recoverRestore(dir string) error {
 				return fmt.Errorf("restore swap: %w", err)
 			}
 		}
-		if err := os.Remove(filepath.Join(tmp, "RESTORE-COMPLETE")); err != nil {
-			return err
-		}
 		if err := os.Rename(tmp, dir); err != nil {
 			return fmt.Errorf("restore swap: %w", err)
+		}
+		if err := os.Remove(filepath.Join(dir, "RESTORE-COMPLETE")); err != nil {
+			return err
 		}
 	}
 	if err := os.RemoveAll(tmp); err != nil {
