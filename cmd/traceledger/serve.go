@@ -200,7 +200,7 @@ func seedDemo(ctx context.Context, n *node.Node, admin *ecdsa.PrivateKey, dataDi
 	first, recalled := testnet.DemoLots()[0], testnet.DemoLots()[len(testnet.DemoLots())-1]
 	fmt.Printf("  curl %s/v1/participants/%s\n", u, ledger.AddressOf(admin).Hex())
 	fmt.Printf("  curl %s/v1/checkpoint\n", u)
-	fmt.Printf("  curl %s/v1/lots/%s/%s/provenance > bundle.json && traceledger verify bundle.json\n", u, first.GTIN, first.Lot)
+	fmt.Printf("  curl %s/v1/lots/%s/%s/provenance > bundle.json && traceledger verify --tofu bundle.json\n", u, first.GTIN, first.Lot)
 	fmt.Printf("  traceledger lot --url %s %s %s\n", u, first.GTIN, first.Lot)
 	fmt.Printf("\nIn a browser (what a consumer sees after scanning the QR code):\n")
 	fmt.Printf("  %s/01/%s/10/%s\n", u, first.GTIN, first.Lot)

@@ -25,7 +25,8 @@ import (
 // one extends it, reporting a rollback or a fork.
 func runVerify(ctx context.Context, args []string) error {
 	fs := newFlags("verify")
-	trustFile := fs.String("trust", "", "file of trusted node keys (note verifier keys, one per line); default: the keys remembered for this ledger, or on first use the bundle's own")
+	trustFile := fs.String("trust", "", "file of trusted node keys (note verifier keys, one per line, as GET /v1/cluster lists them); default: the keys remembered for this ledger")
+	tofu := fs.Bool("tofu", false, "trust on first use: with no keys remembered for this ledger, trust the bundle's own node keys and remember them")
 	stateDir := fs.String("state-dir", "", "where checkpoints and keys seen are remembered (default: the user config dir)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -47,7 +48,11 @@ func runVerify(ctx context.Context, args []string) error {
 		return err
 	}
 	origin := checkpointOrigin(b.Checkpoint)
-	trusted, how, err := trustedKeys(*trustFile, st, origin, b.NodeKeys)
+	trusted, how, err := trustedKeys(*trustFile, *tofu, st, origin, b.NodeKeys)
+	if errors.Is(err, errUntrusted) {
+		fmt.Printf("UNTRUSTED: %v\n", err)
+		return exitError(2)
+	}
 	if err != nil {
 		return err
 	}
@@ -63,7 +68,8 @@ func runVerify(ctx context.Context, args []string) error {
 		fmt.Println(problem)
 		return exitError(3)
 	}
-	if *trustFile == "" && how == "keys from the bundle itself (first use)" {
+	if how == howTOFU {
+		fmt.Printf("note: trusting this ledger's %d node keys from now on (first use)\n", len(trusted))
 		st.trust(origin, trusted)
 	}
 	if err := st.save(); err != nil {
@@ -130,9 +136,16 @@ func readKeyFile(path string) ([]string, error) {
 	return keys, nil
 }
 
+// errUntrusted: no keys to trust for this ledger.
+var errUntrusted = errors.New("no trusted node keys")
+
+const howTOFU = "keys from the bundle itself, trusted on first use"
+
 // trustedKeys picks the keys to trust: a --trust file, else the keys
-// remembered for this ledger, else (first use) the bundle's own.
-func trustedKeys(file string, st *verifyState, origin string, bundleKeys []string) ([]string, string, error) {
+// remembered for this ledger, else — only with --tofu — the bundle's own.
+// Trusting a bundle's own keys by default would let anyone forge a ledger
+// (a forged ledger always looks like a first use).
+func trustedKeys(file string, tofu bool, st *verifyState, origin string, bundleKeys []string) ([]string, string, error) {
 	if file != "" {
 		keys, err := readKeyFile(file)
 		return keys, "trusted keys from " + file, err
@@ -140,10 +153,13 @@ func trustedKeys(file string, st *verifyState, origin string, bundleKeys []strin
 	if l, ok := st.Ledgers[origin]; ok && len(l.Keys) > 0 {
 		return l.Keys, "keys remembered for this ledger", nil
 	}
-	if len(bundleKeys) == 0 {
-		return nil, "", errors.New("the bundle names no node keys; pass --trust KEYFILE")
+	if !tofu {
+		return nil, "", fmt.Errorf("%w for ledger %s: pass --trust KEYFILE (the checkpoint_key of each node, from GET /v1/cluster of a node you trust) or --tofu", errUntrusted, origin)
 	}
-	return bundleKeys, "keys from the bundle itself (first use)", nil
+	if len(bundleKeys) == 0 {
+		return nil, "", fmt.Errorf("%w: the bundle names no node keys", errUntrusted)
+	}
+	return bundleKeys, howTOFU, nil
 }
 
 // verifyState is what verify remembers between runs, per ledger origin.
