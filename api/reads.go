@@ -25,6 +25,8 @@ type EntryView struct {
 	Signer     string          `json:"signer,omitempty"`
 	Record     json.RawMessage `json:"record"`
 	Signature  string          `json:"signature,omitempty"`
+	// Prev is each named lot's previous entry (see ledger.Entry).
+	Prev map[string]uint64 `json:"prev,omitempty"`
 }
 
 // LotView is the answer of GET /v1/lots/{gtin}/{lot}.
@@ -43,7 +45,7 @@ type ParticipantView struct {
 
 func viewEntry(e *ledger.Entry, data []byte) EntryView {
 	return EntryView{Seq: e.Seq, Hash: ledger.HashHex(ledger.LeafHash(data)), Type: e.Type,
-		RecordTime: e.RecordTime, Signer: e.Signer, Record: e.Record, Signature: e.Signature}
+		RecordTime: e.RecordTime, Signer: e.Signer, Record: e.Record, Signature: e.Signature, Prev: e.Prev}
 }
 
 // readConsistent prepares a read. By default reads are served from the

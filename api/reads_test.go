@@ -265,7 +265,7 @@ func TestEntriesAddUpToHead(t *testing.T) {
 		var v api.EntryView
 		mustDecode(t, body, &v)
 		data, err := ledger.MarshalEntry(&ledger.Entry{Seq: v.Seq, Type: v.Type, RecordTime: v.RecordTime,
-			Signer: v.Signer, Record: v.Record, Signature: v.Signature})
+			Signer: v.Signer, Record: v.Record, Signature: v.Signature, Prev: v.Prev})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -132,6 +132,20 @@ func applyEnvelope(w Writer, recordTime string, env *Admitted, parts participant
 // appendEntry writes entry as the next leaf, with its indexes, and returns
 // its leaf hash.
 func appendEntry(w Writer, e *Entry, lots []LotRef, parts []common.Address) (tlog.Hash, error) {
+	for _, l := range lots {
+		k := lotHeadKey(l)
+		if prev, ok, err := w.Get(k); err != nil {
+			return tlog.Hash{}, err
+		} else if ok && len(prev) == 8 {
+			if e.Prev == nil {
+				e.Prev = make(map[string]uint64, len(lots))
+			}
+			e.Prev[l.String()] = binary.BigEndian.Uint64(prev)
+		}
+		if err := w.Set(k, u64(e.Seq)); err != nil {
+			return tlog.Hash{}, err
+		}
+	}
 	data, err := MarshalEntry(e)
 	if err != nil {
 		return tlog.Hash{}, err

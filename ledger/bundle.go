@@ -368,6 +368,22 @@ func VerifyBundle(b *Bundle, trusted []string) (Checkpoint, []Failure) {
 			}
 		}
 	}
+	// Each lot's history is a chain (Entry.Prev): an entry the bundle
+	// covers names the previous entry of each of its lots, and that entry
+	// must be here too. Only a lot's newest entries could be left out
+	// unseen.
+	for _, e := range entries {
+		lots := make([]string, 0, len(e.Prev))
+		for l := range e.Prev {
+			lots = append(lots, l)
+		}
+		sort.Strings(lots)
+		for _, l := range lots {
+			if _, covered := b.Lots[l]; covered && !present[e.Prev[l]] {
+				fail(int64(e.Seq), "the previous entry of lot %s, entry %d, is missing from the bundle", l, e.Prev[l])
+			}
+		}
+	}
 	if _, ok := b.Lots[b.Lot.String()]; !ok {
 		fail(-1, "the bundle lists no entries for its own lot %s", b.Lot)
 	}

@@ -420,3 +420,34 @@ func TestVerifyBundleRequiresOwnLot(t *testing.T) {
 		t.Errorf("a bundle holding no entry of its lot %s verified", b.Lot)
 	}
 }
+
+// Dropping an entry from the middle of a lot's history, from both the
+// entries and the lot lists, breaks the lot's chain: the next entry names
+// it as its predecessor. (An inspection: the rules alone would not miss it.)
+func TestVerifyBundleCatchesDroppedMiddleEntry(t *testing.T) {
+	h := newProvHistory(t)
+	b := cloneBundle(t, h.bundle(t, "H1"))
+	drop := h.seq["inspect H1"]
+	var kept []ledger.BundleEntry
+	for _, be := range b.Entries {
+		var e struct{ Seq uint64 }
+		json.Unmarshal(be.Entry, &e)
+		if e.Seq != drop {
+			kept = append(kept, be)
+		}
+	}
+	b.Entries = kept
+	for lot, seqs := range b.Lots {
+		var out []uint64
+		for _, s := range seqs {
+			if s != drop {
+				out = append(out, s)
+			}
+		}
+		b.Lots[lot] = out
+	}
+	_, fails := ledger.VerifyBundle(b, h.trusted())
+	if len(fails) != 1 || fails[0].Seq != int64(h.seq["transfer H1"]) {
+		t.Fatalf("dropping entry %d: failures %v, want one, at the transfer that follows it", drop, fails)
+	}
+}

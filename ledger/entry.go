@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
 	"time"
 
@@ -28,12 +29,18 @@ type Entry struct {
 	Signer     string          `json:"signer,omitempty"`
 	Record     json.RawMessage `json:"record"`
 	Signature  string          `json:"signature,omitempty"`
+	// Prev chains each lot's history: for every lot the record names
+	// ("<gtin>/<lot>"), the seq of the previous entry that named it, absent
+	// for the entry that created the lot. An entry dropped from a lot's
+	// history breaks the chain, which the Merkle proofs of the entries
+	// around it make visible to any verifier.
+	Prev map[string]uint64 `json:"prev,omitempty"`
 }
 
 // MarshalEntry returns the canonical bytes of e: the Merkle leaf data.
 //
 // Every entry is written by Apply, so this is on the hot path. The members
-// are written directly in RFC 8785 order (record, record_time, seq,
+// are written directly in RFC 8785 order (prev, record, record_time, seq,
 // signature, signer, type); the record is already canonical. A string that
 // would need escaping cannot occur in a valid entry, but if one did, the
 // general canonicaliser takes over, so the bytes are canonical either way.
@@ -41,8 +48,30 @@ func MarshalEntry(e *Entry) ([]byte, error) {
 	if !plain(e.RecordTime) || !plain(e.Signature) || !plain(e.Signer) || !plain(e.Type) || len(e.Record) == 0 || e.Record[0] != '{' {
 		return marshalEntrySlow(e)
 	}
-	b := make([]byte, 0, len(e.Record)+len(e.Signature)+len(e.Signer)+len(e.RecordTime)+96)
-	b = append(b, `{"record":`...)
+	b := make([]byte, 0, len(e.Record)+len(e.Signature)+len(e.Signer)+len(e.RecordTime)+96+40*len(e.Prev))
+	b = append(b, '{')
+	if len(e.Prev) > 0 {
+		keys := make([]string, 0, len(e.Prev))
+		for k := range e.Prev {
+			if !plain(k) {
+				return marshalEntrySlow(e)
+			}
+			keys = append(keys, k)
+		}
+		sort.Strings(keys) // ASCII: byte order is RFC 8785's UTF-16 order
+		b = append(b, `"prev":{`...)
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '"')
+			b = append(b, k...)
+			b = append(b, `":`...)
+			b = strconv.AppendUint(b, e.Prev[k], 10)
+		}
+		b = append(b, `},`...)
+	}
+	b = append(b, `"record":`...)
 	b = append(b, e.Record...)
 	b = append(b, `,"record_time":"`...)
 	b = append(b, e.RecordTime...)

@@ -54,6 +54,7 @@ type Store interface {
 //	x/l/<gtin:14><lot>\0<seq:8>   empty: entries naming a lot
 //	x/p/<address:20><seq:8>   empty: entries signed by or naming a participant
 //	x/r/<address:20><seq:8>   empty: entries registering a participant (genesis, participant)
+//	x/t/<gtin:14><lot>        seq:8 of the latest entry naming the lot (its Prev for the next)
 //	m/size                    number of entries:8
 //	m/applied                 last applied Raft log index:8
 var (
@@ -65,6 +66,7 @@ var (
 	prefixLotIndex    = []byte("x/l/")
 	prefixPartIndex   = []byte("x/p/")
 	prefixRegIndex    = []byte("x/r/")
+	prefixLotHead     = []byte("x/t/")
 	keySize           = []byte("m/size")
 	keyApplied        = []byte("m/applied")
 )
@@ -97,6 +99,7 @@ func lotIndexPrefix(r LotRef) []byte {
 }
 func partIndexPrefix(a common.Address) []byte { return cat(prefixPartIndex, a[:]) }
 func regIndexPrefix(a common.Address) []byte  { return cat(prefixRegIndex, a[:]) }
+func lotHeadKey(r LotRef) []byte              { return cat(prefixLotHead, []byte(r.GTIN), []byte(r.Lot)) }
 
 func getU64(r Reader, key []byte) (uint64, error) {
 	v, ok, err := r.Get(key)

@@ -100,7 +100,7 @@ func auditRemote(ctx context.Context, base string, scratch *badgerkv.DB, trusted
 		if err := c.getJSON(ctx, fmt.Sprintf("/v1/entries/%d", seq), &ev); err != nil {
 			return 0, nil, err
 		}
-		e := &ledger.Entry{Seq: ev.Seq, Type: ev.Type, RecordTime: ev.RecordTime, Signer: ev.Signer, Record: ev.Record, Signature: ev.Signature}
+		e := &ledger.Entry{Seq: ev.Seq, Type: ev.Type, RecordTime: ev.RecordTime, Signer: ev.Signer, Record: ev.Record, Signature: ev.Signature, Prev: ev.Prev}
 		data, err := ledger.MarshalEntry(e)
 		if err != nil {
 			fail(int64(seq), "%v", err)
