@@ -68,12 +68,13 @@ type committer struct {
 	applyTimeout time.Duration
 	pieces       chan piece
 	slots        chan struct{} // one token per log entry in flight
+	stopped      chan struct{} // closed when run has returned
 	wg           sync.WaitGroup
 }
 
 func newCommitter(r *raft.Raft, fsm *FSM, clock func() time.Time) *committer {
 	return &committer{raft: r, fsm: fsm, clock: clock, applyTimeout: 5 * time.Second,
-		pieces: make(chan piece, 4096), slots: make(chan struct{}, maxInflight)}
+		pieces: make(chan piece, 4096), slots: make(chan struct{}, maxInflight), stopped: make(chan struct{})}
 }
 
 // submit queues envs and waits for their results.
@@ -95,6 +96,8 @@ func (c *committer) submit(ctx context.Context, envs []*ledger.Admitted) ([]ledg
 	for _, p := range pieces {
 		select {
 		case c.pieces <- p:
+		case <-c.stopped:
+			return nil, ErrShutdown
 		case <-ctx.Done():
 			// Pieces already queued may still commit; the caller's
 			// retry of the same envelopes is answered idempotently.
@@ -107,6 +110,17 @@ func (c *committer) submit(ctx context.Context, envs []*ledger.Admitted) ([]ledg
 			return nil, req.err
 		}
 		return req.results, nil
+	case <-c.stopped:
+		// run has answered everything it took; pieces queued after
+		// that will never be.
+		select {
+		case <-req.done:
+			if req.err == nil {
+				return req.results, nil
+			}
+		default:
+		}
+		return nil, ErrShutdown
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: %v", ErrUnknownOutcome, ctx.Err())
 	}
@@ -114,6 +128,7 @@ func (c *committer) submit(ctx context.Context, envs []*ledger.Admitted) ([]ledg
 
 // run is the group-commit loop.
 func (c *committer) run(ctx context.Context) {
+	defer close(c.stopped)
 	var carry *piece
 	for {
 		var first piece

@@ -179,7 +179,10 @@ func New(cfg Config, store ledger.SnapshotStore) (*Node, error) {
 	rc.SnapshotInterval = cfg.SnapshotInterval
 	rc.TrailingLogs = cfg.TrailingLogs
 	rc.MaxAppendEntries = 128
-	rc.BatchApplyCh = true
+	// BatchApplyCh stays off: with it, a future still queued when Raft
+	// shuts down is never answered (hashicorp/raft#498), and a shutdown
+	// under load would hang. Group commit already batches envelopes.
+	rc.BatchApplyCh = false
 	// Skip restoring the latest snapshot on start when the store already
 	// holds at least its state (m/applied ≥ snapshot index): restoring a
 	// large Badger state on every restart would cost minutes for nothing.

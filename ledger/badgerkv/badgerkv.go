@@ -87,6 +87,10 @@ func openBadger(opts Options, dir string) (*badger.DB, error) {
 		WithBlockCacheSize(64 << 20).
 		WithValueThreshold(64 << 10).
 		WithCompression(options.None).
+		// One writer (the state machine) and snapshot reads: there are no
+		// conflicting transactions to detect.
+		WithDetectConflicts(false).
+		WithMetricsEnabled(false).
 		WithLogger(nil)
 	if opts.InMemory {
 		bo.Dir, bo.ValueDir = "", ""
