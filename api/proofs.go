@@ -277,7 +277,7 @@ func (s *Server) getProvenance(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	keys := s.nodeKeys()
+	keys := s.cluster.Status().CheckpointKeys()
 	var b *ledger.Bundle
 	err = s.cluster.Store().View(func(rd ledger.Reader) (err error) {
 		b, err = ledger.BuildBundle(rd, ref, cp, msg, keys)
@@ -289,17 +289,6 @@ func (s *Server) getProvenance(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`inline; filename="provenance-%s-%s.json"`, ref.GTIN, sanitizeFilename(ref.Lot)))
 	writeJSON(w, http.StatusOK, b)
-}
-
-// nodeKeys lists the checkpoint keys of the cluster's members.
-func (s *Server) nodeKeys() []string {
-	var keys []string
-	for _, m := range s.cluster.Status().Members {
-		if m.CheckpointKey != "" {
-			keys = append(keys, m.CheckpointKey)
-		}
-	}
-	return keys
 }
 
 func sanitizeFilename(s string) string {

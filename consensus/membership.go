@@ -160,6 +160,17 @@ type Status struct {
 	Snapshot string   `json:"last_snapshot_index"`
 }
 
+// CheckpointKeys lists the members' published checkpoint keys.
+func (s Status) CheckpointKeys() []string {
+	var keys []string
+	for _, m := range s.Members {
+		if m.CheckpointKey != "" {
+			keys = append(keys, m.CheckpointKey)
+		}
+	}
+	return keys
+}
+
 // Status returns this node's view of the cluster.
 func (n *Node) Status() Status {
 	stats := n.raft.Stats()

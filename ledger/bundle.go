@@ -353,7 +353,7 @@ func VerifyBundle(b *Bundle, trusted []string) (Checkpoint, []Failure) {
 	}
 	if len(entries) == 0 || entries[0].Seq != 0 || entries[0].Type != TypeGenesis {
 		fail(-1, "the genesis entry is missing")
-	} else if origin := originOf(b.Entries[0].Entry); origin != cp.Origin {
+	} else if data, err := Canonicalize(b.Entries[0].Entry); err != nil || originOf(data) != cp.Origin {
 		fail(0, "genesis does not match the checkpoint's origin %q", cp.Origin)
 	}
 	refs := make([]string, 0, len(b.Lots))
@@ -396,15 +396,6 @@ func VerifyBundle(b *Bundle, trusted []string) (Checkpoint, []Failure) {
 		return nil
 	})
 	return cp, fails
-}
-
-func originOf(genesis json.RawMessage) string {
-	data, err := Canonicalize(genesis)
-	if err != nil {
-		return ""
-	}
-	h := LeafHash(data)
-	return fmt.Sprintf("traceledger/%x", h[:8])
 }
 
 // checkEntrySignature checks that an entry's signature recovers to its signer.

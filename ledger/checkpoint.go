@@ -73,17 +73,16 @@ func MergeCosignatures(notes ...[]byte) ([]byte, error) {
 	var text []byte
 	lines := map[string]bool{}
 	for _, n := range notes {
-		i := bytes.LastIndex(n, []byte("\n\n"))
-		if i < 0 {
+		t, sigs, ok := SplitNote(n)
+		if !ok {
 			return nil, ErrCheckpoint.Detail("malformed note")
 		}
-		t := n[:i+1]
 		if text == nil {
 			text = t
 		} else if !bytes.Equal(text, t) {
 			return nil, ErrCheckpoint.Detail("cosignatures over different checkpoints")
 		}
-		for _, l := range strings.SplitAfter(string(n[i+2:]), "\n") {
+		for _, l := range strings.SplitAfter(string(sigs), "\n") {
 			if strings.HasPrefix(l, "— ") {
 				lines[l] = true
 			}
@@ -143,11 +142,11 @@ var (
 //
 // A malformed note is refused with ErrCheckpoint and nothing is stored.
 func PutCheckpoint(w Writer, msg []byte) error {
-	i := bytes.LastIndex(msg, []byte("\n\n"))
-	if i < 0 || !bytes.HasPrefix(msg[i+2:], []byte("— ")) || msg[len(msg)-1] != '\n' {
+	text, sigs, ok := SplitNote(msg)
+	if !ok || !bytes.HasPrefix(sigs, []byte("— ")) || msg[len(msg)-1] != '\n' {
 		return ErrCheckpoint.Detail("not a signed note")
 	}
-	c, err := ParseCheckpoint(msg[:i+1])
+	c, err := ParseCheckpoint(text)
 	if err != nil {
 		return err
 	}
@@ -169,11 +168,11 @@ func LatestCheckpoint(r Reader) (Checkpoint, []byte, bool, error) {
 		return Checkpoint{}, nil, false, err
 	}
 	msg := append([]byte(nil), v...)
-	i := bytes.LastIndex(msg, []byte("\n\n"))
-	if i < 0 {
+	text, _, ok := SplitNote(msg)
+	if !ok {
 		return Checkpoint{}, nil, false, errCorrupt("stored checkpoint is not a note")
 	}
-	c, err := ParseCheckpoint(msg[:i+1])
+	c, err := ParseCheckpoint(text)
 	if err != nil {
 		return Checkpoint{}, nil, false, errCorrupt("stored checkpoint: %v", err)
 	}
@@ -191,6 +190,21 @@ func Origin(r Reader) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	h := LeafHash(data)
-	return fmt.Sprintf("traceledger/%x", h[:8]), nil
+	return originOf(data), nil
+}
+
+// originOf is the origin of the ledger whose genesis entry bytes are data.
+func originOf(genesis []byte) string {
+	h := LeafHash(genesis)
+	return fmt.Sprintf("traceledger/%x", h[:8])
+}
+
+// SplitNote splits a signed note (C2SP signed-note) into its text, with
+// its final newline, and its signature lines.
+func SplitNote(msg []byte) (text, sigs []byte, ok bool) {
+	i := bytes.LastIndex(msg, []byte("\n\n"))
+	if i < 0 {
+		return nil, nil, false
+	}
+	return msg[:i+1], msg[i+2:], true
 }

@@ -27,7 +27,7 @@ func NormalizeGTIN(s string) (string, error) {
 			return "", ErrInvalidGTIN.Detail("%q is not all digits", s)
 		}
 	}
-	g := "00000000000000"[:14-len(s)] + s
+	g := padGTIN(s)
 	if CheckDigit(g[:13]) != g[13] {
 		return "", ErrInvalidGTIN.Detail("%q has a wrong check digit (want %c)", s, CheckDigit(g[:13]))
 	}
@@ -106,4 +106,12 @@ func UnitSymbol(u string) string {
 		return s
 	}
 	return u
+}
+
+// padGTIN left-pads a GTIN of up to 14 digits to 14.
+func padGTIN(s string) string {
+	if len(s) >= 14 {
+		return s
+	}
+	return "00000000000000"[:14-len(s)] + s
 }

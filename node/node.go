@@ -346,12 +346,7 @@ func (n *Node) CheckpointSummary() (size uint64, signed, total int, ok bool) {
 	if err != nil || !have {
 		return 0, 0, 0, false
 	}
-	var keys []string
-	for _, m := range n.Raft.Status().Members {
-		if m.CheckpointKey != "" {
-			keys = append(keys, m.CheckpointKey)
-		}
-	}
+	keys := n.Raft.Status().CheckpointKeys()
 	s := &n.cpSummary
 	s.mu.Lock()
 	defer s.mu.Unlock()

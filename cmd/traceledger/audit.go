@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/ledger"
@@ -157,9 +156,9 @@ func parseNoteCheckpoint(msg []byte, trusted []string) (ledger.Checkpoint, error
 		cp, _, err := ledger.OpenCheckpoint(msg, trusted)
 		return cp, err
 	}
-	i := strings.LastIndex(string(msg), "\n\n")
-	if i < 0 {
+	text, _, ok := ledger.SplitNote(msg)
+	if !ok {
 		return ledger.Checkpoint{}, errors.New("not a signed note")
 	}
-	return ledger.ParseCheckpoint(msg[:i+1])
+	return ledger.ParseCheckpoint(text)
 }
