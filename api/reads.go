@@ -29,11 +29,18 @@ type EntryView struct {
 	Prev map[string]uint64 `json:"prev,omitempty"`
 }
 
-// LotView is the answer of GET /v1/lots/{gtin}/{lot}.
+// LotView is the answer of GET /v1/lots/{gtin}/{lot}: the lot's state
+// and its entries, oldest first, at most maxLotEntries of them from ?from=
+// (a seq); Next, when set, is the ?from= of the following page.
 type LotView struct {
 	Lot     *ledger.Lot `json:"lot"`
 	Entries []EntryView `json:"entries"`
+	Next    *uint64     `json:"next,omitempty"`
 }
+
+// maxLotEntries bounds one page of a lot's history: a lot inspected every
+// day for years must not make one answer unbounded.
+const maxLotEntries = 1000
 
 // ParticipantView is the answer of GET /v1/participants/{address}.
 type ParticipantView struct {
@@ -111,6 +118,11 @@ func (s *Server) getLot(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	from, err := queryUint(r, "from", 0)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if !s.readConsistent(w, r) {
 		return
 	}
@@ -124,7 +136,7 @@ func (s *Server) getLot(w http.ResponseWriter, r *http.Request) {
 			return ledger.ErrUnknownLot.Detail("%s", ref)
 		}
 		view.Lot = l
-		view.Entries, err = entriesOf(rd, ref)
+		view.Entries, view.Next, err = entriesOf(rd, ref, from, maxLotEntries)
 		return err
 	})
 	if err != nil {
@@ -134,20 +146,27 @@ func (s *Server) getLot(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, view)
 }
 
-func entriesOf(rd ledger.Reader, ref ledger.LotRef) ([]EntryView, error) {
-	seqs, err := ledger.LotSeqs(rd, ref)
+// entriesOf returns up to limit entries of a lot from seq from on, and the
+// seq to continue from when there are more.
+func entriesOf(rd ledger.Reader, ref ledger.LotRef, from uint64, limit int) ([]EntryView, *uint64, error) {
+	seqs, err := ledger.LotSeqsFrom(rd, ref, from, limit+1)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var next *uint64
+	if len(seqs) > limit {
+		next = &seqs[limit]
+		seqs = seqs[:limit]
 	}
 	out := make([]EntryView, 0, len(seqs))
 	for _, seq := range seqs {
 		e, data, err := ledger.GetEntry(rd, seq)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, viewEntry(e, data))
 	}
-	return out, nil
+	return out, next, nil
 }
 
 func (s *Server) getEntry(w http.ResponseWriter, r *http.Request) {

@@ -121,6 +121,12 @@ func LotSeqs(r Reader, ref LotRef) ([]uint64, error) {
 	return scanSeqs(r, lotIndexPrefix(ref), 0)
 }
 
+// LotSeqsFrom returns at most limit (0: all) sequence numbers of the
+// entries that name a lot, from seq from on, in log order.
+func LotSeqsFrom(r Reader, ref LotRef, from uint64, limit int) ([]uint64, error) {
+	return scanSeqsFrom(r, lotIndexPrefix(ref), from, limit)
+}
+
 // ParticipantSeqs returns the sequence numbers of entries signed by or naming
 // a participant, in log order, at most limit of them (0: all) starting at from.
 func ParticipantSeqs(r Reader, a common.Address, from uint64, limit int) ([]uint64, error) {
