@@ -28,13 +28,19 @@ func runVerify(ctx context.Context, args []string) error {
 	trustFile := fs.String("trust", "", "file of trusted node keys (note verifier keys, one per line, as GET /v1/cluster lists them); default: the keys remembered for this ledger")
 	tofu := fs.Bool("tofu", false, "trust on first use: with no keys remembered for this ledger, trust the bundle's own node keys and remember them")
 	stateDir := fs.String("state-dir", "", "where checkpoints and keys seen are remembered (default: the user config dir)")
+	nodeURL := fs.String("url", "", "node URL: verify GTIN LOT's provenance fetched from it")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return errors.New("usage: traceledger verify [--trust KEYFILE] BUNDLE.json|URL")
+	var src string
+	switch {
+	case *nodeURL != "" && fs.NArg() == 2:
+		src = strings.TrimRight(*nodeURL, "/") + "/v1/lots/" + url.PathEscape(fs.Arg(0)) + "/" + url.PathEscape(fs.Arg(1)) + "/provenance"
+	case *nodeURL == "" && fs.NArg() == 1:
+		src = fs.Arg(0)
+	default:
+		return errors.New("usage: traceledger verify [--trust KEYFILE] BUNDLE.json|URL, or traceledger verify --url URL GTIN LOT")
 	}
-	src := fs.Arg(0)
 	data, base, err := readBundle(ctx, src)
 	if err != nil {
 		return err

@@ -62,6 +62,9 @@ func TestVerifyAndAuditCommands(t *testing.T) {
 	if r := run(t, nil, "verify", "--state-dir", state2, "--tofu", base+"/v1/lots/08936000000127/VF1/provenance"); r.code != 0 {
 		t.Fatalf("verify --tofu from a URL: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	if r := run(t, nil, "verify", "--state-dir", state2, "--url", base, "08936000000127", "VF1"); r.code != 0 {
+		t.Fatalf("verify --url GTIN LOT: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	if r := run(t, nil, "verify", "--state-dir", state2, bundleFile); r.code != 0 {
 		t.Fatalf("verify with remembered keys: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
