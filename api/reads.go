@@ -127,16 +127,8 @@ func (s *Server) getLot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var view LotView
-	err = s.cluster.Store().View(func(rd ledger.Reader) error {
-		l, err := ledger.GetLot(rd, ref)
-		if err != nil {
-			return err
-		}
-		if l == nil {
-			return ledger.ErrUnknownLot.Detail("%s", ref)
-		}
-		view.Lot = l
-		view.Entries, view.Next, err = entriesOf(rd, ref, from, maxLotEntries)
+	err = s.cluster.Store().View(func(rd ledger.Reader) (err error) {
+		view, err = ReadLotView(rd, ref, from)
 		return err
 	})
 	if err != nil {
@@ -144,6 +136,22 @@ func (s *Server) getLot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, view)
+}
+
+// ReadLotView reads a lot's state and one page of its entries from seq
+// from on: the answer of GET /v1/lots/{gtin}/{lot}, which the consumer
+// resolver serves too.
+func ReadLotView(rd ledger.Reader, ref ledger.LotRef, from uint64) (LotView, error) {
+	l, err := ledger.GetLot(rd, ref)
+	if err != nil {
+		return LotView{}, err
+	}
+	if l == nil {
+		return LotView{}, ledger.ErrUnknownLot.Detail("%s", ref)
+	}
+	view := LotView{Lot: l}
+	view.Entries, view.Next, err = entriesOf(rd, ref, from, maxLotEntries)
+	return view, err
 }
 
 // entriesOf returns up to limit entries of a lot from seq from on, and the

@@ -173,22 +173,10 @@ func (c *Consumer) serveLotJSON(w http.ResponseWriter, r *http.Request, m *model
 	key := modelKey{m.Ref, m.Lot.UpdatedSeq}
 	b, ok := c.lotJSON.get(key)
 	if !ok {
-		view := api.LotView{Lot: m.Lot}
-		err := c.cfg.Store.View(func(rd ledger.Reader) error {
-			seqs, err := ledger.LotSeqs(rd, m.Ref)
-			if err != nil {
-				return err
-			}
-			view.Entries = make([]api.EntryView, 0, len(seqs))
-			for _, seq := range seqs {
-				e, data, err := ledger.GetEntry(rd, seq)
-				if err != nil {
-					return err
-				}
-				view.Entries = append(view.Entries, api.EntryView{Seq: e.Seq, Hash: ledger.HashHex(ledger.LeafHash(data)),
-					Type: e.Type, RecordTime: e.RecordTime, Signer: e.Signer, Record: e.Record, Signature: e.Signature})
-			}
-			return nil
+		var view api.LotView
+		err := c.cfg.Store.View(func(rd ledger.Reader) (err error) {
+			view, err = api.ReadLotView(rd, m.Ref, 0)
+			return err
 		})
 		var body []byte
 		if err == nil {
