@@ -191,6 +191,9 @@ func seedDemo(ctx context.Context, n *node.Node, admin *ecdsa.PrivateKey, dataDi
 	}
 	logger.Info("demo history", "new_entries", created, "already_present", existing)
 	u := n.HTTPURL()
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir = abs
+	}
 	fmt.Printf("\ntraceledger dev node is up at %s (data in %s, admin key %s)\n\nTry:\n", u, dataDir, filepath.Join(dataDir, "dev-admin.key"))
 	fmt.Printf("  curl %s/v1/cluster\n", u)
 	fmt.Printf("  curl %s/v1/entries/1\n", u)
