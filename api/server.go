@@ -138,6 +138,7 @@ func (s *Server) routes() {
 	r.HandleFunc("/v1/records", s.postRecords).Methods(http.MethodPost)
 	r.HandleFunc("/v1/lots/{gtin}/{lot}", s.getLot).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/lots/{gtin}/{lot}/provenance", s.getProvenance).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/v1/lots/{gtin}/{lot}/epcis", s.getEPCIS).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/checkpoint", s.getCheckpoint).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/checkpoint/cosign", s.postCosign).Methods(http.MethodPost)
 	r.HandleFunc("/v1/proofs/inclusion/{seq}", s.getInclusion).Methods(http.MethodGet, http.MethodHead)

@@ -47,6 +47,7 @@ func commands() map[string]command {
 		"verify":  {"check a provenance bundle offline: signatures, proofs, cosignatures, custody", runVerify},
 		"audit":   {"re-check a whole ledger: hashes, signatures, rules, state, Merkle root", runAudit},
 		"qr":      {"write the QR code (PNG or SVG) of a lot's GS1 Digital Link", runQR},
+		"export":  {"write a lot's upstream history as a GS1 EPCIS 2.0 JSON-LD document", runExport},
 	}
 }
 
