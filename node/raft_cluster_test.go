@@ -484,3 +484,25 @@ func TestWriteLimitAnswers429(t *testing.T) {
 		t.Fatalf("%d of 20 limited, ledger size %d", limited, h.Size)
 	}
 }
+
+// After an election the new leader's first log entry is Raft's own no-op,
+// which never reaches the state machine: a linearizable read must not wait
+// for a write to come along.
+func TestLinearizableReadRightAfterElection(t *testing.T) {
+	c := testnet.StartLocal(t, 3, testnet.LocalOptions{})
+	old := c.Leader()
+	if err := c.Nodes[old].Raft.TransferLeadership(); err != nil {
+		t.Fatal(err)
+	}
+	var leader int
+	c.WaitFor("a new leader", 10*time.Second, func() bool { leader = c.Leader(); return leader != old })
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get(c.Nodes[leader].HTTPURL() + "/v1/entries/0?consistency=linearizable")
+	if err != nil {
+		t.Fatalf("linearizable read after an election, with no write since: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("linearizable read: %d", resp.StatusCode)
+	}
+}
