@@ -16,6 +16,7 @@ var (
 	errRateLimited = &httpError{status: http.StatusTooManyRequests, code: "rate_limited"}
 	errBadRequest  = &httpError{status: http.StatusBadRequest, code: "bad_request"}
 	errNotFound    = &httpError{status: http.StatusNotFound, code: "not_found"}
+	errMethod      = &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed"}
 )
 
 type httpError struct {

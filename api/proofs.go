@@ -81,9 +81,6 @@ func (s *Server) getInclusion(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		if _, err := ledger.Size(rd); err != nil {
-			return err
-		}
 		_, data, err := ledger.GetEntry(rd, seq)
 		if err != nil {
 			return err

@@ -133,7 +133,7 @@ func (s *Server) routes() {
 		s.writeError(w, r, errNotFound.with("no route "+r.URL.Path))
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: errorDetail{Code: "method_not_allowed", Message: r.Method + " is not allowed on " + r.URL.Path}})
+		s.writeError(w, r, errMethod.with(r.Method+" is not allowed on "+r.URL.Path))
 	})
 	r.HandleFunc("/v1/records", s.postRecords).Methods(http.MethodPost)
 	r.HandleFunc("/v1/lots/{gtin}/{lot}", s.getLot).Methods(http.MethodGet, http.MethodHead)
