@@ -23,7 +23,7 @@ const (
 	// maxCommandEnvelopes and maxCommandBytes bound one log entry.
 	maxCommandEnvelopes = 512
 	maxCommandBytes     = 1 << 20
-	maxInflight         = 4
+	maxInflight         = 2
 )
 
 // piece is a contiguous part of a request's envelopes; a request larger than
