@@ -2,14 +2,29 @@
 //
 // It implements the ledger's Store, Reader and Writer interfaces over Badger
 // transactions, and adds what replication needs beyond them: a consistent
-// snapshot streamed as length-prefixed pairs, and an atomic restore that
-// loads a snapshot into a fresh directory and swaps it in.
+// snapshot streamed as length-prefixed pairs, and an atomic restore.
+//
+// # Layout and restore
+//
+// The state lives in a generation directory under Options.Dir, named by the
+// file CURRENT:
+//
+//	<Dir>/CURRENT        "g000003\n"
+//	<Dir>/g000003/       the live Badger database
+//
+// Restore loads a snapshot into the next generation's directory, then
+// renames a new CURRENT into place (the commit point) and switches readers
+// to it. A crash before the rename leaves the old generation live; Open
+// removes every directory CURRENT does not name.
 //
 // # Concurrency
 //
-// A DB is safe for concurrent use. mu guards the *badger.DB pointer: every
-// transaction holds it for reading, Restore holds it for writing while it
-// swaps directories, so no reader ever sees a half-restored state.
+// A DB is safe for concurrent use. mu guards the pointer to the live
+// generation: transactions hold it for reading, Restore holds it for
+// writing only to switch generations. A snapshot being streamed keeps its
+// generation open (a reference count) until it is closed, so Restore never
+// waits for one: hashicorp/raft may stream a snapshot that cannot finish
+// until the restore it runs beside has returned.
 package badgerkv
 
 import (
@@ -21,6 +36,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/dgraph-io/badger/v4"
@@ -31,8 +48,7 @@ import (
 
 // Options configure a DB.
 type Options struct {
-	// Dir is the directory of the live state; Restore uses Dir+".restore"
-	// and Dir+".old" beside it.
+	// Dir holds the state's generation directories and CURRENT.
 	Dir string
 	// InMemory keeps everything in memory (tests); Dir is ignored.
 	InMemory bool
@@ -46,10 +62,60 @@ type Options struct {
 
 // DB is a Badger-backed ledger store.
 type DB struct {
-	opts  Options
-	mu    sync.RWMutex // guards db (the pointer, not the database)
-	db    *badger.DB
-	snaps sync.WaitGroup // open snapshots: Restore waits for them before closing db
+	opts Options
+	mu   sync.RWMutex // guards cur (the pointer, not the database)
+	cur  *generation
+}
+
+// generation is one Badger database: the live one, or one being retired
+// that an open snapshot still reads.
+type generation struct {
+	db  *badger.DB
+	dir string // "" in memory
+
+	mu      sync.Mutex // guards refs and retired
+	refs    int        // open snapshots
+	retired bool       // no longer live: close when refs reaches 0
+	remove  bool       // and delete dir then
+}
+
+func (g *generation) acquire() {
+	g.mu.Lock()
+	g.refs++
+	g.mu.Unlock()
+}
+
+func (g *generation) release() {
+	g.mu.Lock()
+	g.refs--
+	done := g.retired && g.refs == 0
+	g.mu.Unlock()
+	if done {
+		g.close()
+	}
+}
+
+// retire marks g as no longer live and closes it now, or when its last
+// snapshot is closed. With remove, its directory is deleted after closing.
+func (g *generation) retire(remove bool) error {
+	g.mu.Lock()
+	g.retired, g.remove = true, remove
+	done := g.refs == 0
+	g.mu.Unlock()
+	if done {
+		return g.close()
+	}
+	return nil
+}
+
+func (g *generation) close() error {
+	err := g.db.Close()
+	if g.remove && g.dir != "" {
+		if rerr := os.RemoveAll(g.dir); err == nil {
+			err = rerr
+		}
+	}
+	return err
 }
 
 var (
@@ -63,16 +129,85 @@ func Open(opts Options) (*DB, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if !opts.InMemory {
-		if err := recoverRestore(opts.Dir); err != nil {
+	if opts.InMemory {
+		db, err := openBadger(opts, "")
+		if err != nil {
 			return nil, err
 		}
+		return &DB{opts: opts, cur: &generation{db: db}}, nil
 	}
-	db, err := openBadger(opts, opts.Dir)
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create state dir: %w", err)
+	}
+	name, err := currentGeneration(opts.Dir)
 	if err != nil {
 		return nil, err
 	}
-	return &DB{opts: opts, db: db}, nil
+	// Generations CURRENT does not name are leftovers of a restore that a
+	// crash interrupted, or of one that replaced them.
+	entries, err := os.ReadDir(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), "g") && e.Name() != name {
+			if err := os.RemoveAll(filepath.Join(opts.Dir, e.Name())); err != nil {
+				return nil, err
+			}
+		}
+	}
+	dir := filepath.Join(opts.Dir, name)
+	db, err := openBadger(opts, dir)
+	if err != nil {
+		return nil, err
+	}
+	return &DB{opts: opts, cur: &generation{db: db, dir: dir}}, nil
+}
+
+// currentGeneration reads CURRENT, creating it for a new store.
+func currentGeneration(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "CURRENT"))
+	if errors.Is(err, os.ErrNotExist) {
+		const first = "g000001"
+		return first, setCurrent(dir, first)
+	}
+	if err != nil {
+		return "", err
+	}
+	name := strings.TrimSpace(string(b))
+	if !strings.HasPrefix(name, "g") || strings.ContainsAny(name, `/\.`) {
+		return "", fmt.Errorf("%s/CURRENT names %q", dir, name)
+	}
+	return name, nil
+}
+
+// setCurrent atomically points CURRENT at a generation.
+func setCurrent(dir, name string) error {
+	tmp := filepath.Join(dir, "CURRENT.tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(name + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "CURRENT")); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 func openBadger(opts Options, dir string) (*badger.DB, error) {
@@ -102,27 +237,27 @@ func openBadger(opts Options, dir string) (*badger.DB, error) {
 	return db, nil
 }
 
-// Close closes the database.
+// Close closes the database (once the snapshots still open are closed).
 func (d *DB) Close() error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.db.Close()
+	g := d.cur
+	d.mu.Unlock()
+	return g.retire(false)
 }
 
 // View runs fn in a read-only transaction.
 func (d *DB) View(fn func(ledger.Reader) error) error {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return d.db.View(func(t *badger.Txn) error { return fn(&txn{t}) })
+	return d.cur.db.View(func(t *badger.Txn) error { return fn(&txn{t}) })
 }
 
 // Update runs fn in a read-write transaction and commits it atomically.
-// ErrTxnTooBig from Badger is returned wrapped; callers size their work so
-// that it does not happen (see consensus).
+// A transaction larger than Badger accepts fails with ledger.ErrTxnTooBig.
 func (d *DB) Update(fn func(ledger.Writer) error) error {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	err := d.db.Update(func(t *badger.Txn) error { return fn(&txn{t}) })
+	err := d.cur.db.Update(func(t *badger.Txn) error { return fn(&txn{t}) })
 	if errors.Is(err, badger.ErrTxnTooBig) {
 		return fmt.Errorf("%w: %v", ledger.ErrTxnTooBig, err)
 	}
@@ -134,7 +269,7 @@ func (d *DB) Update(fn func(ledger.Writer) error) error {
 func (d *DB) RunGC() {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	for d.db.RunValueLogGC(0.5) == nil {
+	for d.cur.db.RunValueLogGC(0.5) == nil {
 	}
 }
 
@@ -185,25 +320,25 @@ func (x *txn) Scan(prefix, start []byte, fn func(key, val []byte) bool) error {
 }
 
 // snapshot is a consistent, point-in-time view of the whole store. It holds
-// a Badger read transaction until Close.
+// a Badger read transaction, and its generation open, until Close.
 type snapshot struct {
-	d  *DB
+	g  *generation
 	tx *badger.Txn
 }
 
 // Snapshot opens a read transaction. It is cheap: the I/O happens in
-// WriteTo, which may run concurrently with further writes.
+// WriteTo, which may run concurrently with further writes and restores.
 func (d *DB) Snapshot() ledger.Snapshot {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	d.snaps.Add(1)
-	return &snapshot{d: d, tx: d.db.NewTransaction(false)}
+	d.cur.acquire()
+	return &snapshot{g: d.cur, tx: d.cur.db.NewTransaction(false)}
 }
 
 // Close releases the read transaction. Call it exactly once.
 func (s *snapshot) Close() {
 	s.tx.Discard()
-	s.d.snaps.Done()
+	s.g.release()
 }
 
 // Snapshot stream format: a sequence of pairs, each
@@ -247,94 +382,53 @@ func (s *snapshot) WriteTo(w io.Writer) (int64, error) {
 	return n + 1, bw.Flush()
 }
 
-// Restore replaces the whole store with the pairs read from r. It loads them
-// into a fresh Badger directory first; only when that load is complete and
-// synced does it swap the directories, so a crash at any point leaves either
-// the old state or the new one, never a mix.
+// Restore replaces the whole store with the pairs read from r. It loads
+// them into a new generation; only when that load is complete and synced
+// does CURRENT move to it (see the package comment), so a crash at any
+// point leaves either the old state or the new one, never a mix.
 func (d *DB) Restore(r io.Reader) error {
-	if d.opts.InMemory {
-		return d.restoreInMemory(r)
-	}
-	tmp := d.opts.Dir + ".restore"
-	if err := os.RemoveAll(tmp); err != nil {
-		return err
-	}
-	ndb, err := openBadger(d.opts, tmp)
-	if err != nil {
-		return err
-	}
-	if err := load(ndb, r); err != nil {
-		ndb.Close()
-		os.RemoveAll(tmp)
-		return err
-	}
-	if err := ndb.Close(); err != nil {
-		return fmt.Errorf("close restored store: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(tmp, "RESTORE-COMPLETE"), nil, 0o600); err != nil {
-		return err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	// A snapshot being persisted reads the old database: let it finish.
-	d.snaps.Wait()
-	if err := d.db.Close(); err != nil {
-		return fmt.Errorf("close store for restore: %w", err)
-	}
-	if err := recoverRestore(d.opts.Dir); err != nil {
-		return err
-	}
-	db, err := openBadger(d.opts, d.opts.Dir)
-	if err != nil {
-		return err
-	}
-	d.db = db
-	return nil
-}
-
-// restoreInMemory loads into a fresh in-memory database and swaps it in
-// only when the load succeeded.
-func (d *DB) restoreInMemory(r io.Reader) error {
-	ndb, err := openBadger(d.opts, "")
-	if err != nil {
-		return err
-	}
-	if err := load(ndb, r); err != nil {
-		ndb.Close()
-		return err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.snaps.Wait()
-	old := d.db
-	d.db = ndb
-	return old.Close()
-}
-
-// recoverRestore completes an interrupted swap: a restore directory marked
-// complete replaces the live one; an unmarked one is discarded.
-func recoverRestore(dir string) error {
-	tmp, old := dir+".restore", dir+".old"
-	if _, err := os.Stat(filepath.Join(tmp, "RESTORE-COMPLETE")); err == nil {
-		if _, err := os.Stat(dir); err == nil {
-			if err := os.RemoveAll(old); err != nil {
-				return err
-			}
-			if err := os.Rename(dir, old); err != nil {
-				return fmt.Errorf("restore swap: %w", err)
-			}
+	dir := ""
+	if !d.opts.InMemory {
+		d.mu.RLock()
+		cur := filepath.Base(d.cur.dir)
+		d.mu.RUnlock()
+		n, err := strconv.Atoi(strings.TrimPrefix(cur, "g"))
+		if err != nil {
+			return fmt.Errorf("restore: generation %q: %w", cur, err)
 		}
-		if err := os.Rename(tmp, dir); err != nil {
-			return fmt.Errorf("restore swap: %w", err)
-		}
-		if err := os.Remove(filepath.Join(dir, "RESTORE-COMPLETE")); err != nil {
+		dir = filepath.Join(d.opts.Dir, fmt.Sprintf("g%06d", n+1))
+		if err := os.RemoveAll(dir); err != nil {
 			return err
 		}
 	}
-	if err := os.RemoveAll(tmp); err != nil {
+	ndb, err := openBadger(d.opts, dir)
+	if err != nil {
 		return err
 	}
-	return os.RemoveAll(old)
+	if err := load(ndb, r); err != nil {
+		ndb.Close()
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
+		return err
+	}
+	if dir != "" {
+		if err := setCurrent(d.opts.Dir, filepath.Base(dir)); err != nil {
+			ndb.Close()
+			os.RemoveAll(dir)
+			return fmt.Errorf("restore: switch generation: %w", err)
+		}
+	}
+	d.mu.Lock()
+	old := d.cur
+	d.cur = &generation{db: ndb, dir: dir}
+	d.mu.Unlock()
+	if err := old.retire(true); err != nil {
+		// The new state is live; the old one is garbage either way, and
+		// Open removes its directory if closing it here failed.
+		d.opts.Logger.Warn("close the replaced state", "dir", old.dir, "err", err)
+	}
+	return nil
 }
 
 func load(db *badger.DB, r io.Reader) error {

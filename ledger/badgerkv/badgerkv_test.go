@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dgraph-io/badger/v4"
 	"os"
 	"path/filepath"
 	"testing"
@@ -328,48 +329,92 @@ func TestReopenKeepsData(t *testing.T) {
 	}
 }
 
-// A crash after the restored directory was marked complete but before the
-// swap finishes: Open completes the swap. An unmarked one is discarded.
-func TestOpenFinishesInterruptedRestore(t *testing.T) {
+// A crash in the middle of a restore leaves a generation directory that
+// CURRENT does not name: Open ignores and removes it. A completed restore
+// survives a reopen, and the replaced generation is gone.
+func TestOpenDropsUnfinishedRestore(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "db")
 	live := openDisk(t, dir)
 	w := newWorld(t)
 	w.genesis(t, live)
 	liveHead := head(t, live)
+	snap := snapshot(t, live)
 	live.Close()
 
-	// An unmarked restore directory is thrown away.
-	half := openDisk(t, dir+".restore")
-	newWorld(t).genesis(t, half)
+	// An interrupted restore: a half-loaded next generation.
+	half, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "g000002")).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	half.Update(func(txn *badger.Txn) error { return txn.Set([]byte("m/size"), []byte{0, 0, 0, 0, 0, 0, 0, 9}) })
 	half.Close()
 	db := openDisk(t, dir)
 	if got := head(t, db); got != liveHead {
-		t.Errorf("unmarked restore was swapped in: %+v, want %+v", got, liveHead)
+		t.Errorf("unfinished restore became live: %+v, want %+v", got, liveHead)
 	}
-	db.Close()
-	if _, err := os.Stat(dir + ".restore"); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("unmarked restore directory kept: %v", err)
+	if _, err := os.Stat(filepath.Join(dir, "g000002")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("unfinished generation kept: %v", err)
 	}
 
-	// A marked one replaces the live directory.
-	done := openDisk(t, dir+".restore")
-	w2 := newWorld(t)
-	w2.genesis(t, done)
-	w2.register(t, done, 2)
-	doneHead := head(t, done)
-	done.Close()
-	if err := os.WriteFile(filepath.Join(dir+".restore", "RESTORE-COMPLETE"), nil, 0o600); err != nil {
+	// A completed restore (of a bigger ledger) survives a reopen.
+	w.register(t, db, 2)
+	bigger := snapshot(t, db)
+	biggerHead := head(t, db)
+	if err := db.Restore(bytes.NewReader(snap)); err != nil {
 		t.Fatal(err)
 	}
+	if err := db.Restore(bytes.NewReader(bigger)); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
 	db = openDisk(t, dir)
 	defer db.Close()
-	if got := head(t, db); got != doneHead {
-		t.Errorf("marked restore not swapped in: %+v, want %+v", got, doneHead)
+	if got := head(t, db); got != biggerHead {
+		t.Errorf("after restore and reopen: %+v, want %+v", got, biggerHead)
 	}
-	for _, leftover := range []string{dir + ".restore", dir + ".old"} {
-		if _, err := os.Stat(leftover); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("%s left behind: %v", leftover, err)
+	entries, _ := os.ReadDir(dir)
+	var gens []string
+	for _, e := range entries {
+		if e.IsDir() {
+			gens = append(gens, e.Name())
 		}
+	}
+	if len(gens) != 1 {
+		t.Errorf("generations left: %v, want only the current one", gens)
+	}
+}
+
+// A snapshot still being streamed keeps reading its own state while a
+// restore replaces the store: Restore does not wait for it (hashicorp/raft
+// may stream a snapshot that can only finish after the restore returns).
+func TestRestoreDoesNotWaitForOpenSnapshots(t *testing.T) {
+	db := openDisk(t, filepath.Join(t.TempDir(), "db"))
+	defer db.Close()
+	w := newWorld(t)
+	w.genesis(t, db)
+	w.register(t, db, 3)
+	want := dump(t, db)
+	other := openDisk(t, filepath.Join(t.TempDir(), "other"))
+	newWorld(t).genesis(t, other)
+	otherSnap := snapshot(t, other)
+	other.Close()
+
+	open := db.Snapshot() // not yet streamed
+	if err := db.Restore(bytes.NewReader(otherSnap)); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := open.WriteTo(&buf); err != nil {
+		t.Fatalf("streaming a snapshot of the replaced state: %v", err)
+	}
+	open.Close()
+	restored := openDisk(t, filepath.Join(t.TempDir(), "copy"))
+	defer restored.Close()
+	if err := restored.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if dump(t, restored) != want {
+		t.Error("the open snapshot did not keep its point-in-time state")
 	}
 }
 
