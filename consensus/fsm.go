@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -115,18 +116,29 @@ func (f *FSM) Apply(l *raft.Log) interface{} { return f.ApplyBatch([]*raft.Log{l
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
 	applied, _ := f.Applied()
+	// A log whose piecewise apply a crash interrupted must resume
+	// piecewise: applied whole again, it would re-judge its envelopes.
+	resume, err := f.pieceInProgress()
+	if err != nil {
+		panic(fmt.Sprintf("traceledger: read apply progress: %v", err))
+	}
 	for start := 0; start < len(logs); {
 		end, size := start, 0
 		for end < len(logs) && (end == start || size+len(logs[end].Data) <= maxTxnBytes) {
 			size += len(logs[end].Data)
 			end++
 		}
-		err := f.applyGroup(logs[start:end], out[start:end], applied)
-		if errors.Is(err, ledger.ErrTxnTooBig) {
+		err := errResume
+		if resume == 0 || resume < logs[start].Index || resume > logs[end-1].Index {
+			err = f.applyGroup(logs[start:end], out[start:end], applied)
+		}
+		if errors.Is(err, ledger.ErrTxnTooBig) || errors.Is(err, errResume) {
 			err = nil
 			for i := start; i < end && err == nil; i++ {
-				err = f.applyGroup(logs[i:i+1], out[i:i+1], applied)
-				if errors.Is(err, ledger.ErrTxnTooBig) {
+				if logs[i].Index != resume {
+					err = f.applyGroup(logs[i:i+1], out[i:i+1], applied)
+				}
+				if logs[i].Index == resume || errors.Is(err, ledger.ErrTxnTooBig) {
 					err = f.applyPiecewise(logs[i], &out[i], applied)
 				}
 			}
@@ -169,10 +181,12 @@ func (f *FSM) applyGroup(group []*raft.Log, out []interface{}, applied uint64) e
 
 // applyPiecewise applies one records log whose writes are too large for
 // one transaction: each envelope in its own transaction, then m/applied.
-// A crash in between is safe: the replayed log meets the envelopes already
-// applied as identical resubmissions, which change nothing. An envelope
-// too large even alone is refused with ErrWriteTooLarge, the same way on
-// every node.
+// Each envelope's transaction also records how far the log got
+// (keyPiece = log index ‖ envelope number), refused envelopes included, so
+// that after a crash the replay resumes after the last envelope done
+// instead of re-judging earlier refusals against a state that has moved
+// on. An envelope too large even alone is refused with ErrWriteTooLarge,
+// the same way on every node.
 func (f *FSM) applyPiecewise(l *raft.Log, out *interface{}, applied uint64) error {
 	if l.Index <= applied {
 		return nil
@@ -182,27 +196,72 @@ func (f *FSM) applyPiecewise(l *raft.Log, out *interface{}, applied uint64) erro
 		return fmt.Errorf("log %d: too large and not a records command: %v", l.Index, err)
 	}
 	f.recallDecoded(cmd.Envelopes)
+	next := 0 // first envelope not yet applied
+	if err := f.store.View(func(r ledger.Reader) error {
+		v, ok, err := r.Get(keyPiece)
+		if err == nil && ok && len(v) == 16 && binary.BigEndian.Uint64(v) == l.Index {
+			next = int(binary.BigEndian.Uint64(v[8:])) + 1
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	piece := func(w ledger.Writer, i int) error {
+		var b [16]byte
+		binary.BigEndian.PutUint64(b[:], l.Index)
+		binary.BigEndian.PutUint64(b[8:], uint64(i))
+		return w.Set(keyPiece, b[:])
+	}
 	results := make([]ledger.Result, len(cmd.Envelopes))
-	for i, env := range cmd.Envelopes {
+	for i := next; i < len(cmd.Envelopes); i++ {
+		env := cmd.Envelopes[i]
 		one := &ledger.Command{Kind: cmd.Kind, Time: cmd.Time, Envelopes: []*ledger.Admitted{env}}
 		err := f.store.Update(func(w ledger.Writer) error {
 			res, err := ledger.Apply(w, one)
-			if err == nil {
-				results[i] = res[0]
+			if err != nil {
+				return err
 			}
-			return err
+			results[i] = res[0]
+			return piece(w, i)
 		})
 		if errors.Is(err, ledger.ErrTxnTooBig) {
 			results[i] = ledger.Result{Signer: env.Signer, Err: ledger.ErrWriteTooLarge.Detail("its writes exceed one store transaction")}
-			continue
+			err = f.store.Update(func(w ledger.Writer) error { return piece(w, i) })
 		}
 		if err != nil {
 			return fmt.Errorf("log %d envelope %d: %w", l.Index, i, err)
 		}
 	}
 	*out = results
-	return f.store.Update(func(w ledger.Writer) error { return ledger.SetAppliedIndex(w, l.Index) })
+	return f.store.Update(func(w ledger.Writer) error {
+		if err := w.Set(keyPiece, nil); err != nil {
+			return err
+		}
+		return ledger.SetAppliedIndex(w, l.Index)
+	})
 }
+
+// errResume: a log in the group was being applied piecewise.
+var errResume = errors.New("resume piecewise apply")
+
+// pieceInProgress returns the index of the log a crash interrupted while it
+// was applied piecewise, or 0.
+func (f *FSM) pieceInProgress() (uint64, error) {
+	var idx uint64
+	err := f.store.View(func(r ledger.Reader) error {
+		v, ok, err := r.Get(keyPiece)
+		if err == nil && ok && len(v) == 16 {
+			idx = binary.BigEndian.Uint64(v)
+		}
+		return err
+	})
+	return idx, err
+}
+
+// keyPiece records the progress of a log applied piecewise:
+//
+//	m/piece   log index:8 ‖ last envelope applied:8, empty when none
+var keyPiece = []byte("m/piece")
 
 func (f *FSM) applyOne(w ledger.Writer, l *raft.Log) (interface{}, error) {
 	if l.Data[0] == cmdCheckpoint {

@@ -130,3 +130,63 @@ func TestApplyBatchSplitsTransactionsTooLarge(t *testing.T) {
 		t.Fatalf("oversized envelope: %#v", out[0])
 	}
 }
+
+// A crash in the middle of a log applied piecewise: the replay resumes
+// after the last envelope done. Re-judging an envelope refused earlier
+// against the state that has moved on since could accept it, and this
+// node would diverge from the others.
+func TestPiecewiseReplayResumesWhereItStopped(t *testing.T) {
+	db, err := badgerkv.Open(badgerkv.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	st := budgetStore{DB: db, limit: 12 << 10}
+	admin, _ := crypto.GenerateKey()
+	late, _ := crypto.GenerateKey() // registered only after its first harvest
+	t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	regRec := fmt.Sprintf(`{"address":"%s","id":"p","name":"HTX","roles":["producer"],"signer":"%s","time":"2026-06-01T07:00:00+07:00","type":"participant"}`,
+		ledger.AddressOf(late).Hex(), ledger.AddressOf(admin).Hex())
+	regEnv, _ := ledger.SignEnvelope(admin, []byte(regRec))
+	reg, err := ledger.Admit(regEnv, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	envs := []*ledger.Admitted{signedHarvest(t, late, "EARLY"), reg}
+	for i := 0; i < 10; i++ {
+		envs = append(envs, signedHarvest(t, late, fmt.Sprintf("F%d", i)))
+	}
+	logs := []*raft.Log{
+		{Index: 1, Type: raft.LogCommand, Data: ledger.EncodeCommand(&ledger.Command{Kind: ledger.CmdGenesis, Time: t0, Admins: []common.Address{ledger.AddressOf(admin)}})},
+		{Index: 2, Type: raft.LogCommand, Data: ledger.EncodeCommand(&ledger.Command{Kind: ledger.CmdRecords, Time: t0, Envelopes: envs})},
+	}
+	f, _ := NewFSM(st, slog.New(slog.DiscardHandler))
+	out := f.ApplyBatch(logs)
+	res := out[1].([]ledger.Result)
+	if !errors.Is(res[0].Err, ledger.ErrNotRegistered) || res[1].Err != nil {
+		t.Fatalf("first pass: %+v", res[:2])
+	}
+	want := headOf(t, db)
+
+	// Pretend the node crashed right after the registration (envelope 1):
+	// m/applied still names the genesis log, the progress marker envelope 1.
+	db.Update(func(w ledger.Writer) error {
+		if err := ledger.SetAppliedIndex(w, 1); err != nil {
+			return err
+		}
+		return w.Set([]byte("m/piece"), []byte{0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1})
+	})
+	f2, _ := NewFSM(st, slog.New(slog.DiscardHandler))
+	f2.ApplyBatch(logs)
+	if got := headOf(t, db); got != want {
+		t.Fatalf("replay after a crash changed the ledger: %+v, want %+v", got, want)
+	}
+	var lot *ledger.Lot
+	db.View(func(r ledger.Reader) (err error) {
+		lot, err = ledger.GetLot(r, ledger.LotRef{GTIN: "08936000000127", Lot: "EARLY"})
+		return err
+	})
+	if lot != nil {
+		t.Fatal("the harvest refused before the registration was accepted on replay")
+	}
+}
