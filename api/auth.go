@@ -41,11 +41,10 @@ func RequireSecret(secret string, h http.HandlerFunc) http.HandlerFunc {
 
 // fromMember reports whether a request was forwarded by a cluster member.
 func (s *Server) fromMember(r *http.Request) bool {
-	if r.Header.Get(headerForwarded) == "" {
+	// Without a secret a client could claim to be a node: then every
+	// request counts, forwarded ones against the forwarding node's address.
+	if r.Header.Get(headerForwarded) == "" || s.cfg.ClusterSecret == "" {
 		return false
-	}
-	if s.cfg.ClusterSecret == "" {
-		return true
 	}
 	return subtle.ConstantTimeCompare([]byte(r.Header.Get(headerCluster)), []byte(s.cfg.ClusterSecret)) == 1
 }

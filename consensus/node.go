@@ -116,6 +116,7 @@ type Node struct {
 	fsm    *FSM
 	store  ledger.SnapshotStore
 	bolt   *raftboltdb.BoltStore
+	logs   raft.LogStore // bolt behind its cache
 	stream *StreamLayer
 	trans  *raft.NetworkTransport
 	commit *committer
@@ -157,6 +158,7 @@ func New(cfg Config, store ledger.SnapshotStore) (*Node, error) {
 		n.bolt.Close()
 		return nil, err
 	}
+	n.logs = logs
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hlog)
 	if err != nil {
 		n.bolt.Close()
@@ -289,10 +291,11 @@ func (n *Node) WaitApplied(ctx context.Context, i uint64) error {
 // waits until that index is applied locally (the read-index protocol of the
 // Raft thesis §6.4). Followers get ErrNotLeader and forward the read.
 //
-// Raft's own entries (the no-op a new leader commits, configuration
-// changes) never reach the FSM, so the wait is on Raft's applied index,
-// which covers them: after an election, a read would otherwise wait for
-// the next write.
+// The wait is on the state machine's own applied index. Raft's own entries
+// (the no-op a new leader commits) never reach the state machine, so when
+// only such entries lie between, Raft's applied index — which moves when
+// entries are handed to the state machine — is enough; otherwise a read
+// after an election would wait for the next write.
 func (n *Node) Linearize(ctx context.Context) error {
 	if n.raft.State() != raft.Leader {
 		return ErrNotLeader
@@ -301,19 +304,20 @@ func (n *Node) Linearize(ctx context.Context) error {
 	if err := n.raft.VerifyLeader().Error(); err != nil {
 		return mapRaftError(err)
 	}
-	if n.raft.AppliedIndex() >= idx {
-		return nil
-	}
 	t := time.NewTicker(time.Millisecond)
 	defer t.Stop()
-	for n.raft.AppliedIndex() < idx {
+	for {
+		applied, ch := n.fsm.Applied()
+		if applied >= idx || (n.raft.AppliedIndex() >= idx && onlyRaftEntries(n.logs, applied+1, idx)) {
+			return nil
+		}
 		select {
+		case <-ch:
 		case <-t.C:
 		case <-ctx.Done():
 			return fmt.Errorf("%w: %v", ErrNoLeader, ctx.Err())
 		}
 	}
-	return nil
 }
 
 // Applied returns the last log index applied to the local state.

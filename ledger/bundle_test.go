@@ -451,3 +451,25 @@ func TestVerifyBundleCatchesDroppedMiddleEntry(t *testing.T) {
 		t.Fatalf("dropping entry %d: failures %v, want one, at the transfer that follows it", drop, fails)
 	}
 }
+
+// Deleting a lot from the bundle's lists does not switch its chain check
+// off: every lot an included entry names is one the bundle must carry.
+func TestVerifyBundleChainSurvivesEditedLotLists(t *testing.T) {
+	h := newProvHistory(t)
+	b := cloneBundle(t, h.bundle(t, "D1"))
+	drop := h.seq["inspect H1"]
+	var kept []ledger.BundleEntry
+	for _, be := range b.Entries {
+		var e struct{ Seq uint64 }
+		json.Unmarshal(be.Entry, &e)
+		if e.Seq != drop {
+			kept = append(kept, be)
+		}
+	}
+	b.Entries = kept
+	delete(b.Lots, ref("H1").String())
+	_, fails := ledger.VerifyBundle(b, h.trusted())
+	if !failsAt(fails, int64(h.seq["transfer H1"])) {
+		t.Fatalf("dropping entry %d and H1's list went unnoticed: %v", drop, fails)
+	}
+}

@@ -49,6 +49,17 @@ func runVerify(ctx context.Context, args []string) error {
 	if err := json.Unmarshal(data, &b); err != nil {
 		return fmt.Errorf("%s is not a provenance bundle: %w", src, err)
 	}
+	if *nodeURL != "" {
+		// A server must not answer for one lot with another lot's bundle.
+		gtin, err := ledger.NormalizeGTIN(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		if want := (ledger.LotRef{GTIN: gtin, Lot: fs.Arg(1)}); b.Lot != want {
+			fmt.Printf("FAIL the server answered with the bundle of %s, not %s\n", b.Lot, want)
+			return exitError(1)
+		}
+	}
 	st, err := openState(*stateDir)
 	if err != nil {
 		return err
@@ -72,10 +83,17 @@ func runVerify(ctx context.Context, args []string) error {
 	}
 	if problem := st.observe(ctx, cp, base); problem != "" {
 		fmt.Println(problem)
+		if strings.HasPrefix(problem, "UNVERIFIED") {
+			return exitError(4)
+		}
 		return exitError(3)
 	}
-	if how == howTOFU {
+	switch {
+	case how == howTOFU:
 		fmt.Printf("note: trusting this ledger's %d node keys from now on (first use)\n", len(trusted))
+		st.trust(origin, trusted)
+	case *trustFile != "":
+		// Remembered, so that a later --tofu cannot replace them.
 		st.trust(origin, trusted)
 	}
 	if err := st.save(); err != nil {
@@ -269,11 +287,20 @@ func (st *verifyState) observe(ctx context.Context, cp ledger.Checkpoint, base s
 	if cp.Size < prev.Size {
 		small, large, smallRoot, largeRoot = cp.Size, prev.Size, cp.Root, old
 	}
-	if err := checkConsistency(ctx, base, small, large, smallRoot, largeRoot); err != nil {
-		if cp.Size < prev.Size {
-			return fmt.Sprintf("ROLLBACK DETECTED: %s now shows size %d, but size %d was seen %s and the two are not consistent: %v",
-				cp.Origin, cp.Size, prev.Size, prev.Seen, err)
-		}
+	err = checkConsistency(ctx, base, small, large, smallRoot, largeRoot)
+	var unavailable *proofUnavailable
+	switch {
+	case errors.As(err, &unavailable) && cp.Size < prev.Size:
+		// A lagging node cannot prove consistency with a larger tree it
+		// has not seen; neither can a server that rolled back.
+		return fmt.Sprintf("UNVERIFIED: %s shows size %d, older than the size %d seen %s, and offers no proof that the two agree (a lagging node, or a rollback): %v",
+			cp.Origin, cp.Size, prev.Size, prev.Seen, unavailable.err)
+	case errors.As(err, &unavailable):
+		return fmt.Sprintf("UNVERIFIED: no proof that %s of size %d extends the size %d seen %s: %v", cp.Origin, cp.Size, prev.Size, prev.Seen, unavailable.err)
+	case err != nil && cp.Size < prev.Size:
+		return fmt.Sprintf("ROLLBACK DETECTED: %s now shows size %d, but size %d was seen %s and the two are not consistent: %v",
+			cp.Origin, cp.Size, prev.Size, prev.Seen, err)
+	case err != nil:
 		return fmt.Sprintf("FORK DETECTED: %s of size %d does not extend the size %d seen %s: %v", cp.Origin, cp.Size, prev.Size, prev.Seen, err)
 	}
 	if cp.Size < prev.Size {
@@ -293,7 +320,7 @@ func checkConsistency(ctx context.Context, base string, old, new uint64, oldRoot
 		Proof []string `json:"proof"`
 	}
 	if err := c.getJSON(ctx, fmt.Sprintf("/v1/proofs/consistency?old=%d&new=%d", old, new), &p); err != nil {
-		return fmt.Errorf("no consistency proof: %w", err)
+		return &proofUnavailable{err}
 	}
 	proof, err := ledger.DecodeProof(p.Proof)
 	if err != nil {
@@ -301,3 +328,10 @@ func checkConsistency(ctx context.Context, base string, old, new uint64, oldRoot
 	}
 	return tlog.CheckTree(proof, int64(new), newRoot, int64(old), oldRoot)
 }
+
+// proofUnavailable: the server gave no consistency proof (unreachable, or
+// it does not hold the larger tree). Only a proof that fails its check
+// proves a fork or a rollback.
+type proofUnavailable struct{ err error }
+
+func (p *proofUnavailable) Error() string { return "no consistency proof: " + p.err.Error() }

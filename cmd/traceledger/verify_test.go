@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,6 +95,21 @@ func TestVerifyAndAuditCommands(t *testing.T) {
 	writeFile(t, stateFile, mustJSON(t, vs))
 	if r := run(t, nil, "verify", "--state-dir", state, "--trust", keyFile, bundleFile); r.code != 3 || !strings.Contains(r.stdout, "FORK") {
 		t.Fatalf("verify against a contradicting remembered checkpoint: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// A checkpoint larger than the server can prove consistent with: not a
+	// proven fork, but not OK either.
+	for _, l := range vs.Ledgers {
+		l["size"] = 1_000_000
+	}
+	writeFile(t, stateFile, mustJSON(t, vs))
+	if r := run(t, nil, "verify", "--state-dir", state, "--trust", keyFile, base+"/v1/lots/08936000000127/VF1/provenance"); r.code != 4 || !strings.Contains(r.stdout, "UNVERIFIED") {
+		t.Fatalf("verify against an unprovable remembered checkpoint: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// A server answering for one lot with another lot's bundle.
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(bundle) }))
+	defer fake.Close()
+	if r := run(t, nil, "verify", "--state-dir", t.TempDir(), "--trust", keyFile, "--url", fake.URL, "08936000000127", "OTHER"); r.code != 1 {
+		t.Fatalf("verify of a substituted bundle: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	// The whole ledger audits clean through the API.
 	if r := run(t, nil, "audit", "--url", base, "--trust", keyFile); r.code != 0 || !strings.Contains(r.stdout, "audit OK") {
