@@ -88,7 +88,9 @@ func scanPlainString(b []byte, i int) (string, int, bool) {
 		switch c := b[j]; {
 		case c == '"':
 			return string(b[i+1 : j]), j + 1, true
-		case c == '\\' || c < 0x20:
+		case c == '\\' || c < 0x20 || c >= 0x80:
+			// Escapes, controls and non-ASCII take the general path
+			// (which, like encoding/json, replaces invalid UTF-8).
 			return "", 0, false
 		}
 	}
