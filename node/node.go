@@ -79,6 +79,8 @@ type Node struct {
 	logger  *slog.Logger
 
 	serveErr  chan error
+	stopGC    context.CancelFunc // stops collectGarbage
+	gcDone    chan struct{}      // closed when collectGarbage has returned
 	cpSummary checkpointSummary
 	stopOnce  sync.Once
 	stopErr   error
@@ -162,6 +164,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		ErrorLog:       slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug),
 	}
 	go func() { n.serveErr <- n.srv.Serve(ln) }()
+	gcCtx, stopGC := context.WithCancel(context.Background())
+	n.stopGC = stopGC
+	n.gcDone = make(chan struct{})
+	go n.collectGarbage(gcCtx)
 
 	if cfg.Join != "" && !n.Raft.Resumed() {
 		if err := n.join(ctx); err != nil {
@@ -256,6 +262,8 @@ func (n *Node) Stop() error {
 		if err := n.srv.Shutdown(ctx); err != nil {
 			n.srv.Close()
 		}
+		n.stopGC()
+		<-n.gcDone
 		n.stopErr = n.closeParts()
 	})
 	return n.stopErr
@@ -382,4 +390,24 @@ func (n *Node) registerGauges(reg *prometheus.Registry) {
 		return float64(cp.Size)
 	})
 	gauge("traceledger_snapshot_restores", "Raft snapshots installed since the node started.", func() float64 { return float64(n.Raft.Restores()) })
+}
+
+// gcEvery is how often the node reclaims space in Badger's value log.
+const gcEvery = 10 * time.Minute
+
+// collectGarbage runs Badger's value-log GC now and then, for as long as
+// the node runs. Started by Start; it returns when ctx is cancelled (Stop),
+// closing gcDone.
+func (n *Node) collectGarbage(ctx context.Context) {
+	defer close(n.gcDone)
+	t := time.NewTicker(gcEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n.Store.RunGC()
+		}
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/traceledger/traceledger/ledger"
@@ -257,6 +256,3 @@ func DemoEnvelopes(admin *ecdsa.PrivateKey) ([]ledger.Envelope, error) {
 		"reason": "Độ ẩm vượt chuẩn TCVN 12605:2019; đề nghị không sử dụng và trả lại nơi mua / Moisture above the national standard; do not consume, return to the shop"})
 	return b.out, b.err
 }
-
-// DemoAdminAddress is a convenience for printing.
-func DemoAdminAddress(k *ecdsa.PrivateKey) common.Address { return crypto.PubkeyToAddress(k.PublicKey) }
