@@ -50,7 +50,7 @@ func Audit(src Reader, scratch Store, trusted []string) []Failure {
 			fail(int64(seq), "entry bytes do not match the Merkle leaf stored for them (altered entry or hash)")
 		}
 		if e.Type != TypeGenesis {
-			if err := checkEntrySignature(e); err != nil {
+			if err := e.CheckSignature(); err != nil {
 				fail(int64(seq), "%v", err)
 			}
 		}

@@ -343,7 +343,7 @@ func VerifyBundle(b *Bundle, trusted []string) (Checkpoint, []Failure) {
 			continue
 		}
 		if e.Type != TypeGenesis {
-			if err := checkEntrySignature(e); err != nil {
+			if err := e.CheckSignature(); err != nil {
 				fail(seq, "%v", err)
 				continue
 			}
@@ -398,22 +398,6 @@ func VerifyBundle(b *Bundle, trusted []string) (Checkpoint, []Failure) {
 		return nil
 	})
 	return cp, fails
-}
-
-// checkEntrySignature checks that an entry's signature recovers to its signer.
-func checkEntrySignature(e *Entry) error {
-	sig, err := ParseSignature(e.Signature)
-	if err != nil {
-		return err
-	}
-	who, err := Recover(e.Record, sig)
-	if err != nil {
-		return err
-	}
-	if who.Hex() != e.Signer {
-		return ErrSignerMismatch.Detail("signed by %s, entry names %s", who.Hex(), e.Signer)
-	}
-	return nil
 }
 
 // replay applies entries in order to an empty in-memory ledger, reports

@@ -428,15 +428,8 @@ func TestVerifyBundleCatchesDroppedMiddleEntry(t *testing.T) {
 	h := newProvHistory(t)
 	b := cloneBundle(t, h.bundle(t, "H1"))
 	drop := h.seq["inspect H1"]
-	var kept []ledger.BundleEntry
-	for _, be := range b.Entries {
-		var e struct{ Seq uint64 }
-		json.Unmarshal(be.Entry, &e)
-		if e.Seq != drop {
-			kept = append(kept, be)
-		}
-	}
-	b.Entries = kept
+	i := indexOf(t, b, drop)
+	b.Entries = append(b.Entries[:i], b.Entries[i+1:]...)
 	for lot, seqs := range b.Lots {
 		var out []uint64
 		for _, s := range seqs {
@@ -458,15 +451,8 @@ func TestVerifyBundleChainSurvivesEditedLotLists(t *testing.T) {
 	h := newProvHistory(t)
 	b := cloneBundle(t, h.bundle(t, "D1"))
 	drop := h.seq["inspect H1"]
-	var kept []ledger.BundleEntry
-	for _, be := range b.Entries {
-		var e struct{ Seq uint64 }
-		json.Unmarshal(be.Entry, &e)
-		if e.Seq != drop {
-			kept = append(kept, be)
-		}
-	}
-	b.Entries = kept
+	i := indexOf(t, b, drop)
+	b.Entries = append(b.Entries[:i], b.Entries[i+1:]...)
 	delete(b.Lots, ref("H1").String())
 	_, fails := ledger.VerifyBundle(b, h.trusted())
 	if !failsAt(fails, int64(h.seq["transfer H1"])) {

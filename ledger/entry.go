@@ -154,3 +154,33 @@ func ParseHashHex(s string) (tlog.Hash, error) {
 	copy(h[:], b)
 	return h, nil
 }
+
+// CheckSignature checks that the entry's signature, over its record's
+// canonical bytes, recovers to its signer, and that the record names that
+// same signer. A genesis entry has no signature to check.
+func (e *Entry) CheckSignature() error {
+	if e.Type == TypeGenesis {
+		return nil
+	}
+	sig, err := ParseSignature(e.Signature)
+	if err != nil {
+		return err
+	}
+	who, err := Recover(e.Record, sig)
+	if err != nil {
+		return err
+	}
+	if who.Hex() != e.Signer {
+		return ErrSignerMismatch.Detail("signed by %s, entry names %s", who.Hex(), e.Signer)
+	}
+	var h struct {
+		Signer string `json:"signer"`
+	}
+	if err := json.Unmarshal(e.Record, &h); err != nil {
+		return ErrMalformed.Detail("record: %v", err)
+	}
+	if claimed, err := ParseAddress(h.Signer); err != nil || claimed != who {
+		return ErrSignerMismatch.Detail("record names %s, signature is by %s", h.Signer, who.Hex())
+	}
+	return nil
+}

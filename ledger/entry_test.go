@@ -2,7 +2,10 @@ package ledger
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
+
+	"github.com/ethereum/go-ethereum/crypto"
 )
 
 // The fast entry encoder must write exactly what the general RFC 8785 path
@@ -42,5 +45,40 @@ func TestParseEntryRefusesNonCanonicalRecord(t *testing.T) {
 	data := []byte(`{"record":{"type":"harvest", "id":"x"},"record_time":"2026-06-01T00:00:00Z","seq":1,"type":"harvest"}`)
 	if _, err := ParseEntry(data); err == nil {
 		t.Fatal("non-canonical record accepted")
+	}
+}
+
+func TestEntryCheckSignature(t *testing.T) {
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := AddressOf(key).Hex()
+	env, err := SignEnvelope(key, []byte(`{"id":"x","signer":"`+me+`","type":"receive"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := &Entry{Type: TypeReceive, Signer: me, Record: env.Record, Signature: env.Signature}
+	if err := good.CheckSignature(); err != nil {
+		t.Fatalf("valid entry: %v", err)
+	}
+	other := *good
+	other.Signer = "0x0000000000000000000000000000000000000001"
+	if err := other.CheckSignature(); !errors.Is(err, ErrSignerMismatch) {
+		t.Errorf("entry naming another signer: %v", err)
+	}
+	tampered := *good
+	tampered.Record = []byte(`{"id":"y","signer":"` + me + `","type":"receive"}`)
+	if err := tampered.CheckSignature(); err == nil {
+		t.Error("record changed after signing passed")
+	}
+	// Signed by its key, but the record itself names someone else.
+	env2, _ := SignEnvelope(key, []byte(`{"id":"x","signer":"0x0000000000000000000000000000000000000001","type":"receive"}`))
+	named := &Entry{Type: TypeReceive, Signer: me, Record: env2.Record, Signature: env2.Signature}
+	if err := named.CheckSignature(); !errors.Is(err, ErrSignerMismatch) {
+		t.Errorf("record naming another signer: %v", err)
+	}
+	if err := (&Entry{Type: TypeGenesis, Record: []byte(`{"admins":[],"type":"genesis"}`)}).CheckSignature(); err != nil {
+		t.Errorf("genesis: %v", err)
 	}
 }

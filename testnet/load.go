@@ -251,14 +251,11 @@ func CheckLedger(ctx context.Context, url string, acked map[string]uint64) error
 		if e.Type == ledger.TypeGenesis {
 			continue
 		}
-		sig, err := ledger.ParseSignature(e.Signature)
-		if err != nil {
+		le := &ledger.Entry{Type: e.Type, Signer: e.Signer, Record: e.Record, Signature: e.Signature}
+		if err := le.CheckSignature(); err != nil {
 			return fmt.Errorf("entry %d: %w", seq, err)
 		}
-		signer, err := ledger.Recover(e.Record, sig)
-		if err != nil || signer.Hex() != e.Signer {
-			return fmt.Errorf("entry %d: signature does not verify (%v)", seq, err)
-		}
+		signer := common.HexToAddress(e.Signer)
 		rec, err := ledger.DecodeRecord(e.Record)
 		if err != nil {
 			return fmt.Errorf("entry %d: %w", seq, err)

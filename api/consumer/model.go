@@ -262,7 +262,7 @@ func buildModel(rd ledger.Reader, lot *ledger.Lot) (*model, error) {
 		// A stored record that no longer decodes is corruption: it counts
 		// as a failed verification and is left out of the journey.
 		rec, err := ledger.DecodeRecord(e.Record)
-		if err != nil || !verifyEntry(e, rec.Signer) {
+		if err != nil || e.CheckSignature() != nil {
 			m.Verify.Bad = append(m.Verify.Bad, q)
 			if err == nil {
 				entries = append(entries, decodedEntry{e: e, rec: rec})
@@ -391,23 +391,6 @@ func buildModel(rd ledger.Reader, lot *ledger.Lot) (*model, error) {
 	}
 	m.fingerprint = m.computeFingerprint()
 	return m, nil
-}
-
-// verifyEntry re-checks an entry's EIP-191 signature over its record
-// bytes, the exact canonical bytes the signer signed, and that it recovers
-// to both the entry's signer and the signer the record itself names.
-func verifyEntry(e *ledger.Entry, recordSigner string) bool {
-	sig, err := ledger.ParseSignature(e.Signature)
-	if err != nil {
-		return false
-	}
-	got, err := ledger.Recover(e.Record, sig)
-	if err != nil {
-		return false
-	}
-	want, err1 := ledger.ParseAddress(e.Signer)
-	claimed, err2 := ledger.ParseAddress(recordSigner)
-	return err1 == nil && err2 == nil && got == want && got == claimed
 }
 
 // stale reports whether a participant named on the page was re-registered

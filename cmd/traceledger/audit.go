@@ -117,12 +117,8 @@ func auditRemote(ctx context.Context, base string, scratch *badgerkv.DB, trusted
 		case e.Type != ledger.TypeGenesis && res.Seq != seq:
 			fail(int64(seq), "replays to seq %d", res.Seq)
 		}
-		if e.Type != ledger.TypeGenesis {
-			if sig, err := ledger.ParseSignature(e.Signature); err != nil {
-				fail(int64(seq), "%v", err)
-			} else if who, err := ledger.Recover(e.Record, sig); err != nil || who.Hex() != e.Signer {
-				fail(int64(seq), "signature does not recover to the signer")
-			}
+		if err := e.CheckSignature(); err != nil {
+			fail(int64(seq), "%v", err)
 		}
 	}
 	var head ledger.Head
