@@ -1,16 +1,19 @@
 package consensus
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"sync"
 	"sync/atomic"
 
 	"github.com/hashicorp/raft"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/traceledger/traceledger/ledger"
 )
@@ -26,6 +29,33 @@ type nodeMeta struct {
 	ID   string `json:"id"`
 	HTTP string `json:"http"`
 	Key  string `json:"key,omitempty"` // checkpoint note verifier key
+}
+
+// decodeNodeMeta parses and checks a logged nodeMeta.
+func decodeNodeMeta(b []byte) (nodeMeta, error) {
+	var m nodeMeta
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return m, fmt.Errorf("node meta: %w", err)
+	}
+	if dec.More() {
+		return m, errors.New("node meta: trailing data")
+	}
+	if m.ID == "" || len(m.ID) > 128 {
+		return m, errors.New("node meta: missing or overlong node id")
+	}
+	if m.HTTP != "" {
+		if u, err := url.Parse(m.HTTP); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return m, fmt.Errorf("node meta: bad HTTP address %q", m.HTTP)
+		}
+	}
+	if m.Key != "" {
+		if _, err := note.NewVerifier(m.Key); err != nil {
+			return m, fmt.Errorf("node meta: bad checkpoint key: %w", err)
+		}
+	}
+	return m, nil
 }
 
 // keyNodeMeta is the consensus layer's key prefix in the shared store:
@@ -46,12 +76,20 @@ type FSM struct {
 
 	restores atomic.Int64 // snapshots restored since start
 
-	// decoded holds records the leader has already decoded and validated
-	// on admission, by canonical bytes, until its own FSM applies them:
-	// decoding each record a second time on the leader is pure waste.
-	// Followers find nothing here and decode. decodedMu guards decoded.
+	// decoded holds the envelopes the leader admitted in this process,
+	// keyed by their full logged bytes (record, signature, signer), until
+	// its own FSM applies them: verifying each signature a second time on
+	// the leader is pure waste. Anything else — every envelope on a
+	// follower, an envelope a peer put in the log — is verified in Apply.
+	// decodedMu guards decoded.
 	decodedMu sync.Mutex
-	decoded   map[string]*ledger.Record
+	decoded   map[string]*ledger.Admitted
+
+	// Log entries refused as undecodable, unknown or oversized, and
+	// envelopes refused because their logged bytes did not verify. On an
+	// honest cluster both stay zero.
+	refusedLogs       atomic.Int64
+	unverifiedRecords atomic.Int64
 
 	mu      sync.Mutex
 	applied uint64
@@ -233,6 +271,7 @@ func (f *FSM) applyPiecewise(l *raft.Log, out *interface{}, applied uint64) erro
 		}
 	}
 	*out = results
+	f.countUnverified(l, results)
 	return f.store.Update(func(w ledger.Writer) error {
 		if err := w.Set(keyPiece, nil); err != nil {
 			return err
@@ -263,7 +302,24 @@ func (f *FSM) pieceInProgress() (uint64, error) {
 //	m/piece   log index:8 ‖ last envelope applied:8, empty when none
 var keyPiece = []byte("m/piece")
 
+// maxLogBytes bounds a log entry this node applies. The committer never
+// proposes more than maxCommandBytes of envelopes plus their framing; a
+// larger entry did not come from an honest leader.
+const maxLogBytes = maxCommandBytes + maxCommandEnvelopes*(2*binary.MaxVarintLen64) + 64
+
+// refuse skips a log entry that no honest leader proposes: every node
+// skips the same bytes alike, so they stay in agreement, and the node
+// keeps serving instead of stopping on a peer's say-so.
+func (f *FSM) refuse(l *raft.Log, why error) (interface{}, error) {
+	f.refusedLogs.Add(1)
+	f.logger.Error("refused a log entry that does not decode", "index", l.Index, "term", l.Term, "bytes", len(l.Data), "err", why)
+	return nil, nil
+}
+
 func (f *FSM) applyOne(w ledger.Writer, l *raft.Log) (interface{}, error) {
+	if len(l.Data) > maxLogBytes {
+		return f.refuse(l, fmt.Errorf("%d bytes, more than %d", len(l.Data), maxLogBytes))
+	}
 	if l.Data[0] == cmdCheckpoint {
 		// A malformed checkpoint is skipped on every node alike; only a
 		// storage failure stops the node.
@@ -273,44 +329,75 @@ func (f *FSM) applyOne(w ledger.Writer, l *raft.Log) (interface{}, error) {
 		return nil, nil
 	}
 	if l.Data[0] == cmdNodeMeta {
-		var m nodeMeta
-		if err := json.Unmarshal(l.Data[1:], &m); err != nil {
-			return nil, fmt.Errorf("node meta: %w", err)
+		m, err := decodeNodeMeta(l.Data[1:])
+		if err != nil {
+			return f.refuse(l, err)
 		}
 		return nil, w.Set(keyNodeMeta(m.ID), l.Data[1:])
 	}
 	cmd, err := ledger.DecodeCommand(l.Data)
 	if err != nil {
-		return nil, err
+		return f.refuse(l, err)
+	}
+	if len(cmd.Envelopes) > maxCommandEnvelopes {
+		return f.refuse(l, fmt.Errorf("%d envelopes, more than %d", len(cmd.Envelopes), maxCommandEnvelopes))
 	}
 	f.recallDecoded(cmd.Envelopes)
 	res, err := ledger.Apply(w, cmd)
 	if err != nil {
 		return nil, err
 	}
+	f.countUnverified(l, res)
 	return res, nil
 }
+
+// countUnverified logs and counts envelopes Apply refused because their
+// logged bytes did not verify.
+func (f *FSM) countUnverified(l *raft.Log, res []ledger.Result) {
+	for i, r := range res {
+		if r.Unverified {
+			f.unverifiedRecords.Add(1)
+			f.logger.Error("refused a logged envelope that does not verify", "index", l.Index, "envelope", i, "signer", r.Signer.Hex(), "err", r.Err)
+		}
+	}
+}
+
+// RefusedLogs counts log entries refused as undecodable, unknown or
+// oversized since the node started.
+func (f *FSM) RefusedLogs() int64 { return f.refusedLogs.Load() }
+
+// UnverifiedRecords counts logged envelopes refused since the node started
+// because their record or signature did not verify.
+func (f *FSM) UnverifiedRecords() int64 { return f.unverifiedRecords.Load() }
 
 // maxDecoded bounds the decoded-record cache; entries proposed by a
 // leader that lost its leadership before applying them would otherwise
 // stay forever.
 const maxDecoded = 1 << 16
 
-// rememberDecoded keeps the leader's decoded records for its own Apply.
+// envelopeKey is an envelope's full logged bytes: two envelopes share a
+// verdict only if they share every byte of record, signature and signer.
+func envelopeKey(e *ledger.Admitted) string {
+	return string(e.Canonical) + string(e.Signature) + string(e.Signer[:])
+}
+
+// rememberDecoded keeps the envelopes the leader admitted itself, in this
+// process, for its own Apply.
 func (f *FSM) rememberDecoded(envs []*ledger.Admitted) {
 	f.decodedMu.Lock()
 	defer f.decodedMu.Unlock()
 	if f.decoded == nil || len(f.decoded)+len(envs) > maxDecoded {
-		f.decoded = make(map[string]*ledger.Record, len(envs))
+		f.decoded = make(map[string]*ledger.Admitted, len(envs))
 	}
 	for _, e := range envs {
-		if e.Record != nil {
-			f.decoded[string(e.Canonical)] = e.Record
+		if e.Verified() {
+			f.decoded[envelopeKey(e)] = e
 		}
 	}
 }
 
-// recallDecoded fills in the records the leader decoded on admission.
+// recallDecoded gives envelopes decoded from the log the verdict this
+// process reached when it admitted the very same bytes.
 func (f *FSM) recallDecoded(envs []*ledger.Admitted) {
 	f.decodedMu.Lock()
 	defer f.decodedMu.Unlock()
@@ -318,9 +405,10 @@ func (f *FSM) recallDecoded(envs []*ledger.Admitted) {
 		return
 	}
 	for _, e := range envs {
-		if r, ok := f.decoded[string(e.Canonical)]; ok {
-			e.Record = r
-			delete(f.decoded, string(e.Canonical))
+		k := envelopeKey(e)
+		if v, ok := f.decoded[k]; ok {
+			e.Adopt(v)
+			delete(f.decoded, k)
 		}
 	}
 }

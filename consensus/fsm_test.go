@@ -3,6 +3,7 @@ package consensus
 import (
 	"bytes"
 	"crypto/ecdsa"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -215,7 +216,11 @@ func TestFSMAppliedSignalsProgress(t *testing.T) {
 func TestFSMStoresNodeMeta(t *testing.T) {
 	store := newStore(t)
 	f := newFSM(t, store)
-	want := nodeMeta{ID: "n1", HTTP: "http://10.0.0.1:8080", Key: "traceledger-n1+abc+def"}
+	_, vkey, err := NewCheckpointKey(rand.Reader, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := nodeMeta{ID: "n1", HTTP: "http://10.0.0.1:8080", Key: vkey}
 	out := f.ApplyBatch([]*raft.Log{cmdLog(1, metaData(t, want)), cmdLog(2, metaData(t, nodeMeta{ID: "n2", HTTP: "http://n2"}))})
 	if out[0] != nil || out[1] != nil {
 		t.Fatalf("node meta answered %v", out)
@@ -406,7 +411,7 @@ func TestFSMSplitsLargeBatchIntoTransactions(t *testing.T) {
 	total := 0
 	for i := 0; i < 50; i++ {
 		ids = append(ids, fmt.Sprintf("m%d", i))
-		logs = append(logs, cmdLog(uint64(len(logs)+1), metaData(t, nodeMeta{ID: ids[i], HTTP: big})))
+		logs = append(logs, cmdLog(uint64(len(logs)+1), metaData(t, nodeMeta{ID: ids[i], HTTP: "http://h/" + big})))
 	}
 	logs = append(logs, cmdLog(uint64(len(logs)+1), recordsData(1, registration(t, admin, "after-the-big-ones"))))
 	for _, l := range logs {
@@ -426,7 +431,7 @@ func TestFSMSplitsLargeBatchIntoTransactions(t *testing.T) {
 	}
 	n := &Node{store: store}
 	for _, id := range ids {
-		if m, ok := n.meta(id); !ok || len(m.HTTP) != len(big) {
+		if m, ok := n.meta(id); !ok || len(m.HTTP) != len("http://h/"+big) {
 			t.Fatalf("meta %s not applied", id)
 		}
 	}

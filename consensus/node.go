@@ -358,6 +358,14 @@ func (n *Node) Faults() *StreamLayer { return n.stream }
 // a node that joins late or falls too far behind catches up by snapshot.
 func (n *Node) Restores() int64 { return n.fsm.restores.Load() }
 
+// RefusedLogs counts committed log entries this node refused to apply
+// since it started because they do not decode (see FSM.RefusedLogs).
+func (n *Node) RefusedLogs() int64 { return n.fsm.RefusedLogs() }
+
+// UnverifiedRecords counts logged envelopes this node refused since it
+// started because their record or signature did not verify.
+func (n *Node) UnverifiedRecords() int64 { return n.fsm.UnverifiedRecords() }
+
 // Snapshot forces a Raft snapshot now (tests and operators).
 func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
 

@@ -23,6 +23,11 @@ type Result struct {
 	Signer   common.Address
 	Existing bool
 	Err      error
+	// Unverified: the envelope was refused because its logged bytes did
+	// not verify (record, canonical form or signature). The leader admits
+	// only envelopes that verify, so on an honest cluster this never
+	// happens; a node counts it as a sign of a forged log entry.
+	Unverified bool
 }
 
 // Apply applies one command inside w, in order, and returns one Result per
@@ -44,7 +49,14 @@ func Apply(w Writer, c *Command) ([]Result, error) {
 	rt := c.Time.UTC().Format(time.RFC3339Nano)
 	out := make([]Result, len(c.Envelopes))
 	parts := participantCache{}
+	// Signatures first, all at once and in parallel; the rules then run
+	// in log order.
+	bad := verifyAll(c.Envelopes)
 	for i, env := range c.Envelopes {
+		if bad[i] != nil {
+			out[i] = Result{Signer: env.Signer, Err: bad[i], Unverified: true}
+			continue
+		}
 		res, err := applyEnvelope(w, rt, env, parts)
 		if err != nil {
 			return nil, fmt.Errorf("apply envelope %d: %w", i, err)
@@ -59,20 +71,7 @@ type refusal struct{ err error }
 
 func applyEnvelope(w Writer, recordTime string, env *Admitted, parts participantCache) (Result, error) {
 	res := Result{Signer: env.Signer}
-	rec := env.Record
-	if rec == nil {
-		var err error
-		if rec, err = decodeRecord(env.Canonical, false); err != nil {
-			res.Err = err
-			return res, nil
-		}
-	}
-	// The record's signer was validated on admission; comparing the bytes
-	// is enough here (an EIP-55 check costs a keccak per entry per node).
-	if len(rec.Signer) != 42 || common.HexToAddress(rec.Signer) != env.Signer {
-		res.Err = ErrSignerMismatch.Detail("record names %s", rec.Signer)
-		return res, nil
-	}
+	rec := env.Record // verified by verifyAll
 	// Idempotency comes before every rule (DESIGN §3.4): a producer who
 	// resends yesterday's harvest after the lot has moved on still gets 200.
 	digest := sha256.Sum256(env.Canonical)

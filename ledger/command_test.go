@@ -188,9 +188,8 @@ func TestApplyDecodedCommand(t *testing.T) {
 	if len(res) != 1 || statusOf(t, nil, &res[0]) != 401 {
 		t.Errorf("tampered signer: %+v", res)
 	}
-	// And one whose record does not decode is refused with 400. (Field
-	// validity is checked once, at admission; Apply trusts the log for it
-	// but still refuses what it cannot decode.)
+	// And one whose record does not decode is refused with 400: Apply
+	// trusts no logged byte it did not verify.
 	junk, _ := ledger.DecodeCommand(ledger.EncodeCommand(&ledger.Command{Kind: ledger.CmdRecords, Time: genesisTime,
 		Envelopes: []*ledger.Admitted{{Canonical: []byte(`{"type":"harvest","lot":5}`), Signature: envs[1].Signature, Signer: producer.addr}}}))
 	res = replay.apply(junk)

@@ -26,6 +26,10 @@ type Admitted struct {
 	Signature []byte // 65 bytes r‖s‖v
 	Signer    common.Address
 	Record    *Record
+
+	// verified is set by Admit, and only by it (or Adopt, from a value
+	// Admit returned): the envelope was checked in this process.
+	verified bool
 }
 
 // FutureSkew is how far in the future a record's time may lie compared with
@@ -74,7 +78,7 @@ func Admit(env Envelope, now time.Time) (*Admitted, error) {
 	if signer != claimed {
 		return nil, ErrSignerMismatch.Detail("record names %s, signature is by %s", claimed.Hex(), signer.Hex())
 	}
-	return &Admitted{Canonical: canon, Signature: sig, Signer: signer, Record: rec}, nil
+	return &Admitted{Canonical: canon, Signature: sig, Signer: signer, Record: rec, verified: true}, nil
 }
 
 // SignEnvelope canonicalises a record (RFC 8785) and signs the canonical

@@ -389,6 +389,11 @@ func (n *Node) registerGauges(reg *prometheus.Registry) {
 		cp, _, _, _ := n.Raft.LatestCheckpoint()
 		return float64(cp.Size)
 	})
+	counter := func(name, help string, f func() int64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f()) }))
+	}
+	counter("traceledger_apply_refused_log_entries_total", "Committed Raft log entries refused because they do not decode, are of an unknown kind or are oversized (no honest leader proposes one).", n.Raft.RefusedLogs)
+	counter("traceledger_apply_unverified_records_total", "Logged envelopes refused in apply because their record or signature did not verify (no honest leader proposes one).", n.Raft.UnverifiedRecords)
 	gauge("traceledger_snapshot_restores", "Raft snapshots installed since the node started.", func() float64 { return float64(n.Raft.Restores()) })
 }
 
