@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -68,13 +69,13 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
 	var wg sync.WaitGroup
 	for i := range v.Nodes {
 		nv := &v.Nodes[i]
-		if nv.ID == v.ID || nv.HTTP == "" {
+		if nv.ID == v.ID || nv.Raft == "" {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, nv.HTTP+"/v1/cluster?local=true", nil)
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, consensus.PeerURL(nv.Raft)+"/v1/cluster?local=true", nil)
 			if err != nil {
 				return
 			}
@@ -101,15 +102,16 @@ type joinRequest struct {
 	Key  string `json:"checkpoint_key"`
 }
 
-// postNode adds a voter. Any node accepts the request; a follower forwards it.
+// postNode adds a voter. The caller presents the cluster secret, or, on
+// the members' channel of a cluster with peer TLS, a certificate naming
+// the node it asks to join as (see auth.go). Any node accepts a request
+// with the secret (a follower forwards it); a certificate-authenticated
+// join must reach the leader itself, since the leader could not see the
+// joiner's certificate through a forwarding node.
 func (s *Server) postNode(w http.ResponseWriter, r *http.Request) {
 	body, err := s.readJSONBody(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
-		return
-	}
-	if !s.cluster.IsLeader() {
-		s.forwardToLeader(w, r, body)
 		return
 	}
 	var jr joinRequest
@@ -119,6 +121,27 @@ func (s *Server) postNode(w http.ResponseWriter, r *http.Request) {
 	}
 	if jr.ID == "" || jr.Raft == "" {
 		s.writeError(w, r, ledger.ErrMissingField.Detail("id and raft are required"))
+		return
+	}
+	authErr := checkSecret(s.cfg.ClusterSecret, r)
+	if p, ok := peerOf(r); authErr != nil && ok && p.Authenticated {
+		if p.ID != jr.ID {
+			s.writeError(w, r, &httpError{status: http.StatusForbidden, code: "wrong_node",
+				msg: fmt.Sprintf("your certificate names node %q, not %q", p.ID, jr.ID)})
+			return
+		}
+		if !s.cluster.IsLeader() {
+			s.writeError(w, r, consensus.ErrNotLeader)
+			return
+		}
+		authErr = nil
+	}
+	if authErr != nil {
+		writeHTTPError(w, authErr)
+		return
+	}
+	if !s.cluster.IsLeader() {
+		s.forwardToLeader(w, r, body)
 		return
 	}
 	if jr.Key != "" {

@@ -74,6 +74,8 @@ func classify(err error) (int, errorDetail) {
 		return http.StatusServiceUnavailable, errorDetail{Code: "shutting_down", Message: "this node is shutting down; retry on another node"}
 	case errors.Is(err, consensus.ErrUnknownNode):
 		return http.StatusNotFound, errorDetail{Code: "unknown_node", Message: err.Error()}
+	case errors.Is(err, consensus.ErrMemberConflict):
+		return http.StatusConflict, errorDetail{Code: "member_conflict", Message: err.Error()}
 	}
 	return http.StatusInternalServerError, errorDetail{Code: "internal", Message: "internal error"}
 }

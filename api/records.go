@@ -339,9 +339,14 @@ func decodeStrict(data []byte, v any) error {
 // request that was already forwarded once is not forwarded again: the
 // cluster is between leaders, and the client should retry.
 func (s *Server) forwardToLeader(w http.ResponseWriter, r *http.Request, body []byte) {
-	leader := s.cluster.LeaderHTTP()
+	leader := s.cluster.LeaderPeerURL()
 	if leader == "" || r.Header.Get(headerForwarded) != "" {
 		s.writeError(w, r, consensus.ErrNoLeader)
+		return
+	}
+	if r.Context().Err() != nil {
+		// The client has gone: a write it can no longer learn the
+		// outcome of is not sent on, to surface later as a stale intent.
 		return
 	}
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, leader+r.URL.RequestURI(), bytes.NewReader(body))
@@ -355,9 +360,6 @@ func (s *Server) forwardToLeader(w http.ResponseWriter, r *http.Request, body []
 		}
 	}
 	req.Header.Set(headerForwarded, s.cluster.Status().ID)
-	if s.cfg.ClusterSecret != "" {
-		req.Header.Set(headerCluster, s.cfg.ClusterSecret)
-	}
 	if a := r.Header.Get("Authorization"); a != "" {
 		req.Header.Set("Authorization", a) // membership requests
 	}

@@ -35,8 +35,9 @@ type Cluster interface {
 	// Store is the local state, for reads.
 	Store() ledger.Store
 	IsLeader() bool
-	// LeaderHTTP is the leader's base URL, "" if unknown.
-	LeaderHTTP() string
+	// LeaderPeerURL is the base URL of the leader's node-to-node HTTP
+	// (reached with Config.Client), "" if unknown.
+	LeaderPeerURL() string
 	Status() consensus.Status
 	Join(id, raftAddr, httpURL, checkpointKey string) error
 	Remove(id string) error
@@ -56,8 +57,9 @@ type Config struct {
 	Clock   func() time.Time
 	// Registry receives the server's metrics; nil creates a private one.
 	Registry *prometheus.Registry
-	// Client forwards requests to the leader; nil uses a client with
-	// a 30 s timeout.
+	// Client makes node-to-node requests (forwarded writes, status of
+	// peers) to the URLs the cluster names; nil uses a plain client with a
+	// 30 s timeout. A node passes consensus.Node.PeerClient.
 	Client *http.Client
 	// MaxBodyBytes bounds a request body; default 4 MiB (DESIGN §3.2).
 	MaxBodyBytes int64
@@ -71,8 +73,8 @@ type Config struct {
 	// the node the client reached, not again on the leader.
 	WriteRate  float64
 	WriteBurst int
-	// ClusterSecret, when set, guards membership changes and marks
-	// requests between nodes (see auth.go).
+	// ClusterSecret guards membership changes and fault injection (see
+	// auth.go); without it they are refused.
 	ClusterSecret string
 }
 
@@ -146,7 +148,7 @@ func (s *Server) routes() {
 	r.HandleFunc("/v1/entries/{seq}", s.getEntry).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/participants/{address}", s.getParticipant).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/cluster", s.getCluster).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/v1/cluster/nodes", RequireSecret(s.cfg.ClusterSecret, s.postNode)).Methods(http.MethodPost)
+	r.HandleFunc("/v1/cluster/nodes", s.postNode).Methods(http.MethodPost) // authorizes itself: secret or the joiner's certificate
 	r.HandleFunc("/v1/cluster/nodes/{id}", RequireSecret(s.cfg.ClusterSecret, s.deleteNode)).Methods(http.MethodDelete)
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)

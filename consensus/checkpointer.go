@@ -21,11 +21,11 @@ import (
 // so that every node serves the same latest checkpoint. A checkpoint thus
 // proves that a majority of nodes held exactly this log.
 
-// Cosigner asks the node at a peer's HTTP address to cosign a checkpoint
+// Cosigner asks the node at a peer's node-to-node URL (PeerURL) to cosign a checkpoint
 // and returns the note signed by that peer. The api package implements it
 // over HTTP; consensus only declares what it needs.
 type Cosigner interface {
-	Cosign(ctx context.Context, peerHTTP string, c ledger.Checkpoint) ([]byte, error)
+	Cosign(ctx context.Context, peerURL string, c ledger.Checkpoint) ([]byte, error)
 }
 
 // cmdCheckpoint is the log payload that stores a cosigned checkpoint note.
@@ -194,13 +194,13 @@ func (n *Node) checkpointOnce(ctx context.Context) error {
 			continue
 		}
 		meta, ok := n.meta(string(s.ID))
-		if !ok || meta.HTTP == "" || meta.Key == "" {
+		if !ok || meta.Key == "" {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			msg, err := n.cfg.Cosigner.Cosign(cctx, meta.HTTP, c)
+			msg, err := n.cfg.Cosigner.Cosign(cctx, PeerURL(string(s.Address)), c)
 			if err != nil {
 				return
 			}

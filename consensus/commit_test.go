@@ -309,8 +309,8 @@ func TestNodeNotLeaderRefuses(t *testing.T) {
 	if _, err := n.Cosign(ctx, ledger.Checkpoint{}); !errors.Is(err, ErrNoCheckpointKey) {
 		t.Fatalf("Cosign without a key: %v, want ErrNoCheckpointKey", err)
 	}
-	if st := n.Status(); st.State != "Follower" || st.Leader != "" || n.LeaderHTTP() != "" {
-		t.Fatalf("status %+v, leader http %q", st, n.LeaderHTTP())
+	if st := n.Status(); st.State != "Follower" || st.Leader != "" || n.LeaderPeerURL() != "" {
+		t.Fatalf("status %+v, leader http %q", st, n.LeaderPeerURL())
 	}
 }
 

@@ -14,6 +14,12 @@ import (
 // ErrUnknownNode: no cluster member has that id.
 var ErrUnknownNode = errors.New("consensus: unknown node")
 
+// ErrMemberConflict: a join names a member's id, or its Raft address, with
+// other addresses or another checkpoint key. A member changes its addresses
+// or key only by being removed and joining again: otherwise whoever can
+// send a join could re-point a member, and the checkpoint key clients trust.
+var ErrMemberConflict = errors.New("consensus: conflicts with a current member; remove that member first")
+
 const membershipTimeout = 10 * time.Second
 
 func (n *Node) publishMeta(m nodeMeta) error {
@@ -48,10 +54,11 @@ func (n *Node) meta(id string) (nodeMeta, bool) {
 	return m, ok
 }
 
-// Join adds a voter (or updates its addresses). Only the leader can; others
-// return ErrNotLeader. Joining again with the same id and Raft address is a
-// no-op apart from refreshing the HTTP address, so a restarted node may
-// repeat its join safely.
+// Join adds a voter. Only the leader can; others return ErrNotLeader.
+// Joining again exactly as before (same id, Raft address, HTTP address and
+// key) is a no-op, so a restarted node may repeat its join safely. A join
+// that reuses a member's id or Raft address with anything different is
+// refused with ErrMemberConflict until that member is removed.
 func (n *Node) Join(id, raftAddr, httpURL, key string) error {
 	if id == "" || raftAddr == "" {
 		return errors.New("consensus: join needs a node id and a raft address")
@@ -67,14 +74,15 @@ func (n *Node) Join(id, raftAddr, httpURL, key string) error {
 	for _, s := range cf.Configuration().Servers {
 		sameID, sameAddr := s.ID == raft.ServerID(id), s.Address == raft.ServerAddress(raftAddr)
 		switch {
-		case sameID && sameAddr && s.Suffrage == raft.Voter:
-			member = true
-		case sameID || sameAddr:
-			// A node that changed its address, or an address reused by a
-			// new node: drop the stale member first.
-			if err := n.raft.RemoveServer(s.ID, 0, membershipTimeout).Error(); err != nil {
-				return fmt.Errorf("remove stale member %s: %w", s.ID, mapErr(err))
+		case sameID && sameAddr:
+			if m, ok := n.meta(id); ok && ((httpURL != "" && m.HTTP != httpURL) || (key != "" && m.Key != "" && m.Key != key)) {
+				return fmt.Errorf("%w: node %s is a member with HTTP %s and another checkpoint key or address", ErrMemberConflict, id, m.HTTP)
 			}
+			member = s.Suffrage == raft.Voter
+		case sameID:
+			return fmt.Errorf("%w: node %s is a member at Raft address %s", ErrMemberConflict, id, s.Address)
+		case sameAddr:
+			return fmt.Errorf("%w: Raft address %s belongs to member %s", ErrMemberConflict, raftAddr, s.ID)
 		}
 	}
 	if !member {
@@ -189,13 +197,12 @@ func (n *Node) Status() Status {
 	return st
 }
 
-// LeaderHTTP returns the leader's HTTP base URL, or "" when there is no
-// leader or its address is not yet known.
-func (n *Node) LeaderHTTP() string {
-	_, id := n.raft.LeaderWithID()
-	if id == "" {
+// LeaderPeerURL returns the base URL of the leader's node-to-node HTTP
+// (see PeerURL), or "" when there is no leader.
+func (n *Node) LeaderPeerURL() string {
+	addr, _ := n.raft.LeaderWithID()
+	if addr == "" {
 		return ""
 	}
-	m, _ := n.meta(string(id))
-	return m.HTTP
+	return PeerURL(string(addr))
 }

@@ -15,9 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -60,6 +63,15 @@ type Config struct {
 	// CheckpointVerifier is its public note verifier key, published to the
 	// cluster. Cosigner reaches peers for their cosignatures. Without them
 	// the node neither proposes nor cosigns checkpoints.
+	// Stream is the listening stream layer (NewStreamLayer) when the
+	// caller needs its Client before the node starts; nil: New makes one
+	// from RaftBind, RaftAdvertise and PeerTLS. Shutdown closes it.
+	Stream *StreamLayer
+	// PeerTLS authenticates members to each other (mutual TLS on Raft and
+	// node-to-node HTTP); nil leaves the Raft port in plaintext, fit only
+	// for a loopback cluster.
+	PeerTLS *PeerTLS
+
 	CheckpointKey      note.Signer
 	CheckpointVerifier string
 	Cosigner           Cosigner
@@ -121,6 +133,10 @@ type Node struct {
 	trans  *raft.NetworkTransport
 	commit *committer
 
+	// raftReady is raft, for the stream layer's dials, which may start
+	// before New has stored n.raft.
+	raftReady atomic.Pointer[raft.Raft]
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // background goroutines: committer, leader watcher
 
@@ -164,10 +180,16 @@ func New(cfg Config, store ledger.SnapshotStore) (*Node, error) {
 		n.bolt.Close()
 		return nil, fmt.Errorf("open snapshot store: %w", err)
 	}
-	if n.stream, err = NewStreamLayer(cfg.RaftBind, cfg.RaftAdvertise); err != nil {
+	if n.stream = cfg.Stream; n.stream == nil {
+		if n.stream, err = NewStreamLayer(cfg.RaftBind, cfg.RaftAdvertise, cfg.ID, cfg.PeerTLS); err != nil {
+			n.bolt.Close()
+			return nil, err
+		}
+	} else if n.stream.id != cfg.ID {
 		n.bolt.Close()
-		return nil, err
+		return nil, fmt.Errorf("consensus: stream layer of node %q given to node %q", n.stream.id, cfg.ID)
 	}
+	n.stream.resolve = n.memberAt
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: n.stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog})
 
@@ -209,11 +231,14 @@ func New(cfg Config, store ledger.SnapshotStore) (*Node, error) {
 			return nil, fmt.Errorf("bootstrap cluster: %w", err)
 		}
 	}
-	if n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.bolt, snaps, n.trans); err != nil {
+	r, err := raft.NewRaft(rc, n.fsm, logs, n.bolt, snaps, n.trans)
+	if err != nil {
 		n.closeTransport()
 		n.bolt.Close()
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
+	n.raft = r
+	n.raftReady.Store(r)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
@@ -241,6 +266,35 @@ func onlyRaftEntries(logs raft.LogStore, from, to uint64) bool {
 	}
 	return true
 }
+
+// memberAt names the member at a Raft address, as the configuration says.
+func (n *Node) memberAt(addr string) (string, bool) {
+	r := n.raftReady.Load()
+	if r == nil {
+		return "", false
+	}
+	cf := r.GetConfiguration()
+	if cf.Error() != nil {
+		return "", false
+	}
+	for _, s := range cf.Configuration().Servers {
+		if string(s.Address) == addr {
+			return string(s.ID), true
+		}
+	}
+	return "", false
+}
+
+// PeerClient makes node-to-node HTTP requests: to URLs from PeerURL, over
+// the members' authenticated channel on their Raft port.
+func (n *Node) PeerClient() *http.Client { return n.stream.Client() }
+
+// PeerListener accepts the node-to-node HTTP connections that arrive on
+// this node's Raft port; PeerOf names the member behind each.
+func (n *Node) PeerListener() net.Listener { return n.stream.PeerListener() }
+
+// PeerURL is the base URL of a member's node-to-node HTTP, for PeerClient.
+func PeerURL(raftAddr string) string { return "http://" + raftAddr }
 
 // Resumed reports whether the node found existing Raft state when it
 // started: --bootstrap and --join do nothing then.

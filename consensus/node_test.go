@@ -22,7 +22,10 @@ func TestNodeStatusAndMembership(t *testing.T) {
 		t.Fatalf("resumed %v, id %q", n.Resumed(), n.ID())
 	}
 	// The leader publishes its own HTTP address and key through the log.
-	pollUntil(t, "the leader's HTTP address", func() bool { return n.LeaderHTTP() == "http://t.example:8080" })
+	pollUntil(t, "the leader's HTTP address", func() bool { m, ok := n.meta("t"); return ok && m.HTTP == "http://t.example:8080" })
+	if got := n.LeaderPeerURL(); got != PeerURL(n.RaftAddr()) {
+		t.Fatalf("LeaderPeerURL %q, want %q", got, PeerURL(n.RaftAddr()))
+	}
 	st := n.Status()
 	if st.ID != "t" || st.State != "Leader" || st.Leader != "t" || st.Applied == 0 || st.Commit < st.Applied {
 		t.Fatalf("status %+v", st)
@@ -38,16 +41,26 @@ func TestNodeStatusAndMembership(t *testing.T) {
 	if err := n.Join("u", "", "", ""); err == nil {
 		t.Fatal("Join with an empty raft address accepted")
 	}
-	// Joining again as itself is a no-op apart from the addresses.
-	if err := n.Join("t", n.RaftAddr(), "http://moved.example", vkey); err != nil {
+	// Joining again exactly as before is a no-op.
+	if err := n.Join("t", n.RaftAddr(), "http://t.example:8080", vkey); err != nil {
 		t.Fatalf("repeated join: %v", err)
 	}
-	st = n.Status()
-	if len(st.Members) != 1 || st.Members[0].HTTP != "http://moved.example" || st.Members[0].Suffrage != "Voter" {
-		t.Fatalf("members after a repeated join: %+v", st.Members)
+	// With another HTTP address, key or Raft address: refused until the
+	// member is removed; so is another id at a member's Raft address.
+	_, otherKey := checkpointKeys(t, "t")
+	for _, j := range [][4]string{
+		{"t", n.RaftAddr(), "http://impostor.example", vkey},
+		{"t", n.RaftAddr(), "http://t.example:8080", otherKey},
+		{"t", "127.0.0.1:1", "http://t.example:8080", vkey},
+		{"u", n.RaftAddr(), "http://u.example", ""},
+	} {
+		if err := n.Join(j[0], j[1], j[2], j[3]); !errors.Is(err, ErrMemberConflict) {
+			t.Errorf("join %v: %v, want ErrMemberConflict", j, err)
+		}
 	}
-	if got := n.LeaderHTTP(); got != "http://moved.example" {
-		t.Fatalf("LeaderHTTP %q after the join refreshed it", got)
+	st = n.Status()
+	if len(st.Members) != 1 || st.Members[0] != want {
+		t.Fatalf("members after refused joins: %+v, want [%+v]", st.Members, want)
 	}
 	if err := n.Remove("ghost"); !errors.Is(err, ErrUnknownNode) {
 		t.Fatalf("Remove of an unknown id: %v, want ErrUnknownNode", err)

@@ -2,7 +2,6 @@ package consensus
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -17,7 +16,7 @@ import (
 
 func newLayer(t *testing.T) *StreamLayer {
 	t.Helper()
-	s, err := NewStreamLayer("127.0.0.1:0", "")
+	s, err := NewStreamLayer("127.0.0.1:0", "", "t", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,8 +97,7 @@ func rawGreet(t *testing.T, s *StreamLayer, name string, payload []byte) net.Con
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	msg := append([]byte(greeting), binary.AppendUvarint(nil, uint64(len(name)))...)
-	msg = append(append(msg, name...), payload...)
+	msg := append(appendGreeting(nil, chanRaft, "peer", name), payload...)
 	if _, err := c.Write(msg); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +144,7 @@ func TestStreamLayerAddr(t *testing.T) {
 	if !ok || tcp.Port == 0 || !tcp.IP.IsLoopback() {
 		t.Fatalf("Addr() = %#v, want the bound loopback address", s.Addr())
 	}
-	named, err := NewStreamLayer("127.0.0.1:0", "localhost:1234")
+	named, err := NewStreamLayer("127.0.0.1:0", "localhost:1234", "t", nil)
 	if err != nil {
 		t.Fatalf("advertise localhost:1234: %v", err)
 	}
@@ -163,23 +161,23 @@ func TestStreamLayerRefusesUnreachableAdvertise(t *testing.T) {
 		{"127.0.0.1:0", ":1234"},
 		{"127.0.0.1:0", "no port"},
 	} {
-		s, err := NewStreamLayer(tc.bind, tc.advertise)
+		s, err := NewStreamLayer(tc.bind, tc.advertise, "t", nil)
 		if err == nil {
 			s.Close()
 			t.Errorf("NewStreamLayer(%q, %q) accepted", tc.bind, tc.advertise)
 		}
 	}
 	// The refused layers released their listeners: the port can be reused.
-	s, err := NewStreamLayer("127.0.0.1:0", "")
+	s, err := NewStreamLayer("127.0.0.1:0", "", "t", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := s.Addr().(*net.TCPAddr).Port
 	s.Close()
-	if _, err := NewStreamLayer(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "0.0.0.0:1"); err == nil {
+	if _, err := NewStreamLayer(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "0.0.0.0:1", "t", nil); err == nil {
 		t.Fatal("unspecified advertise accepted")
 	}
-	again, err := NewStreamLayer(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "")
+	again, err := NewStreamLayer(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "", "t", nil)
 	if err != nil {
 		t.Fatalf("port not released after a refused advertise: %v", err)
 	}
@@ -245,9 +243,11 @@ func TestStreamLayerDropsBadGreeting(t *testing.T) {
 	ch := acceptAsync(b)
 	bad := [][]byte{
 		[]byte("NOPE\x05hello"),
-		[]byte(greeting + "\x00"),            // empty name
-		append([]byte(greeting), 0x80, 0x02), // name longer than 255
-		append([]byte(greeting), append(bytes.Repeat([]byte{0xff}, 10), 1)...), // varint overflow
+		[]byte(greeting + "R\x00"),                                                 // empty id
+		[]byte(greeting + "X\x01a\x01b"),                                           // unknown channel
+		[]byte(greeting + "R\x01a\x00"),                                            // empty address
+		append([]byte(greeting+"R"), 0x80, 0x02),                                   // id longer than 255
+		append([]byte(greeting+"R"), append(bytes.Repeat([]byte{0xff}, 10), 1)...), // varint overflow
 	}
 	for _, msg := range bad {
 		c, err := net.Dial("tcp", b.Addr().String())
@@ -267,7 +267,7 @@ func TestStreamLayerDropsBadGreeting(t *testing.T) {
 }
 
 func TestStreamLayerClose(t *testing.T) {
-	s, err := NewStreamLayer("127.0.0.1:0", "")
+	s, err := NewStreamLayer("127.0.0.1:0", "", "t", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

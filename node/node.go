@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,9 +58,15 @@ type Config struct {
 	// WriteLimit is the most KiB of envelopes per second one client IP may
 	// submit (0: unlimited); see api.Config.WriteRate.
 	WriteLimit float64
-	// ClusterSecret guards membership changes and fault injection, and
-	// authenticates requests between nodes; empty leaves them open.
+	// ClusterSecret guards membership changes and fault injection; empty
+	// refuses them.
 	ClusterSecret string
+	// PeerTLS authenticates members to each other with mutual TLS on the
+	// Raft port (Raft and node-to-node HTTP); nil: plaintext, for a
+	// loopback dev cluster only.
+	PeerTLS *consensus.PeerTLS
+	// TLSCert and TLSKey, when set, serve the public API over HTTPS.
+	TLSCert, TLSKey string
 	// FaultInjection serves POST /v1/debug/faults, which cuts this node's
 	// Raft links to chosen peers (multi-process fault tests only).
 	FaultInjection bool
@@ -75,6 +82,7 @@ type Node struct {
 	API     *api.Server
 	ln      net.Listener
 	srv     *http.Server
+	peerSrv *http.Server // node-to-node HTTP on the Raft port
 	httpURL string
 	logger  *slog.Logger
 
@@ -104,10 +112,20 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTPAddr, err)
 	}
+	scheme := "http://"
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("HTTPS certificate: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}})
+		scheme = "https://"
+	}
 	n.ln = ln
 	n.httpURL = cfg.HTTPAdvertise
 	if n.httpURL == "" {
-		n.httpURL = "http://" + ln.Addr().String()
+		n.httpURL = scheme + ln.Addr().String()
 	}
 	if n.Store, err = badgerkv.Open(badgerkv.Options{Dir: filepath.Join(cfg.DataDir, "state"), Logger: n.logger}); err != nil {
 		ln.Close()
@@ -125,14 +143,21 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		ln.Close()
 		return nil, fmt.Errorf("checkpoint key: %w", err)
 	}
+	stream, err := consensus.NewStreamLayer(cfg.RaftAddr, cfg.RaftAdvertise, cfg.ID, cfg.PeerTLS)
+	if err != nil {
+		n.Store.Close()
+		ln.Close()
+		return nil, err
+	}
 	n.Raft, err = consensus.New(consensus.Config{
-		CheckpointKey: signer, CheckpointVerifier: vkey, Cosigner: api.CosignClient{HTTP: &http.Client{Timeout: 2 * time.Second}},
+		CheckpointKey: signer, CheckpointVerifier: vkey, Cosigner: api.CosignClient{HTTP: stream.Client()}, Stream: stream,
 		ID: cfg.ID, Dir: filepath.Join(cfg.DataDir, "raft"), RaftBind: cfg.RaftAddr, RaftAdvertise: cfg.RaftAdvertise,
 		HTTPAdvertise: n.httpURL, Bootstrap: cfg.Bootstrap, Admins: cfg.Admins, Logger: n.logger,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs,
 	}, n.Store)
 	if err != nil {
+		stream.Close()
 		n.Store.Close()
 		ln.Close()
 		return nil, err
@@ -140,7 +165,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.registerGauges(reg)
-	if n.API, err = api.New(api.Config{Cluster: n.Raft, Logger: n.logger, Registry: reg, WriteRate: cfg.WriteLimit, WriteBurst: int(4 * cfg.WriteLimit), ClusterSecret: cfg.ClusterSecret}); err != nil {
+	if n.API, err = api.New(api.Config{Cluster: n.Raft, Logger: n.logger, Registry: reg, Client: n.Raft.PeerClient(), WriteRate: cfg.WriteLimit, WriteBurst: int(4 * cfg.WriteLimit), ClusterSecret: cfg.ClusterSecret}); err != nil {
 		n.closeParts()
 		return nil, err
 	}
@@ -163,7 +188,24 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug),
 	}
+	// Node-to-node HTTP arrives on the Raft port's members' channel and
+	// is served by the same handler, each request tagged with the member
+	// it came from.
+	n.peerSrv = &http.Server{
+		Handler:           n.API.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          n.srv.ErrorLog,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			id, authed := consensus.PeerOf(c)
+			return api.WithPeer(ctx, api.Peer{ID: id, Authenticated: authed})
+		},
+	}
 	go func() { n.serveErr <- n.srv.Serve(ln) }()
+	go n.peerSrv.Serve(n.Raft.PeerListener())
 	gcCtx, stopGC := context.WithCancel(context.Background())
 	n.stopGC = stopGC
 	n.gcDone = make(chan struct{})
@@ -185,32 +227,22 @@ func (n *Node) HTTPURL() string { return n.httpURL }
 func (n *Node) RaftAddr() string { return n.Raft.RaftAddr() }
 
 // join asks the cluster at cfg.Join to add this node, with backoff: the
-// member it asks may still be starting or between leaders.
+// member it asks may still be starting or between leaders. It learns the
+// leader's Raft address from the member's public GET /v1/cluster and sends
+// the join on the members' channel there, where, with peer TLS, this
+// node's certificate vouches for its id; the cluster secret, when set,
+// goes with it.
 func (n *Node) join(ctx context.Context) error {
 	body, _ := json.Marshal(map[string]string{"id": n.cfg.ID, "raft": n.RaftAddr(), "http": n.httpURL, "checkpoint_key": n.Raft.CheckpointKey()})
-	client := &http.Client{Timeout: 15 * time.Second}
+	public := &http.Client{Timeout: 15 * time.Second}
 	delay := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.cfg.Join+"/v1/cluster/nodes", bytes.NewReader(body))
-		if err != nil {
-			return fmt.Errorf("join %s: %w", n.cfg.Join, err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		if n.cfg.ClusterSecret != "" {
-			req.Header.Set("Authorization", "Bearer "+n.cfg.ClusterSecret)
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+		done, err := n.tryJoin(ctx, public, body)
+		if done {
+			if err == nil {
 				n.logger.Info("joined cluster", "via", n.cfg.Join)
-				return nil
 			}
-			if resp.StatusCode != http.StatusServiceUnavailable {
-				return fmt.Errorf("join %s: %s: %s", n.cfg.Join, resp.Status, bytes.TrimSpace(msg))
-			}
-			err = fmt.Errorf("%s", resp.Status)
+			return err
 		}
 		n.logger.Info("join not yet possible; retrying", "via", n.cfg.Join, "attempt", attempt, "err", err)
 		select {
@@ -220,6 +252,67 @@ func (n *Node) join(ctx context.Context) error {
 		}
 		delay = min(delay*2, 5*time.Second)
 	}
+}
+
+// tryJoin makes one attempt; done is false when it is worth retrying.
+func (n *Node) tryJoin(ctx context.Context, public *http.Client, body []byte) (done bool, err error) {
+	leader, err := leaderRaftAddr(ctx, public, n.cfg.Join)
+	if err != nil {
+		return false, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, consensus.PeerURL(leader)+"/v1/cluster/nodes", bytes.NewReader(body))
+	if err != nil {
+		return true, fmt.Errorf("join %s: %w", n.cfg.Join, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if n.cfg.ClusterSecret != "" {
+		req.Header.Set("Authorization", "Bearer "+n.cfg.ClusterSecret)
+	}
+	resp, err := n.Raft.PeerClient().Do(req)
+	if err != nil {
+		return false, fmt.Errorf("reach leader at %s: %w", leader, err)
+	}
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return true, nil
+	case http.StatusServiceUnavailable:
+		return false, fmt.Errorf("%s", resp.Status)
+	}
+	return true, fmt.Errorf("join %s: %s: %s", n.cfg.Join, resp.Status, bytes.TrimSpace(msg))
+}
+
+// leaderRaftAddr asks a member's public API for the leader's Raft address.
+func leaderRaftAddr(ctx context.Context, c *http.Client, base string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/v1/cluster?local=true", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Leader string `json:"leader"`
+		Nodes  []struct {
+			ID   string `json:"id"`
+			Raft string `json:"raft"`
+		} `json:"nodes"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s/v1/cluster: %s", base, resp.Status)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&v); err != nil {
+		return "", fmt.Errorf("GET %s/v1/cluster: %w", base, err)
+	}
+	for _, m := range v.Nodes {
+		if m.ID == v.Leader && v.Leader != "" && m.Raft != "" {
+			return m.Raft, nil
+		}
+	}
+	return "", fmt.Errorf("%s knows no leader yet", base)
 }
 
 // Submit admits and commits envelopes in process, bypassing HTTP (demo
@@ -261,6 +354,9 @@ func (n *Node) Stop() error {
 		defer cancel()
 		if err := n.srv.Shutdown(ctx); err != nil {
 			n.srv.Close()
+		}
+		if err := n.peerSrv.Shutdown(ctx); err != nil {
+			n.peerSrv.Close()
 		}
 		n.stopGC()
 		<-n.gcDone

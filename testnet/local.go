@@ -26,7 +26,10 @@ type Local struct {
 	// Secret is the cluster secret every node shares.
 	Secret string
 	Nodes  []*node.Node // nil while a node is stopped
-	cfgs   []node.Config
+	// CertDir holds the CA and node certificates with PeerTLS (see
+	// MakePeerCerts); empty otherwise.
+	CertDir string
+	cfgs    []node.Config
 }
 
 // LocalOptions tune a Local cluster.
@@ -34,6 +37,9 @@ type LocalOptions struct {
 	SnapshotThreshold uint64
 	TrailingLogs      uint64
 	Logger            *slog.Logger
+	// PeerTLS runs the members' traffic over mutual TLS with certificates
+	// from a CA made for the cluster (its files under CertDir).
+	PeerTLS bool
 }
 
 // freeAddr returns a loopback address with a port that was free a moment
@@ -62,6 +68,16 @@ func StartLocal(t testing.TB, n int, opts LocalOptions) *Local {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	root := t.TempDir()
+	if opts.PeerTLS {
+		c.CertDir = filepath.Join(root, "certs")
+		var ids []string
+		for i := 0; i < n; i++ {
+			ids = append(ids, fmt.Sprintf("n%d", i+1))
+		}
+		if err := MakePeerCerts(c.CertDir, ids, []string{"127.0.0.1", "localhost"}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for i := 0; i < n; i++ {
 		c.cfgs = append(c.cfgs, node.Config{
 			ID: fmt.Sprintf("n%d", i+1), DataDir: filepath.Join(root, fmt.Sprintf("n%d", i+1)),
@@ -69,6 +85,13 @@ func StartLocal(t testing.TB, n int, opts LocalOptions) *Local {
 			HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
 			SnapshotThreshold: opts.SnapshotThreshold, TrailingLogs: opts.TrailingLogs, ClusterSecret: c.Secret,
 		})
+		if opts.PeerTLS {
+			p, err := LoadPeerTLS(c.CertDir, c.cfgs[i].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.cfgs[i].PeerTLS = p
+		}
 	}
 	c.cfgs[0].Bootstrap = true
 	c.cfgs[0].Admins = []common.Address{crypto.PubkeyToAddress(admin.PublicKey)}

@@ -13,6 +13,8 @@
 //	traceledger testnet --nodes 3
 //	traceledger verify [--trust KEYFILE] BUNDLE|URL
 //	traceledger audit --data DIR | --url URL
+//	traceledger certs init --out DIR
+//	traceledger certs node --ca DIR --id ID --host HOST... --out DIR
 //
 // Every flag can also be set as TRACELEDGER_<FLAG> in the environment
 // (TRACELEDGER_NODE_ID for --node-id); a flag on the command line wins.
@@ -48,6 +50,7 @@ func commands() map[string]command {
 		"audit":   {"re-check a whole ledger: hashes, signatures, rules, state, Merkle root", runAudit},
 		"qr":      {"write the QR code (PNG or SVG) of a lot's GS1 Digital Link", runQR},
 		"export":  {"write a lot's upstream history as a GS1 EPCIS 2.0 JSON-LD document", runExport},
+		"certs":   {"make the CA and node certificates members authenticate each other with", runCerts},
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/traceledger/traceledger/api/consumer"
+	"github.com/traceledger/traceledger/consensus"
 	"github.com/traceledger/traceledger/ledger"
 	"github.com/traceledger/traceledger/node"
 	"github.com/traceledger/traceledger/testnet"
@@ -38,6 +40,11 @@ func runServe(ctx context.Context, args []string) error {
 		raftTimeout   = fs.Duration("raft-timeout", time.Second, "Raft heartbeat and election timeout: how long followers wait for a silent leader before electing another")
 		secretFile    = fs.String("cluster-secret-file", "", "file holding the cluster secret that guards joins, removals and fault injection (or set TRACELEDGER_CLUSTER_SECRET); all nodes need the same")
 		faults        = fs.Bool("fault-injection", false, "serve POST /v1/debug/faults to cut Raft links (fault tests only; never in production)")
+		peerCA        = fs.String("peer-ca", "", "CA certificate (PEM) of the cluster's members: with --peer-cert and --peer-key, Raft and node-to-node traffic is mutual TLS 1.3 and plaintext peers are refused (see traceledger certs)")
+		peerCert      = fs.String("peer-cert", "", "this node's certificate (PEM), issued by --peer-ca and naming --node-id")
+		peerKey       = fs.String("peer-key", "", "this node's private key (PEM) for --peer-cert")
+		tlsCert       = fs.String("tls-cert", "", "certificate (PEM) to serve the public API over HTTPS")
+		tlsKey        = fs.String("tls-key", "", "private key (PEM) for --tls-cert")
 		publicURL     = fs.String("public-url", "", "base URL printed in QR codes and consumer links, e.g. https://truyxuat.example.vn (default the node's HTTP URL)")
 		admins        listFlag
 	)
@@ -78,16 +85,30 @@ func runServe(ctx context.Context, args []string) error {
 		}
 		*join = strings.TrimRight(*join, "/")
 	}
-	secret := os.Getenv("TRACELEDGER_CLUSTER_SECRET")
-	if *secretFile != "" {
-		b, err := os.ReadFile(*secretFile)
-		if err != nil {
-			return fmt.Errorf("--cluster-secret-file: %w", err)
-		}
-		secret = strings.TrimSpace(string(b))
+	secret, err := clusterSecret(*secretFile)
+	if err != nil {
+		return err
 	}
 	if secret == "" && !*dev {
-		logger.Warn("no cluster secret: anyone who reaches this node's HTTP port can change the cluster's membership; set --cluster-secret-file")
+		logger.Info("no cluster secret: membership changes and fault injection are refused; set --cluster-secret-file to allow them")
+	}
+	var peerTLS *consensus.PeerTLS
+	switch {
+	case *peerCA != "" || *peerCert != "" || *peerKey != "":
+		if *peerCA == "" || *peerCert == "" || *peerKey == "" {
+			return errors.New("--peer-ca, --peer-cert and --peer-key go together")
+		}
+		if peerTLS, err = consensus.LoadPeerTLS(*peerCA, *peerCert, *peerKey); err != nil {
+			return err
+		}
+		if peerTLS.NodeID() != *nodeID {
+			return fmt.Errorf("--peer-cert names node %q, but this is --node-id %q", peerTLS.NodeID(), *nodeID)
+		}
+	case !loopbackAddr(*raftAddr) || (*raftAdvertise != "" && !loopbackAddr(*raftAdvertise)):
+		logger.Warn("Raft without peer TLS: anyone who reaches the Raft port can write to the log; set --peer-ca, --peer-cert and --peer-key (traceledger certs)", "raft", *raftAddr)
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
 	}
 	var adminAddrs []common.Address
 	for _, a := range admins {
@@ -103,6 +124,7 @@ func runServe(ctx context.Context, args []string) error {
 		HTTPAdvertise: strings.TrimRight(*httpAdvertise, "/"), RaftAdvertise: *raftAdvertise,
 		Bootstrap: *bootstrap, Join: *join, Admins: adminAddrs, Logger: logger, FaultInjection: *faults,
 		HeartbeatTimeout: *raftTimeout, ElectionTimeout: *raftTimeout, WriteLimit: *writeLimit, ClusterSecret: secret,
+		PeerTLS: peerTLS, TLSCert: *tlsCert, TLSKey: *tlsKey,
 		// The consumer pages, GS1 Digital Link resolver, QR images and labels.
 		Mount: func(r *mux.Router, n *node.Node) error {
 			public := strings.TrimRight(*publicURL, "/")
@@ -139,6 +161,40 @@ func runServe(ctx context.Context, args []string) error {
 		logger.Error("http server failed", "err", err)
 	}
 	return n.Stop()
+}
+
+// clusterSecret reads the cluster secret from file, or else from
+// TRACELEDGER_CLUSTER_SECRET. A named file that cannot be read, or holds
+// nothing, is an error: a typo must not silently mean "no secret".
+func clusterSecret(file string) (string, error) {
+	if file == "" {
+		return strings.TrimSpace(os.Getenv("TRACELEDGER_CLUSTER_SECRET")), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("--cluster-secret-file: %w", err)
+	}
+	secret := strings.TrimSpace(string(b))
+	if secret == "" {
+		return "", fmt.Errorf("--cluster-secret-file %s is empty: put a long random secret in it (e.g. openssl rand -hex 32 > %s)", file, file)
+	}
+	if len(secret) < 16 {
+		return "", fmt.Errorf("--cluster-secret-file %s: the secret is %d characters; use at least 16", file, len(secret))
+	}
+	return secret, nil
+}
+
+// loopbackAddr reports whether a HOST:PORT names only this machine.
+func loopbackAddr(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // devAdminKey loads the dev admin key, creating it on first start.
