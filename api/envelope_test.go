@@ -1,6 +1,9 @@
 package api
 
 import (
+	"encoding/json"
+	"errors"
+	"slices"
 	"testing"
 
 	"github.com/traceledger/traceledger/ledger"
@@ -30,8 +33,8 @@ func TestScanEnvelopeAgreesWithDecoder(t *testing.T) {
 		if !ok {
 			continue
 		}
-		var want ledger.Envelope
-		if err := decodeStrict([]byte(tc.raw), &want); err != nil {
+		want, err := decodeEnvelopeMembers([]byte(tc.raw))
+		if err != nil {
 			t.Errorf("%s: scanner accepted what the decoder refuses: %v", tc.raw, err)
 			continue
 		}
@@ -46,17 +49,107 @@ func TestScanEnvelopeAgreesWithDecoder(t *testing.T) {
 func FuzzScanEnvelope(f *testing.F) {
 	f.Add([]byte(`{"record":{"a":1},"signature":"0x01"}`))
 	f.Add([]byte(`{"signature":"0x01","record":{"a":[{"b":"}"}]}}`))
+	f.Add([]byte(`{"Record":{"a":1},"signature":"0x01"}`))
+	f.Add([]byte(`{"record":{"a":1},"signature":"0x01","signature":"0x02"}`))
+	f.Add([]byte(`{"recor\u0064":{"a":1},"signature":"0x01"}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		env, ok := scanEnvelope(raw)
 		if !ok {
 			return
 		}
-		var want ledger.Envelope
-		if err := decodeStrict(raw, &want); err != nil {
+		want, err := decodeEnvelopeMembers(raw)
+		if err != nil {
 			return // the record itself may be malformed JSON: Admit refuses it
 		}
 		if string(env.Record) != string(want.Record) || env.Signature != want.Signature {
 			t.Fatalf("%q: scanner %q %q, decoder %q %q", raw, env.Record, env.Signature, want.Record, want.Signature)
+		}
+	})
+}
+
+func TestDecodeEnvelopeIsExact(t *testing.T) {
+	for _, tc := range []struct {
+		raw  string
+		want error
+	}{
+		{`{"record":{"a":1},"signature":"0x01"}`, nil},
+		{`{"recor\u0064":{"a":1},"signature":"0\u0078"}`, nil}, // the same names, escaped
+		{`{"Record":{"a":1},"signature":"0x01"}`, ledger.ErrUnknownField},
+		{`{"record":{"a":1},"SIGNATURE":"0x01"}`, ledger.ErrUnknownField},
+		{`{"record":{"a":1},"signature":"0x01","signature":"0x02"}`, ledger.ErrDuplicateKey},
+		{`{"record":{"a":1},"record":{"a":1},"signature":"0x01"}`, ledger.ErrDuplicateKey},
+		{`{"record":{"a":1},"signature":"0x01","note":"x"}`, ledger.ErrUnknownField},
+		{`{"records":[],"record":{"a":1},"signature":"0x01"}`, ledger.ErrUnknownField}, // no batches in batches
+		{`{"record":{"a":1},"signature":5}`, ledger.ErrInvalidField},
+		{`{"record":{"a":1},"signature":"0x01"`, ledger.ErrMalformed},
+		{`{"record":{"a":1},"signature":"0x01"} {}`, ledger.ErrMalformed},
+		{`["record"]`, ledger.ErrMalformed},
+	} {
+		env, err := decodeEnvelope([]byte(tc.raw))
+		if tc.want == nil {
+			if err != nil || string(env.Record) != `{"a":1}` || env.Signature != "0x01" && env.Signature != "0x" {
+				t.Errorf("%s: %+v, %v", tc.raw, env, err)
+			}
+			continue
+		}
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.raw, err, tc.want)
+		}
+	}
+}
+
+func TestDecodeSubmission(t *testing.T) {
+	for _, tc := range []struct {
+		raw   string
+		batch bool
+		want  error
+	}{
+		{`{"record":{"a":1},"signature":"0x01"}`, false, nil},
+		{`{"records":[{"record":{"a":1},"signature":"0x01"}]}`, true, nil},
+		{`{"Records":[]}`, false, ledger.ErrUnknownField},
+		{`{"records":[],"records":[]}`, false, ledger.ErrDuplicateKey},
+		{`{"records":[],"record":{"a":1}}`, false, ledger.ErrMalformed},
+		{`{"records":null}`, false, ledger.ErrInvalidField},
+		{`{"records":{}}`, false, ledger.ErrInvalidField},
+		{`{"record":{"a":1},"signature":"0x01","extra":true}`, false, ledger.ErrUnknownField},
+	} {
+		_, recs, batch, err := decodeSubmission([]byte(tc.raw))
+		if tc.want == nil {
+			if err != nil || batch != tc.batch || batch && len(recs) != 1 {
+				t.Errorf("%s: batch=%v %d records, %v", tc.raw, batch, len(recs), err)
+			}
+			continue
+		}
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.raw, err, tc.want)
+		}
+	}
+}
+
+// FuzzDecodeSubmission: the body decoder refuses with a 400 or reads a
+// submission; it never reads one member twice.
+func FuzzDecodeSubmission(f *testing.F) {
+	f.Add([]byte(`{"record":{"a":1},"signature":"0x01"}`))
+	f.Add([]byte(`{"records":[{"record":{"a":1},"signature":"0x01"}]}`))
+	f.Add([]byte(`{"Record":{"a":1},"signature":"0x01"}`))
+	f.Add([]byte(`{"record":{"a":1},"signature":"0x01","signature":"0x02"}`))
+	f.Add([]byte(`{"records":[],"records":[1]}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		_, _, _, err := decodeSubmission(raw)
+		if err != nil {
+			if k, _, ok := ledger.Describe(err); !ok || k != ledger.KindInvalid {
+				t.Fatalf("%q: error %v is not a 400", raw, err)
+			}
+			return
+		}
+		var m map[string]json.RawMessage
+		if json.Unmarshal(raw, &m) != nil {
+			t.Fatalf("%q accepted but is not a JSON object", raw)
+		}
+		for k := range m {
+			if !slices.Contains(submissionMembers, k) {
+				t.Fatalf("%q accepted with member %q", raw, k)
+			}
 		}
 	})
 }

@@ -21,13 +21,6 @@ import (
 // that a request is forwarded at most once (no loops during elections).
 const headerForwarded = "X-Traceledger-Forwarded"
 
-// submission is the body of POST /v1/records: one envelope, or a batch.
-type submission struct {
-	Record    json.RawMessage   `json:"record"`
-	Signature *string           `json:"signature"`
-	Records   []json.RawMessage `json:"records"`
-}
-
 // Accepted is the answer for an accepted envelope (201, or 200 for a
 // resubmitted identical envelope).
 type Accepted struct {
@@ -84,24 +77,44 @@ func (s *Server) postRecords(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errBadRequest.with("wait must be checkpoint"))
 		return
 	}
-	var sub submission
-	if err := decodeStrict(body, &sub); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+	env, records, isBatch, err := decodeSubmission(body)
 	switch {
-	case sub.Records != nil && (sub.Record != nil || sub.Signature != nil):
-		s.writeError(w, r, ledger.ErrMalformed.Detail(`send either "record" and "signature", or "records", not both`))
-	case sub.Records != nil:
-		s.submitBatch(w, r, sub.Records)
+	case err != nil:
+		s.writeError(w, r, err)
+	case isBatch:
+		s.submitBatch(w, r, records)
 	default:
-		env := ledger.Envelope{Record: sub.Record}
-		if sub.Signature != nil {
-			env.Signature = *sub.Signature
-		}
 		s.submitOne(w, r, env)
 	}
 }
+
+// decodeSubmission decodes the body of POST /v1/records: exactly "record"
+// and "signature" (one envelope), or exactly "records" (a batch), each
+// once, in exact case (DESIGN §3.2).
+func decodeSubmission(body []byte) (env ledger.Envelope, records []json.RawMessage, isBatch bool, err error) {
+	var names []string
+	err = decodeMembers(body, "the request body", submissionMembers, func(name string, dec *json.Decoder) error {
+		names = append(names, name)
+		if name != "records" {
+			return envelopeMember(&env, name, dec)
+		}
+		isBatch = true
+		if err := decodeValue(dec, &records, name); err != nil {
+			return err
+		}
+		if records == nil {
+			return ledger.ErrInvalidField.Detail(`"records" must be an array of envelopes`)
+		}
+		return nil
+	})
+	if err == nil && isBatch && len(names) > 1 {
+		err = ledger.ErrMalformed.Detail(`send either "record" and "signature", or "records", not both`)
+	}
+	return env, records, isBatch, err
+}
+
+// submissionMembers are the members of a POST /v1/records body.
+var submissionMembers = []string{"record", "signature", "records"}
 
 func (s *Server) submitOne(w http.ResponseWriter, r *http.Request, env ledger.Envelope) {
 	adm, err := ledger.Admit(env, s.cfg.Clock())

@@ -363,6 +363,9 @@ func (a *applier) checkTransfer(t *Transfer) (func(uint64) error, error) {
 	if err := a.conflicts(); err != nil {
 		return nil, err
 	}
+	if err := notRecalled(l); err != nil {
+		return nil, err
+	}
 	if l.InTransitTo != "" {
 		return nil, refuse(ErrDoubleTransfer.Detail("%s is in transit to %s", t.Lot, l.InTransitTo))
 	}
@@ -374,6 +377,11 @@ func (a *applier) checkTransfer(t *Transfer) (func(uint64) error, error) {
 		return nil, err
 	} else if p == nil {
 		return nil, refuse(ErrUnregisteredRecipient.Detail("%s", to.Hex()))
+	}
+	// Last of the conflicts: a more specific reason (recalled, in
+	// transit) tells the signer more than "the lot changed".
+	if err := a.checkAfter(t.Lot, t.After); err != nil {
+		return nil, err
 	}
 	return func(seq uint64) error {
 		l.InTransitTo = to.Hex()
@@ -398,6 +406,12 @@ func (a *applier) checkReceive(r *Receive) (func(uint64) error, error) {
 		return nil, refuse(ErrNotRecipient.Detail("%s is in transit to %s", r.Lot, l.InTransitTo))
 	}
 	if err := a.conflicts(); err != nil {
+		return nil, err
+	}
+	if err := notRecalled(l); err != nil {
+		return nil, err
+	}
+	if err := a.checkAfter(r.Lot, r.After); err != nil {
 		return nil, err
 	}
 	return func(seq uint64) error {

@@ -19,8 +19,8 @@ import (
 //
 //	H1 harvested by producer, inspected, moved to processor, transformed
 //	into D1 and D2; D1 moved to distributor; H1 recalled by its producer.
-//	U1 is an unrelated harvest by producer2. After the checkpoint, D1 moves
-//	on to the retailer.
+//	U1 is an unrelated harvest by producer2. After the checkpoint, a newly
+//	registered inspector inspects D1 (a recalled lot no longer moves).
 type provHistory struct {
 	*fixture
 	nodes []*nodeKey
@@ -69,7 +69,9 @@ func newProvHistory(t testing.TB) *provHistory {
 		t.Fatal(err)
 	}
 	// Past the checkpoint: not in any bundle made against it.
-	step("transfer D1 late", f.distributor, transferRec("D1", f.retailer))
+	late := newKey(t)
+	step("reg late inspector", f.admin, participantRec(late.addr, "inspector"))
+	step("inspect D1 late", late, inspectRec("D1", "fail"))
 	return h
 }
 
@@ -193,7 +195,7 @@ func TestBundleContents(t *testing.T) {
 				t.Errorf("%s: bundle lacks %s (entry %d); has %v", lot, w, h.seq[w], seqs)
 			}
 		}
-		for _, absent := range append([]string{"harvest U1", "reg " + h.producer2.hex(), "transfer D1 late", "reg " + h.retailer.hex()}, exp.absent...) {
+		for _, absent := range append([]string{"harvest U1", "reg " + h.producer2.hex(), "inspect D1 late", "reg late inspector", "reg " + h.retailer.hex()}, exp.absent...) {
 			if have[h.seq[absent]] {
 				t.Errorf("%s: bundle holds %s (entry %d)", lot, absent, h.seq[absent])
 			}
@@ -240,7 +242,7 @@ func TestBundleContents(t *testing.T) {
 }
 
 // TestBundleCheckpointBoundary makes a bundle against a newer checkpoint:
-// the late transfer and the retailer's registration now belong in it.
+// the late inspection and its inspector's registration now belong in it.
 func TestBundleCheckpointBoundary(t *testing.T) {
 	h := newProvHistory(t)
 	var head ledger.Head
@@ -256,8 +258,8 @@ func TestBundleCheckpointBoundary(t *testing.T) {
 	for _, s := range bundleSeqs(t, b) {
 		seqs[s] = true
 	}
-	if !seqs[h.seq["transfer D1 late"]] || !seqs[h.seq["reg "+h.retailer.hex()]] {
-		t.Errorf("bundle at size %d lacks the late transfer or the retailer's registration: %v", cp.Size, bundleSeqs(t, b))
+	if !seqs[h.seq["inspect D1 late"]] || !seqs[h.seq["reg late inspector"]] {
+		t.Errorf("bundle at size %d lacks the late inspection or its inspector's registration: %v", cp.Size, bundleSeqs(t, b))
 	}
 	if _, fails := ledger.VerifyBundle(b, h.trusted()); len(fails) != 0 {
 		t.Errorf("bundle at the newer checkpoint: %v", fails)
@@ -385,7 +387,7 @@ func TestVerifyBundleTampered(t *testing.T) {
 // entry carrying a proof for another position, is named.
 func TestVerifyBundleExtraEntries(t *testing.T) {
 	h := newProvHistory(t)
-	late := h.seq["transfer D1 late"]
+	late := h.seq["inspect D1 late"]
 	var data []byte
 	h.view(func(r ledger.Reader) (err error) { _, data, err = ledger.GetEntry(r, late); return err })
 

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"strings"
 	"unicode/utf8"
 
 	"github.com/gowebpki/jcs"
@@ -27,6 +28,10 @@ func Canonicalize(raw []byte) ([]byte, error) {
 	}
 	out, err := jcs.Transform(raw)
 	if err != nil {
+		// jcs words a repeated member name "Duplicate key: \"name\"".
+		if name, ok := strings.CutPrefix(err.Error(), "Duplicate key: "); ok {
+			return nil, ErrDuplicateKey.Detail("%s in the record", name)
+		}
 		return nil, ErrMalformed.Detail("record cannot be canonicalised: %v", err)
 	}
 	return out, nil

@@ -10,7 +10,7 @@ import (
 	"io"
 	"reflect"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -133,64 +133,158 @@ var (
 	numberType     = reflect.TypeFor[json.Number]()
 )
 
-// checkStrict refuses what encoding/json tolerates but a strict reader of
-// the signed bytes would not: member names in another case than the
-// field's (encoding/json matches names case-insensitively, so a record
-// with both "id" and "ID" would carry a second, hidden value), and amounts
-// sent as strings. It walks the JSON beside the Go type it decodes into.
+// checkStrict refuses, in one pass over the record's JSON beside the Go
+// type it decodes into, what encoding/json tolerates but a strict reader
+// of the signed bytes would not:
+//
+//   - member names in another case than the field's (encoding/json matches
+//     names case-insensitively, so a record with both "id" and "ID" would
+//     carry a second, hidden value);
+//   - a member named twice in one object, at any depth, free-form
+//     attributes included (encoding/json keeps the last);
+//   - amounts sent as strings;
+//   - forbidden characters (see forbiddenRune) in any string or member
+//     name, anywhere in the record.
+//
+// Admission canonicalises first, which already refuses duplicates; the
+// check here covers every other caller of DecodeRecord.
 func checkStrict(raw []byte, t reflect.Type) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return jsonError(err)
-	}
-	return checkValue(v, t, "")
+	return strictValue(dec, t, nil)
 }
 
-func checkValue(v any, t reflect.Type, path string) error {
-	for t.Kind() == reflect.Pointer {
+// jsonPath names a value in errors ("place.name", "outputs[1].lot"). It is
+// built as a chain on the stack and spelled out only for an error.
+type jsonPath struct {
+	parent  *jsonPath
+	key     string
+	index   int
+	isIndex bool // an array element, else a member
+}
+
+func (p *jsonPath) String() string {
+	if p == nil {
+		return "record"
+	}
+	var parts []*jsonPath
+	for q := p; q != nil; q = q.parent {
+		parts = append(parts, q)
+	}
+	var b strings.Builder
+	for i := len(parts) - 1; i >= 0; i-- {
+		switch q := parts[i]; {
+		case q.isIndex:
+			fmt.Fprintf(&b, "[%d]", q.index)
+		default:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(q.key)
+		}
+	}
+	return b.String()
+}
+
+// strictValue reads the next JSON value from dec. t is the Go type the
+// value decodes into, nil for free-form data.
+func strictValue(dec *json.Decoder, t reflect.Type, path *jsonPath) error {
+	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	switch {
-	case t == rawMessageType:
-		return nil // attributes: free-form
-	case t == numberType:
-		if _, ok := v.(json.Number); !ok {
-			return ErrInvalidField.Detail("%s must be a JSON number", strings.TrimPrefix(path, "."))
+	if t == rawMessageType {
+		t = nil // attributes: free-form, but the same strings and names
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return jsonError(err)
+	}
+	if t == numberType {
+		if _, ok := tok.(json.Number); !ok {
+			return ErrInvalidField.Detail("%s must be a JSON number", path)
 		}
 		return nil
 	}
-	switch t.Kind() {
-	case reflect.Struct:
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil // a type mismatch: the typed decoder already refused it
+	switch tok := tok.(type) {
+	case string:
+		if r, bad := forbiddenRune(tok); bad {
+			return ErrForbiddenChar.Detail("%s contains %U", path, r)
 		}
-		fields := fieldsOf(t)
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			ft, ok := fields[k]
-			if !ok {
-				return ErrUnknownField.Detail("%q (names are case-sensitive; free-form data goes under \"attributes\")", strings.TrimPrefix(path+"."+k, "."))
+	case json.Delim:
+		switch tok {
+		case '{':
+			var fields map[string]reflect.Type
+			if t != nil && t.Kind() == reflect.Struct {
+				fields = fieldsOf(t)
 			}
-			if err := checkValue(m[k], ft, path+"."+k); err != nil {
-				return err
+			var seen []string // records' objects are small: a scan beats a map
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return jsonError(err)
+				}
+				k, _ := kt.(string)
+				p := jsonPath{parent: path, key: k}
+				if r, bad := forbiddenRune(k); bad {
+					return ErrForbiddenChar.Detail("member name %q in %s contains %U", k, path, r)
+				}
+				if slices.Contains(seen, k) {
+					return ErrDuplicateKey.Detail("%q", p.String())
+				}
+				seen = append(seen, k)
+				var ft reflect.Type
+				if fields != nil {
+					var ok bool
+					if ft, ok = fields[k]; !ok {
+						return ErrUnknownField.Detail("%q (names are case-sensitive; free-form data goes under \"attributes\")", p.String())
+					}
+				}
+				if err := strictValue(dec, ft, &p); err != nil {
+					return err
+				}
 			}
-		}
-	case reflect.Slice:
-		arr, _ := v.([]any)
-		for i, e := range arr {
-			if err := checkValue(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
-				return err
+			if _, err := dec.Token(); err != nil {
+				return jsonError(err)
+			}
+		case '[':
+			var et reflect.Type
+			if t != nil && t.Kind() == reflect.Slice {
+				et = t.Elem()
+			}
+			for i := 0; dec.More(); i++ {
+				if err := strictValue(dec, et, &jsonPath{parent: path, index: i, isIndex: true}); err != nil {
+					return err
+				}
+			}
+			if _, err := dec.Token(); err != nil {
+				return jsonError(err)
 			}
 		}
 	}
 	return nil
+}
+
+// forbiddenRune finds the first character that no string of a record may
+// hold: NUL and the other C0 controls except tab and newline (they end or
+// garble text in the systems a label or an export passes through), and the
+// bidirectional formatting characters U+202A–U+202E and U+2066–U+2069
+// (they make a name or a note display as something other than what was
+// signed).
+func forbiddenRune(s string) (rune, bool) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c < 0x20 && c != '\t' && c != '\n':
+			return rune(c), true
+		case c == 0xE2 && i+2 < len(s):
+			// U+202A–U+202E are E2 80 AA–AE; U+2066–U+2069 are E2 81 A6–A9.
+			b1, b2 := s[i+1], s[i+2]
+			if (b1 == 0x80 && b2 >= 0xAA && b2 <= 0xAE) || (b1 == 0x81 && b2 >= 0xA6 && b2 <= 0xA9) {
+				return rune(0x2000 | int(b1&0x3F)<<6 | int(b2&0x3F)), true
+			}
+		}
+	}
+	return 0, false
 }
 
 // recordFields holds the JSON member names of every struct a record can

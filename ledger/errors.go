@@ -68,6 +68,8 @@ var (
 	ErrInvalidAmount = sentinel(KindInvalid, "invalid_quantity", "invalid quantity")
 	ErrInvalidTime   = sentinel(KindInvalid, "invalid_time", "invalid time")
 	ErrInvalidAddr   = sentinel(KindInvalid, "invalid_address", "invalid address")
+	ErrDuplicateKey  = sentinel(KindInvalid, "duplicate_key", "a JSON object names a member twice")
+	ErrForbiddenChar = sentinel(KindInvalid, "forbidden_character", "string contains a control or bidirectional formatting character")
 )
 
 // Signature (401).
@@ -103,6 +105,7 @@ var (
 	ErrInsufficient          = sentinel(KindConflict, "insufficient_quantity", "quantity exceeds what remains of the lot")
 	ErrUnitMismatch          = sentinel(KindConflict, "unit_mismatch", "unit differs from the lot's unit")
 	ErrAlreadyRecalled       = sentinel(KindConflict, "already_recalled", "lot is already recalled")
+	ErrStale                 = sentinel(KindConflict, "stale", "the lot has changed since the record's \"after\" entry")
 	ErrWriteTooLarge         = sentinel(KindConflict, "too_large_for_ledger", "the record's effects on the ledger are too large to write at once")
 )
 

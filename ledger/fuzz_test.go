@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +37,10 @@ var extraJSONSeeds = []string{
 	`{}`, `[]`, `null`, `1e21`, `-0`, `0.1`, `1E400`, `"\u0000\ud800"`, `{"a":1,"a":2}`, `{"\u20ac":1,"\r":2,"ö":3,"1":4}`,
 	`[1e-7,123456789012345678901234567890,5e-324,1.7976931348623157e308]`, `{"a":[[[[[[]]]]]]}`,
 	"{\"a\":\"\xff\"}", `{"a":"\\\"[{"}`, `  {"b" : true , "a":false}  `, `{"id":"x"} trailing`,
+	// Strict records: forbidden characters, repeated and case-variant names, "after".
+	`{"type":"inspect","note":"a\u0000b"}`, "{\"type\":\"inspect\",\"note\":\"\u202e\"}", `{"attributes":{"k\u0007":1},"type":"harvest"}`,
+	`{"type":"transfer","ID":"x","id":"y"}`, `{"attributes":{"a":[{"b":1,"b":2}]},"type":"harvest"}`,
+	`{"after":"` + strings.Repeat("0", 64) + `","id":"t","lot":{"gtin":"08936000000127","lot":"A"},"signer":"0xf6B12D92Df87eFd90600Df5f791b49BA795953bd","time":"2026-06-01T06:15:00+07:00","type":"receive"}`,
 }
 
 func FuzzCanonicalize(f *testing.F) {

@@ -129,8 +129,12 @@ type Harvest struct {
 // Transfer puts a lot in transit to a registered participant.
 type Transfer struct {
 	Header
-	Lot   LotRef          `json:"lot"`
-	To    string          `json:"to"`
+	Lot LotRef `json:"lot"`
+	To  string `json:"to"`
+	// After, when present, is the RecordDigest of the latest record on
+	// the lot that the signer saw: the transfer holds only if the lot
+	// has not changed since (else ErrStale).
+	After *string         `json:"after,omitempty"`
 	Place *Place          `json:"place,omitempty"`
 	Attrs json.RawMessage `json:"attributes,omitempty"`
 }
@@ -139,6 +143,7 @@ type Transfer struct {
 type Receive struct {
 	Header
 	Lot   LotRef          `json:"lot"`
+	After *string         `json:"after,omitempty"` // as Transfer.After
 	Place *Place          `json:"place,omitempty"`
 	Attrs json.RawMessage `json:"attributes,omitempty"`
 }

@@ -32,7 +32,7 @@ func TestTopLevelType(t *testing.T) {
 // DecodeRecord without going through the canonicaliser.
 func TestDecodeRecordRefusesTwoTypes(t *testing.T) {
 	raw := `{"type":"harvest","id":"x","signer":"0x0000000000000000000000000000000000000001","time":"2026-06-01T00:00:00Z","type":"receive","lot":{"gtin":"08936000000127","lot":"A"}}`
-	if _, err := DecodeRecord([]byte(raw)); !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrUnknownField) {
+	if _, err := DecodeRecord([]byte(raw)); !errors.Is(err, ErrDuplicateKey) {
 		t.Fatalf("two types: %v", err)
 	}
 }

@@ -286,6 +286,9 @@ func (t *Transfer) validate() error {
 	if signer, _ := ParseAddress(t.Signer); to == signer {
 		return ErrInvalidField.Detail("to: a lot cannot be transferred to its sender")
 	}
+	if err := checkAfterField(t.After); err != nil {
+		return err
+	}
 	if err := t.Place.validate("place"); err != nil {
 		return err
 	}
@@ -294,6 +297,9 @@ func (t *Transfer) validate() error {
 
 func (r *Receive) validate() error {
 	if err := r.Lot.validate("lot"); err != nil {
+		return err
+	}
+	if err := checkAfterField(r.After); err != nil {
 		return err
 	}
 	if err := r.Place.validate("place"); err != nil {

@@ -319,8 +319,9 @@ func TestCanonicalizeRejects(t *testing.T) {
 		{"brackets inside strings do not count", []byte(`{"a":"` + strings.Repeat(`[{`, 100) + `\"` + `"}`), nil},
 		{"invalid UTF-8", []byte("{\"id\":\"\xff\xfe\"}"), ledger.ErrMalformed},
 		{"truncated UTF-8", []byte("{\"id\":\"\xe1\xba\"}"), ledger.ErrMalformed},
-		{"duplicate keys", []byte(`{"id":"a","id":"b"}`), ledger.ErrMalformed},
-		{"nested duplicate keys", []byte(`{"lot":{"lot":"A","lot":"B"}}`), ledger.ErrMalformed},
+		{"duplicate keys", []byte(`{"id":"a","id":"b"}`), ledger.ErrDuplicateKey},
+		{"nested duplicate keys", []byte(`{"lot":{"lot":"A","lot":"B"}}`), ledger.ErrDuplicateKey},
+		{"duplicate keys, one escaped", []byte(`{"id":"a","i\u0064":"b"}`), ledger.ErrDuplicateKey},
 		{"trailing data", []byte(`{"id":"a"} {}`), ledger.ErrMalformed},
 		{"not JSON", []byte(`{id:1}`), ledger.ErrMalformed},
 		{"empty", []byte(``), ledger.ErrMalformed},
@@ -355,7 +356,7 @@ func TestAdmitShape(t *testing.T) {
 		{"record is an array", ledger.Envelope{Record: json.RawMessage(`[1]`), Signature: good.Signature}, ledger.ErrMalformed},
 		{"record is a string", ledger.Envelope{Record: json.RawMessage(`"x"`), Signature: good.Signature}, ledger.ErrMalformed},
 		{"record nested too deep", ledger.Envelope{Record: json.RawMessage(strings.Repeat(`{"a":`, 40) + `1` + strings.Repeat(`}`, 40)), Signature: good.Signature}, ledger.ErrMalformed},
-		{"record with duplicate keys", ledger.Envelope{Record: json.RawMessage(`{"type":"harvest","type":"recall"}`), Signature: good.Signature}, ledger.ErrMalformed},
+		{"record with duplicate keys", ledger.Envelope{Record: json.RawMessage(`{"type":"harvest","type":"recall"}`), Signature: good.Signature}, ledger.ErrDuplicateKey},
 		{"record with invalid UTF-8", ledger.Envelope{Record: json.RawMessage("{\"type\":\"harvest\",\"id\":\"\xc3\"}"), Signature: good.Signature}, ledger.ErrMalformed},
 	}
 	for _, c := range cases {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -140,6 +141,10 @@ func runSign(ctx context.Context, args []string) error {
 	keyFile := fs.String("key", "", "key file (keystore or plain)")
 	passFile := fs.String("passphrase-file", "", "file holding the keystore passphrase (default $TRACELEDGER_PASSPHRASE)")
 	out := fs.String("out", "", "write the envelope here instead of stdout")
+	base := fs.String("url", defaultURL(), "node URL: a transfer or receive without \"after\" gets the digest of the lot's latest record from it")
+	offline := fs.Bool("offline", false, "do not ask a node for the lot's latest record")
+	var history listFlag
+	fs.Var(&history, "history", "envelope file or directory to find your latest record on the lot in when no node answers (repeatable; default: the record file's directory)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -165,12 +170,21 @@ func runSign(ctx context.Context, args []string) error {
 		}
 		defer f.Close()
 		in = f
+		if len(history) == 0 {
+			history = listFlag{filepath.Dir(fs.Arg(0))}
+		}
 	}
 	raw, err := io.ReadAll(io.LimitReader(in, ledger.MaxRecordBytes+1))
 	if err != nil {
 		return err
 	}
-	env, err := signRecord(key, raw, time.Now())
+	src := &afterSource{history: history, key: key, note: os.Stderr}
+	if !*offline {
+		if src.client, err = newClient(*base); err != nil {
+			return err
+		}
+	}
+	env, err := signRecordAfter(ctx, key, raw, time.Now(), src)
 	if err != nil {
 		return err
 	}
@@ -186,6 +200,16 @@ func runSign(ctx context.Context, args []string) error {
 // signRecord fills in what the signer can know — signer, and time and id
 // when missing — checks the record as the ledger will, and signs it.
 func signRecord(key *ecdsa.PrivateKey, raw []byte, now time.Time) (*ledger.Envelope, error) {
+	return signRecordAfter(context.Background(), key, raw, now, nil)
+}
+
+// signRecordAfter is signRecord that also fills "after" from src, when
+// src is not nil.
+func signRecordAfter(ctx context.Context, key *ecdsa.PrivateKey, raw []byte, now time.Time, src *afterSource) (*ledger.Envelope, error) {
+	// Refuse what a map would hide: a member named twice.
+	if _, err := ledger.Canonicalize(raw); err != nil {
+		return nil, err
+	}
 	var rec map[string]any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -205,6 +229,11 @@ func signRecord(key *ecdsa.PrivateKey, raw []byte, now time.Time) (*ledger.Envel
 	if _, ok := rec["id"]; !ok {
 		typ, _ := rec["type"].(string)
 		rec["id"] = fmt.Sprintf("%s-%s", typ, uuid.NewString())
+	}
+	if src != nil {
+		if err := src.fill(ctx, rec); err != nil {
+			return nil, err
+		}
 	}
 	b, err := json.Marshal(rec)
 	if err != nil {

@@ -6,7 +6,7 @@
 //	traceledger serve --data DIR --http HOST:PORT --raft HOST:PORT --node-id ID [--bootstrap] [--join URL] [--admin 0xADDR ...]
 //	traceledger serve --dev
 //	traceledger keygen --out FILE [--plain]
-//	traceledger sign --key FILE [RECORD.json]
+//	traceledger sign --key FILE [--url URL | --offline] [--history PATH ...] [RECORD.json]
 //	traceledger submit [--url URL] FILE|DIR ...
 //	traceledger lot [--url URL] GTIN LOT
 //	traceledger bench ingest
