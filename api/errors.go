@@ -80,13 +80,14 @@ func classify(err error) (int, errorDetail) {
 	return http.StatusInternalServerError, errorDetail{Code: "internal", Message: "internal error"}
 }
 
-// writeError answers with err's status and body. 503s carry Retry-After.
+// writeError answers with err's status and body. 503s carry Retry-After:
+// the one already set, or 1 s.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, body := classify(err)
 	if status >= 500 && status != http.StatusServiceUnavailable {
 		s.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	if status == http.StatusServiceUnavailable {
+	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, status, errorBody{Error: body})

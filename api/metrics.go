@@ -15,9 +15,11 @@ type metrics struct {
 	requests  *prometheus.HistogramVec
 	records   *prometheus.CounterVec
 	forwarded prometheus.Counter
+	// bodyRefusals counts request bodies refused by the body bounds.
+	bodyRefusals *prometheus.CounterVec
 }
 
-func newMetrics(reg *prometheus.Registry) (*metrics, error) {
+func newMetrics(reg *prometheus.Registry, budget *bodyBudget) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "traceledger_http_request_duration_seconds",
@@ -32,8 +34,23 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Name: "traceledger_forwarded_requests_total",
 			Help: "Requests forwarded to the leader.",
 		}),
+		bodyRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "traceledger_http_body_refusals_total",
+			Help: "Request bodies refused: budget (503, the body budget was full), too_large (413, announced over the per-request limit), too_slow (408, stalled or below the minimum rate).",
+		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.records, m.forwarded} {
+	for _, r := range []string{"budget", "too_large", "too_slow"} {
+		m.bodyRefusals.WithLabelValues(r) // present at 0 before the first refusal
+	}
+	budgetInUse := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "traceledger_http_body_budget_in_use_bytes",
+		Help: "Request-body bytes reserved now, across all connections.",
+	}, func() float64 { return float64(budget.inUse()) })
+	budgetLimit := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "traceledger_http_body_budget_bytes",
+		Help: "The request-body budget: the most body bytes held at once (0: unlimited).",
+	}, func() float64 { return float64(max(budget.limit, 0)) })
+	for _, c := range []prometheus.Collector{m.requests, m.records, m.forwarded, m.bodyRefusals, budgetInUse, budgetLimit} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -45,6 +62,10 @@ type statusRecorder struct {
 	http.ResponseWriter
 	status int
 }
+
+// Unwrap lets http.ResponseController reach the connection (read and
+// write deadlines, see bodybudget.go).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (r *statusRecorder) WriteHeader(code int) {
 	r.status = code

@@ -302,6 +302,7 @@ func statusLabel(err error) string {
 }
 
 // readJSONBody enforces the content type, the body size limit and UTF-8.
+// Every handler that takes a JSON body reads it here.
 func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	ct := r.Header.Get("Content-Type")
 	mt, params, err := mime.ParseMediaType(ct)
@@ -311,11 +312,18 @@ func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, e
 	if cs, ok := params["charset"]; ok && !equalFold(cs, "utf-8") {
 		return nil, errMediaType.with("JSON must be UTF-8")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	// The body guard (bodybudget.go) has reserved the body's budget and
+	// times its arrival; the per-request limit stays here as well.
+	body, err := readAllSized(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, errTooLarge.with("the request body is larger than 4 MiB")
+		var he *httpError
+		switch {
+		case errors.As(err, &mbe):
+			stopReading(w)
+			return nil, errTooLarge.with("the request body is larger than " + sizeText(s.cfg.MaxBodyBytes))
+		case errors.As(err, &he): // refused by the body guard
+			return nil, he
 		}
 		return nil, errBadRequest.with("cannot read the request body")
 	}

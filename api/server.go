@@ -63,6 +63,19 @@ type Config struct {
 	Client *http.Client
 	// MaxBodyBytes bounds a request body; default 4 MiB (DESIGN §3.2).
 	MaxBodyBytes int64
+	// BodyBudget bounds the request-body bytes held at once across all
+	// connections; a body that would exceed it is refused with 503 and
+	// Retry-After, unread. Default DefaultBodyBudget (64 MiB; the reasons
+	// are on the constant); negative: unlimited. See bodybudget.go.
+	BodyBudget int64
+	// MinBodyRate is the lowest average rate, in bytes per second, at which
+	// a request body may arrive (after BodyStallTimeout of grace); slower
+	// bodies are cut with 408. Default DefaultMinBodyRate (8 KiB/s);
+	// negative: no minimum.
+	MinBodyRate float64
+	// BodyStallTimeout is the longest wait for the next bytes of a request
+	// body; default DefaultBodyStallTimeout (20 s).
+	BodyStallTimeout time.Duration
 	// MaxBatch bounds the envelopes of one request; default 1 000.
 	MaxBatch int
 	// AdmitWorkers verify signatures in parallel; default GOMAXPROCS.
@@ -87,6 +100,8 @@ type Server struct {
 	metrics *metrics
 	router  *mux.Router
 	limit   *limiter // nil: no write limit
+	budget  *bodyBudget
+	guard   *bodyGuard
 }
 
 // New builds a Server.
@@ -109,6 +124,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 4 << 20
 	}
+	if cfg.BodyBudget == 0 {
+		cfg.BodyBudget = DefaultBodyBudget
+	}
+	if cfg.MinBodyRate == 0 {
+		cfg.MinBodyRate = DefaultMinBodyRate
+	}
+	if cfg.BodyStallTimeout <= 0 {
+		cfg.BodyStallTimeout = DefaultBodyStallTimeout
+	}
 	if cfg.MaxBatch == 0 {
 		cfg.MaxBatch = 1000
 	}
@@ -117,9 +141,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, logger: cfg.Logger, cluster: cfg.Cluster, client: cfg.Client}
 	var err error
-	if s.metrics, err = newMetrics(cfg.Registry); err != nil {
+	s.budget = newBodyBudget(cfg.BodyBudget)
+	if s.metrics, err = newMetrics(cfg.Registry, s.budget); err != nil {
 		return nil, err
 	}
+	s.guard = &bodyGuard{budget: s.budget, maxBody: cfg.MaxBodyBytes, minRate: max(cfg.MinBodyRate, 0), stall: cfg.BodyStallTimeout,
+		refused: func(reason string) { s.metrics.bodyRefusals.WithLabelValues(reason).Inc() }, write: s.writeError}
 	if cfg.WriteRate > 0 {
 		s.limit = newLimiter(cfg.WriteRate, max(cfg.WriteBurst, int(cfg.WriteRate)), cfg.Clock)
 	}
@@ -160,10 +187,10 @@ func (s *Server) routes() {
 // the resolver) can be mounted beside the API.
 func (s *Server) Router() *mux.Router { return s.router }
 
-// Handler returns the root handler: the router behind panic recovery and
-// request metrics.
+// Handler returns the root handler: the router behind the request-body
+// bounds, panic recovery and request metrics.
 func (s *Server) Handler() http.Handler {
-	return s.instrument(s.recoverPanics(s.router))
+	return s.instrument(s.recoverPanics(s.guard.wrap(s.router)))
 }
 
 // recoverPanics turns a panic in a handler into a logged 500 instead of a

@@ -58,6 +58,17 @@ type Config struct {
 	// WriteLimit is the most KiB of envelopes per second one client IP may
 	// submit (0: unlimited); see api.Config.WriteRate.
 	WriteLimit float64
+	// BodyBudget bounds the request-body bytes held at once across all
+	// connections (0: api.DefaultBodyBudget, 64 MiB; negative: unlimited);
+	// MinBodyRate and BodyStallTimeout time each body. See api.Config.
+	BodyBudget       int64
+	MinBodyRate      float64
+	BodyStallTimeout time.Duration
+	// MaxConnsPerClient bounds the connections one client address (IPv4,
+	// or IPv6 /64) holds open; excess ones are closed on accept. 0:
+	// DefaultMaxConnsPerClient (64); negative: unlimited. Loopback is not
+	// exempt: tests that open many connections raise it.
+	MaxConnsPerClient int
 	// ClusterSecret guards membership changes and fault injection; empty
 	// refuses them.
 	ClusterSecret string
@@ -165,7 +176,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.registerGauges(reg)
-	if n.API, err = api.New(api.Config{Cluster: n.Raft, Logger: n.logger, Registry: reg, Client: n.Raft.PeerClient(), WriteRate: cfg.WriteLimit, WriteBurst: int(4 * cfg.WriteLimit), ClusterSecret: cfg.ClusterSecret}); err != nil {
+	if n.API, err = api.New(api.Config{Cluster: n.Raft, Logger: n.logger, Registry: reg, Client: n.Raft.PeerClient(), WriteRate: cfg.WriteLimit, WriteBurst: int(4 * cfg.WriteLimit), ClusterSecret: cfg.ClusterSecret,
+		BodyBudget: cfg.BodyBudget, MinBodyRate: cfg.MinBodyRate, BodyStallTimeout: cfg.BodyStallTimeout}); err != nil {
 		n.closeParts()
 		return nil, err
 	}
@@ -181,7 +193,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.srv = &http.Server{
 		Handler:           n.API.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
-		// A 4 MiB batch over a weak 3G uplink takes a while.
+		// Requests with a body are timed by the API instead, by rate: a
+		// 4 MiB batch over a weak 3G uplink takes longer than this.
 		ReadTimeout:    2 * time.Minute,
 		WriteTimeout:   2 * time.Minute,
 		IdleTimeout:    2 * time.Minute,
@@ -204,7 +217,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			return api.WithPeer(ctx, api.Peer{ID: id, Authenticated: authed})
 		},
 	}
-	go func() { n.serveErr <- n.srv.Serve(ln) }()
+	if cfg.MaxConnsPerClient == 0 {
+		cfg.MaxConnsPerClient = DefaultMaxConnsPerClient
+	}
+	refused := prometheus.NewCounter(prometheus.CounterOpts{Name: "traceledger_http_connections_refused_total",
+		Help: "Connections closed on accept: their client address already had the most open (see --max-conns-per-client)."})
+	reg.MustRegister(refused)
+	limited := limitConns(ln, cfg.MaxConnsPerClient, refused.Inc, n.logger)
+	go func() { n.serveErr <- n.srv.Serve(limited) }()
 	go n.peerSrv.Serve(n.Raft.PeerListener())
 	gcCtx, stopGC := context.WithCancel(context.Background())
 	n.stopGC = stopGC

@@ -37,6 +37,8 @@ func runServe(ctx context.Context, args []string) error {
 		dev           = fs.Bool("dev", false, "one node in ./data with a dev admin key and the demo history")
 		logLevel      = fs.String("log-level", "info", "debug, info, warn or error")
 		writeLimit    = fs.Float64("write-limit", 0, "KiB of envelopes per second one client IP may submit, about one envelope per KiB (0: unlimited); beyond it: 429")
+		bodyBudget    = fs.Int64("body-budget-mib", 0, "MiB of request bodies held at once across all connections (0: 64; negative: unlimited); beyond it: 503 with Retry-After")
+		connsPerIP    = fs.Int("max-conns-per-client", 0, "connections one client address (IPv4, or IPv6 /64) may hold open (0: 64; negative: unlimited); beyond it the connection is closed")
 		raftTimeout   = fs.Duration("raft-timeout", time.Second, "Raft heartbeat and election timeout: how long followers wait for a silent leader before electing another")
 		secretFile    = fs.String("cluster-secret-file", "", "file holding the cluster secret that guards joins, removals and fault injection (or set TRACELEDGER_CLUSTER_SECRET); all nodes need the same")
 		faults        = fs.Bool("fault-injection", false, "serve POST /v1/debug/faults to cut Raft links (fault tests only; never in production)")
@@ -125,6 +127,7 @@ func runServe(ctx context.Context, args []string) error {
 		Bootstrap: *bootstrap, Join: *join, Admins: adminAddrs, Logger: logger, FaultInjection: *faults,
 		HeartbeatTimeout: *raftTimeout, ElectionTimeout: *raftTimeout, WriteLimit: *writeLimit, ClusterSecret: secret,
 		PeerTLS: peerTLS, TLSCert: *tlsCert, TLSKey: *tlsKey,
+		BodyBudget: *bodyBudget << 20, MaxConnsPerClient: *connsPerIP,
 		// The consumer pages, GS1 Digital Link resolver, QR images and labels.
 		Mount: func(r *mux.Router, n *node.Node) error {
 			public := strings.TrimRight(*publicURL, "/")
