@@ -1,6 +1,7 @@
 package ledger
 
-// Decoding records: strict on admission and replay, lean in Apply.
+// Decoding records: strictly, on admission and again in Apply on every
+// node, since no node trusts a record it did not check itself.
 
 import (
 	"bytes"
@@ -20,12 +21,7 @@ const MaxRecordBytes = 16 << 10
 // DecodeRecord decodes and validates one record (DESIGN §3.3). Unknown
 // fields are refused: free-form data belongs under "attributes". GTINs in
 // the returned record are in their 14-digit form.
-func DecodeRecord(raw []byte) (*Record, error) { return decodeRecord(raw, true) }
-
-// decodeRecord decodes and validates a record. Without strict it skips
-// checkStrict: Apply decodes records that the leader admitted strictly, and
-// decoding them again costs every node on every entry.
-func decodeRecord(raw []byte, strict bool) (*Record, error) {
+func DecodeRecord(raw []byte) (*Record, error) {
 	if len(raw) > MaxRecordBytes {
 		return nil, ErrMalformed.Detail("record is larger than %d bytes", MaxRecordBytes)
 	}
@@ -77,23 +73,14 @@ func decodeRecord(raw []byte, strict bool) (*Record, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, ErrMalformed.Detail("trailing data after the record")
 	}
-	if strict {
-		if err := checkStrict(raw, reflect.TypeOf(target)); err != nil {
-			return nil, err
-		}
+	if err := checkStrict(raw, reflect.TypeOf(target)); err != nil {
+		return nil, err
 	}
 	h := target.head()
 	if h.Type != typ {
 		return nil, ErrMalformed.Detail("the record names its type twice")
 	}
 	rec.Header = h
-	if !strict {
-		// Admitted by the leader: every field was validated there, and
-		// validation is deterministic. Only the GTINs' 14-digit form,
-		// which validation also produces, is needed.
-		rec.normalizeGTINs()
-		return rec, nil
-	}
 	if err := h.validate(); err != nil {
 		return nil, err
 	}
@@ -101,31 +88,6 @@ func decodeRecord(raw []byte, strict bool) (*Record, error) {
 		return nil, err
 	}
 	return rec, nil
-}
-
-// normalizeGTINs left-pads every GTIN the record names to 14 digits, as
-// LotRef.validate does for a valid record.
-func (r *Record) normalizeGTINs() {
-	pad := func(l *LotRef) { l.GTIN = padGTIN(l.GTIN) }
-	switch {
-	case r.Harvest != nil:
-		pad(&r.Harvest.Lot)
-	case r.Transfer != nil:
-		pad(&r.Transfer.Lot)
-	case r.Receive != nil:
-		pad(&r.Receive.Lot)
-	case r.Inspect != nil:
-		pad(&r.Inspect.Lot)
-	case r.Recall != nil:
-		pad(&r.Recall.Lot)
-	case r.Transform != nil:
-		for i := range r.Transform.Inputs {
-			pad(&r.Transform.Inputs[i].Lot)
-		}
-		for i := range r.Transform.Outputs {
-			pad(&r.Transform.Outputs[i].Lot)
-		}
-	}
 }
 
 var (
