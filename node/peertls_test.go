@@ -1,0 +1,222 @@
+package node_test
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/traceledger/traceledger/consensus"
+	"github.com/traceledger/traceledger/ledger"
+	"github.com/traceledger/traceledger/testnet"
+)
+
+// A cluster with peer TLS works as before: writes through a follower are
+// forwarded, checkpoints are cosigned, /v1/cluster reaches every member;
+// all of it over the authenticated members' channel.
+func TestPeerTLSClusterWorks(t *testing.T) {
+	c := testnet.StartLocal(t, 3, testnet.LocalOptions{PeerTLS: true})
+	producer := newKey(t)
+	f := c.Nodes[c.Follower()]
+	if st, body := post(t, f.HTTPURL(), registration(t, c.Admin, producer, "p1")); st != http.StatusCreated {
+		t.Fatalf("registration through a follower: %d %s", st, body)
+	}
+	c.WaitFor("replication", 10*time.Second, c.SameHead)
+	c.WaitFor("a checkpoint cosigned by all three", 20*time.Second, func() bool {
+		_, signed, total, ok := f.CheckpointSummary()
+		return ok && signed == 3 && total == 3
+	})
+	_, body := get(t, f.HTTPURL()+"/v1/cluster")
+	var v struct {
+		Nodes []struct {
+			ID        string `json:"id"`
+			Reachable bool   `json:"reachable"`
+		} `json:"nodes"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil || len(v.Nodes) != 3 {
+		t.Fatalf("cluster view %s: %v", body, err)
+	}
+	for _, m := range v.Nodes {
+		if !m.Reachable {
+			t.Errorf("member %s unreachable over peer TLS: %s", m.ID, body)
+		}
+	}
+}
+
+// quiesce waits until every node holds the same log and has applied it.
+func quiesce(t *testing.T, c *testnet.Local) (last, term uint64) {
+	t.Helper()
+	c.WaitFor("a quiet, agreeing cluster", 20*time.Second, func() bool {
+		last, term = 0, 0
+		for i, n := range c.Nodes {
+			st := n.Raft.Status()
+			tm, _ := strconv.ParseUint(fmt.Sprint(st.Term), 10, 64)
+			if i == 0 {
+				last, term = st.LastLog, tm
+			}
+			if st.LastLog != last || tm != term || st.Applied != st.LastLog || st.Commit != st.LastLog {
+				return false
+			}
+		}
+		return c.SameHead()
+	})
+	return last, term
+}
+
+// inject plays a member that sends AppendEntries to every node directly,
+// carrying data as the next log entry: what a stolen member certificate
+// (or, without peer TLS, anyone reaching the Raft port) allows.
+func inject(t *testing.T, c *testnet.Local, trans *raft.NetworkTransport, data []byte) {
+	t.Helper()
+	last, term := quiesce(t, c)
+	for i, n := range c.Nodes {
+		req := &raft.AppendEntriesRequest{
+			RPCHeader:         raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte("n9"), Addr: []byte(trans.LocalAddr())},
+			Term:              term,
+			PrevLogEntry:      last,
+			PrevLogTerm:       term,
+			Entries:           []*raft.Log{{Index: last + 1, Term: term, Type: raft.LogCommand, Data: data}},
+			LeaderCommitIndex: last + 1,
+		}
+		var resp raft.AppendEntriesResponse
+		if err := trans.AppendEntries(raft.ServerID(c.Config(i).ID), raft.ServerAddress(n.RaftAddr()), req, &resp); err != nil {
+			t.Fatalf("append entries to %s: %v", c.Config(i).ID, err)
+		}
+		if !resp.Success {
+			t.Fatalf("%s did not take the injected entry (term %d, last %d): %+v", c.Config(i).ID, term, last, resp)
+		}
+	}
+}
+
+func metric(t *testing.T, url, name string) float64 {
+	t.Helper()
+	_, body := get(t, url+"/metrics")
+	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("no %s in /metrics", name)
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
+}
+
+// The attacks of the zero-trust review, on a cluster with peer TLS:
+// without a certificate nothing gets through; with a member's certificate
+// a forged record and a garbage entry are refused alike on every node.
+func TestPeerTLSClusterRefusesStrangersAndForgeries(t *testing.T) {
+	c := testnet.StartLocal(t, 3, testnet.LocalOptions{PeerTLS: true})
+	quiesce(t, c)
+	head := func() []string {
+		var out []string
+		for i := range c.Nodes {
+			_, body := get(t, c.Nodes[i].HTTPURL()+"/v1/cluster?local=true")
+			var v struct {
+				Size uint64 `json:"ledger_size"`
+				Head string `json:"ledger_head"`
+			}
+			json.Unmarshal(body, &v)
+			out = append(out, fmt.Sprintf("%d/%s", v.Size, v.Head))
+		}
+		return out
+	}
+	before := head()
+
+	// 1. No certificate: no handshake on any Raft port, for Raft or HTTP.
+	for i, n := range c.Nodes {
+		plain, err := net.Dial("tcp", n.RaftAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain.Write([]byte("TLR2R\x02n9\x0e127.0.0.1:9999"))
+		plain.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := plain.Read(make([]byte, 1)); err == nil {
+			t.Errorf("node %d answered a plaintext peer", i)
+		}
+		plain.Close()
+		if resp, err := http.Get(consensus.PeerURL(n.RaftAddr()) + "/v1/cluster"); err == nil {
+			resp.Body.Close()
+			t.Errorf("node %d served node-to-node HTTP in plaintext: %s", i, resp.Status)
+		}
+		noCert := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		if resp, err := noCert.Get("https://" + n.RaftAddr() + "/v1/cluster"); err == nil {
+			resp.Body.Close()
+			t.Errorf("node %d served node-to-node HTTPS without a client certificate: %s", i, resp.Status)
+		}
+	}
+	if got := head(); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Fatalf("heads moved from %v to %v", before, got)
+	}
+
+	// 2. A valid certificate from the cluster's CA, for a node "n9".
+	if err := consensus.WriteNodeCert(filepath.Join(c.CertDir, "ca"), "n9", []string{"127.0.0.1"}, filepath.Join(c.CertDir, "n9")); err != nil {
+		t.Fatal(err)
+	}
+	p9, err := testnet.LoadPeerTLS(c.CertDir, "n9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := consensus.NewStreamLayer("127.0.0.1:0", "", "n9", p9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trans := raft.NewNetworkTransport(stream, 2, 10*time.Second, io.Discard)
+	defer trans.Close()
+
+	// A participant record that makes n9's operator an admin, "signed"
+	// by the genesis admin with a zero signature.
+	thief := newKey(t)
+	rec := fmt.Sprintf(`{"address":%q,"id":"forged-1","name":"Forged admin","roles":["admin"],"signer":%q,"time":"2026-06-01T08:00:00+07:00","type":"participant"}`,
+		ledger.AddressOf(thief).Hex(), ledger.AddressOf(c.Admin).Hex())
+	forged := ledger.EncodeCommand(&ledger.Command{Kind: ledger.CmdRecords, Time: time.Now().UTC(),
+		Envelopes: []*ledger.Admitted{{Canonical: []byte(rec), Signature: make([]byte, ledger.SignatureLen), Signer: ledger.AddressOf(c.Admin)}}})
+	inject(t, c, trans, forged)
+	c.WaitFor("every node to count the forged record", 20*time.Second, func() bool {
+		for _, n := range c.Nodes {
+			if metric(t, n.HTTPURL(), "traceledger_apply_unverified_records_total") < 1 {
+				return false
+			}
+		}
+		return true
+	})
+	for i, n := range c.Nodes {
+		if st, _ := get(t, n.HTTPURL()+"/v1/participants/"+ledger.AddressOf(thief).Hex()); st != http.StatusNotFound {
+			t.Errorf("node %d knows the forged participant: %d", i, st)
+		}
+	}
+
+	// 3. A garbage entry: every node skips it, counts it and stays up.
+	inject(t, c, trans, append([]byte{0x80}, "not json at all"...))
+	inject(t, c, trans, []byte{ledger.CmdRecords, 0xde, 0xad})
+	c.WaitFor("every node to count the garbage entries", 20*time.Second, func() bool {
+		for _, n := range c.Nodes {
+			if metric(t, n.HTTPURL(), "traceledger_apply_refused_log_entries_total") < 2 {
+				return false
+			}
+		}
+		return true
+	})
+	c.WaitFor("agreement after the attacks", 20*time.Second, c.SameHead)
+	if got := head(); fmt.Sprint(got) != fmt.Sprint(before) {
+		t.Fatalf("heads moved from %v to %v", before, got)
+	}
+	// Every node restarts with those entries in its log, and serves.
+	for i := range c.Nodes {
+		c.Stop(i)
+		c.Restart(i)
+	}
+	c.Leader()
+	producer := newKey(t)
+	c.WaitFor("a write after the restarts", 30*time.Second, func() bool {
+		st, _ := post(t, c.Nodes[c.Follower()].HTTPURL(), registration(t, c.Admin, producer, "after-attack"))
+		return st == http.StatusCreated || st == http.StatusOK
+	})
+	c.WaitFor("agreement after the restarts", 20*time.Second, c.SameHead)
+}
