@@ -35,8 +35,11 @@ type Procs struct {
 	// Stderr receives the nodes' logs (default: a log file per node in its
 	// data directory).
 	Stderr io.Writer
-	client *http.Client
-	secret string // the cluster secret every node shares
+	// CertDir holds the cluster's CA and each node's certificate (see
+	// MakePeerCerts); the nodes run with peer TLS.
+	CertDir string
+	client  *http.Client
+	secret  string // the cluster secret every node shares
 }
 
 // Proc is one node process.
@@ -84,11 +87,21 @@ func StartProcs(ctx context.Context, bin, dir string, n int, extra ...string) (*
 	}
 	c := &Procs{Bin: bin, Dir: dir, Admin: admin, client: &http.Client{Timeout: 30 * time.Second},
 		secret: fmt.Sprintf("%x", crypto.FromECDSA(admin)[:16])}
-	secretFile := filepath.Join(dir, "cluster.secret")
+	secretFile := c.SecretFile()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(secretFile, []byte(c.secret+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	// Members authenticate each other with certificates from a CA made
+	// for this cluster, as a production cluster should.
+	c.CertDir = filepath.Join(dir, "certs")
+	var ids []string
+	for i := 0; i < n; i++ {
+		ids = append(ids, fmt.Sprintf("n%d", i+1))
+	}
+	if err := MakePeerCerts(c.CertDir, ids, []string{"127.0.0.1", "localhost"}); err != nil {
 		return nil, err
 	}
 	for i := 0; i < n; i++ {
@@ -101,6 +114,8 @@ func StartProcs(ctx context.Context, bin, dir string, n int, extra ...string) (*
 		}
 		p.args = []string{"serve", "--data", p.DataDir, "--http", p.HTTPAddr, "--raft", p.RaftAddr,
 			"--node-id", p.ID, "--fault-injection", "--log-level", "warn", "--cluster-secret-file", secretFile}
+		ca, cert, key := PeerFiles(c.CertDir, p.ID)
+		p.args = append(p.args, "--peer-ca", ca, "--peer-cert", cert, "--peer-key", key)
 		p.args = append(p.args, extra...)
 		if i == 0 {
 			p.args = append(p.args, "--bootstrap", "--admin", crypto.PubkeyToAddress(admin.PublicKey).Hex())
@@ -130,6 +145,9 @@ func StartProcs(ctx context.Context, bin, dir string, n int, extra ...string) (*
 	}
 	return c, nil
 }
+
+// SecretFile is the file holding the cluster secret the nodes share.
+func (c *Procs) SecretFile() string { return filepath.Join(c.Dir, "cluster.secret") }
 
 // Start starts (or restarts) node i and waits until it answers /healthz.
 func (c *Procs) Start(i int) error {

@@ -43,7 +43,9 @@ func runTestnet(ctx context.Context, args []string) error {
 	if err := c.Seed(ctx, len(c.Nodes)-1); err != nil {
 		return fmt.Errorf("seed demo history: %w", err)
 	}
-	fmt.Printf("\ntraceledger testnet: %d nodes, demo history seeded, admin %s\n\n", *nodes, c.AdminAddress())
+	fmt.Printf("\ntraceledger testnet: %d nodes, demo history seeded, admin %s\n", *nodes, c.AdminAddress())
+	fmt.Printf("members authenticate each other with mutual TLS: CA and node certificates in %s\n", c.CertDir)
+	fmt.Printf("cluster secret (for joins and removals) in %s\n\n", c.SecretFile())
 	for _, p := range c.Nodes {
 		fmt.Printf("  %s  http %s  raft %s  logs %s/node.log\n", p.ID, p.URL(), p.RaftAddr, p.DataDir)
 	}
