@@ -50,9 +50,15 @@ image:
 	CGO_ENABLED=1 $(GO) build -tags netgo,osusergo -ldflags '-s -w -linkmode external -extldflags "-static"' -o testnet/traceledger ./cmd/traceledger
 	cd testnet && docker build -t traceledger:latest . ; rm -f testnet/traceledger
 
-# Three containers on a private network (see testnet/docker-compose.yml).
-compose: image
-	docker-compose -f testnet/docker-compose.yml up
+# Three containers on a private network (see testnet/docker-compose.yml),
+# with a CA, node certificates and a cluster secret made on first use.
+CERTS := testnet/certs
+compose: build image
+	@test -f $(CERTS)/ca/ca.pem || ./$(BIN) certs init --out $(CERTS)/ca
+	@for n in n1 n2 n3; do test -f $(CERTS)/$$n/node.pem || ./$(BIN) certs node --ca $(CERTS)/ca --id $$n --host $$n --out $(CERTS)/$$n || exit 1; done
+	@test -s $(CERTS)/cluster.secret || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > $(CERTS)/cluster.secret)
+	TRACELEDGER_CLUSTER_SECRET=$${TRACELEDGER_CLUSTER_SECRET:-$$(cat $(CERTS)/cluster.secret)} docker-compose -f testnet/docker-compose.yml up
 
 clean:
 	rm -rf bin data testnet/traceledger
+	@echo "(testnet/certs kept: it holds the compose cluster's CA key; remove it by hand)"
