@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/traceledger/traceledger/ledger"
 	"github.com/traceledger/traceledger/ledger/badgerkv"
@@ -19,9 +20,9 @@ import (
 //	go test -run '^$' -bench 'InclusionProof|Bundle' -benchtime 2000x ./ledger/
 //
 // BenchmarkInclusionProof1M builds a ledger of 1 000 000 entries on disk
-// first (about a minute); the signatures of those entries are not checked
-// by Apply, so the build writes admin-signed registrations with a dummy
-// signature to keep it quick. Only proof generation is timed.
+// first (about a minute): admin-signed registrations with a dummy
+// signature, marked as verified (Preverify) to keep the build quick. Only
+// proof generation is timed.
 
 func BenchmarkInclusionProof1M(b *testing.B) {
 	const size = 1_000_000
@@ -72,7 +73,11 @@ func buildLedger(b *testing.B, db *badgerkv.DB, n int) {
 		for k := 0; k < 500 && next < n; k, next = k+1, next+1 {
 			rec := fmt.Sprintf(`{"address":"0x1%039x","id":"r%d","name":"HTX %d","roles":["producer"],"signer":"%s","time":"2026-06-01T00:00:00Z","type":"participant"}`,
 				next, next, next, admin.Hex())
-			cmd.Envelopes = append(cmd.Envelopes, &ledger.Admitted{Canonical: []byte(rec), Signature: sig, Signer: admin})
+			env := &ledger.Admitted{Canonical: []byte(rec), Signature: sig, Signer: admin}
+			if err := ledger.Preverify(env); err != nil {
+				b.Fatal(err)
+			}
+			cmd.Envelopes = append(cmd.Envelopes, env)
 		}
 		err := db.Update(func(w ledger.Writer) error {
 			res, err := ledger.Apply(w, cmd)
@@ -135,4 +140,61 @@ func BenchmarkBundle10Steps(b *testing.B) {
 		b.ReportMetric(float64(len(data)), "bundle-bytes")
 		b.ReportMetric(float64(len(bundle.Entries)), "entries")
 	})
+}
+
+// BenchmarkApplyVerifies measures what every node pays per record it did
+// not admit itself: strict decoding, the canonical-form check, signature
+// recovery (on all cores) and the rules, in commands of 500 envelopes.
+//
+//	go test -run '^$' -bench ApplyVerifies -benchtime 20000x ./ledger/
+func BenchmarkApplyVerifies(b *testing.B) {
+	admin, err := crypto.GenerateKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	db, err := badgerkv.Open(badgerkv.Options{InMemory: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	db.Update(func(w ledger.Writer) error {
+		_, err := ledger.Apply(w, &ledger.Command{Kind: ledger.CmdGenesis, Time: t0, Admins: []common.Address{ledger.AddressOf(admin)}})
+		return err
+	})
+	encoded := make([][]byte, 0, b.N/500+1)
+	for next := 0; next < b.N; {
+		cmd := &ledger.Command{Kind: ledger.CmdRecords, Time: t0}
+		for k := 0; k < 500 && next < b.N; k, next = k+1, next+1 {
+			raw := fmt.Sprintf(`{"address":"0x1%039x","id":"r%d","name":"HTX %d","roles":["producer"],"signer":"%s","time":"2026-06-01T00:00:00Z","type":"participant"}`,
+				next, next, next, ledger.AddressOf(admin).Hex())
+			env, err := ledger.SignEnvelope(admin, []byte(raw))
+			if err != nil {
+				b.Fatal(err)
+			}
+			adm, err := ledger.Admit(env, time.Time{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			cmd.Envelopes = append(cmd.Envelopes, adm)
+		}
+		encoded = append(encoded, ledger.EncodeCommand(cmd))
+	}
+	b.ResetTimer()
+	for _, data := range encoded {
+		cmd, err := ledger.DecodeCommand(data) // as a follower sees it
+		if err != nil {
+			b.Fatal(err)
+		}
+		err = db.Update(func(w ledger.Writer) error {
+			res, err := ledger.Apply(w, cmd)
+			if err == nil && res[0].Err != nil {
+				err = res[0].Err
+			}
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
 }

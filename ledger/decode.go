@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxRecordBytes bounds one record's canonical form.
@@ -111,9 +112,187 @@ var (
 // Admission canonicalises first, which already refuses duplicates; the
 // check here covers every other caller of DecodeRecord.
 func checkStrict(raw []byte, t reflect.Type) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	return strictValue(dec, t, nil)
+	sc := &strictScanner{b: raw}
+	return sc.value(t, nil)
+}
+
+// strictScanner walks JSON that encoding/json has already accepted as one
+// well-formed value: it need not diagnose syntax, only tokenise, which it
+// does without the allocations of json.Decoder.Token (every node runs it
+// for every record).
+type strictScanner struct {
+	b []byte
+	i int
+}
+
+func (s *strictScanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// next returns the next non-space byte without consuming it (0 at the end).
+func (s *strictScanner) next() byte {
+	s.ws()
+	if s.i >= len(s.b) {
+		return 0
+	}
+	return s.b[s.i]
+}
+
+// str reads the string at s.i and returns its value. Strings without
+// escapes or invalid UTF-8, nearly all of them, are sliced as they are;
+// the others are decoded by encoding/json, which has the last word on
+// what a string means.
+func (s *strictScanner) str() (string, error) {
+	start := s.i
+	j, plain := start+1, true
+	for j < len(s.b) && s.b[j] != '"' {
+		if s.b[j] == '\\' {
+			plain = false
+			j++
+		} else if s.b[j] >= utf8.RuneSelf {
+			plain = false
+		}
+		j++
+	}
+	if j >= len(s.b) {
+		return "", ErrMalformed.Detail("unterminated string")
+	}
+	s.i = j + 1
+	if plain {
+		return string(s.b[start+1 : j]), nil
+	}
+	var v string
+	if err := json.Unmarshal(s.b[start:j+1], &v); err != nil {
+		return "", jsonError(err)
+	}
+	return v, nil
+}
+
+// scalar skips a number or a literal and reports whether it was a number.
+func (s *strictScanner) scalar() bool {
+	num := s.i < len(s.b) && (s.b[s.i] == '-' || (s.b[s.i] >= '0' && s.b[s.i] <= '9'))
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return num
+		}
+		s.i++
+	}
+	return num
+}
+
+func (s *strictScanner) expect(c byte) error {
+	if s.next() != c {
+		return ErrMalformed.Detail("expected %q at byte %d", c, s.i)
+	}
+	s.i++
+	return nil
+}
+
+// value checks the next JSON value. t is the Go type it decodes into, nil
+// for free-form data.
+func (s *strictScanner) value(t reflect.Type, path *jsonPath) error {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == rawMessageType {
+		t = nil // attributes: free-form, but the same strings and names
+	}
+	c := s.next()
+	if t == numberType {
+		if c == '"' || c == '{' || c == '[' || !s.scalar() {
+			return ErrInvalidField.Detail("%s must be a JSON number", path)
+		}
+		return nil
+	}
+	switch c {
+	case '"':
+		v, err := s.str()
+		if err != nil {
+			return err
+		}
+		if r, bad := forbiddenRune(v); bad {
+			return ErrForbiddenChar.Detail("%s contains %U", path, r)
+		}
+	case '{':
+		s.i++
+		var fields map[string]reflect.Type
+		if t != nil && t.Kind() == reflect.Struct {
+			fields = fieldsOf(t)
+		}
+		var seen []string // records' objects are small: a scan beats a map
+		if s.next() == '}' {
+			s.i++
+			return nil
+		}
+		for {
+			if s.next() != '"' {
+				return ErrMalformed.Detail("expected a member name at byte %d", s.i)
+			}
+			k, err := s.str()
+			if err != nil {
+				return err
+			}
+			p := jsonPath{parent: path, key: k}
+			if r, bad := forbiddenRune(k); bad {
+				return ErrForbiddenChar.Detail("member name %q in %s contains %U", k, path, r)
+			}
+			if slices.Contains(seen, k) {
+				return ErrDuplicateKey.Detail("%q", p.String())
+			}
+			seen = append(seen, k)
+			var ft reflect.Type
+			if fields != nil {
+				var ok bool
+				if ft, ok = fields[k]; !ok {
+					return ErrUnknownField.Detail("%q (names are case-sensitive; free-form data goes under \"attributes\")", p.String())
+				}
+			}
+			if err := s.expect(':'); err != nil {
+				return err
+			}
+			if err := s.value(ft, &p); err != nil {
+				return err
+			}
+			if s.next() == ',' {
+				s.i++
+				continue
+			}
+			return s.expect('}')
+		}
+	case '[':
+		s.i++
+		var et reflect.Type
+		if t != nil && t.Kind() == reflect.Slice {
+			et = t.Elem()
+		}
+		if s.next() == ']' {
+			s.i++
+			return nil
+		}
+		for i := 0; ; i++ {
+			if err := s.value(et, &jsonPath{parent: path, index: i, isIndex: true}); err != nil {
+				return err
+			}
+			if s.next() == ',' {
+				s.i++
+				continue
+			}
+			return s.expect(']')
+		}
+	case 0:
+		return ErrMalformed.Detail("unexpected end of the record")
+	default:
+		s.scalar()
+	}
+	return nil
 }
 
 // jsonPath names a value in errors ("place.name", "outputs[1].lot"). It is
@@ -146,84 +325,6 @@ func (p *jsonPath) String() string {
 		}
 	}
 	return b.String()
-}
-
-// strictValue reads the next JSON value from dec. t is the Go type the
-// value decodes into, nil for free-form data.
-func strictValue(dec *json.Decoder, t reflect.Type, path *jsonPath) error {
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t == rawMessageType {
-		t = nil // attributes: free-form, but the same strings and names
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return jsonError(err)
-	}
-	if t == numberType {
-		if _, ok := tok.(json.Number); !ok {
-			return ErrInvalidField.Detail("%s must be a JSON number", path)
-		}
-		return nil
-	}
-	switch tok := tok.(type) {
-	case string:
-		if r, bad := forbiddenRune(tok); bad {
-			return ErrForbiddenChar.Detail("%s contains %U", path, r)
-		}
-	case json.Delim:
-		switch tok {
-		case '{':
-			var fields map[string]reflect.Type
-			if t != nil && t.Kind() == reflect.Struct {
-				fields = fieldsOf(t)
-			}
-			var seen []string // records' objects are small: a scan beats a map
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return jsonError(err)
-				}
-				k, _ := kt.(string)
-				p := jsonPath{parent: path, key: k}
-				if r, bad := forbiddenRune(k); bad {
-					return ErrForbiddenChar.Detail("member name %q in %s contains %U", k, path, r)
-				}
-				if slices.Contains(seen, k) {
-					return ErrDuplicateKey.Detail("%q", p.String())
-				}
-				seen = append(seen, k)
-				var ft reflect.Type
-				if fields != nil {
-					var ok bool
-					if ft, ok = fields[k]; !ok {
-						return ErrUnknownField.Detail("%q (names are case-sensitive; free-form data goes under \"attributes\")", p.String())
-					}
-				}
-				if err := strictValue(dec, ft, &p); err != nil {
-					return err
-				}
-			}
-			if _, err := dec.Token(); err != nil {
-				return jsonError(err)
-			}
-		case '[':
-			var et reflect.Type
-			if t != nil && t.Kind() == reflect.Slice {
-				et = t.Elem()
-			}
-			for i := 0; dec.More(); i++ {
-				if err := strictValue(dec, et, &jsonPath{parent: path, index: i, isIndex: true}); err != nil {
-					return err
-				}
-			}
-			if _, err := dec.Token(); err != nil {
-				return jsonError(err)
-			}
-		}
-	}
-	return nil
 }
 
 // forbiddenRune finds the first character that no string of a record may

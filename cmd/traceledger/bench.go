@@ -83,6 +83,9 @@ func benchCluster(ctx context.Context, n int, extra ...string) (*testnet.Procs, 
 	if err != nil {
 		return nil, nil, err
 	}
+	// Every load client of a benchmark comes from loopback: lift the
+	// per-client connection limit, as an operator would for a proxy.
+	extra = append([]string{"--max-conns-per-client", "1024"}, extra...)
 	c, err := testnet.StartProcs(ctx, bin, dir, n, extra...)
 	if err != nil {
 		os.RemoveAll(dir)

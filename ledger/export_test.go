@@ -1,0 +1,13 @@
+package ledger
+
+// Preverify marks an envelope as checked by this process, as Admit does,
+// without checking its signature: benchmarks that build large ledgers
+// quickly use it. Only tests can call it.
+func Preverify(a *Admitted) error {
+	rec, err := DecodeRecord(a.Canonical)
+	if err != nil {
+		return err
+	}
+	a.Record, a.verified = rec, true
+	return nil
+}
