@@ -36,6 +36,7 @@ type piece struct {
 
 // request gathers the results of one Submit call.
 type request struct {
+	ctx     context.Context // the client's: once done, pieces not yet proposed never are
 	envs    []*ledger.Admitted
 	results []ledger.Result
 	done    chan struct{}
@@ -79,7 +80,12 @@ func newCommitter(r *raft.Raft, fsm *FSM, clock func() time.Time) *committer {
 
 // submit queues envs and waits for their results.
 func (c *committer) submit(ctx context.Context, envs []*ledger.Admitted) ([]ledger.Result, error) {
-	req := &request{envs: envs, results: make([]ledger.Result, len(envs)), done: make(chan struct{})}
+	if err := ctx.Err(); err != nil {
+		// The client has gone: its write is not queued at all, so that it
+		// cannot surface later as an intent nobody is waiting for.
+		return nil, fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
+	}
+	req := &request{ctx: ctx, envs: envs, results: make([]ledger.Result, len(envs)), done: make(chan struct{})}
 	var pieces []piece
 	p := piece{req: req}
 	for i, e := range envs {
@@ -165,6 +171,21 @@ func (c *committer) run(ctx context.Context) {
 			default:
 				break fill
 			}
+		}
+		// Pieces whose client has gone while they queued are answered
+		// and dropped: nobody would learn their outcome.
+		live := batch[:0]
+		for _, p := range batch {
+			if err := p.req.ctx.Err(); err != nil {
+				p.req.finish(p, nil, fmt.Errorf("%w: %v", ErrUnknownOutcome, err))
+				continue
+			}
+			live = append(live, p)
+		}
+		batch = live
+		if len(batch) == 0 {
+			<-c.slots
+			continue
 		}
 		envs := make([]*ledger.Admitted, 0, n)
 		for _, p := range batch {

@@ -373,3 +373,40 @@ func TestCommitterAnswersAfterRaftShutdown(t *testing.T) {
 		t.Error("the committer does not stop: it waits for a Raft future that never resolves")
 	}
 }
+
+// A write whose client has gone is never proposed: it cannot surface later
+// as an intent nobody waits for.
+func TestNodeDropsWriteOfGoneClient(t *testing.T) {
+	n := startNode(t, nil)
+	size0 := headOf(t, n.store).Size
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := n.Submit(ctx, []*ledger.Admitted{registration(t, n.admin, "gone")}); !errors.Is(err, ErrUnknownOutcome) {
+		t.Fatalf("submit for a gone client: %v, want ErrUnknownOutcome", err)
+	}
+	// Pieces already queued when their client goes are dropped by run.
+	c := &committer{raft: n.raft, fsm: n.fsm, clock: time.Now, applyTimeout: time.Second,
+		pieces: make(chan piece, 8), slots: make(chan struct{}, maxInflight), stopped: make(chan struct{})}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	req := &request{ctx: ctx2, envs: []*ledger.Admitted{registration(t, n.admin, "gone-2")}, results: make([]ledger.Result, 1), done: make(chan struct{}), left: 1}
+	c.pieces <- piece{req: req, start: 0, end: 1}
+	cancel2()
+	runCtx, stop := context.WithCancel(context.Background())
+	go c.run(runCtx)
+	select {
+	case <-req.done:
+	case <-time.After(waitTimeout):
+		t.Fatal("the dropped piece was never answered")
+	}
+	stop()
+	<-c.stopped
+	if !errors.Is(req.err, ErrUnknownOutcome) {
+		t.Fatalf("dropped piece answered %v", req.err)
+	}
+	// Anything proposed would be applied by now: a later write lands
+	// right after the ones before.
+	res := n.submit(t, []*ledger.Admitted{registration(t, n.admin, "still-here")})
+	if res[0].Err != nil || res[0].Seq != size0 {
+		t.Fatalf("next write %+v, want seq %d: a gone client's write was proposed", res[0], size0)
+	}
+}
