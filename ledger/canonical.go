@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"strings"
 	"unicode/utf8"
 
@@ -20,6 +21,9 @@ const MaxDepth = 32
 // with a JCS library. Duplicate member names, invalid UTF-8 and nesting
 // deeper than MaxDepth are rejected.
 func Canonicalize(raw []byte) ([]byte, error) {
+	if isCanonical(raw) {
+		return bytes.Clone(raw), nil // the caller may keep it; raw may be a reused buffer
+	}
 	if !utf8.Valid(raw) {
 		return nil, ErrMalformed.Detail("record is not valid UTF-8")
 	}

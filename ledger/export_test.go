@@ -11,3 +11,6 @@ func Preverify(a *Admitted) error {
 	a.Record, a.verified = rec, true
 	return nil
 }
+
+// IsCanonical exposes the canonical-form fast path to the fuzz tests.
+func IsCanonical(raw []byte) bool { return isCanonical(raw) }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gowebpki/jcs"
+
 	"github.com/traceledger/traceledger/ledger"
 )
 
@@ -52,6 +54,14 @@ func FuzzCanonicalize(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		// The fast path (input already canonical) must agree with the
+		// canonicaliser itself.
+		if ledger.IsCanonical(raw) {
+			full, err := jcs.Transform(raw)
+			if err != nil || !bytes.Equal(full, raw) {
+				t.Fatalf("%q judged canonical, but jcs gives %q (%v)", raw, full, err)
+			}
+		}
 		out, err := ledger.Canonicalize(raw)
 		if err != nil {
 			if k, _, ok := ledger.Describe(err); !ok || k != ledger.KindInvalid {
