@@ -35,9 +35,10 @@ var ErrPeerIdentity = errors.New("consensus: peer certificate does not name that
 
 // PeerTLS is this node's credentials for mutual TLS with its peers.
 type PeerTLS struct {
-	ca   *x509.CertPool
-	cert tls.Certificate
-	id   string // the node id this node's certificate names
+	ca      *x509.CertPool
+	caCerts []*x509.Certificate
+	cert    tls.Certificate
+	id      string // the node id this node's certificate names
 }
 
 // LoadPeerTLS reads the cluster CA certificate and this node's certificate
@@ -48,7 +49,23 @@ func LoadPeerTLS(caFile, certFile, keyFile string) (*PeerTLS, error) {
 		return nil, fmt.Errorf("peer CA: %w", err)
 	}
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
+	var caCerts []*x509.Certificate
+	for rest := caPEM; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("peer CA %s: %w", caFile, err)
+		}
+		pool.AddCert(c)
+		caCerts = append(caCerts, c)
+	}
+	if len(caCerts) == 0 {
 		return nil, fmt.Errorf("peer CA %s: no PEM certificate", caFile)
 	}
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
@@ -67,8 +84,13 @@ func LoadPeerTLS(caFile, certFile, keyFile string) (*PeerTLS, error) {
 		return nil, fmt.Errorf("peer certificate %s names no node (want a URI SAN %s<id>)", certFile, nodeURIScheme)
 	}
 	cert.Leaf = leaf
-	return &PeerTLS{ca: pool, cert: cert, id: id}, nil
+	return &PeerTLS{ca: pool, caCerts: caCerts, cert: cert, id: id}, nil
 }
+
+// CACerts are the cluster CA's certificates; a joining node also trusts
+// them for a member's HTTPS API (a small cluster may serve its public API
+// with certificates from the same CA).
+func (p *PeerTLS) CACerts() []*x509.Certificate { return p.caCerts }
 
 // NodeID is the node id this node's certificate names.
 func (p *PeerTLS) NodeID() string { return p.id }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -255,6 +256,18 @@ func (n *Node) RaftAddr() string { return n.Raft.RaftAddr() }
 func (n *Node) join(ctx context.Context) error {
 	body, _ := json.Marshal(map[string]string{"id": n.cfg.ID, "raft": n.RaftAddr(), "http": n.httpURL, "checkpoint_key": n.Raft.CheckpointKey()})
 	public := &http.Client{Timeout: 15 * time.Second}
+	if n.cfg.PeerTLS != nil {
+		// Trust the system's roots and the cluster's CA for --join https://….
+		roots, err := x509.SystemCertPool()
+		if err != nil {
+			roots = x509.NewCertPool()
+		}
+		roots = roots.Clone()
+		for _, c := range n.cfg.PeerTLS.CACerts() {
+			roots.AddCert(c)
+		}
+		public.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}
+	}
 	delay := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		done, err := n.tryJoin(ctx, public, body)

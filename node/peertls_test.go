@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +50,18 @@ func TestPeerTLSClusterWorks(t *testing.T) {
 		if !m.Reachable {
 			t.Errorf("member %s unreachable over peer TLS: %s", m.ID, body)
 		}
+	}
+}
+
+// Nodes whose public API is HTTPS with certificates from the cluster's CA
+// join through an https:// URL.
+func TestPeerTLSClusterJoinsOverHTTPS(t *testing.T) {
+	c := testnet.StartLocal(t, 3, testnet.LocalOptions{PeerTLS: true, HTTPS: true})
+	if u := c.Nodes[0].HTTPURL(); !strings.HasPrefix(u, "https://") {
+		t.Fatalf("n1 serves at %s", u)
+	}
+	if got := len(c.Nodes[c.Leader()].Raft.Status().Members); got != 3 {
+		t.Fatalf("%d members", got)
 	}
 }
 

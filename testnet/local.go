@@ -40,6 +40,9 @@ type LocalOptions struct {
 	// PeerTLS runs the members' traffic over mutual TLS with certificates
 	// from a CA made for the cluster (its files under CertDir).
 	PeerTLS bool
+	// HTTPS serves each node's public API with its peer certificate
+	// (needs PeerTLS): joins then go to an https:// URL.
+	HTTPS bool
 }
 
 // freeAddr returns a loopback address with a port that was free a moment
@@ -91,6 +94,9 @@ func StartLocal(t testing.TB, n int, opts LocalOptions) *Local {
 				t.Fatal(err)
 			}
 			c.cfgs[i].PeerTLS = p
+			if opts.HTTPS {
+				_, c.cfgs[i].TLSCert, c.cfgs[i].TLSKey = PeerFiles(c.CertDir, c.cfgs[i].ID)
+			}
 		}
 	}
 	c.cfgs[0].Bootstrap = true
