@@ -184,6 +184,10 @@ func New(cfg Config) (*Consumer, error) {
 func (c *Consumer) Mount(r *mux.Router) {
 	methods := []string{http.MethodGet, http.MethodHead, http.MethodOptions}
 	r.PathPrefix("/01/").HandlerFunc(c.resolve).Methods(methods...)
+	r.PathPrefix(pagePrefix+"/01/").HandlerFunc(c.lotPage).Methods(http.MethodGet, http.MethodHead)
+	r.PathPrefix(productPrefix+"/01/").HandlerFunc(c.productPage).Methods(http.MethodGet, http.MethodHead)
+	r.PathPrefix(recallPrefix + "/01/").HandlerFunc(c.recallStatus).Methods(methods...)
+	r.HandleFunc(contextPath, c.linksetContext).Methods(methods...)
 	r.HandleFunc("/.well-known/gs1resolver", c.wellKnown).Methods(methods...)
 	r.PathPrefix("/qr/01/").HandlerFunc(c.qrImage).Methods(methods...)
 	r.PathPrefix("/labels/01/").HandlerFunc(c.labels).Methods(http.MethodGet, http.MethodHead)

@@ -65,6 +65,8 @@ type texts struct {
 	CheckpointNone, RawData, ScanInfo, ScanWarn, ScanNote, Truncated  string
 	NotFoundTitle, NotFoundBody, BadTitle, BadBody, Advice, Detail    string
 	NoLot, Footer, LabelScan, LabelsTitle, LabelsPrint, ScanUncounted string
+	NoLinkTitle, NoLinkBody, WalkUpTitle, WalkUpBody, RecentLots      string
+	LotsOnLedger                                                      string
 
 	Units  map[string]string
 	Months [12]string
@@ -115,6 +117,12 @@ func catalog() map[string]*texts {
 		Detail:            "Chi tiết kỹ thuật",
 		NoLot:             "Mã này chỉ có GTIN, không có số lô; sổ cái truy xuất theo từng lô hàng.",
 		Footer:            "Sổ cái truy xuất nguồn gốc traceledger: dữ liệu được ký số và không thể bị sửa một cách âm thầm.",
+		NoLinkTitle:       "Không có liên kết này",
+		NoLinkBody:        "Sổ cái không có loại liên kết được hỏi cho mã này.",
+		WalkUpTitle:       "Số lô không có trong sổ cái",
+		WalkUpBody:        "Số lô %s không có trong sổ cái truy xuất nguồn gốc. Sản phẩm có thể là hàng giả.",
+		RecentLots:        "Các lô gần đây",
+		LotsOnLedger:      "%d lô trong sổ cái",
 		LabelScan:         "Quét để truy xuất nguồn gốc",
 		LabelsTitle:       "Tem QR",
 		LabelsPrint:       "In trên giấy A4, tỉ lệ 100 %.",
@@ -165,6 +173,12 @@ func catalog() map[string]*texts {
 		Detail:            "Technical detail",
 		NoLot:             "This code has a GTIN but no lot number; the ledger traces lots.",
 		Footer:            "traceledger provenance ledger: signed data that cannot be changed silently.",
+		NoLinkTitle:       "No such link",
+		NoLinkBody:        "The ledger has no link of the requested type for this code.",
+		WalkUpTitle:       "Lot code not on the ledger",
+		WalkUpBody:        "Lot code %s is not in the traceability ledger. The product may be counterfeit.",
+		RecentLots:        "Recent lots",
+		LotsOnLedger:      "%d lots in the ledger",
 		LabelScan:         "Scan to trace the origin",
 		LabelsTitle:       "QR labels",
 		LabelsPrint:       "Print on A4 paper at 100 % scale.",

@@ -47,7 +47,7 @@ func (c *Consumer) labels(w http.ResponseWriter, r *http.Request) {
 	if s := link.Params.Get("count"); s != "" {
 		if count, err = strconv.Atoi(s); err != nil || count < 1 || count > MaxLabelCount {
 			c.codeError(w, r, lang, http.StatusBadRequest, "invalid_count", c.texts[lang].LabelsTitle,
-				fmt.Sprintf("count=%s: 1–%d", s, MaxLabelCount), "count must be a whole number from 1 to "+strconv.Itoa(MaxLabelCount))
+				fmt.Sprintf("count=%s: 1–%d", s, MaxLabelCount), "count must be a whole number from 1 to "+strconv.Itoa(MaxLabelCount), false)
 			return
 		}
 	}

@@ -152,6 +152,19 @@ func (v *view) CertStateText(ci *certInfo) string {
 	return v.T.CertValid
 }
 
+// StatusOf is a lot status in words.
+func (v *view) StatusOf(status string) string {
+	switch status {
+	case ledger.StatusRecalled:
+		return v.T.StatusRecalled
+	case ledger.StatusInTransit:
+		return v.T.StatusInTransit
+	case ledger.StatusConsumed:
+		return v.T.StatusConsumed
+	}
+	return v.T.StatusActive
+}
+
 // pageView is the data of the lot page.
 type pageView struct {
 	view
@@ -170,17 +183,7 @@ func (p *pageView) ProductName() string { return p.Name(p.M.Lot.Product) }
 func (p *pageView) SigOK() bool { return len(p.M.Verify.Bad) == 0 }
 
 // StatusText is the lot's status in words.
-func (p *pageView) StatusText() string {
-	switch p.M.Lot.Status {
-	case ledger.StatusRecalled:
-		return p.T.StatusRecalled
-	case ledger.StatusInTransit:
-		return p.T.StatusInTransit
-	case ledger.StatusConsumed:
-		return p.T.StatusConsumed
-	}
-	return p.T.StatusActive
-}
+func (p *pageView) StatusText() string { return p.StatusOf(p.M.Lot.Status) }
 
 // EventTitle names a journey event.
 func (p *pageView) EventTitle(ev *event) string {
@@ -220,7 +223,7 @@ func (c *Consumer) pageData(lang, switchURL string, link *digitallink.Link, m *m
 		Scan:      scan,
 		CP:        c.checkpointState(m),
 		JSONURL:   "/v1/lots/" + m.Ref.GTIN + "/" + digitallink.EscapeValue(m.Ref.Lot),
-		Canonical: c.public + link.Path(),
+		Canonical: c.public + pagePrefix + link.Path(),
 	}
 }
 
