@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -42,10 +43,14 @@ func pickLang(r *http.Request) string {
 	return best
 }
 
-// vietnamZone is the zone in which a certificate's validity dates are
-// compared with today: Vietnam has kept UTC+7 without daylight saving
-// since 1975.
-func vietnamZone() *time.Location { return time.FixedZone("ICT", 7*3600) }
+// vietnamZone is Asia/Ho_Chi_Minh: the zone of the ledger's places, in
+// which times without one are shown and certificate dates are compared
+// with today. Vietnam has kept UTC+7 without daylight saving since 1975,
+// so a fixed zone is exact, and the binary needs no tzdata (the container
+// image has no zoneinfo).
+func vietnamZone() *time.Location { return time.FixedZone("ICT", vietnamOffset) }
+
+const vietnamOffset = 7 * 3600
 
 // texts is one language's strings for the pages. Strings with verbs are
 // fed to the template's printf, whose result html/template escapes.
@@ -66,6 +71,7 @@ type texts struct {
 	NotFoundTitle, NotFoundBody, BadTitle, BadBody, Advice, Detail    string
 	NoLot, Footer, LabelScan, LabelsTitle, LabelsPrint, ScanUncounted string
 	NoLinkTitle, NoLinkBody, WalkUpTitle, WalkUpBody, RecentLots      string
+	TimeZone                                                          string
 	LotsOnLedger                                                      string
 
 	Units  map[string]string
@@ -117,6 +123,7 @@ func catalog() map[string]*texts {
 		Detail:            "Chi tiết kỹ thuật",
 		NoLot:             "Mã này chỉ có GTIN, không có số lô; sổ cái truy xuất theo từng lô hàng.",
 		Footer:            "Sổ cái truy xuất nguồn gốc traceledger: dữ liệu được ký số và không thể bị sửa một cách âm thầm.",
+		TimeZone:          "Giờ hiển thị là giờ Việt Nam (UTC+7), trừ khi ghi khác.",
 		NoLinkTitle:       "Không có liên kết này",
 		NoLinkBody:        "Sổ cái không có loại liên kết được hỏi cho mã này.",
 		WalkUpTitle:       "Số lô không có trong sổ cái",
@@ -173,6 +180,7 @@ func catalog() map[string]*texts {
 		Detail:            "Technical detail",
 		NoLot:             "This code has a GTIN but no lot number; the ledger traces lots.",
 		Footer:            "traceledger provenance ledger: signed data that cannot be changed silently.",
+		TimeZone:          "Times are Vietnam time (UTC+7) unless marked otherwise.",
 		NoLinkTitle:       "No such link",
 		NoLinkBody:        "The ledger has no link of the requested type for this code.",
 		WalkUpTitle:       "Lot code not on the ledger",
@@ -190,16 +198,42 @@ func catalog() map[string]*texts {
 	return map[string]*texts{langVI: vi, langEN: en}
 }
 
-// formatTime shows a field time as it was recorded (its own offset: the
-// time on the farm's clock), e.g. "12/06/2026 05:30" or "12 Jun 2026, 05:30".
+// formatTime shows a field time on the clock of the place where it
+// happened: a time written with an offset keeps it (the record says where
+// it was), a time in UTC ("Z", as a device in UTC writes it) is shown in
+// Vietnam, where the ledger's places are. A time off Vietnam's clock
+// carries its offset; Vietnam's own is named once on the page (TimeZone).
+// E.g. "12/06/2026 05:30" or "12 Jun 2026, 05:30 (UTC+9)".
 func (t *texts) formatTime(tm time.Time) string {
 	if tm.IsZero() {
 		return ""
 	}
-	if t.Lang == langVI {
-		return tm.Format("02/01/2006 15:04")
+	if _, off := tm.Zone(); off == 0 {
+		tm = tm.In(vietnamZone())
 	}
-	return tm.Format("2 ") + t.Months[tm.Month()-1] + tm.Format(" 2006, 15:04")
+	var s string
+	if t.Lang == langVI {
+		s = tm.Format("02/01/2006 15:04")
+	} else {
+		s = tm.Format("2 ") + t.Months[tm.Month()-1] + tm.Format(" 2006, 15:04")
+	}
+	if _, off := tm.Zone(); off != vietnamOffset {
+		s += " (" + utcOffset(off) + ")"
+	}
+	return s
+}
+
+// utcOffset writes an offset as "UTC+7", "UTC+5:30", "UTC-3".
+func utcOffset(off int) string {
+	sign := "+"
+	if off < 0 {
+		sign, off = "-", -off
+	}
+	s := "UTC" + sign + strconv.Itoa(off/3600)
+	if m := off % 3600 / 60; m != 0 {
+		s += fmt.Sprintf(":%02d", m)
+	}
+	return s
 }
 
 // formatDay shows a YYYY-MM-DD date; anything else is shown as written.
