@@ -71,7 +71,7 @@ type texts struct {
 	NotFoundTitle, NotFoundBody, BadTitle, BadBody, Advice, Detail    string
 	NoLot, Footer, LabelScan, LabelsTitle, LabelsPrint, ScanUncounted string
 	NoLinkTitle, NoLinkBody, WalkUpTitle, WalkUpBody, RecentLots      string
-	TimeZone                                                          string
+	TimeZone, LabelsLocal                                             string
 	LotsOnLedger                                                      string
 
 	Units  map[string]string
@@ -133,6 +133,7 @@ func catalog() map[string]*texts {
 		LabelScan:         "Quét để truy xuất nguồn gốc",
 		LabelsTitle:       "Tem QR",
 		LabelsPrint:       "In trên giấy A4, tỉ lệ 100 %.",
+		LabelsLocal:       "Chú ý: mã QR trên tem trỏ tới %s, một địa chỉ chỉ dùng được trong mạng nội bộ. Điện thoại của người mua ở ngoài sẽ không mở được. Hãy chạy máy chủ với --public-url là địa chỉ công khai trước khi in.",
 		Units: map[string]string{"H87": "cái", "C62": "đơn vị", "XBX": "hộp", "XBO": "chai", "XJR": "hũ", "XBG": "túi",
 			"XCT": "thùng", "XSA": "bao", "XPK": "gói", "XPA": "gói", "XCN": "lon", "XTN": "hộp thiếc", "XCR": "két",
 			"XPX": "pallet", "XBK": "giỏ", "XPO": "túi", "NBB": "chai", "DZN": "tá", "PR": "đôi", "SET": "bộ"},
@@ -190,6 +191,7 @@ func catalog() map[string]*texts {
 		LabelScan:         "Scan to trace the origin",
 		LabelsTitle:       "QR labels",
 		LabelsPrint:       "Print on A4 paper at 100 % scale.",
+		LabelsLocal:       "Warning: the QR codes on these labels point to %s, an address reachable only on a local network. A shopper's phone outside it cannot open them. Run the server with --public-url set to a public address before printing.",
 		Units: map[string]string{"H87": "pieces", "C62": "units", "XBX": "boxes", "XBO": "bottles", "XJR": "jars",
 			"XBG": "bags", "XCT": "cartons", "XSA": "sacks", "XPK": "packs", "XPA": "packets", "XCN": "cans",
 			"XTN": "tins", "XCR": "crates", "XPX": "pallets", "XBK": "baskets", "XPO": "pouches", "NBB": "bottles"},
