@@ -93,6 +93,13 @@ type Config struct {
 	// ClientIP identifies a request's client for the rate limit; default
 	// the connection's peer address (see remoteIP).
 	ClientIP func(*http.Request) string
+
+	// OperatorName, OperatorURL and OperatorPhone say who runs this
+	// ledger (serve --operator-name, --operator-url, --operator-phone):
+	// the pages show them in their header and footer, so that a shopper
+	// knows whom the provenance comes from and whom to call. All optional;
+	// OperatorURL must be an http(s) URL.
+	OperatorName, OperatorURL, OperatorPhone string
 }
 
 // Consumer serves the consumer-facing routes. Build it with New.
@@ -129,6 +136,11 @@ func New(cfg Config) (*Consumer, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("consumer: public URL %q is not an http(s) base URL", cfg.PublicURL)
 	}
+	if cfg.OperatorURL != "" {
+		if u, err := url.Parse(cfg.OperatorURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("consumer: operator URL %q is not an http(s) URL", cfg.OperatorURL)
+		}
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -163,6 +175,9 @@ func New(cfg Config) (*Consumer, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The operator is on every page: another operator, other ETags.
+	opDigest := sha256.Sum256([]byte(cfg.OperatorName + "\x00" + cfg.OperatorURL + "\x00" + cfg.OperatorPhone))
+	version += hex.EncodeToString(opDigest[:4])
 	return &Consumer{
 		cfg: cfg, public: strings.TrimRight(cfg.PublicURL, "/"), log: cfg.Logger,
 		cacheControl: "public, max-age=" + strconv.Itoa(int(cfg.MaxAge.Seconds())),
