@@ -289,6 +289,21 @@ func TestResolver(t *testing.T) {
 			}
 			mustContain(t, p, r.body, "Mã không hợp lệ", "có thể là hàng giả")
 		}
+		// The page says what is wrong in its own language, without the
+		// parser's English.
+		for p, want := range map[string]string{
+			"/01/08936000100026/10/LNB2606A":         "Mã GTIN không hợp lệ: sai độ dài hoặc sai số kiểm tra.",
+			"/01/08936000100025/10/L%C3%94":          "Số lô không hợp lệ",
+			"/01/08936000100025/21/1/10/LNB2606A":    "không theo thứ tự GS1",
+			"/01/08936000100025/10/A?17=991399":      "Phần sau dấu ? của mã",
+			"/01/08936000100026/10/LNB2606A?lang=en": "The GTIN is not valid",
+		} {
+			r := ds.get(t, p)
+			mustContain(t, p, r.body, want)
+			if strings.Contains(r.body, "digitallink:") {
+				t.Errorf("%s: the page shows the parser's error", p)
+			}
+		}
 		r := ds.get(t, "/01/08936000100026/10/LNB2606A", "Accept: application/json")
 		var e struct{ Error struct{ Code string } }
 		if r.status != http.StatusBadRequest || json.Unmarshal([]byte(r.body), &e) != nil || e.Error.Code != "invalid_digital_link" {
