@@ -1,10 +1,12 @@
 // Package consumer serves what a shopper sees after scanning the QR code on
-// a jar of Hà Giang honey or a box of Lục Ngạn lychee: a GS1 Digital Link
-// resolver (GET /01/{gtin}/10/{lot}[/21/{serial}]) that answers with a
-// server-rendered page in Vietnamese or English, the lot's JSON, or an
-// RFC 9264 linkset; the QR images themselves (PNG and SVG); printable A4
-// label sheets; and, for serialised units, a count of scans that warns when
-// a code seems to have been copied.
+// a jar of Hà Giang honey or a box of Lục Ngạn lychee: a GS1-conformant
+// Digital Link resolver (GET /01/{gtin}/10/{lot}[/21/{serial}]) that
+// redirects a scan to the lot's page (/lot/01/…), answers the lot's JSON
+// or its RFC 9264 linkset, and walks an unknown lot up to its product's
+// page (/product/01/{gtin}); the pages themselves, server-rendered in
+// Vietnamese or English; the QR images (PNG and SVG); printable A4 label
+// sheets; and, for serialised units, a count of scans that warns when a
+// code seems to have been copied.
 //
 // The page works with JavaScript off and weighs a few tens of kilobytes:
 // inline CSS, no web fonts, no images. Every entry's EIP-191 signature is
@@ -13,8 +15,9 @@
 // answered from memory costs a handful of key-value reads.
 //
 // Layout: consumer.go (construction, routes, caching headers), resolver.go
-// (Digital Link resolution and link types), model.go (reading the lot's
-// history), render.go and templates/ (HTML), i18n.go (vi and en), qr.go and
+// (Digital Link resolution, link types, linksets, the lot page's handler),
+// product.go (the product page a walk-up leads to), model.go (reading the
+// lot's history), render.go and templates/ (HTML), i18n.go (vi and en), qr.go and
 // labels.go (images and label sheets), scans.go (scan counts and their rate
 // limit), cache.go (the bounded caches everything above shares).
 //
