@@ -136,7 +136,7 @@ func TestEPCISExport(t *testing.T) {
 		}
 		tr := ev[4]
 		if len(tr.InputQuantityList) != 1 || tr.InputQuantityList[0] != (epcis.QuantityElement{EPCClass: fresh, Quantity: "500", UOM: "KGM"}) ||
-			len(tr.OutputQuantityList) != 1 || tr.OutputQuantityList[0] != (epcis.QuantityElement{EPCClass: boxes, Quantity: "2000", UOM: "H87"}) {
+			len(tr.OutputQuantityList) != 1 || tr.OutputQuantityList[0] != (epcis.QuantityElement{EPCClass: boxes, Quantity: "2000", UOM: "XBX"}) {
 			t.Errorf("transformation inputs %+v outputs %+v", tr.InputQuantityList, tr.OutputQuantityList)
 		}
 	})

@@ -91,6 +91,28 @@ func putJSON(w Writer, key []byte, v any) error {
 // ref.GTIN must be in 14-digit form.
 func GetLot(r Reader, ref LotRef) (*Lot, error) { return getJSON[Lot](r, lotKey(ref)) }
 
+// LotsOfGTIN calls fn with every lot of a GTIN (14-digit form), in order of
+// lot code, until fn returns false. A product page lists them: the lots a
+// trade item was made in.
+func LotsOfGTIN(r Reader, gtin string, fn func(*Lot) bool) error {
+	if len(gtin) != 14 {
+		return nil
+	}
+	var decodeErr error
+	err := r.Scan(cat(prefixLot, []byte(gtin)), nil, func(k, v []byte) bool {
+		var l Lot
+		if err := json.Unmarshal(v, &l); err != nil {
+			decodeErr = errCorrupt("%q: %v", k, err)
+			return false
+		}
+		return fn(&l)
+	})
+	if err != nil {
+		return err
+	}
+	return decodeErr
+}
+
 // GetParticipant returns a participant's registration, or nil.
 func GetParticipant(r Reader, a common.Address) (*ParticipantInfo, error) {
 	return getJSON[ParticipantInfo](r, participantKey(a))

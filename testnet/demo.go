@@ -170,7 +170,7 @@ func DemoEnvelopes(admin *ecdsa.PrivateKey) ([]ledger.Envelope, error) {
 	boxes := lot(gtinLycheeBox, "LNB2606A")
 	b.sign("bgfood", "transform", "2026-06-13T07:00:00+07:00", map[string]any{
 		"inputs":  []any{map[string]any{"lot": fresh, "quantity": qty(500, "KGM")}},
-		"outputs": []any{map[string]any{"lot": boxes, "product": map[string]any{"name": "Vải thiều Lục Ngạn hộp 250 g", "name_en": "Luc Ngan lychee, 250 g box"}, "quantity": qty(2000, "H87")}},
+		"outputs": []any{map[string]any{"lot": boxes, "product": map[string]any{"name": "Vải thiều Lục Ngạn hộp 250 g", "name_en": "Luc Ngan lychee, 250 g box"}, "quantity": qty(2000, "XBX")}},
 		"process": "Sơ chế, phân loại, đóng hộp 250 g", "place": map[string]any{"name": "Xưởng đóng gói Đình Trám", "province": "Bắc Giang"}})
 	b.move(boxes, "bgfood", "dist-hn", "2026-06-13T14:00:00+07:00", "2026-06-13T19:45:00+07:00")
 	b.move(boxes, "dist-hn", "shop-hn", "2026-06-14T06:00:00+07:00", "2026-06-14T08:10:00+07:00")
@@ -253,6 +253,6 @@ func DemoEnvelopes(admin *ecdsa.PrivateKey) ([]ledger.Envelope, error) {
 	b.sign("cert", "inspect", "2026-07-09T09:00:00+07:00", map[string]any{"lot": jars2, "result": "fail",
 		"note": "Độ ẩm 21,5 %, vượt giới hạn 20 % của TCVN 12605:2019"})
 	b.sign("hagiang", "recall", "2026-07-09T15:00:00+07:00", map[string]any{"lot": honey2,
-		"reason": "Độ ẩm vượt chuẩn TCVN 12605:2019; đề nghị không sử dụng và trả lại nơi mua / Moisture above the national standard; do not consume, return to the shop"})
+		"reason": "Độ ẩm vượt chuẩn TCVN 12605:2019; đề nghị không sử dụng và trả lại nơi mua"})
 	return b.out, b.err
 }

@@ -38,9 +38,9 @@ func BenchmarkPages(b *testing.B) {
 	// them here (the inflating would run on the server's two cores).
 	targets := []struct{ name, url, accept, encoding string }{
 		{"bare", bare.URL + "/", "", ""},
-		{"page", ds.url + lycheePath, "", ""},
-		{"page-gzip", ds.url + lycheePath, "", "gzip"},
-		{"page-en", ds.url + lycheePath + "?lang=en", "", ""},
+		{"page", ds.url + lycheePage, "", ""},
+		{"page-gzip", ds.url + lycheePage, "", "gzip"},
+		{"page-en", ds.url + lycheePage + "?lang=en", "", ""},
 		{"json", ds.url + lycheePath, "application/json", ""},
 		{"json-gzip", ds.url + lycheePath, "application/json", "gzip"},
 	}

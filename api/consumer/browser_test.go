@@ -118,8 +118,10 @@ func TestBrowser(t *testing.T) {
 
 	do("viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
 
-	// The Vietnamese page, by default.
+	// The Vietnamese page, by default, reached as a scan reaches it: the
+	// Digital Link in the QR code redirects to the page.
 	do("open the page", chromedp.Navigate(ds.url+lycheePath), chromedp.WaitVisible(chromedp.CSS("#journey")))
+	landed := eval(`location.pathname`)
 	title, journey := text("h1"), text("#journey h2")
 	overflow := eval(`document.documentElement.scrollWidth - window.innerWidth`)
 	viShot := shot(true)
@@ -136,7 +138,8 @@ func TestBrowser(t *testing.T) {
 	recallBG := eval(`getComputedStyle(document.getElementById("recall")).backgroundColor`)
 	recallShot := shot(false)
 
-	// A code the ledger never saw.
+	// A lot code the ledger never saw, of a GTIN it knows: the product
+	// page, with the warning first.
 	do("open an unknown code", chromedp.Navigate(ds.url+"/01/"+lycheeGTIN+"/10/FAKE2606"), chromedp.WaitVisible(chromedp.CSS("#warning")))
 	warning := text("#warning")
 	fakeShot := shot(false)
@@ -149,6 +152,9 @@ func TestBrowser(t *testing.T) {
 	save("consumer-recall-vi.png", recallShot)
 	save("consumer-counterfeit-vi.png", fakeShot)
 
+	if landed != any(lycheePage) {
+		t.Errorf("the Digital Link led to %v, want the page %s", landed, lycheePage)
+	}
 	if title != "Vải thiều Lục Ngạn hộp 250 g" || journey != "Hành trình sản phẩm" {
 		t.Errorf("Vietnamese page shows %q / %q", title, journey)
 	}
@@ -167,7 +173,7 @@ func TestBrowser(t *testing.T) {
 	if recallBG != any("rgb(183, 28, 28)") {
 		t.Errorf("recall banner background %q, want red", recallBG)
 	}
-	if !strings.Contains(warning, "Sản phẩm có thể là hàng giả") {
+	if !strings.Contains(warning, "Số lô FAKE2606 không có trong sổ cái") || !strings.Contains(warning, "Sản phẩm có thể là hàng giả") {
 		t.Errorf("unknown code warning reads %q", warning)
 	}
 }

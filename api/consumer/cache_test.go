@@ -27,7 +27,7 @@ func TestETagAndConditionalRequests(t *testing.T) {
 	cp := &stubCheckpoints{}
 	ds := startDemo(t, func(c *Config) { c.Checkpoints = cp })
 
-	first := ds.get(t, lycheePath)
+	first := ds.get(t, lycheePage)
 	etag := first.header.Get("ETag")
 	if first.status != http.StatusOK || etag == "" || first.header.Get("Cache-Control") != "public, max-age=60" {
 		t.Fatalf("%d ETag %q Cache-Control %q", first.status, etag, first.header.Get("Cache-Control"))
@@ -37,16 +37,16 @@ func TestETagAndConditionalRequests(t *testing.T) {
 	}
 	// Revalidation: 304 without a body, for the exact tag, a list, or W/.
 	for _, inm := range []string{etag, `"nope", ` + etag, "W/" + etag} {
-		r := ds.get(t, lycheePath, "If-None-Match: "+inm)
+		r := ds.get(t, lycheePage, "If-None-Match: "+inm)
 		if r.status != http.StatusNotModified || r.body != "" || r.header.Get("ETag") != etag {
 			t.Errorf("If-None-Match %s: %d %q", inm, r.status, r.body)
 		}
 	}
-	if r := ds.get(t, lycheePath, `If-None-Match: "other"`); r.status != http.StatusOK {
+	if r := ds.get(t, lycheePage, `If-None-Match: "other"`); r.status != http.StatusOK {
 		t.Errorf("non-matching tag: %d", r.status)
 	}
 	// gzip for clients that accept it: its own tag, the same page.
-	gz := ds.get(t, lycheePath, "Accept-Encoding: gzip")
+	gz := ds.get(t, lycheePage, "Accept-Encoding: gzip")
 	if gz.header.Get("Content-Encoding") != "gzip" || gz.header.Get("ETag") != gzipETag(etag) {
 		t.Errorf("gzip answer: encoding %q, ETag %q", gz.header.Get("Content-Encoding"), gz.header.Get("ETag"))
 	}
@@ -59,19 +59,19 @@ func TestETagAndConditionalRequests(t *testing.T) {
 		t.Errorf("gzip body differs from the plain page (%v)", err)
 	}
 	t.Logf("page: %d bytes, %d gzipped", len(first.body), len(gz.body))
-	if r := ds.get(t, lycheePath, "Accept-Encoding: gzip", "If-None-Match: "+gzipETag(etag)); r.status != http.StatusNotModified {
+	if r := ds.get(t, lycheePage, "Accept-Encoding: gzip", "If-None-Match: "+gzipETag(etag)); r.status != http.StatusNotModified {
 		t.Errorf("gzip revalidation: %d", r.status)
 	}
-	if r := ds.get(t, lycheePath, "Accept-Encoding: gzip;q=0"); r.header.Get("Content-Encoding") != "" {
+	if r := ds.get(t, lycheePage, "Accept-Encoding: gzip;q=0"); r.header.Get("Content-Encoding") != "" {
 		t.Error("gzip sent to a client that refused it")
 	}
 
 	// The language is part of the tag.
-	en := ds.get(t, lycheePath, "Accept-Language: en")
+	en := ds.get(t, lycheePage, "Accept-Language: en")
 	if en.header.Get("ETag") == etag {
 		t.Error("vi and en pages share an ETag")
 	}
-	if r := ds.get(t, lycheePath, "Accept-Language: en", "If-None-Match: "+etag); r.status != http.StatusOK {
+	if r := ds.get(t, lycheePage, "Accept-Language: en", "If-None-Match: "+etag); r.status != http.StatusOK {
 		t.Errorf("the vi tag revalidated the en page: %d", r.status)
 	}
 	// JSON has its own tag and revalidates too.
@@ -86,15 +86,15 @@ func TestETagAndConditionalRequests(t *testing.T) {
 	// A checkpoint covering the lot changes the verification panel, so
 	// the tag.
 	cp.size, cp.signed, cp.total, cp.ok = 1<<40, 2, 3, true
-	covered := ds.get(t, lycheePath)
+	covered := ds.get(t, lycheePage)
 	if covered.header.Get("ETag") == etag {
 		t.Error("checkpoint state is not part of the ETag")
 	}
 	mustContain(t, "page with a checkpoint", covered.body, "được 2/3 nút ký")
 	cp.size = 1
-	mustContain(t, "page with an old checkpoint", ds.get(t, lycheePath).body, "chưa nằm trong checkpoint")
+	mustContain(t, "page with an old checkpoint", ds.get(t, lycheePage).body, "chưa nằm trong checkpoint")
 	cp.ok = false
-	if r := ds.get(t, lycheePath, "If-None-Match: "+etag); r.status != http.StatusNotModified {
+	if r := ds.get(t, lycheePage, "If-None-Match: "+etag); r.status != http.StatusNotModified {
 		t.Errorf("back to no checkpoint: %d", r.status)
 	}
 
@@ -108,7 +108,7 @@ func TestETagAndConditionalRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	ds.submit(t, env)
-	after := ds.get(t, lycheePath, "If-None-Match: "+etag)
+	after := ds.get(t, lycheePage, "If-None-Match: "+etag)
 	if after.status != http.StatusOK || after.header.Get("ETag") == etag {
 		t.Fatalf("after a new entry: %d, ETag %q (was %q)", after.status, after.header.Get("ETag"), etag)
 	}
@@ -186,7 +186,7 @@ func TestSerialScans(t *testing.T) {
 	ds := startDemo(t, func(c *Config) {
 		c.ScanThreshold, c.ScanBurst, c.ScanRate = 2, 3, 1e-9
 	})
-	path := lycheePath + "/21/SN0001"
+	path := lycheePage + "/21/SN0001"
 	var last response
 	for i := 1; i <= 4; i++ {
 		last = ds.get(t, path)
@@ -213,7 +213,7 @@ func TestSerialScans(t *testing.T) {
 		t.Errorf("count %d after language switch and HEAD, want 3", c.count)
 	}
 	// An unknown lot's serial is a 404 and never counted.
-	if r := ds.get(t, "/01/"+lycheeGTIN+"/10/NOPE/21/SN0001"); r.status != http.StatusNotFound {
+	if r := ds.get(t, "/lot/01/"+lycheeGTIN+"/10/NOPE/21/SN0001"); r.status != http.StatusNotFound {
 		t.Errorf("unknown lot serial: %d", r.status)
 	}
 }
@@ -224,7 +224,7 @@ func TestParticipantReRegistration(t *testing.T) {
 	var offset atomic.Int64
 	clock := func() time.Time { return testClock().Add(time.Duration(offset.Load())) }
 	ds := startDemo(t, func(c *Config) { c.Clock, c.PartyRecheck = clock, time.Minute })
-	before := ds.get(t, lycheePath)
+	before := ds.get(t, lycheePage)
 	mustContain(t, "page", before.body, "Siêu thị Hà Nội – Cầu Giấy")
 
 	env, err := testnet.SignRecord(ds.admin, map[string]any{
@@ -237,7 +237,7 @@ func TestParticipantReRegistration(t *testing.T) {
 	}
 	ds.submit(t, env)
 	offset.Store(int64(2 * time.Minute))
-	after := ds.get(t, lycheePath)
+	after := ds.get(t, lycheePage)
 	mustContain(t, "page after re-registration", after.body, "Siêu thị Xanh Cầu Giấy")
 	if after.header.Get("ETag") == before.header.Get("ETag") {
 		t.Error("a re-registered participant did not change the ETag")

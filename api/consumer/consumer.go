@@ -1,10 +1,12 @@
 // Package consumer serves what a shopper sees after scanning the QR code on
-// a jar of Hà Giang honey or a box of Lục Ngạn lychee: a GS1 Digital Link
-// resolver (GET /01/{gtin}/10/{lot}[/21/{serial}]) that answers with a
-// server-rendered page in Vietnamese or English, the lot's JSON, or an
-// RFC 9264 linkset; the QR images themselves (PNG and SVG); printable A4
-// label sheets; and, for serialised units, a count of scans that warns when
-// a code seems to have been copied.
+// a jar of Hà Giang honey or a box of Lục Ngạn lychee: a GS1-conformant
+// Digital Link resolver (GET /01/{gtin}/10/{lot}[/21/{serial}]) that
+// redirects a scan to the lot's page (/lot/01/…), answers the lot's JSON
+// or its RFC 9264 linkset, and walks an unknown lot up to its product's
+// page (/product/01/{gtin}); the pages themselves, server-rendered in
+// Vietnamese or English; the QR images (PNG and SVG); printable A4 label
+// sheets; and, for serialised units, a count of scans that warns when a
+// code seems to have been copied.
 //
 // The page works with JavaScript off and weighs a few tens of kilobytes:
 // inline CSS, no web fonts, no images. Every entry's EIP-191 signature is
@@ -13,8 +15,9 @@
 // answered from memory costs a handful of key-value reads.
 //
 // Layout: consumer.go (construction, routes, caching headers), resolver.go
-// (Digital Link resolution and link types), model.go (reading the lot's
-// history), render.go and templates/ (HTML), i18n.go (vi and en), qr.go and
+// (Digital Link resolution, link types, linksets, the lot page's handler),
+// product.go (the product page a walk-up leads to), model.go (reading the
+// lot's history), render.go and templates/ (HTML), i18n.go (vi and en), qr.go and
 // labels.go (images and label sheets), scans.go (scan counts and their rate
 // limit), cache.go (the bounded caches everything above shares).
 //
@@ -93,6 +96,13 @@ type Config struct {
 	// ClientIP identifies a request's client for the rate limit; default
 	// the connection's peer address (see remoteIP).
 	ClientIP func(*http.Request) string
+
+	// OperatorName, OperatorURL and OperatorPhone say who runs this
+	// ledger (serve --operator-name, --operator-url, --operator-phone):
+	// the pages show them in their header and footer, so that a shopper
+	// knows whom the provenance comes from and whom to call. All optional;
+	// OperatorURL must be an http(s) URL.
+	OperatorName, OperatorURL, OperatorPhone string
 }
 
 // Consumer serves the consumer-facing routes. Build it with New.
@@ -129,6 +139,11 @@ func New(cfg Config) (*Consumer, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("consumer: public URL %q is not an http(s) base URL", cfg.PublicURL)
 	}
+	if cfg.OperatorURL != "" {
+		if u, err := url.Parse(cfg.OperatorURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("consumer: operator URL %q is not an http(s) URL", cfg.OperatorURL)
+		}
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -163,6 +178,9 @@ func New(cfg Config) (*Consumer, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The operator is on every page: another operator, other ETags.
+	opDigest := sha256.Sum256([]byte(cfg.OperatorName + "\x00" + cfg.OperatorURL + "\x00" + cfg.OperatorPhone))
+	version += hex.EncodeToString(opDigest[:4])
 	return &Consumer{
 		cfg: cfg, public: strings.TrimRight(cfg.PublicURL, "/"), log: cfg.Logger,
 		cacheControl: "public, max-age=" + strconv.Itoa(int(cfg.MaxAge.Seconds())),
@@ -184,6 +202,10 @@ func New(cfg Config) (*Consumer, error) {
 func (c *Consumer) Mount(r *mux.Router) {
 	methods := []string{http.MethodGet, http.MethodHead, http.MethodOptions}
 	r.PathPrefix("/01/").HandlerFunc(c.resolve).Methods(methods...)
+	r.PathPrefix(pagePrefix+"/01/").HandlerFunc(c.lotPage).Methods(http.MethodGet, http.MethodHead)
+	r.PathPrefix(productPrefix+"/01/").HandlerFunc(c.productPage).Methods(http.MethodGet, http.MethodHead)
+	r.PathPrefix(recallPrefix + "/01/").HandlerFunc(c.recallStatus).Methods(methods...)
+	r.HandleFunc(contextPath, c.linksetContext).Methods(methods...)
 	r.HandleFunc("/.well-known/gs1resolver", c.wellKnown).Methods(methods...)
 	r.PathPrefix("/qr/01/").HandlerFunc(c.qrImage).Methods(methods...)
 	r.PathPrefix("/labels/01/").HandlerFunc(c.labels).Methods(http.MethodGet, http.MethodHead)

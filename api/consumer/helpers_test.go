@@ -25,6 +25,9 @@ const (
 	recalledLot  = "HG2607R"
 	lycheePath   = "/01/" + lycheeGTIN + "/10/" + lycheeLot
 	recalledPath = "/01/" + honeyGTIN + "/10/" + recalledLot
+	// The pages a Digital Link's default link leads to.
+	lycheePage   = "/lot" + lycheePath
+	recalledPage = "/lot" + recalledPath
 )
 
 // testClock is the fixed "now" of the tests: after every demo event, with

@@ -1,10 +1,14 @@
 package consumer
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/traceledger/traceledger/api/digitallink"
 )
 
 // Languages of the consumer pages. Vietnamese is the default: the products
@@ -42,10 +46,14 @@ func pickLang(r *http.Request) string {
 	return best
 }
 
-// vietnamZone is the zone in which a certificate's validity dates are
-// compared with today: Vietnam has kept UTC+7 without daylight saving
-// since 1975.
-func vietnamZone() *time.Location { return time.FixedZone("ICT", 7*3600) }
+// vietnamZone is Asia/Ho_Chi_Minh: the zone of the ledger's places, in
+// which times without one are shown and certificate dates are compared
+// with today. Vietnam has kept UTC+7 without daylight saving since 1975,
+// so a fixed zone is exact, and the binary needs no tzdata (the container
+// image has no zoneinfo).
+func vietnamZone() *time.Location { return time.FixedZone("ICT", vietnamOffset) }
+
+const vietnamOffset = 7 * 3600
 
 // texts is one language's strings for the pages. Strings with verbs are
 // fed to the template's printf, whose result html/template escapes.
@@ -65,6 +73,12 @@ type texts struct {
 	CheckpointNone, RawData, ScanInfo, ScanWarn, ScanNote, Truncated  string
 	NotFoundTitle, NotFoundBody, BadTitle, BadBody, Advice, Detail    string
 	NoLot, Footer, LabelScan, LabelsTitle, LabelsPrint, ScanUncounted string
+	NoLinkTitle, NoLinkBody, WalkUpTitle, WalkUpBody, RecentLots      string
+	TimeZone, LabelsLocal                                             string
+	Catch, CatchPlace, CatchDate, Origin, OperatedBy, Contact         string
+	SigPlain, SigPlainBad, CheckpointPlain, CheckpointPlainPending    string
+	CheckpointPlainNone, Details                                      string
+	LotsOnLedger                                                      string
 
 	Units  map[string]string
 	Months [12]string
@@ -76,7 +90,7 @@ func catalog() map[string]*texts {
 	vi := &texts{
 		Lang: langVI, Other: langEN, OtherName: "English",
 		Title: "Truy xuất nguồn gốc", Product: "Sản phẩm", GTIN: "Mã GTIN", Lot: "Số lô", Serial: "Số sê-ri",
-		Variety: "Giống", Status: "Trạng thái", Holder: "Hiện do",
+		Variety: "Giống", Status: "Trạng thái", Holder: "Đơn vị đang giữ",
 		StatusActive: "Đang lưu hành", StatusInTransit: "Đang vận chuyển", StatusConsumed: "Đã dùng hết", StatusRecalled: "Đã thu hồi",
 		RecallTitle:  "CẢNH BÁO: SẢN PHẨM BỊ THU HỒI",
 		RecallDo:     "Không ăn, không sử dụng sản phẩm này. Hãy mang trả lại nơi mua.",
@@ -85,7 +99,7 @@ func catalog() map[string]*texts {
 		Producer: "Nhà sản xuất", Harvest: "Thu hoạch", HarvestPlace: "Nơi thu hoạch", HarvestDate: "Ngày thu hoạch",
 		Map: "Xem bản đồ", GrowingArea: "Mã vùng trồng", Quantity: "Số lượng",
 		Journey:     "Hành trình sản phẩm",
-		JourneyNote: "Từ nơi thu hoạch đến cửa hàng. Mỗi bước do chính người thực hiện ký số.",
+		JourneyNote: "Từ nơi sản xuất đến cửa hàng. Mỗi bước do chính người thực hiện ký số.",
 		Handover:    "Bàn giao", From: "Từ", To: "Đến", Sent: "Gửi đi", Received: "Đã nhận", InTransit: "Đang vận chuyển",
 		Processing: "Chế biến", MadeFrom: "Nguyên liệu", MadeInto: "Thành phẩm", Inspection: "Kiểm định",
 		Pass: "Đạt", Fail: "Không đạt", Recall: "Thu hồi", By: "Thực hiện", LotLabel: "Lô",
@@ -115,9 +129,25 @@ func catalog() map[string]*texts {
 		Detail:            "Chi tiết kỹ thuật",
 		NoLot:             "Mã này chỉ có GTIN, không có số lô; sổ cái truy xuất theo từng lô hàng.",
 		Footer:            "Sổ cái truy xuất nguồn gốc traceledger: dữ liệu được ký số và không thể bị sửa một cách âm thầm.",
-		LabelScan:         "Quét để truy xuất nguồn gốc",
-		LabelsTitle:       "Tem QR",
-		LabelsPrint:       "In trên giấy A4, tỉ lệ 100 %.",
+		TimeZone:          "Giờ hiển thị là giờ Việt Nam (UTC+7), trừ khi ghi khác.",
+		Catch:             "Đánh bắt", CatchPlace: "Nơi đánh bắt", CatchDate: "Ngày đánh bắt", Origin: "Nguồn gốc",
+		OperatedBy: "Đơn vị vận hành", Contact: "Liên hệ",
+		SigPlain:               "Mọi chữ ký đều hợp lệ: từng bước do đúng người thực hiện ký, và không ai sửa được mà không bị phát hiện.",
+		SigPlainBad:            "Có chữ ký không hợp lệ: dữ liệu có thể đã bị sửa.",
+		CheckpointPlain:        "Sổ cái được %d/%d máy chủ xác nhận.",
+		CheckpointPlainPending: "Các bước mới nhất đang chờ máy chủ xác nhận; hãy tải lại sau ít phút.",
+		CheckpointPlainNone:    "Máy chủ này chưa có xác nhận chéo từ các máy chủ khác.",
+		Details:                "chi tiết",
+		NoLinkTitle:            "Không có liên kết này",
+		NoLinkBody:             "Sổ cái không có loại liên kết được hỏi cho mã này.",
+		WalkUpTitle:            "Số lô không có trong sổ cái",
+		WalkUpBody:             "Số lô %s không có trong sổ cái truy xuất nguồn gốc. Sản phẩm có thể là hàng giả.",
+		RecentLots:             "Các lô gần đây",
+		LotsOnLedger:           "%d lô trong sổ cái",
+		LabelScan:              "Quét để truy xuất nguồn gốc",
+		LabelsTitle:            "Tem QR",
+		LabelsPrint:            "In trên giấy A4, tỉ lệ 100 %.",
+		LabelsLocal:            "Chú ý: mã QR trên tem trỏ tới %s, một địa chỉ chỉ dùng được trong mạng nội bộ. Điện thoại của người mua ở ngoài sẽ không mở được. Hãy chạy máy chủ với --public-url là địa chỉ công khai trước khi in.",
 		Units: map[string]string{"H87": "cái", "C62": "đơn vị", "XBX": "hộp", "XBO": "chai", "XJR": "hũ", "XBG": "túi",
 			"XCT": "thùng", "XSA": "bao", "XPK": "gói", "XPA": "gói", "XCN": "lon", "XTN": "hộp thiếc", "XCR": "két",
 			"XPX": "pallet", "XBK": "giỏ", "XPO": "túi", "NBB": "chai", "DZN": "tá", "PR": "đôi", "SET": "bộ"},
@@ -135,7 +165,7 @@ func catalog() map[string]*texts {
 		Producer: "Producer", Harvest: "Harvest", HarvestPlace: "Harvested at", HarvestDate: "Harvested on",
 		Map: "View on map", GrowingArea: "Growing area code", Quantity: "Quantity",
 		Journey:     "Journey of this product",
-		JourneyNote: "From the harvest to the shop. Each step is digitally signed by whoever did it.",
+		JourneyNote: "From where it was made to the shop. Each step is digitally signed by whoever did it.",
 		Handover:    "Hand-over", From: "From", To: "To", Sent: "Sent", Received: "Received", InTransit: "In transit",
 		Processing: "Processing", MadeFrom: "Made from", MadeInto: "Made into", Inspection: "Inspection",
 		Pass: "Passed", Fail: "Failed", Recall: "Recall", By: "By", LotLabel: "Lot",
@@ -165,9 +195,25 @@ func catalog() map[string]*texts {
 		Detail:            "Technical detail",
 		NoLot:             "This code has a GTIN but no lot number; the ledger traces lots.",
 		Footer:            "traceledger provenance ledger: signed data that cannot be changed silently.",
-		LabelScan:         "Scan to trace the origin",
-		LabelsTitle:       "QR labels",
-		LabelsPrint:       "Print on A4 paper at 100 % scale.",
+		TimeZone:          "Times are Vietnam time (UTC+7) unless marked otherwise.",
+		Catch:             "Catch", CatchPlace: "Caught at", CatchDate: "Caught on", Origin: "Origin",
+		OperatedBy: "Operated by", Contact: "Contact",
+		SigPlain:               "Every signature is valid: each step was signed by whoever did it, and nobody can change it unnoticed.",
+		SigPlainBad:            "Some signatures are invalid: the data may have been altered.",
+		CheckpointPlain:        "The ledger is confirmed by %d/%d servers.",
+		CheckpointPlainPending: "The newest steps are waiting for the servers' confirmation; reload in a few minutes.",
+		CheckpointPlainNone:    "This server has no cross-confirmation from the other servers yet.",
+		Details:                "details",
+		NoLinkTitle:            "No such link",
+		NoLinkBody:             "The ledger has no link of the requested type for this code.",
+		WalkUpTitle:            "Lot code not on the ledger",
+		WalkUpBody:             "Lot code %s is not in the traceability ledger. The product may be counterfeit.",
+		RecentLots:             "Recent lots",
+		LotsOnLedger:           "%d lots in the ledger",
+		LabelScan:              "Scan to trace the origin",
+		LabelsTitle:            "QR labels",
+		LabelsPrint:            "Print on A4 paper at 100 % scale.",
+		LabelsLocal:            "Warning: the QR codes on these labels point to %s, an address reachable only on a local network. A shopper's phone outside it cannot open them. Run the server with --public-url set to a public address before printing.",
 		Units: map[string]string{"H87": "pieces", "C62": "units", "XBX": "boxes", "XBO": "bottles", "XJR": "jars",
 			"XBG": "bags", "XCT": "cartons", "XSA": "sacks", "XPK": "packs", "XPA": "packets", "XCN": "cans",
 			"XTN": "tins", "XCR": "crates", "XPX": "pallets", "XBK": "baskets", "XPO": "pouches", "NBB": "bottles"},
@@ -176,16 +222,42 @@ func catalog() map[string]*texts {
 	return map[string]*texts{langVI: vi, langEN: en}
 }
 
-// formatTime shows a field time as it was recorded (its own offset: the
-// time on the farm's clock), e.g. "12/06/2026 05:30" or "12 Jun 2026, 05:30".
+// formatTime shows a field time on the clock of the place where it
+// happened: a time written with an offset keeps it (the record says where
+// it was), a time in UTC ("Z", as a device in UTC writes it) is shown in
+// Vietnam, where the ledger's places are. A time off Vietnam's clock
+// carries its offset; Vietnam's own is named once on the page (TimeZone).
+// E.g. "12/06/2026 05:30" or "12 Jun 2026, 05:30 (UTC+9)".
 func (t *texts) formatTime(tm time.Time) string {
 	if tm.IsZero() {
 		return ""
 	}
-	if t.Lang == langVI {
-		return tm.Format("02/01/2006 15:04")
+	if _, off := tm.Zone(); off == 0 {
+		tm = tm.In(vietnamZone())
 	}
-	return tm.Format("2 ") + t.Months[tm.Month()-1] + tm.Format(" 2006, 15:04")
+	var s string
+	if t.Lang == langVI {
+		s = tm.Format("02/01/2006 15:04")
+	} else {
+		s = tm.Format("2 ") + t.Months[tm.Month()-1] + tm.Format(" 2006, 15:04")
+	}
+	if _, off := tm.Zone(); off != vietnamOffset {
+		s += " (" + utcOffset(off) + ")"
+	}
+	return s
+}
+
+// utcOffset writes an offset as "UTC+7", "UTC+5:30", "UTC-3".
+func utcOffset(off int) string {
+	sign := "+"
+	if off < 0 {
+		sign, off = "-", -off
+	}
+	s := "UTC" + sign + strconv.Itoa(off/3600)
+	if m := off % 3600 / 60; m != 0 {
+		s += fmt.Sprintf(":%02d", m)
+	}
+	return s
 }
 
 // formatDay shows a YYYY-MM-DD date; anything else is shown as written.
@@ -224,4 +296,36 @@ func (t *texts) formatAmount(a string) string {
 		out += point + frac
 	}
 	return out
+}
+
+// codeProblem says in one sentence of the page's language what is wrong
+// with a code the Digital Link parser refused, by the kind of error (the
+// parser's own message is for machines, in English).
+func (t *texts) codeProblem(err error) string {
+	vi := t.Lang == langVI
+	pick := func(v, e string) string {
+		if vi {
+			return v
+		}
+		return e
+	}
+	switch {
+	case errors.Is(err, digitallink.ErrGTIN):
+		return pick("Mã GTIN không hợp lệ: sai độ dài hoặc sai số kiểm tra.", "The GTIN is not valid: wrong length or wrong check digit.")
+	case errors.Is(err, digitallink.ErrLot):
+		return pick("Số lô không hợp lệ: cần 1–20 ký tự Latin không dấu, chữ số hoặc ký hiệu GS1, không có dấu cách.",
+			"The lot number is not valid: it takes 1–20 unaccented Latin letters, digits or GS1 symbols, without spaces.")
+	case errors.Is(err, digitallink.ErrSerial):
+		return pick("Số sê-ri không hợp lệ: cần 1–20 ký tự Latin không dấu, chữ số hoặc ký hiệu GS1, không có dấu cách.",
+			"The serial number is not valid: it takes 1–20 unaccented Latin letters, digits or GS1 symbols, without spaces.")
+	case errors.Is(err, digitallink.ErrVariant):
+		return pick("Mã biến thể sản phẩm (22) không hợp lệ.", "The product variant (22) is not valid.")
+	case errors.Is(err, digitallink.ErrOrder):
+		return pick("Các phần của mã không theo thứ tự GS1 (22, 10, 21).", "The parts of the code are not in GS1 order (22, 10, 21).")
+	case errors.Is(err, digitallink.ErrAttribute):
+		return pick("Phần sau dấu ? của mã có dữ liệu không hợp lệ.", "The part of the code after the ? holds invalid data.")
+	case errors.Is(err, digitallink.ErrNoPrimaryKey):
+		return pick("Mã không có GTIN (01).", "The code has no GTIN (01).")
+	}
+	return pick("Đường dẫn không đúng cú pháp GS1 Digital Link.", "The address does not follow the GS1 Digital Link syntax.")
 }

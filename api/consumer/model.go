@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -71,6 +72,7 @@ type certInfo struct {
 // event is one step of the journey. Which fields are set depends on Kind.
 type event struct {
 	Kind    string
+	Take    string // harvest: takeHarvest or takeCatch
 	Seq     uint64
 	Time    time.Time // when it happened in the field, as the signer recorded it
 	Lot     ledger.LotRef
@@ -92,8 +94,48 @@ type event struct {
 	Reason        string
 }
 
+// How a harvest was taken: gathered on a farm (the default), or caught at
+// sea or in a river, which Vietnamese says with another verb ("đánh bắt",
+// not "thu hoạch").
+const (
+	takeHarvest = "harvest"
+	takeCatch   = "catch"
+)
+
+// harvestAttr is the harvest attribute that says how it was taken:
+// "catch" for fish and seafood; without it, the product's name decides.
+const harvestAttr = "harvest_method"
+
+// takeOf decides how a harvest was taken from its attributes, or else from
+// its product: fish and seafood are caught.
+func takeOf(h *ledger.Harvest) string {
+	var attrs map[string]any
+	if len(h.Attrs) > 0 && json.Unmarshal(h.Attrs, &attrs) == nil {
+		if v, ok := attrs[harvestAttr].(string); ok {
+			if strings.EqualFold(v, takeCatch) {
+				return takeCatch
+			}
+			return takeHarvest
+		}
+	}
+	name := strings.ToLower(h.Product.Name)
+	for _, p := range []string{"cá ", "tôm ", "mực ", "cua ", "ghẹ ", "sò ", "hàu ", "ngao ", "ốc ", "bạch tuộc"} {
+		if strings.HasPrefix(name, p) {
+			return takeCatch
+		}
+	}
+	en := strings.ToLower(h.Product.NameEN)
+	for _, w := range []string{"fish", "anchov", "shrimp", "prawn", "squid", "crab", "tuna", "mackerel", "oyster", "clam"} {
+		if strings.Contains(en, w) {
+			return takeCatch
+		}
+	}
+	return takeHarvest
+}
+
 // harvestInfo is one harvest the lot descends from.
 type harvestInfo struct {
+	Kind     string // takeHarvest or takeCatch
 	Lot      ledger.LotRef
 	Product  ledger.Product
 	Quantity ledger.Quantity
@@ -311,9 +353,9 @@ func buildModel(rd ledger.Reader, lot *ledger.Lot) (*model, error) {
 		switch {
 		case r.Harvest != nil:
 			h := r.Harvest
-			ev.Kind, ev.Quantity, ev.Place = kindHarvest, h.Quantity, placeOf(&h.Place)
+			ev.Kind, ev.Take, ev.Quantity, ev.Place = kindHarvest, takeOf(h), h.Quantity, placeOf(&h.Place)
 			setLot(h.Lot)
-			hi := &harvestInfo{Lot: h.Lot, Product: h.Product, Quantity: h.Quantity, Place: *ev.Place, Time: when, Producer: by}
+			hi := &harvestInfo{Kind: ev.Take, Lot: h.Lot, Product: h.Product, Quantity: h.Quantity, Place: *ev.Place, Time: when, Producer: by}
 			for _, c := range h.Certificates {
 				hi.Certs = append(hi.Certs, addCert(c, h.Lot, by))
 			}

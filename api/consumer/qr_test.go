@@ -168,6 +168,23 @@ func TestQRImages(t *testing.T) {
 	})
 }
 
+func TestLabelsPublicURL(t *testing.T) {
+	ds := startDemo(t, func(c *Config) { c.PublicURL = "https://truyxuat.example.vn" })
+	r := ds.get(t, "/labels"+lycheePath)
+	if r.status != http.StatusOK || strings.Contains(r.body, `id="local"`) {
+		t.Errorf("a public URL's label sheet warns, or fails: %d", r.status)
+	}
+	for host, local := range map[string]bool{
+		"http://127.0.0.1:8080": true, "http://localhost:8080": true, "http://192.168.1.20": true, "http://10.0.0.5": true,
+		"http://[::1]:8080": true, "http://[fe80::1]": true, "http://truyxuat": true, "http://shop.local": true,
+		"https://truyxuat.example.vn": false, "http://203.113.1.9": false, "https://[2001:db8::1]": false,
+	} {
+		if got := unreachableHost(host) != ""; got != local {
+			t.Errorf("%s: unreachable %v, want %v", host, got, local)
+		}
+	}
+}
+
 func TestLabels(t *testing.T) {
 	ds := startDemo(t, nil)
 	r := ds.get(t, "/labels"+lycheePath+"?count=30")
@@ -195,6 +212,17 @@ func TestLabels(t *testing.T) {
 			t.Errorf("GET %s: %d, want %d", path, r.status, status)
 		}
 	}
+	// Vietnamese unless ?lang=en, whatever the printing browser's language.
+	en := ds.get(t, "/labels"+lycheePath, "Accept-Language: en-US,en")
+	if en.header.Get("Content-Language") != "vi" || !strings.Contains(en.body, `lang="vi"`) || !strings.Contains(en.body, "Quét để truy xuất nguồn gốc") {
+		t.Errorf("an English browser's label sheet is %q", en.header.Get("Content-Language"))
+	}
+	asked := ds.get(t, "/labels"+lycheePath+"?lang=en&count=4", "Accept-Language: vi")
+	mustContain(t, "English label sheet", asked.body, `lang="en"`, "Scan to trace the origin", "Luc Ngan lychee, 250 g box",
+		`href="/labels`+lycheePath+`?lang=vi&amp;count=4"`)
+	// Served from loopback, the sheet warns that its codes will not work outside.
+	mustContain(t, "loopback label sheet", r.body, `id="local"`, "chỉ dùng được trong mạng nội bộ", strings.TrimPrefix(ds.url, "http://"))
+	mustContain(t, "loopback label sheet (en)", asked.body, "reachable only on a local network")
 	// 480 labels share one drawing of the code: the sheet stays small.
 	if big := ds.get(t, "/labels"+lycheePath+"?count=480"); len(big.body) > 200_000 {
 		t.Errorf("480 labels weigh %d bytes", len(big.body))

@@ -94,6 +94,27 @@ type view struct {
 	T         *texts
 	SwitchURL string // the same page in the other language
 	Today     string // YYYY-MM-DD in Vietnam
+	Op        operator
+}
+
+// operator is who runs the ledger, as the header and footer show it.
+type operator struct {
+	Name, URL, Phone string
+	Tel              template.URL // tel: URI of Phone, digits and "+" only
+}
+
+func newOperator(cfg *Config) operator {
+	op := operator{Name: cfg.OperatorName, URL: cfg.OperatorURL, Phone: cfg.OperatorPhone}
+	var b strings.Builder
+	for i, r := range cfg.OperatorPhone {
+		if r >= '0' && r <= '9' || r == '+' && i == 0 {
+			b.WriteRune(r)
+		}
+	}
+	if b.Len() > 0 {
+		op.Tel = template.URL("tel:" + b.String())
+	}
+	return op
 }
 
 // When formats a field time.
@@ -152,6 +173,36 @@ func (v *view) CertStateText(ci *certInfo) string {
 	return v.T.CertValid
 }
 
+// StatusOf is a lot status in words.
+func (v *view) StatusOf(status string) string {
+	switch status {
+	case ledger.StatusRecalled:
+		return v.T.StatusRecalled
+	case ledger.StatusInTransit:
+		return v.T.StatusInTransit
+	case ledger.StatusConsumed:
+		return v.T.StatusConsumed
+	}
+	return v.T.StatusActive
+}
+
+// PlaceWord labels where a harvest was taken: "Nơi thu hoạch" or "Nơi
+// đánh bắt".
+func (v *view) PlaceWord(take string) string {
+	if take == takeCatch {
+		return v.T.CatchPlace
+	}
+	return v.T.HarvestPlace
+}
+
+// DateWord labels when a harvest was taken.
+func (v *view) DateWord(take string) string {
+	if take == takeCatch {
+		return v.T.CatchDate
+	}
+	return v.T.HarvestDate
+}
+
 // pageView is the data of the lot page.
 type pageView struct {
 	view
@@ -166,26 +217,38 @@ type pageView struct {
 // ProductName is the page's product in its language.
 func (p *pageView) ProductName() string { return p.Name(p.M.Lot.Product) }
 
+// Description is the page's summary for link previews (Open Graph): the
+// lot, where it was grown or made, and a recall first when there is one.
+func (p *pageView) Description() string {
+	parts := []string{p.T.Lot + " " + p.M.Ref.Lot}
+	if p.M.Recall != nil {
+		parts = []string{p.T.RecallTitle, parts[0]}
+	}
+	for _, h := range p.M.Harvests {
+		if t := h.Place.Text(); t != "" {
+			parts = append(parts, p.PlaceWord(h.Kind)+": "+t)
+			break
+		}
+	}
+	if len(p.M.Harvests) > 0 {
+		parts = append(parts, p.T.Producer+": "+p.M.Harvests[0].Producer.Name)
+	}
+	return strings.Join(parts, " · ")
+}
+
 // SigOK reports whether every signature verified.
 func (p *pageView) SigOK() bool { return len(p.M.Verify.Bad) == 0 }
 
 // StatusText is the lot's status in words.
-func (p *pageView) StatusText() string {
-	switch p.M.Lot.Status {
-	case ledger.StatusRecalled:
-		return p.T.StatusRecalled
-	case ledger.StatusInTransit:
-		return p.T.StatusInTransit
-	case ledger.StatusConsumed:
-		return p.T.StatusConsumed
-	}
-	return p.T.StatusActive
-}
+func (p *pageView) StatusText() string { return p.StatusOf(p.M.Lot.Status) }
 
 // EventTitle names a journey event.
 func (p *pageView) EventTitle(ev *event) string {
 	switch ev.Kind {
 	case kindHarvest:
+		if ev.Take == takeCatch {
+			return p.T.Catch
+		}
 		return p.T.Harvest
 	case kindHandover:
 		return p.T.Handover
@@ -220,12 +283,12 @@ func (c *Consumer) pageData(lang, switchURL string, link *digitallink.Link, m *m
 		Scan:      scan,
 		CP:        c.checkpointState(m),
 		JSONURL:   "/v1/lots/" + m.Ref.GTIN + "/" + digitallink.EscapeValue(m.Ref.Lot),
-		Canonical: c.public + link.Path(),
+		Canonical: c.public + pagePrefix + link.Path(),
 	}
 }
 
 func (c *Consumer) baseView(lang, switchURL string) view {
-	return view{T: c.texts[lang], SwitchURL: switchURL, Today: c.today()}
+	return view{T: c.texts[lang], SwitchURL: switchURL, Today: c.today(), Op: newOperator(&c.cfg)}
 }
 
 // today is the date in Vietnam, against which certificates are valid.

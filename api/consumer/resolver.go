@@ -17,43 +17,73 @@ import (
 // GS1 link types this resolver answers (GS1 Web Vocabulary, namespace
 // https://gs1.org/voc/, written with the gs1: prefix in ?linkType=).
 const (
-	gs1Voc              = "https://gs1.org/voc/"
-	linkAll             = "all"
-	linkDefault         = "gs1:defaultLink"
-	linkPIP             = "gs1:pip"
-	linkTraceability    = "gs1:traceability"
-	linkCertification   = "gs1:certificationInfo"
-	linkRecallStatus    = "gs1:recallStatus"
+	gs1Voc            = "https://gs1.org/voc/"
+	linkLinkset       = "linkset"
+	linkAll           = "all" // linkset's older name, still accepted
+	linkDefault       = "gs1:defaultLink"
+	linkPIP           = "gs1:pip"
+	linkTraceability  = "gs1:traceability"
+	linkCertification = "gs1:certificationInfo"
+	linkRecallStatus  = "gs1:recallStatus"
+	linkDescribedBy   = "describedby" // RFC 8288 registered relation
+	// jsonLDContextRel is the relation of the Link header that names the
+	// linkset's JSON-LD context (JSON-LD 1.1, §6.1).
+	jsonLDContextRel    = "http://www.w3.org/ns/json-ld#context"
 	mediaHTML           = "text/html"
 	mediaJSON           = "application/json"
 	mediaLinkset        = "application/linkset+json"
+	mediaJSONLD         = "application/ld+json"
 	contentTypeHTML     = "text/html; charset=utf-8"
 	contentTypeJSON     = "application/json; charset=utf-8"
 	contentSecurityHTML = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 
+// Paths of the resources the resolver redirects to. Each takes the Digital
+// Link path after its prefix, so that one parser reads them all.
+const (
+	pagePrefix    = "/lot"     // /lot/01/{gtin}/10/{lot}[/21/{serial}]: the lot's page
+	productPrefix = "/product" // /product/01/{gtin}: the trade item's page
+	recallPrefix  = "/recall"  // /recall/01/{gtin}/10/{lot}: recall status, JSON
+	contextPath   = "/linkset-context.jsonld"
+	// walkUpParam names, on the product page, the lot code that was
+	// scanned but is not on the ledger.
+	walkUpParam = "lot"
+	// maxProductLots bounds the lots read for a product page; the page
+	// lists the newest few.
+	maxProductLots = 10_000
+	recentLots     = 10
+)
+
 // resolve answers GET /01/{gtin}[/22/{cpv}][/10/{lot}][/21/{serial}], the
-// GS1 Digital Link URI of a trade item (URI Syntax 1.2, §4), following the
-// GS1 resolver conventions:
+// GS1 Digital Link URI of a trade item (URI Syntax 1.2, §4), as a
+// GS1-Conformant resolver (GS1 Digital Link Standard 1.1, resolver
+// section) does:
 //
 //   - a syntactically invalid URI is a 400, with a page that warns the code
 //     may be counterfeit; a GTIN-8/12/13 or a path prefix is answered 301
-//     to the canonical path (GTIN-14, no prefix), keeping the query;
-//   - an unknown lot is a 404 page with the same warning;
-//   - ?linkType=all, or Accept: application/linkset+json, returns the
-//     RFC 9264 linkset; ?linkType=gs1:… is answered 307 to the link's
-//     target (gs1:recallStatus is answered directly, as JSON); an unknown
-//     link type redirects to the default link, the page;
-//   - otherwise the content is negotiated: the HTML page by default, the
-//     lot's JSON (as GET /v1/lots/{gtin}/{lot}) for Accept: application/json.
+//     to the canonical path (GTIN-14, no prefix), keeping the query; one
+//     trailing slash is tolerated;
+//   - the links of a lot on the ledger are its own; a lot the ledger does
+//     not know, or a bare GTIN, walks up to the GTIN's links (its product
+//     page, which warns that the scanned lot code is not on the ledger);
+//     a GTIN without any lot is a 404 page that warns of counterfeits;
+//   - ?linkType=linkset (or all), or Accept: application/linkset+json
+//     without a link type, answers the RFC 9264 linkset itself;
+//   - ?linkType=X answers 307 to the target the linkset gives for X, an
+//     absolute URL under the public URL; a link type the linkset lacks is
+//     a 404;
+//   - a plain request answers 307 to the default link (the page), passing
+//     the query string on. Accept: application/json is the one exception:
+//     it answers the lot's JSON here (as GET /v1/lots/{gtin}/{lot}), so a
+//     machine that asked for data needs no second round trip.
 //
-// Every answer allows CORS, as the resolver conventions require.
+// Every answer allows CORS and names the linkset in a Link header.
 func (c *Consumer) resolve(w http.ResponseWriter, r *http.Request) {
 	if corsPreflight(w, r) {
 		return
 	}
 	lang := pickLang(r)
-	link, err := digitallink.ParsePath(r.URL.EscapedPath(), r.URL.RawQuery)
+	link, err := digitallink.ParsePath(trimSlash(r.URL.EscapedPath()), r.URL.RawQuery)
 	if err != nil {
 		c.badCode(w, r, lang, err)
 		return
@@ -66,12 +96,144 @@ func (c *Consumer) resolve(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, target, http.StatusMovedPermanently)
 		return
 	}
-	if link.Lot == "" {
-		c.unknownCode(w, r, lang, link, c.texts[lang].NoLot)
+	h := w.Header()
+	h.Add("Vary", "Accept")
+	var m *model
+	if link.Lot != "" {
+		m, err = c.lotModel(ledger.LotRef{GTIN: link.GTIN, Lot: link.Lot})
+		switch {
+		case errors.Is(err, ledger.ErrUnknownLot):
+			m = nil
+		case err != nil:
+			c.internalError(w, r, err)
+			return
+		}
+	}
+	var ls *linkset
+	if m != nil {
+		ls = c.lotLinks(link, m)
+	} else {
+		p, err := c.productModel(link.GTIN)
+		if err != nil {
+			c.internalError(w, r, err)
+			return
+		}
+		if p == nil {
+			c.unknownCode(w, r, lang, link, c.texts[lang].NotFoundBody)
+			return
+		}
+		ls = c.productLinks(link.GTIN, p)
+	}
+	h.Set("Link", "<"+ls.Anchor+"?linkType="+linkLinkset+`>; rel="linkset"; type="`+mediaLinkset+`"`)
+
+	accept := negotiate(r.Header.Get("Accept"))
+	lt := normalizeLinkType(link.Params.Get("linkType"))
+	switch {
+	case lt == linkLinkset || lt == linkAll || (lt == "" && accept == mediaLinkset):
+		c.serveLinkset(w, r, ls)
+		return
+	case lt == "" && accept == mediaJSON:
+		if m == nil {
+			c.unknownCode(w, r, lang, link, c.texts[lang].NotFoundBody)
+			return
+		}
+		c.serveLotJSON(w, r, m)
+		return
+	case lt == "":
+		lt = linkDefault
+	}
+	target, ok := ls.target(lt)
+	if !ok {
+		c.codeError(w, r, lang, http.StatusNotFound, "unknown_link_type", c.texts[lang].NoLinkTitle,
+			c.texts[lang].NoLinkBody, "linkType "+strconv.Quote(link.Params.Get("linkType")), false)
 		return
 	}
-	ref := ledger.LotRef{GTIN: link.GTIN, Lot: link.Lot}
-	m, err := c.lotModel(ref)
+	q := passOn(r.URL.RawQuery)
+	if m == nil && link.Lot != "" {
+		q = joinQuery(q, walkUpParam+"="+url.QueryEscape(link.Lot))
+	}
+	if m != nil {
+		// A lot on the ledger stays there: where its links lead never
+		// changes, so a phone may keep the redirect and skip a round trip
+		// on the next scan. A walk-up changes once the lot is written.
+		h.Set("Cache-Control", c.cacheControl)
+	} else {
+		h.Set("Cache-Control", "no-cache")
+	}
+	h.Set("Location", withQuery(target, q))
+	w.WriteHeader(http.StatusTemporaryRedirect)
+}
+
+// trimSlash drops one trailing slash after a path element: GS1 resolvers
+// tolerate /01/{gtin}/10/{lot}/ as the URI without it.
+func trimSlash(p string) string {
+	if len(p) > 1 && strings.HasSuffix(p, "/") && !strings.HasSuffix(p, "//") {
+		return p[:len(p)-1]
+	}
+	return p
+}
+
+// passOn is the query string a redirect passes on: everything but the
+// linkType that chose the link.
+func passOn(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	var keep []string
+	for _, kv := range strings.Split(raw, "&") {
+		if kv == "" || kv == "linkType" || strings.HasPrefix(kv, "linkType=") {
+			continue
+		}
+		keep = append(keep, kv)
+	}
+	return strings.Join(keep, "&")
+}
+
+func joinQuery(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "&" + b
+}
+
+// withQuery puts a query string into a URL, before its fragment.
+func withQuery(target, q string) string {
+	if q == "" {
+		return target
+	}
+	base, frag, hasFrag := strings.Cut(target, "#")
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	base += sep + q
+	if hasFrag {
+		base += "#" + frag
+	}
+	return base
+}
+
+// lotPage answers GET /lot/01/{gtin}/10/{lot}[/21/{serial}]: the lot's
+// page, the default link of its Digital Link.
+func (c *Consumer) lotPage(w http.ResponseWriter, r *http.Request) {
+	lang := pickLang(r)
+	link, err := digitallink.ParsePath(trimSlash(strings.TrimPrefix(r.URL.EscapedPath(), pagePrefix)), r.URL.RawQuery)
+	if err == nil && link.Lot == "" {
+		err = fmt.Errorf("%w: a lot (AI 10) is required", digitallink.ErrSyntax)
+	}
+	if err != nil {
+		c.badCode(w, r, lang, err)
+		return
+	}
+	if !link.Canonical() {
+		target := pagePrefix + link.Path()
+		if r.URL.RawQuery != "" {
+			target += "?" + r.URL.RawQuery
+		}
+		http.Redirect(w, r, target, http.StatusMovedPermanently)
+		return
+	}
+	m, err := c.lotModel(ledger.LotRef{GTIN: link.GTIN, Lot: link.Lot})
 	switch {
 	case errors.Is(err, ledger.ErrUnknownLot):
 		c.unknownCode(w, r, lang, link, c.texts[lang].NotFoundBody)
@@ -80,36 +242,35 @@ func (c *Consumer) resolve(w http.ResponseWriter, r *http.Request) {
 		c.internalError(w, r, err)
 		return
 	}
-	w.Header().Set("Link", "<"+c.public+link.Path()+"?linkType=all>; rel=\"linkset\"; type=\""+mediaLinkset+"\"")
+	w.Header().Set("Link", "<"+c.public+link.Path()+"?linkType="+linkLinkset+`>; rel="linkset"; type="`+mediaLinkset+`"`)
+	w.Header().Add("Vary", "Accept-Language")
+	c.servePage(w, r, lang, link, m)
+}
 
-	switch lt := normalizeLinkType(link.Params.Get("linkType")); lt {
-	case "":
-	case linkAll:
-		c.serveLinkset(w, r, link, m)
-		return
-	case linkTraceability:
-		redirect307(w, "/v1/lots/"+ref.GTIN+"/"+url.PathEscape(ref.Lot)+"/provenance")
-		return
-	case linkCertification:
-		redirect307(w, link.Path()+langQuery(link)+"#certificates")
-		return
-	case linkRecallStatus:
-		c.serveRecallStatus(w, r, m)
-		return
-	default: // gs1:pip, gs1:defaultLink, and link types this resolver lacks
-		redirect307(w, link.Path()+langQuery(link))
+// recallStatus answers GET /recall/01/{gtin}/10/{lot}, the target of
+// gs1:recallStatus: whether the lot is recalled, by which entry, and why.
+func (c *Consumer) recallStatus(w http.ResponseWriter, r *http.Request) {
+	if corsPreflight(w, r) {
 		return
 	}
-
-	w.Header().Add("Vary", "Accept, Accept-Language")
-	switch negotiate(r.Header.Get("Accept")) {
-	case mediaLinkset:
-		c.serveLinkset(w, r, link, m)
-	case mediaJSON:
-		c.serveLotJSON(w, r, m)
-	default:
-		c.servePage(w, r, lang, link, m)
+	link, err := digitallink.ParsePath(trimSlash(strings.TrimPrefix(r.URL.EscapedPath(), recallPrefix)), r.URL.RawQuery)
+	if err == nil && link.Lot == "" {
+		err = fmt.Errorf("%w: a lot (AI 10) is required", digitallink.ErrSyntax)
 	}
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, "invalid_digital_link", err.Error())
+		return
+	}
+	m, err := c.lotModel(ledger.LotRef{GTIN: link.GTIN, Lot: link.Lot})
+	switch {
+	case errors.Is(err, ledger.ErrUnknownLot):
+		writeJSONError(w, http.StatusNotFound, "unknown_lot", "GTIN "+link.GTIN+", lot "+strconv.Quote(link.Lot))
+		return
+	case err != nil:
+		c.internalError(w, r, err)
+		return
+	}
+	c.serveRecallStatus(w, r, m)
 }
 
 // servePage answers the HTML page. A page without a serial is the same for
@@ -121,7 +282,7 @@ func (c *Consumer) servePage(w http.ResponseWriter, r *http.Request, lang string
 	h := w.Header()
 	h.Set("Content-Language", lang)
 	h.Set("Content-Security-Policy", contentSecurityHTML)
-	switchURL := link.Path() + "?lang=" + c.texts[lang].Other
+	switchURL := pagePrefix + link.Path() + "?lang=" + c.texts[lang].Other
 	if link.Serial != "" {
 		h.Set("Cache-Control", "private, no-cache")
 		body, err := c.render("page", c.pageData(lang, switchURL, link, m, c.countScan(r, link)))
@@ -192,39 +353,110 @@ func (c *Consumer) serveLotJSON(w http.ResponseWriter, r *http.Request, m *model
 	c.serveCached(w, r, etag, contentTypeJSON, b)
 }
 
-// linkTarget is one target of a linkset (RFC 9264 §4.2.4).
+// linkTarget is one target of a linkset (RFC 9264 §4.2.4). GS1's linkset
+// schema requires a title on every target and allows no other members
+// than these.
 type linkTarget struct {
 	Href     string   `json:"href"`
+	Title    string   `json:"title"`
 	Type     string   `json:"type,omitempty"`
-	Title    string   `json:"title,omitempty"`
 	Hreflang []string `json:"hreflang,omitempty"`
 }
 
-// serveLinkset answers the RFC 9264 JSON linkset of the item: one context
-// (the canonical Digital Link URI) and a target per GS1 link type, the
-// link relation types written as full gs1.org/voc URIs.
-func (c *Consumer) serveLinkset(w http.ResponseWriter, r *http.Request, link *digitallink.Link, m *model) {
-	page := c.public + link.Path()
-	title := m.Lot.Product.Name
-	ctx := map[string]any{
-		"anchor":                     page,
-		gs1Voc + "pip":               []linkTarget{{Href: page, Type: mediaHTML, Title: title, Hreflang: []string{langVI, langEN}}},
-		gs1Voc + "defaultLink":       []linkTarget{{Href: page, Type: mediaHTML, Title: title, Hreflang: []string{langVI, langEN}}},
-		gs1Voc + "traceability":      []linkTarget{{Href: c.public + "/v1/lots/" + m.Ref.GTIN + "/" + url.PathEscape(m.Ref.Lot) + "/provenance", Type: mediaJSON, Title: "Provenance bundle: entries, signatures, inclusion proofs"}},
-		gs1Voc + "certificationInfo": []linkTarget{{Href: page + "#certificates", Type: mediaHTML, Title: "Certificates"}},
-		gs1Voc + "recallStatus":      []linkTarget{{Href: page + "?linkType=" + linkRecallStatus, Type: mediaJSON, Title: "Recall status"}},
-		"describedby":                []linkTarget{{Href: c.public + "/v1/lots/" + m.Ref.GTIN + "/" + url.PathEscape(m.Ref.Lot), Type: mediaJSON, Title: "Lot state and entries"}},
-	}
-	body, err := json.Marshal(map[string]any{"linkset": []any{ctx}})
-	if err != nil {
-		c.internalError(w, r, fmt.Errorf("linkset of %s: %w", m.Ref, err))
-		return
-	}
-	c.setCaching(w, c.etag("linkset", link.Path(), c.public))
-	write(w, http.StatusOK, mediaLinkset, append(body, '\n'))
+// linkset is the one link context of an identified item: its anchor (the
+// canonical Digital Link URI), a description, and its targets by link
+// type (gs1:… or a registered relation such as describedby).
+type linkset struct {
+	Anchor      string
+	Description string
+	Links       map[string][]linkTarget
 }
 
-// serveRecallStatus answers gs1:recallStatus directly: whether the lot is
+// target is where a request for a link type is redirected: the first
+// target the linkset gives for it.
+func (ls *linkset) target(lt string) (string, bool) {
+	t := ls.Links[lt]
+	if len(t) == 0 {
+		return "", false
+	}
+	return t[0].Href, true
+}
+
+// MarshalJSON writes the linkset as RFC 9264 §4.2 JSON, in the form GS1's
+// linkset schema validates: gs1: link types written as full URIs.
+func (ls *linkset) MarshalJSON() ([]byte, error) {
+	ctx := map[string]any{"anchor": ls.Anchor, "itemDescription": ls.Description}
+	for lt, t := range ls.Links {
+		if rest, ok := strings.CutPrefix(lt, "gs1:"); ok {
+			lt = gs1Voc + rest
+		}
+		ctx[lt] = t
+	}
+	return json.Marshal(map[string]any{"linkset": []any{ctx}})
+}
+
+// lotLinks is the linkset of a lot on the ledger (or one serialised unit
+// of it). Every href is absolute, under the public URL, and is exactly
+// where ?linkType= redirects.
+func (c *Consumer) lotLinks(link *digitallink.Link, m *model) *linkset {
+	page := c.public + pagePrefix + link.Path()
+	lotPath := digitallink.FormatPath(m.Ref.GTIN, "", m.Ref.Lot, "")
+	api := c.public + "/v1/lots/" + m.Ref.GTIN + "/" + digitallink.EscapeValue(m.Ref.Lot)
+	title := m.Lot.Product.Name
+	desc := title + ", lô " + m.Ref.Lot
+	if link.Serial != "" {
+		desc += ", số sê-ri " + link.Serial
+	}
+	return &linkset{Anchor: c.public + link.Path(), Description: desc, Links: map[string][]linkTarget{
+		linkDefault:       {{Href: page, Title: title}},
+		linkPIP:           {{Href: page, Title: title, Type: mediaHTML, Hreflang: []string{langVI, langEN}}},
+		linkTraceability:  {{Href: api + "/provenance", Title: "Provenance bundle: entries, signatures, inclusion proofs", Type: mediaJSON}},
+		linkCertification: {{Href: page + "#certificates", Title: "Certificates", Type: mediaHTML, Hreflang: []string{langVI, langEN}}},
+		linkRecallStatus:  {{Href: c.public + recallPrefix + lotPath, Title: "Recall status", Type: mediaJSON}},
+		linkDescribedBy:   {{Href: api, Title: "Lot state and entries", Type: mediaJSON}},
+	}}
+}
+
+// productLinks is the linkset of a GTIN: the links a lot the ledger does
+// not know walks up to.
+func (c *Consumer) productLinks(gtin string, p *productModel) *linkset {
+	page := c.public + productPrefix + digitallink.FormatPath(gtin, "", "", "")
+	title := p.Product.Name
+	return &linkset{Anchor: c.public + digitallink.FormatPath(gtin, "", "", ""), Description: title, Links: map[string][]linkTarget{
+		linkDefault: {{Href: page, Title: title}},
+		linkPIP:     {{Href: page, Title: title, Type: mediaHTML, Hreflang: []string{langVI, langEN}}},
+	}}
+}
+
+// serveLinkset answers the RFC 9264 JSON linkset itself, with a Link
+// header naming its JSON-LD context.
+func (c *Consumer) serveLinkset(w http.ResponseWriter, r *http.Request, ls *linkset) {
+	body, err := json.Marshal(ls)
+	if err != nil {
+		c.internalError(w, r, fmt.Errorf("linkset of %s: %w", ls.Anchor, err))
+		return
+	}
+	h := w.Header()
+	h.Add("Link", "<"+c.public+contextPath+`>; rel="`+jsonLDContextRel+`"; type="`+mediaJSONLD+`"`)
+	c.serveCached(w, r, c.etag("linkset", string(body)), mediaLinkset, cachedBody{plain: append(body, '\n')})
+}
+
+// linksetContextDoc maps a linkset's members to Linked Data: the linkset
+// is a graph, each context's anchor its subject, each target's href an
+// IRI, and gs1: link types the GS1 Web Vocabulary's.
+const linksetContextDoc = `{"@context":{"@version":1.1,"gs1":"https://gs1.org/voc/","linkset":"@graph","anchor":"@id","href":"@id","itemDescription":"gs1:productDescription","title":"http://purl.org/dc/terms/title","type":"http://purl.org/dc/terms/format","hreflang":"http://purl.org/dc/terms/language","describedby":{"@id":"http://www.w3.org/2007/05/powder-s#describedby"}}}
+`
+
+// linksetContext answers the JSON-LD context the linkset's Link header
+// names.
+func (c *Consumer) linksetContext(w http.ResponseWriter, r *http.Request) {
+	if corsPreflight(w, r) {
+		return
+	}
+	c.serveCached(w, r, c.etag("context"), mediaJSONLD, cachedBody{plain: []byte(linksetContextDoc)})
+}
+
+// serveRecallStatus answers gs1:recallStatus: whether the lot is
 // recalled, by which entry, and why.
 func (c *Consumer) serveRecallStatus(w http.ResponseWriter, r *http.Request, m *model) {
 	ans := map[string]any{"gtin": m.Ref.GTIN, "lot": m.Ref.Lot, "status": m.Lot.Status, "recalled": m.Lot.Recalled != nil}
@@ -256,7 +488,7 @@ func (c *Consumer) wellKnown(w http.ResponseWriter, r *http.Request) {
 		"resolverRoot":                c.public,
 		"supportedPrimaryKeys":        []string{"01"},
 		"supportedLinkType":           []map[string]string{{"namespace": gs1Voc, "prefix": "gs1:"}},
-		"linkTypes":                   []string{linkDefault, linkPIP, linkTraceability, linkCertification, linkRecallStatus},
+		"linkTypes":                   []string{linkDefault, linkPIP, linkTraceability, linkCertification, linkRecallStatus, linkDescribedBy},
 		"linkTypeDefaultCanBeLinkset": false,
 		"linkTypeDefaultCanBeAll":     false,
 		"supportedLanguages":          []string{langVI, langEN},
@@ -273,15 +505,22 @@ func (c *Consumer) wellKnown(w http.ResponseWriter, r *http.Request) {
 // badCode answers a URI that is not a valid Digital Link: 400, with a page
 // that warns the code may be counterfeit (or a JSON error for machines).
 func (c *Consumer) badCode(w http.ResponseWriter, r *http.Request, lang string, err error) {
-	c.codeError(w, r, lang, http.StatusBadRequest, "invalid_digital_link", c.texts[lang].BadTitle, c.texts[lang].BadBody, err.Error())
+	detail := c.texts[lang].codeProblem(err) // a sentence for the shopper
+	if m := negotiate(r.Header.Get("Accept")); m == mediaJSON || m == mediaLinkset {
+		detail = err.Error() // the parser's own words for a machine
+	}
+	c.codeError(w, r, lang, http.StatusBadRequest, "invalid_digital_link", c.texts[lang].BadTitle, c.texts[lang].BadBody, detail, true)
 }
 
 // unknownCode answers a valid code the ledger does not know: 404.
 func (c *Consumer) unknownCode(w http.ResponseWriter, r *http.Request, lang string, link *digitallink.Link, body string) {
-	c.codeError(w, r, lang, http.StatusNotFound, "unknown_lot", c.texts[lang].NotFoundTitle, body, "GTIN "+link.GTIN+", lot "+strconv.Quote(link.Lot))
+	c.codeError(w, r, lang, http.StatusNotFound, "unknown_lot", c.texts[lang].NotFoundTitle, body, "GTIN "+link.GTIN+", lot "+strconv.Quote(link.Lot), true)
 }
 
-func (c *Consumer) codeError(w http.ResponseWriter, r *http.Request, lang string, status int, code, title, body, detail string) {
+// codeError answers an error as a page, or as the API's JSON error for a
+// client that asks for JSON; counterfeit adds the advice for a shopper
+// holding a product whose code the ledger refuses.
+func (c *Consumer) codeError(w http.ResponseWriter, r *http.Request, lang string, status int, code, title, body, detail string, counterfeit bool) {
 	h := w.Header()
 	h.Set("Cache-Control", c.cacheControl)
 	h.Add("Vary", "Accept, Accept-Language")
@@ -290,7 +529,7 @@ func (c *Consumer) codeError(w http.ResponseWriter, r *http.Request, lang string
 		return
 	}
 	ev := &errorView{view: c.baseView(lang, r.URL.EscapedPath()+"?lang="+c.texts[lang].Other),
-		Title: title, Body: body, Code: r.URL.EscapedPath(), Detail: detail, Counterfeit: true}
+		Title: title, Body: body, Code: r.URL.EscapedPath(), Detail: detail, Counterfeit: counterfeit}
 	page, err := c.render("error", ev)
 	if err != nil {
 		c.internalError(w, r, err)

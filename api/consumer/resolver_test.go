@@ -3,6 +3,8 @@ package consumer
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -15,7 +17,7 @@ func TestResolver(t *testing.T) {
 	ds := startDemo(t, nil)
 
 	t.Run("html page in Vietnamese by default", func(t *testing.T) {
-		r := ds.get(t, lycheePath)
+		r := ds.get(t, lycheePage)
 		if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
 			t.Fatalf("status %d, type %q: %s", r.status, r.header.Get("Content-Type"), r.body)
 		}
@@ -39,7 +41,7 @@ func TestResolver(t *testing.T) {
 			"Còn hiệu lực",
 			"Đã kiểm tra lại 9/9 chữ ký số", // every entry re-verified
 			"Chưa có trên nút này",          // checkpoint hook not wired: says so
-			`href="`+lycheePath+`?lang=en"`, // the visible language switch
+			`href="`+lycheePage+`?lang=en"`, // the visible language switch
 		)
 		placeholder := "TO" + "DO" // spelled apart so that source scans for placeholders skip this check
 		if strings.Contains(r.body, placeholder) || strings.Contains(r.body, "<script") {
@@ -51,17 +53,17 @@ func TestResolver(t *testing.T) {
 	})
 
 	t.Run("english by Accept-Language and by switch link", func(t *testing.T) {
-		r := ds.get(t, lycheePath, "Accept-Language: en-GB,en;q=0.9,vi;q=0.5")
+		r := ds.get(t, lycheePage, "Accept-Language: en-GB,en;q=0.9,vi;q=0.5")
 		if r.header.Get("Content-Language") != "en" {
 			t.Fatalf("Content-Language %q", r.header.Get("Content-Language"))
 		}
 		mustContain(t, "english page", r.body, `lang="en"`, "Luc Ngan lychee, 250 g box", "Journey of this product",
 			"Harvested on", "12 Jun 2026, 05:30", "Hand-over", "9 of 9 digital signatures", "?lang=vi", "Tiếng Việt")
-		vi := ds.get(t, lycheePath, "Accept-Language: fr-FR,vi;q=0.8,en;q=0.7")
+		vi := ds.get(t, lycheePage, "Accept-Language: fr-FR,vi;q=0.8,en;q=0.7")
 		if vi.header.Get("Content-Language") != "vi" {
 			t.Errorf("vi preferred over en: got %q", vi.header.Get("Content-Language"))
 		}
-		forced := ds.get(t, lycheePath+"?lang=en", "Accept-Language: vi")
+		forced := ds.get(t, lycheePage+"?lang=en", "Accept-Language: vi")
 		if forced.header.Get("Content-Language") != "en" {
 			t.Errorf("?lang=en ignored: %q", forced.header.Get("Content-Language"))
 		}
@@ -94,52 +96,131 @@ func TestResolver(t *testing.T) {
 
 	t.Run("linkset", func(t *testing.T) {
 		for _, r := range []response{
+			ds.get(t, lycheePath+"?linkType=linkset"),
+			ds.get(t, lycheePath+"/?linkType=linkset"),
 			ds.get(t, lycheePath+"?linkType=all"),
 			ds.get(t, lycheePath, "Accept: application/linkset+json"),
 		} {
 			if r.status != http.StatusOK || r.header.Get("Content-Type") != "application/linkset+json" {
 				t.Fatalf("status %d type %q: %s", r.status, r.header.Get("Content-Type"), r.body)
 			}
-			var ls struct {
-				Linkset []map[string]json.RawMessage `json:"linkset"`
+			if l := strings.Join(r.header.Values("Link"), ", "); !strings.Contains(l, "<"+ds.url+"/linkset-context.jsonld>; "+
+				`rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"`) {
+				t.Errorf("linkset lacks a Link header to its JSON-LD context: %q", l)
 			}
-			if err := json.Unmarshal([]byte(r.body), &ls); err != nil || len(ls.Linkset) != 1 {
-				t.Fatalf("%v: %s", err, r.body)
-			}
-			ctx := ls.Linkset[0]
-			var anchor string
-			json.Unmarshal(ctx["anchor"], &anchor)
-			if anchor != ds.url+lycheePath {
-				t.Errorf("anchor %q", anchor)
+			ctx := checkLinkset(t, r.body)
+			if ctx["anchor"] != ds.url+lycheePath || !strings.Contains(ctx["itemDescription"].(string), "Vải thiều Lục Ngạn") {
+				t.Errorf("anchor %q, itemDescription %q", ctx["anchor"], ctx["itemDescription"])
 			}
 			for _, rel := range []string{"pip", "traceability", "certificationInfo", "recallStatus", "defaultLink"} {
 				if _, ok := ctx["https://gs1.org/voc/"+rel]; !ok {
 					t.Errorf("linkset lacks gs1:%s", rel)
 				}
 			}
+			if _, ok := ctx["describedby"]; !ok {
+				t.Error("linkset lacks describedby")
+			}
 		}
-		if l := ds.get(t, lycheePath).header.Get("Link"); !strings.Contains(l, `rel="linkset"`) {
-			t.Errorf("page lacks a Link header to its linkset: %q", l)
+		ctxDoc := ds.get(t, "/linkset-context.jsonld")
+		var doc map[string]any
+		if ctxDoc.status != http.StatusOK || ctxDoc.header.Get("Content-Type") != "application/ld+json" || json.Unmarshal([]byte(ctxDoc.body), &doc) != nil || doc["@context"] == nil {
+			t.Errorf("JSON-LD context: %d %q %s", ctxDoc.status, ctxDoc.header.Get("Content-Type"), ctxDoc.body)
 		}
 	})
 
-	t.Run("redirects", func(t *testing.T) {
-		for _, c := range []struct {
-			path, want string
-			status     int
-		}{
-			{"/01/8936000100025/10/LNB2606A?lang=en", lycheePath + "?lang=en", http.StatusMovedPermanently},
-			{"/01/8936000100025/10/LNB2606A/21/X1", lycheePath + "/21/X1", http.StatusMovedPermanently},
-			{lycheePath + "?linkType=gs1:traceability", "/v1/lots/" + lycheeGTIN + "/" + lycheeLot + "/provenance", http.StatusTemporaryRedirect},
-			{lycheePath + "?linkType=https://gs1.org/voc/traceability", "/v1/lots/" + lycheeGTIN + "/" + lycheeLot + "/provenance", http.StatusTemporaryRedirect},
-			{lycheePath + "?linkType=gs1:pip", lycheePath, http.StatusTemporaryRedirect},
-			{lycheePath + "?linkType=gs1:pip&lang=en", lycheePath + "?lang=en", http.StatusTemporaryRedirect},
-			{lycheePath + "?linkType=gs1:certificationInfo", lycheePath + "#certificates", http.StatusTemporaryRedirect},
-			{lycheePath + "?linkType=gs1:nutritionalInfo", lycheePath, http.StatusTemporaryRedirect},
+	t.Run("default link by redirect", func(t *testing.T) {
+		ls := checkLinkset(t, ds.get(t, lycheePath+"?linkType=linkset").body)
+		def := ls["https://gs1.org/voc/defaultLink"].([]any)[0].(map[string]any)["href"].(string)
+		if def != ds.url+lycheePage {
+			t.Fatalf("default link %q, want the page %q", def, ds.url+lycheePage)
+		}
+		for path, want := range map[string]string{
+			lycheePath:                       def,
+			lycheePath + "/":                 def, // a trailing slash is tolerated
+			lycheePath + "?foo=bar&lang=en":  def + "?foo=bar&lang=en",
+			lycheePath + "/21/SN1?17=261231": ds.url + lycheePage + "/21/SN1?17=261231",
+		} {
+			r := ds.get(t, path)
+			if r.status != http.StatusTemporaryRedirect || r.header.Get("Location") != want {
+				t.Errorf("GET %s: %d %q, want 307 %q", path, r.status, r.header.Get("Location"), want)
+			}
+			if l := r.header.Get("Link"); !strings.Contains(l, `rel="linkset"`) {
+				t.Errorf("GET %s: redirect lacks a Link header to the linkset: %q", path, l)
+			}
+		}
+		// The page at the default link answers with the same Link header.
+		if l := ds.get(t, lycheePage).header.Get("Link"); !strings.Contains(l, "<"+ds.url+lycheePath+"?linkType=linkset>; "+`rel="linkset"`) {
+			t.Errorf("page Link header %q", l)
+		}
+		// A redirect followed, as a phone's browser does.
+		follow := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+		resp, err := follow.Get(ds.url + lycheePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != ds.url+lycheePage || resp.Header.Get("Content-Language") != "vi" {
+			t.Errorf("followed to %s: %d", resp.Request.URL, resp.StatusCode)
+		}
+	})
+
+	t.Run("link types redirect to the linkset's targets", func(t *testing.T) {
+		ls := checkLinkset(t, ds.get(t, lycheePath+"?linkType=linkset").body)
+		n := 0
+		for rel, v := range ls {
+			if rel == "anchor" || rel == "itemDescription" {
+				continue
+			}
+			href := v.([]any)[0].(map[string]any)["href"].(string)
+			if !strings.HasPrefix(href, ds.url+"/") {
+				t.Errorf("%s: href %q is not an absolute URL under the public URL", rel, href)
+			}
+			lt := strings.Replace(rel, "https://gs1.org/voc/", "gs1:", 1)
+			for _, asked := range []string{lt, url.QueryEscape(rel)} {
+				r := ds.get(t, lycheePath+"?linkType="+asked)
+				if r.status != http.StatusTemporaryRedirect || r.header.Get("Location") != href {
+					t.Errorf("linkType=%s: %d %q, want 307 %q", asked, r.status, r.header.Get("Location"), href)
+				}
+			}
+			n++
+		}
+		if n != 6 {
+			t.Errorf("%d link types", n)
+		}
+		// Each target answers.
+		for lt, wantType := range map[string]string{
+			"gs1:traceability": "application/json", "describedby": "application/json",
+			"gs1:recallStatus": "application/json", "gs1:pip": "text/html",
+		} {
+			loc := ds.get(t, lycheePath+"?linkType="+lt).header.Get("Location")
+			r := ds.get(t, strings.TrimPrefix(loc, ds.url))
+			if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), wantType) {
+				t.Errorf("%s target %s: %d %q", lt, loc, r.status, r.header.Get("Content-Type"))
+			}
+		}
+		// The query string, but for linkType, is passed on, before a fragment.
+		r := ds.get(t, lycheePath+"?linkType=gs1:certificationInfo&lang=en")
+		if want := ds.url + lycheePage + "?lang=en#certificates"; r.header.Get("Location") != want {
+			t.Errorf("certificationInfo with lang: %q, want %q", r.header.Get("Location"), want)
+		}
+		// A link type the linkset lacks is a 404.
+		for _, lt := range []string{"gs1:nosuchlt", "gs1:nutritionalInfo", "https://gs1.org/voc/nosuchlt"} {
+			r := ds.get(t, lycheePath+"?linkType="+lt)
+			if r.status != http.StatusNotFound {
+				t.Errorf("linkType=%s: %d, want 404", lt, r.status)
+			}
+		}
+	})
+
+	t.Run("non-canonical codes", func(t *testing.T) {
+		for _, c := range []struct{ path, want string }{
+			{"/01/8936000100025/10/LNB2606A?lang=en", lycheePath + "?lang=en"},
+			{"/01/8936000100025/10/LNB2606A/21/X1", lycheePath + "/21/X1"},
+			{"/lot/01/8936000100025/10/LNB2606A", lycheePage},
 		} {
 			r := ds.get(t, c.path)
-			if r.status != c.status || r.header.Get("Location") != c.want {
-				t.Errorf("GET %s: %d %q, want %d %q", c.path, r.status, r.header.Get("Location"), c.status, c.want)
+			if r.status != http.StatusMovedPermanently || r.header.Get("Location") != c.want {
+				t.Errorf("GET %s: %d %q, want 301 %q", c.path, r.status, r.header.Get("Location"), c.want)
 			}
 		}
 		// A lot code with a slash travels as %2F and comes back encoded.
@@ -155,28 +236,35 @@ func TestResolver(t *testing.T) {
 			Status   string          `json:"status"`
 			Recall   ledger.Recalled `json:"recall"`
 		}
-		r := ds.get(t, recalledPath+"?linkType=gs1:recallStatus")
+		loc := ds.get(t, recalledPath+"?linkType=gs1:recallStatus").header.Get("Location")
+		if loc != ds.url+"/recall"+recalledPath {
+			t.Errorf("recallStatus target %q", loc)
+		}
+		r := ds.get(t, "/recall"+recalledPath)
 		if err := json.Unmarshal([]byte(r.body), &ans); err != nil || r.status != http.StatusOK {
 			t.Fatalf("%d %v %s", r.status, err, r.body)
 		}
 		if !ans.Recalled || ans.Status != ledger.StatusRecalled || ans.Recall.Origin.Lot != "HG2607B" {
 			t.Errorf("recalled lot: %+v", ans)
 		}
-		r = ds.get(t, lycheePath+"?linkType=gs1:recallStatus")
+		r = ds.get(t, "/recall"+lycheePath)
 		if err := json.Unmarshal([]byte(r.body), &ans); err != nil || ans.Recalled {
 			t.Errorf("lychee: %v %s", err, r.body)
+		}
+		if r := ds.get(t, "/recall/01/"+lycheeGTIN+"/10/NOPE"); r.status != http.StatusNotFound {
+			t.Errorf("unknown lot's recall status: %d", r.status)
 		}
 	})
 
 	t.Run("recall banner", func(t *testing.T) {
-		r := ds.get(t, recalledPath)
+		r := ds.get(t, recalledPage)
 		if r.status != http.StatusOK {
 			t.Fatalf("status %d", r.status)
 		}
 		mustContain(t, "recalled page", r.body, `class="alert" role="alert" id="recall"`, "CẢNH BÁO: SẢN PHẨM BỊ THU HỒI",
 			"Không ăn, không sử dụng", "Độ ẩm vượt chuẩn TCVN 12605:2019", "Lô nguyên liệu HG2607B", "Đã thu hồi",
 			"Không đạt", "09/07/2026 15:00")
-		en := ds.get(t, recalledPath+"?lang=en")
+		en := ds.get(t, recalledPage+"?lang=en")
 		mustContain(t, "recalled page (en)", en.body, "WARNING: THIS PRODUCT HAS BEEN RECALLED", "Ingredient lot HG2607B")
 		// The banner comes before anything else on the page.
 		if i, j := strings.Index(r.body, `id="recall"`), strings.Index(r.body, `id="product"`); i < 0 || i > j {
@@ -192,6 +280,7 @@ func TestResolver(t *testing.T) {
 			"/01/08936000100025/10/" + strings.Repeat("A", 21),
 			"/01/abc",
 			"/01/08936000100025/10/LNB2606A?17=991399",
+			"/01/08936000100025/10/LNB2606A/foo",
 		} {
 			r := ds.get(t, p)
 			if r.status != http.StatusBadRequest {
@@ -200,6 +289,21 @@ func TestResolver(t *testing.T) {
 			}
 			mustContain(t, p, r.body, "Mã không hợp lệ", "có thể là hàng giả")
 		}
+		// The page says what is wrong in its own language, without the
+		// parser's English.
+		for p, want := range map[string]string{
+			"/01/08936000100026/10/LNB2606A":         "Mã GTIN không hợp lệ: sai độ dài hoặc sai số kiểm tra.",
+			"/01/08936000100025/10/L%C3%94":          "Số lô không hợp lệ",
+			"/01/08936000100025/21/1/10/LNB2606A":    "không theo thứ tự GS1",
+			"/01/08936000100025/10/A?17=991399":      "Phần sau dấu ? của mã",
+			"/01/08936000100026/10/LNB2606A?lang=en": "The GTIN is not valid",
+		} {
+			r := ds.get(t, p)
+			mustContain(t, p, r.body, want)
+			if strings.Contains(r.body, "digitallink:") {
+				t.Errorf("%s: the page shows the parser's error", p)
+			}
+		}
 		r := ds.get(t, "/01/08936000100026/10/LNB2606A", "Accept: application/json")
 		var e struct{ Error struct{ Code string } }
 		if r.status != http.StatusBadRequest || json.Unmarshal([]byte(r.body), &e) != nil || e.Error.Code != "invalid_digital_link" {
@@ -207,24 +311,65 @@ func TestResolver(t *testing.T) {
 		}
 	})
 
-	t.Run("unknown codes are 404 pages that warn of counterfeits", func(t *testing.T) {
+	t.Run("unknown lot of a known GTIN walks up to the product page", func(t *testing.T) {
+		product := ds.url + "/product/01/" + lycheeGTIN
 		r := ds.get(t, "/01/"+lycheeGTIN+"/10/FAKE123")
-		if r.status != http.StatusNotFound {
-			t.Fatalf("status %d", r.status)
+		if r.status != http.StatusTemporaryRedirect || r.header.Get("Location") != product+"?lot=FAKE123" {
+			t.Fatalf("unknown lot: %d %q", r.status, r.header.Get("Location"))
 		}
-		mustContain(t, "404 page", r.body, "Không tìm thấy sản phẩm", "Sản phẩm có thể là hàng giả", `role="alert"`)
-		en := ds.get(t, "/01/"+lycheeGTIN+"/10/FAKE123", "Accept-Language: en")
-		mustContain(t, "404 page (en)", en.body, "Product not found", "may be counterfeit")
-		if r := ds.get(t, "/01/"+lycheeGTIN); r.status != http.StatusNotFound {
-			t.Errorf("GTIN without lot: %d", r.status)
+		if r.header.Get("Cache-Control") != "no-cache" {
+			t.Errorf("a walk-up redirect is cacheable: %q", r.header.Get("Cache-Control"))
+		}
+		page := ds.get(t, "/product/01/"+lycheeGTIN+"?lot=FAKE123")
+		if page.status != http.StatusOK {
+			t.Fatalf("product page: %d", page.status)
+		}
+		mustContain(t, "walk-up page", page.body, `role="alert" id="warning"`, "Số lô FAKE123 không có trong sổ cái",
+			"Sản phẩm có thể là hàng giả", "Vải thiều Lục Ngạn hộp 250 g", "Công ty Chế biến Nông sản Bắc Giang", "Các lô gần đây",
+			`href="/lot/01/`+lycheeGTIN+`/10/`+lycheeLot+`"`)
+		en := ds.get(t, "/product/01/"+lycheeGTIN+"?lot=FAKE123&lang=en")
+		mustContain(t, "walk-up page (en)", en.body, "Lot code FAKE123 is not in the traceability ledger", "may be counterfeit", "Recent lots")
+		// The GTIN alone, and a lot the ledger holds, carry no warning.
+		if r := ds.get(t, "/01/"+lycheeGTIN); r.status != http.StatusTemporaryRedirect || r.header.Get("Location") != product {
+			t.Errorf("GTIN alone: %d %q", r.status, r.header.Get("Location"))
+		}
+		for _, p := range []string{"/product/01/" + lycheeGTIN, "/product/01/" + lycheeGTIN + "?lot=" + lycheeLot} {
+			if r := ds.get(t, p); r.status != http.StatusOK || strings.Contains(r.body, "hàng giả") {
+				t.Errorf("%s: %d, warns: %v", p, r.status, strings.Contains(r.body, "hàng giả"))
+			}
+		}
+		// The walk-up's linkset is the GTIN's, and valid.
+		ls := checkLinkset(t, ds.get(t, "/01/"+lycheeGTIN+"/10/FAKE123?linkType=linkset").body)
+		if ls["anchor"] != ds.url+"/01/"+lycheeGTIN {
+			t.Errorf("walk-up anchor %q", ls["anchor"])
+		}
+		// Link types only the lot has are not there for a walk-up.
+		if r := ds.get(t, "/01/"+lycheeGTIN+"/10/FAKE123?linkType=gs1:traceability"); r.status != http.StatusNotFound {
+			t.Errorf("walk-up traceability: %d", r.status)
 		}
 		if r := ds.get(t, "/01/"+lycheeGTIN+"/10/FAKE123", "Accept: application/json"); r.status != http.StatusNotFound || !strings.Contains(r.body, "unknown_lot") {
 			t.Errorf("json 404: %d %s", r.status, r.body)
 		}
 	})
 
+	t.Run("unknown GTIN is a 404 page that warns of counterfeits", func(t *testing.T) {
+		for _, p := range []string{"/01/" + unknownGTIN + "/10/FAKE123", "/01/" + unknownGTIN, "/product/01/" + unknownGTIN, "/lot/01/" + lycheeGTIN + "/10/FAKE123"} {
+			r := ds.get(t, p)
+			if r.status != http.StatusNotFound {
+				t.Errorf("GET %s: %d, want 404", p, r.status)
+				continue
+			}
+			mustContain(t, p, r.body, "Không tìm thấy sản phẩm", "Sản phẩm có thể là hàng giả", `role="alert"`)
+		}
+		en := ds.get(t, "/01/"+unknownGTIN+"/10/FAKE123", "Accept-Language: en")
+		mustContain(t, "404 page (en)", en.body, "Product not found", "may be counterfeit")
+		if r := ds.get(t, "/01/"+unknownGTIN+"/10/FAKE123", "Accept: application/json"); r.status != http.StatusNotFound || !strings.Contains(r.body, "unknown_lot") {
+			t.Errorf("json 404: %d %s", r.status, r.body)
+		}
+	})
+
 	t.Run("HEAD, OPTIONS and CORS", func(t *testing.T) {
-		r := ds.do(t, http.MethodHead, lycheePath)
+		r := ds.do(t, http.MethodHead, lycheePage)
 		if r.status != http.StatusOK || r.body != "" || r.header.Get("ETag") == "" {
 			t.Errorf("HEAD: %d %q", r.status, r.body)
 		}
@@ -250,7 +395,7 @@ func TestResolver(t *testing.T) {
 		// under 100 KB uncompressed.
 		longest, size := "", 0
 		for _, l := range testnet.DemoLots() {
-			r := ds.get(t, "/01/"+l.GTIN+"/10/"+l.Lot)
+			r := ds.get(t, "/lot/01/"+l.GTIN+"/10/"+l.Lot)
 			if r.status != http.StatusOK {
 				t.Fatalf("%s/%s: %d", l.GTIN, l.Lot, r.status)
 			}
@@ -263,4 +408,89 @@ func TestResolver(t *testing.T) {
 			t.Errorf("page of %s is %d bytes, want < 100 000", longest, size)
 		}
 	})
+}
+
+// unknownGTIN is a valid GTIN (check digit included) with no lot on the
+// demo ledger.
+const unknownGTIN = "08936000999995"
+
+// GS1's linkset schema (gs1-linkset-schema.json, JSON Schema draft 7), as
+// rules: a link relation is a lowercase registered name or an http(s) URI;
+// every target has href and title and nothing beyond the listed members.
+var (
+	linkRelName  = regexp.MustCompile(`^[a-z-]+$|^https?://[a-zA-Z0-9./]+$`)
+	linkHref     = regexp.MustCompile(`^https?://[a-zA-Z0-9./]+`)
+	linkHreflang = regexp.MustCompile(`^\w{2}$|^\w{2}-\w{2}$`)
+	linkType     = regexp.MustCompile(`\w+/[-+.\w]+`)
+)
+
+// checkLinkset validates a linkset against GS1's schema and returns its
+// one link context.
+func checkLinkset(tb testing.TB, body string) map[string]any {
+	tb.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		tb.Fatalf("linkset: %v: %s", err, body)
+	}
+	set, ok := doc["linkset"].([]any)
+	if len(doc) != 1 || !ok || len(set) != 1 {
+		tb.Fatalf("linkset: want {\"linkset\": [one context]}: %s", body)
+	}
+	ctx, ok := set[0].(map[string]any)
+	if !ok {
+		tb.Fatalf("linkset context is not an object: %s", body)
+	}
+	if a, _ := ctx["anchor"].(string); !linkHref.MatchString(a) {
+		tb.Errorf("anchor %q", ctx["anchor"])
+	}
+	if d, ok := ctx["itemDescription"].(string); !ok || d == "" {
+		tb.Errorf("itemDescription missing: %s", body)
+	}
+	for rel, v := range ctx {
+		if rel == "anchor" || rel == "itemDescription" {
+			continue
+		}
+		if !linkRelName.MatchString(rel) {
+			tb.Errorf("link relation %q does not match the schema", rel)
+		}
+		targets, ok := v.([]any)
+		if !ok || len(targets) == 0 {
+			tb.Errorf("%s: targets %v", rel, v)
+			continue
+		}
+		for _, t := range targets {
+			o, _ := t.(map[string]any)
+			if h, _ := o["href"].(string); !linkHref.MatchString(h) {
+				tb.Errorf("%s: href %v", rel, o["href"])
+			}
+			if ti, ok := o["title"].(string); !ok || ti == "" {
+				tb.Errorf("%s: title missing", rel)
+			}
+			for k, x := range o {
+				switch k {
+				case "href", "title", "context", "fwqs", "public":
+				case "type":
+					if s, _ := x.(string); !linkType.MatchString(s) {
+						tb.Errorf("%s: type %v", rel, x)
+					}
+				case "hreflang":
+					l, _ := x.([]any)
+					for _, h := range l {
+						if s, _ := h.(string); !linkHreflang.MatchString(s) {
+							tb.Errorf("%s: hreflang %v", rel, h)
+						}
+					}
+				default:
+					tb.Errorf("%s: member %q not allowed by the schema", rel, k)
+				}
+			}
+		}
+		if rel == "https://gs1.org/voc/defaultLink" {
+			// GS1: exactly one default link, a title and no other attributes.
+			if o, _ := targets[0].(map[string]any); len(targets) != 1 || len(o) != 2 {
+				tb.Errorf("default link %v: want one target with href and title only", targets)
+			}
+		}
+	}
+	return ctx
 }

@@ -197,7 +197,8 @@ func canonicalKey(t *testing.T, raw json.RawMessage) string {
 
 func TestServeDev(t *testing.T) {
 	dir := t.TempDir()
-	args := []string{"serve", "--dev", "--http", "127.0.0.1:0", "--raft", "127.0.0.1:0"}
+	args := []string{"serve", "--dev", "--http", "127.0.0.1:0", "--raft", "127.0.0.1:0",
+		"--operator-name", "Sở Công Thương Bắc Giang", "--operator-url", "https://soct.bacgiang.example.vn", "--operator-phone", "+84 204 3854 000"}
 	p := startServe(t, dir, args...)
 	waitDemo := func(p *process) {
 		t.Helper()
@@ -225,6 +226,13 @@ func TestServeDev(t *testing.T) {
 		if v.Lot.Holder == "" || v.Lot.Status != tc.status || len(v.Entries) == 0 {
 			t.Errorf("GET %s: holder %q status %q with %d entries, want a holder and status %q", tc.path, v.Lot.Holder, v.Lot.Status, len(v.Entries), tc.status)
 		}
+	}
+	// The consumer page, reached through the Digital Link's redirect,
+	// names the operator given on the command line.
+	if status, body := get(t, p.url, "/01/08936000100025/10/LNB2606A"); status != http.StatusOK ||
+		!strings.Contains(string(body), "Sở Công Thương Bắc Giang") || !strings.Contains(string(body), `href="tel:&#43;842043854000"`) ||
+		!strings.Contains(string(body), "https://soct.bacgiang.example.vn") {
+		t.Errorf("consumer page: %d, operator missing", status)
 	}
 	key := filepath.Join(dir, "data", "dev-admin.key")
 	if st, err := os.Stat(key); err != nil || st.Mode().Perm() != 0o600 {

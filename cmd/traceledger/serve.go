@@ -48,6 +48,9 @@ func runServe(ctx context.Context, args []string) error {
 		tlsCert       = fs.String("tls-cert", "", "certificate (PEM) to serve the public API over HTTPS")
 		tlsKey        = fs.String("tls-key", "", "private key (PEM) for --tls-cert")
 		publicURL     = fs.String("public-url", "", "base URL printed in QR codes and consumer links, e.g. https://truyxuat.example.vn (default the node's HTTP URL)")
+		operatorName  = fs.String("operator-name", "", "who operates this ledger, shown on every consumer page (e.g. Sở Công Thương Bắc Giang)")
+		operatorURL   = fs.String("operator-url", "", "the operator's web site (http or https), linked from every consumer page")
+		operatorPhone = fs.String("operator-phone", "", "a phone number shoppers may call, shown on every consumer page")
 		admins        listFlag
 	)
 	fs.Var(&admins, "admin", "genesis admin address 0x… (repeatable; used at bootstrap only)")
@@ -135,9 +138,10 @@ func runServe(ctx context.Context, args []string) error {
 				public = n.HTTPURL()
 			}
 			c, err := consumer.New(consumer.Config{Store: n.Store, PublicURL: public, Logger: logger.With("component", "consumer"),
-				Checkpoints: consumer.CheckpointFunc(n.CheckpointSummary)})
+				Checkpoints:  consumer.CheckpointFunc(n.CheckpointSummary),
+				OperatorName: *operatorName, OperatorURL: *operatorURL, OperatorPhone: *operatorPhone})
 			if err != nil {
-				return fmt.Errorf("--public-url: %w", err)
+				return fmt.Errorf("--public-url or --operator-url: %w", err)
 			}
 			c.Mount(r)
 			return nil
