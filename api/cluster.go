@@ -141,7 +141,7 @@ func (s *Server) postNode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.cluster.IsLeader() {
-		s.forwardToLeader(w, r, body)
+		s.forwardToLeader(w, r, body, s.writeError)
 		return
 	}
 	if jr.Key != "" {
@@ -160,7 +160,7 @@ func (s *Server) postNode(w http.ResponseWriter, r *http.Request) {
 // deleteNode removes a member. Any node accepts the request; a follower forwards it.
 func (s *Server) deleteNode(w http.ResponseWriter, r *http.Request) {
 	if !s.cluster.IsLeader() {
-		s.forwardToLeader(w, r, nil)
+		s.forwardToLeader(w, r, nil, s.writeError)
 		return
 	}
 	id, err := pathVar(r, "id")
