@@ -84,7 +84,12 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			defer resp.Body.Close()
-			var peer ClusterView
+			// Only what is shown of a peer is decoded: a peer running an
+			// older release (which sent the term as a string) still shows.
+			var peer struct {
+				State   string `json:"state"`
+				Applied uint64 `json:"applied_index"`
+			}
 			if resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&peer) == nil {
 				nv.State, nv.Applied, nv.Reachable = peer.State, peer.Applied, true
 			}

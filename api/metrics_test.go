@@ -4,6 +4,8 @@ package api_test
 // its outcome: created, existing, or the error code.
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -90,6 +92,43 @@ func TestRecordsMetricCountsEveryAnswerByCode(t *testing.T) {
 	for k := range got {
 		if k == "" || strings.ContainsAny(k, " ABCDEFGHIJKLMNOPQRSTUVWXYZ") {
 			t.Errorf("outcome label %q is not an error code", k)
+		}
+	}
+}
+
+// GET /v1/cluster answers every index and the term as a JSON number.
+func TestClusterAnswersNumbers(t *testing.T) {
+	f := startNode(t)
+	for _, path := range []string{"/v1/cluster", "/v1/cluster?local=true"} {
+		status, body := f.get(path)
+		if status != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, status, body)
+		}
+		var v map[string]any
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		if err := dec.Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"term", "applied_index", "commit_index", "last_log_index", "last_snapshot_index", "ledger_size"} {
+			n, ok := v[k].(json.Number)
+			if !ok {
+				t.Errorf("GET %s: %q is %T (%v), want a number", path, k, v[k], v[k])
+				continue
+			}
+			if _, err := n.Int64(); err != nil {
+				t.Errorf("GET %s: %q = %s, want an integer", path, k, n)
+			}
+		}
+		if term, _ := v["term"].(json.Number).Int64(); term < 1 {
+			t.Errorf("GET %s: term %v on a node that has elected itself, want ≥ 1", path, v["term"])
+		}
+		nodes, _ := v["nodes"].([]any)
+		if len(nodes) != 1 {
+			t.Fatalf("GET %s: nodes %v, want one", path, v["nodes"])
+		}
+		if _, ok := nodes[0].(map[string]any)["applied_index"].(json.Number); !ok {
+			t.Errorf("GET %s: nodes[0].applied_index is not a number: %v", path, nodes[0])
 		}
 	}
 }
