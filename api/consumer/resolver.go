@@ -273,7 +273,7 @@ func (c *Consumer) wellKnown(w http.ResponseWriter, r *http.Request) {
 // badCode answers a URI that is not a valid Digital Link: 400, with a page
 // that warns the code may be counterfeit (or a JSON error for machines).
 func (c *Consumer) badCode(w http.ResponseWriter, r *http.Request, lang string, err error) {
-	c.codeError(w, r, lang, http.StatusBadRequest, "invalid_digital_link", c.texts[lang].BadTitle, c.texts[lang].BadBody, err.Error())
+	c.codeError(w, r, lang, http.StatusBadRequest, "invalid_digital_link", c.texts[lang].BadTitle, c.texts[lang].BadBody, digitallink.Message(err, lang))
 }
 
 // unknownCode answers a valid code the ledger does not know: 404.
