@@ -63,6 +63,10 @@ func TestKeygen(t *testing.T) {
 				if r.code == 0 {
 					t.Errorf("keygen succeeded: %q", r.stdout)
 				}
+				// Without a terminal to ask on, it says how to give one.
+				if !strings.Contains(r.stderr, "no terminal to ask") || !strings.Contains(r.stderr, "TRACELEDGER_PASSPHRASE") {
+					t.Errorf("keygen without a passphrase or a terminal says %q", r.stderr)
+				}
 				if _, err := os.Stat(out); !os.IsNotExist(err) {
 					t.Errorf("a refused keygen left a key file (%v)", err)
 				}
