@@ -467,6 +467,9 @@ func TestLotCommand(t *testing.T) {
 			if !strings.Contains(r.stdout, "Vải thiều Lục Ngạn") {
 				t.Errorf("the product name is missing:\n%s", r.stdout)
 			}
+			if !strings.Contains(r.stdout, "quantity: 500 kg\n") {
+				t.Errorf("a whole lot's quantity should read \"quantity: 500 kg\":\n%s", r.stdout)
+			}
 			// One history row per entry, in order, each starting with its seq.
 			var seqs []string
 			inTable := false
@@ -487,6 +490,24 @@ func TestLotCommand(t *testing.T) {
 				t.Errorf("history rows %v, want one per entry %v:\n%s", seqs, want, r.stdout)
 			}
 		})
+	}
+}
+
+func TestQuantityLine(t *testing.T) {
+	q := func(a, u string) ledger.Quantity { return ledger.Quantity{Amount: json.Number(a), Unit: u} }
+	for _, tc := range []struct {
+		now, initial ledger.Quantity
+		want         string
+	}{
+		{q("2000", "H87"), q("2000", "H87"), "2000 " + ledger.UnitSymbol("H87")},
+		{q("500", "KGM"), q("500.0", "KGM"), "500 kg"},
+		{q("120", "KGM"), q("500", "KGM"), "120 kg left of 500 kg"},
+		{q("0", "KGM"), q("500", "KGM"), "0 kg left of 500 kg"},
+		{q("7", "KGM"), ledger.Quantity{}, "7 kg"},
+	} {
+		if got := quantityLine(tc.now, tc.initial); got != tc.want {
+			t.Errorf("quantityLine(%v, %v) = %q, want %q", tc.now, tc.initial, got, tc.want)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"net/url"
 	"os"
@@ -476,7 +477,7 @@ func runLot(ctx context.Context, args []string) error {
 	if l.InTransitTo != "" {
 		fmt.Printf("to:       %s (%s)\n", name(l.InTransitTo), l.InTransitTo)
 	}
-	fmt.Printf("quantity: %s %s of %s %s\n", l.Quantity.Amount, ledger.UnitSymbol(l.Quantity.Unit), l.Initial.Amount, ledger.UnitSymbol(l.Initial.Unit))
+	fmt.Printf("quantity: %s\n", quantityLine(l.Quantity, l.Initial))
 	for _, p := range l.Parents {
 		fmt.Printf("made from: %s/%s\n", p.GTIN, p.Lot)
 	}
@@ -498,6 +499,18 @@ func runLot(ctx context.Context, args []string) error {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.Seq, rec.Time, e.Type, name(e.Signer), describe(rec, name))
 	}
 	return tw.Flush()
+}
+
+// quantityLine says what is left of a lot: "500 kg" while it is whole,
+// "120 kg left of 500 kg" once some of it has gone into other lots.
+func quantityLine(now, initial ledger.Quantity) string {
+	q := now.Amount.String() + " " + ledger.UnitSymbol(now.Unit)
+	a, okA := new(big.Rat).SetString(now.Amount.String())
+	b, okB := new(big.Rat).SetString(initial.Amount.String())
+	if initial.Amount == "" || (okA && okB && a.Cmp(b) == 0 && initial.Unit == now.Unit) {
+		return q
+	}
+	return q + " left of " + initial.Amount.String() + " " + ledger.UnitSymbol(initial.Unit)
 }
 
 // describe summarises a record in a few words for the history table.
