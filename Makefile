@@ -1,6 +1,7 @@
 # traceledger — two commands on a fresh machine:
 #   make run    one dev node with the demo history on http://127.0.0.1:8080
 #   make test   every test, with the race detector off and CPU parallelism kept sane
+#   make install  bin/traceledger into $(go env GOPATH)/bin, or PREFIX=/usr/local
 
 GO      ?= go
 BIN     := bin/traceledger
@@ -8,12 +9,20 @@ PKGS    := ./...
 # Two cores here: one package's tests at a time, each free to use both cores.
 TESTFLAGS ?= -p 1 -count=1 -timeout 20m
 
-.PHONY: all build run test vet fmt fuzz bench testnet image compose clean
+.PHONY: all build install run test vet fmt fuzz bench testnet image compose clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/traceledger
+
+# make install puts traceledger in $(PREFIX)/bin: by default Go's own bin
+# directory ($(go env GOPATH)/bin); PREFIX=/usr/local for a system-wide copy.
+PREFIX ?= $(shell $(GO) env GOPATH)
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/traceledger
+	@echo "installed $(DESTDIR)$(PREFIX)/bin/traceledger"
 
 run: build
 	./$(BIN) serve --dev

@@ -84,7 +84,12 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			defer resp.Body.Close()
-			var peer ClusterView
+			// Only what is shown of a peer is decoded: a peer running an
+			// older release (which sent the term as a string) still shows.
+			var peer struct {
+				State   string `json:"state"`
+				Applied uint64 `json:"applied_index"`
+			}
 			if resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&peer) == nil {
 				nv.State, nv.Applied, nv.Reachable = peer.State, peer.Applied, true
 			}
@@ -141,7 +146,7 @@ func (s *Server) postNode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.cluster.IsLeader() {
-		s.forwardToLeader(w, r, body)
+		s.forwardToLeader(w, r, body, s.writeError)
 		return
 	}
 	if jr.Key != "" {
@@ -160,7 +165,7 @@ func (s *Server) postNode(w http.ResponseWriter, r *http.Request) {
 // deleteNode removes a member. Any node accepts the request; a follower forwards it.
 func (s *Server) deleteNode(w http.ResponseWriter, r *http.Request) {
 	if !s.cluster.IsLeader() {
-		s.forwardToLeader(w, r, nil)
+		s.forwardToLeader(w, r, nil, s.writeError)
 		return
 	}
 	id, err := pathVar(r, "id")

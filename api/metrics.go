@@ -28,7 +28,7 @@ func newMetrics(reg *prometheus.Registry, budget *bodyBudget) (*metrics, error) 
 		}, []string{"route", "code"}),
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "traceledger_records_total",
-			Help: "Submitted envelopes by outcome.",
+			Help: "Answers to POST /v1/records by outcome: created, existing (already in the ledger), or the error code (unknown_lot, not_holder, bad_signature, too_large …). A batch counts each envelope; a request refused as a whole counts once.",
 		}, []string{"outcome"}),
 		forwarded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "traceledger_forwarded_requests_total",

@@ -77,7 +77,7 @@ func (s *Server) readConsistent(w http.ResponseWriter, r *http.Request) bool {
 	case err == nil:
 		return true
 	case errors.Is(err, consensus.ErrNotLeader):
-		s.forwardToLeader(w, r, nil)
+		s.forwardToLeader(w, r, nil, s.writeError)
 	default:
 		s.writeError(w, r, err)
 	}

@@ -57,30 +57,32 @@ type BatchAnswer struct {
 func (s *Server) postRecords(w http.ResponseWriter, r *http.Request) {
 	body, err := s.readJSONBody(w, r)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.refuseRecords(w, r, err)
 		return
 	}
 	if s.limit != nil && !s.fromMember(r) {
 		if ok, wait := s.limit.allow(clientIP(r), max(1, float64(len(body))/1024)); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-			s.writeError(w, r, errRateLimited.with("too many records from this client; retry later"))
+			s.refuseRecords(w, r, errRateLimited.with("too many records from this client; retry later"))
 			return
 		}
 	}
 	if !s.cluster.IsLeader() {
-		s.forwardToLeader(w, r, body)
+		// The leader counts the answer it gives; this node counts only
+		// what it answers itself (no leader to forward to).
+		s.forwardToLeader(w, r, body, s.refuseRecords)
 		return
 	}
 	switch r.URL.Query().Get("wait") {
 	case "", "checkpoint":
 	default:
-		s.writeError(w, r, errBadRequest.with("wait must be checkpoint"))
+		s.refuseRecords(w, r, errBadRequest.with("wait must be checkpoint"))
 		return
 	}
 	env, records, isBatch, err := decodeSubmission(body)
 	switch {
 	case err != nil:
-		s.writeError(w, r, err)
+		s.refuseRecords(w, r, err)
 	case isBatch:
 		s.submitBatch(w, r, records)
 	default:
@@ -119,21 +121,20 @@ var submissionMembers = []string{"record", "signature", "records"}
 func (s *Server) submitOne(w http.ResponseWriter, r *http.Request, env ledger.Envelope) {
 	adm, err := ledger.Admit(env, s.cfg.Clock())
 	if err != nil {
-		s.metrics.records.WithLabelValues(statusLabel(err)).Inc()
-		s.writeError(w, r, err)
+		s.refuseRecords(w, r, err)
 		return
 	}
 	res, err := s.cluster.Submit(r.Context(), []*ledger.Admitted{adm})
 	if err != nil {
-		s.writeError(w, r, err)
+		s.refuseRecords(w, r, err)
 		return
 	}
 	status, item := answer(res[0])
-	s.metrics.records.WithLabelValues(http.StatusText(status)).Inc()
 	if item.Error != nil {
-		s.writeError(w, r, res[0].Err)
+		s.refuseRecords(w, r, res[0].Err)
 		return
 	}
+	s.metrics.records.WithLabelValues(outcome(item)).Inc()
 	if r.URL.Query().Get("wait") == "checkpoint" {
 		items := []BatchItem{item}
 		msg, err := s.attachProofs(r.Context(), items)
@@ -153,11 +154,11 @@ func (s *Server) submitOne(w http.ResponseWriter, r *http.Request, env ledger.En
 
 func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, raws []json.RawMessage) {
 	if len(raws) == 0 {
-		s.writeError(w, r, ledger.ErrMalformed.Detail(`"records" is empty`))
+		s.refuseRecords(w, r, ledger.ErrMalformed.Detail(`"records" is empty`))
 		return
 	}
 	if len(raws) > s.cfg.MaxBatch {
-		s.writeError(w, r, errTooLarge.with("a batch holds at most 1000 envelopes"))
+		s.refuseRecords(w, r, errTooLarge.with("a batch holds at most 1000 envelopes"))
 		return
 	}
 	items := make([]BatchItem, len(raws))
@@ -177,7 +178,7 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, raws []json
 		if err != nil {
 			// Nothing is known of any envelope: answer the whole batch with
 			// the error, the client retries it as a whole.
-			s.writeError(w, r, err)
+			s.refuseRecords(w, r, err)
 			return
 		}
 		for k, i := range where {
@@ -195,14 +196,14 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, raws []json
 				}
 			}
 		case err != nil:
-			s.writeError(w, r, err)
+			s.refuseRecords(w, r, err)
 			return
 		default:
 			out.Checkpoint = string(msg)
 		}
 	}
 	for _, it := range items {
-		s.metrics.records.WithLabelValues(http.StatusText(it.Status)).Inc()
+		s.metrics.records.WithLabelValues(outcome(it)).Inc()
 		if it.Error == nil {
 			out.Accepted++
 		} else {
@@ -296,9 +297,32 @@ func answer(res ledger.Result) (int, BatchItem) {
 	return status, BatchItem{Status: status, Accepted: &Accepted{Seq: res.Seq, Hash: ledger.HashHex(res.Hash), Signer: res.Signer.Hex()}}
 }
 
-func statusLabel(err error) string {
-	status, _ := classify(err)
-	return http.StatusText(status)
+// outcome is an answer's label on traceledger_records_total: "created"
+// for a new entry, "existing" for an envelope the ledger already held, or
+// the error code (unknown_lot, not_holder, bad_signature …).
+func outcome(it BatchItem) string {
+	switch {
+	case it.Error != nil:
+		return it.Error.Code
+	case it.Status == http.StatusOK:
+		return "existing"
+	}
+	return "created"
+}
+
+// refuseRecords answers a POST /v1/records with err and counts the answer
+// under err's code: a request refused as a whole counts once, whatever it
+// held.
+func (s *Server) refuseRecords(w http.ResponseWriter, r *http.Request, err error) {
+	_, d := classify(err)
+	s.metrics.records.WithLabelValues(d.Code).Inc()
+	s.writeError(w, r, err)
+}
+
+// isRecordsPost reports whether r is a write of records, whose answers
+// traceledger_records_total counts.
+func isRecordsPost(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.URL.Path == "/v1/records"
 }
 
 // readJSONBody enforces the content type, the body size limit and UTF-8.
@@ -359,10 +383,12 @@ func decodeStrict(data []byte, v any) error {
 // forwardToLeader relays a write to the leader and its answer back. A
 // request that was already forwarded once is not forwarded again: the
 // cluster is between leaders, and the client should retry.
-func (s *Server) forwardToLeader(w http.ResponseWriter, r *http.Request, body []byte) {
+//
+// fail answers the errors this node gives itself.
+func (s *Server) forwardToLeader(w http.ResponseWriter, r *http.Request, body []byte, fail func(http.ResponseWriter, *http.Request, error)) {
 	leader := s.cluster.LeaderPeerURL()
 	if leader == "" || r.Header.Get(headerForwarded) != "" {
-		s.writeError(w, r, consensus.ErrNoLeader)
+		fail(w, r, consensus.ErrNoLeader)
 		return
 	}
 	if r.Context().Err() != nil {
@@ -372,7 +398,7 @@ func (s *Server) forwardToLeader(w http.ResponseWriter, r *http.Request, body []
 	}
 	req, err := http.NewRequestWithContext(r.Context(), r.Method, leader+r.URL.RequestURI(), bytes.NewReader(body))
 	if err != nil {
-		s.writeError(w, r, err)
+		fail(w, r, err)
 		return
 	}
 	for _, h := range []string{"Content-Type", "Accept"} {
@@ -387,7 +413,7 @@ func (s *Server) forwardToLeader(w http.ResponseWriter, r *http.Request, body []
 	resp, err := s.client.Do(req)
 	if err != nil {
 		// The leader may have taken the write before the link failed.
-		s.writeError(w, r, consensus.ErrUnknownOutcome)
+		fail(w, r, consensus.ErrUnknownOutcome)
 		return
 	}
 	defer resp.Body.Close()

@@ -146,7 +146,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.guard = &bodyGuard{budget: s.budget, maxBody: cfg.MaxBodyBytes, minRate: max(cfg.MinBodyRate, 0), stall: cfg.BodyStallTimeout,
-		refused: func(reason string) { s.metrics.bodyRefusals.WithLabelValues(reason).Inc() }, write: s.writeError}
+		refused: func(reason string) { s.metrics.bodyRefusals.WithLabelValues(reason).Inc() }, write: s.writeGuardError}
 	if cfg.WriteRate > 0 {
 		s.limit = newLimiter(cfg.WriteRate, max(cfg.WriteBurst, int(cfg.WriteRate)), cfg.Clock)
 	}
@@ -181,6 +181,16 @@ func (s *Server) routes() {
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})).Methods(http.MethodGet)
 	s.router = r
+}
+
+// writeGuardError answers a request the body bounds refused; a refused
+// write of records is counted as an answer to it.
+func (s *Server) writeGuardError(w http.ResponseWriter, r *http.Request, err error) {
+	if isRecordsPost(r) {
+		s.refuseRecords(w, r, err)
+		return
+	}
+	s.writeError(w, r, err)
 }
 
 // Router exposes the router so that other handlers (the consumer pages,

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -160,12 +161,12 @@ type Status struct {
 	ID       string   `json:"id"`
 	State    string   `json:"state"` // Leader, Follower, Candidate, Shutdown
 	Leader   string   `json:"leader,omitempty"`
-	Term     string   `json:"term"`
+	Term     uint64   `json:"term"`
 	Applied  uint64   `json:"applied_index"`
 	Commit   uint64   `json:"commit_index"`
 	LastLog  uint64   `json:"last_log_index"`
 	Members  []Member `json:"nodes"`
-	Snapshot string   `json:"last_snapshot_index"`
+	Snapshot uint64   `json:"last_snapshot_index"`
 }
 
 // CheckpointKeys lists the members' published checkpoint keys.
@@ -183,8 +184,10 @@ func (s Status) CheckpointKeys() []string {
 func (n *Node) Status() Status {
 	stats := n.raft.Stats()
 	_, leaderID := n.raft.LeaderWithID()
-	st := Status{ID: n.cfg.ID, State: n.raft.State().String(), Leader: string(leaderID), Term: stats["term"],
-		Applied: n.Applied(), Commit: n.raft.CommitIndex(), LastLog: n.raft.LastIndex(), Snapshot: stats["last_snapshot_index"]}
+	// Raft's Stats are strings; the API answers numbers.
+	snapshot, _ := strconv.ParseUint(stats["last_snapshot_index"], 10, 64)
+	st := Status{ID: n.cfg.ID, State: n.raft.State().String(), Leader: string(leaderID), Term: n.raft.CurrentTerm(),
+		Applied: n.Applied(), Commit: n.raft.CommitIndex(), LastLog: n.raft.LastIndex(), Snapshot: snapshot}
 	if cf := n.raft.GetConfiguration(); cf.Error() == nil {
 		for _, s := range cf.Configuration().Servers {
 			m := Member{ID: string(s.ID), Raft: string(s.Address), Suffrage: s.Suffrage.String(), Leader: s.ID == leaderID}

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -158,7 +159,12 @@ func New(cfg Config, store ledger.SnapshotStore) (*Node, error) {
 		return nil, fmt.Errorf("create raft dir: %w", err)
 	}
 	n := &Node{cfg: cfg, logger: cfg.Logger, store: store, kick: make(chan struct{}, 1)}
-	hlog := hclog.FromStandardLogger(slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	var started atomic.Pointer[raft.Raft] // for the log handler, which runs on Raft's goroutines
+	quiet := &loneElection{Handler: cfg.Logger.Handler(), alone: func() bool {
+		r := started.Load()
+		return r != nil && soleVoter(r.GetConfiguration().Configuration(), raft.ServerID(cfg.ID))
+	}}
+	hlog := hclog.FromStandardLogger(slog.NewLogLogger(quiet, slog.LevelWarn),
 		&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn})
 
 	var err error
@@ -238,6 +244,7 @@ func New(cfg Config, store ledger.SnapshotStore) (*Node, error) {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 	n.raft = r
+	started.Store(r)
 	n.raftReady.Store(r)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -475,4 +482,37 @@ func (n *Node) WaitLeader(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// loneElection passes raft's log on, except that it turns "heartbeat
+// timeout reached, starting election" into a debug line while this node is
+// the cluster's only voter: a single node elects itself that way at every
+// start, and a warning would alarm its operator for nothing. With other
+// voters the same line means a leader went quiet, and stays a warning.
+type loneElection struct {
+	slog.Handler
+	alone func() bool
+}
+
+func (h *loneElection) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn && strings.Contains(r.Message, "heartbeat timeout reached, starting election") && h.alone() {
+		if !h.Handler.Enabled(ctx, slog.LevelDebug) {
+			return nil
+		}
+		r.Level = slog.LevelDebug
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+// soleVoter reports whether id is the only voter of conf.
+func soleVoter(conf raft.Configuration, id raft.ServerID) bool {
+	voters := 0
+	me := false
+	for _, s := range conf.Servers {
+		if s.Suffrage == raft.Voter {
+			voters++
+			me = me || s.ID == id
+		}
+	}
+	return voters == 1 && me
 }

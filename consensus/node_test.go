@@ -3,11 +3,17 @@ package consensus
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/hashicorp/raft"
 
 	"github.com/traceledger/traceledger/ledger"
 )
@@ -254,5 +260,80 @@ func TestNodeRestartResumes(t *testing.T) {
 	res := n.submit(t, registrations(t, admin, "after", 1))
 	if res[0].Err != nil || res[0].Seq != head.Size {
 		t.Fatalf("write after restart: %+v, want seq %d", res[0], head.Size)
+	}
+}
+
+// recordedLogs is a slog handler that keeps every record, at every level.
+type recordedLogs struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (h *recordedLogs) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordedLogs) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.recs = append(h.recs, r)
+	return nil
+}
+func (h *recordedLogs) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *recordedLogs) WithGroup(string) slog.Handler      { return h }
+
+// levels returns the levels of the records whose message holds s.
+func (h *recordedLogs) levels(s string) []slog.Level {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []slog.Level
+	for _, r := range h.recs {
+		if strings.Contains(r.Message, s) {
+			out = append(out, r.Level)
+		}
+	}
+	return out
+}
+
+// A single voter elects itself at every start: raft's "heartbeat timeout
+// reached" is then a debug line, not a warning.
+func TestSoleVoterElectionIsNotAWarning(t *testing.T) {
+	logs := &recordedLogs{}
+	startNode(t, func(c *Config) { c.Logger = slog.New(logs) })
+	got := logs.levels("heartbeat timeout reached, starting election")
+	if len(got) == 0 {
+		t.Fatal("the election was not logged at all")
+	}
+	for _, l := range got {
+		if l != slog.LevelDebug {
+			t.Errorf("the sole voter's election logged at %v, want DEBUG", l)
+		}
+	}
+}
+
+// With other voters the same line stays a warning, and a handler that
+// does not want debug lines gets nothing.
+func TestLoneElectionFilter(t *testing.T) {
+	msg := "[WARN]  raft: heartbeat timeout reached, starting election: last-leader-addr= last-leader-id="
+	for _, tc := range []struct {
+		alone bool
+		want  []slog.Level
+	}{{false, []slog.Level{slog.LevelWarn}}, {true, []slog.Level{slog.LevelDebug}}} {
+		logs := &recordedLogs{}
+		h := &loneElection{Handler: logs, alone: func() bool { return tc.alone }}
+		h.Handle(context.Background(), slog.NewRecord(time.Now(), slog.LevelWarn, msg, 0))
+		h.Handle(context.Background(), slog.NewRecord(time.Now(), slog.LevelWarn, "[WARN]  raft: failed to contact", 0))
+		if got := logs.levels("heartbeat timeout"); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("alone=%v: levels %v, want %v", tc.alone, got, tc.want)
+		}
+		if got := logs.levels("failed to contact"); len(got) != 1 || got[0] != slog.LevelWarn {
+			t.Errorf("alone=%v: another warning became %v", tc.alone, got)
+		}
+	}
+	quiet := &loneElection{Handler: slog.NewTextHandler(io.Discard, nil), alone: func() bool { return true }}
+	if err := quiet.Handle(context.Background(), slog.NewRecord(time.Now(), slog.LevelWarn, msg, 0)); err != nil {
+		t.Error(err)
+	}
+	if !soleVoter(raft.Configuration{Servers: []raft.Server{{ID: "a", Suffrage: raft.Voter}, {ID: "b", Suffrage: raft.Nonvoter}}}, "a") ||
+		soleVoter(raft.Configuration{Servers: []raft.Server{{ID: "a", Suffrage: raft.Voter}, {ID: "b", Suffrage: raft.Voter}}}, "a") ||
+		soleVoter(raft.Configuration{Servers: []raft.Server{{ID: "b", Suffrage: raft.Voter}}}, "a") {
+		t.Error("soleVoter is wrong")
 	}
 }

@@ -1,5 +1,7 @@
 package ledger
 
+import "unicode/utf8"
+
 // GS1 identifiers, as the GS1 General Specifications define them.
 //
 // A GTIN is stored in its 14-digit form: GTIN-8, GTIN-12 and GTIN-13 are
@@ -54,10 +56,18 @@ func CheckLot(s string) error {
 	if len(s) == 0 {
 		return ErrInvalidLot.Detail("empty")
 	}
-	for i := 0; i < len(s); i++ {
-		if !isCSET82(s[i]) {
-			return ErrInvalidLot.Detail("%q: character %q is outside GS1 CSET 82", s, s[i])
+	// Name the character as the user typed it: a Vietnamese letter is one
+	// rune of several bytes, and its first byte alone means nothing.
+	for i, r := range s {
+		if r < utf8.RuneSelf && isCSET82(byte(r)) {
+			continue
 		}
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				return ErrInvalidLot.Detail("%q: byte %#02x is not UTF-8 text", s, s[i])
+			}
+		}
+		return ErrInvalidLot.Detail("%q: character %q is outside GS1 CSET 82 (ASCII letters, digits and !\"%%&'()*+,-./:;<=>?_ only)", s, r)
 	}
 	if len(s) > 20 {
 		return ErrInvalidLot.Detail("%q is longer than 20 characters", s)

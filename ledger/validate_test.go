@@ -493,3 +493,29 @@ func TestParseAddress(t *testing.T) {
 		}
 	}
 }
+
+// A lot code outside CSET 82 is refused naming the character the user
+// typed, not one byte of its UTF-8 form.
+func TestCheckLotNamesTheCharacter(t *testing.T) {
+	for _, tc := range []struct{ lot, want, not string }{
+		{"Lô-Vải-1", `character 'ô'`, "Ã"},
+		{"LÔ 1", `character 'Ô'`, "Ã"},
+		{"AB 1", `character ' '`, ""},
+		{"A#1", `character '#'`, ""},
+		{"A\xc3", `byte 0xc3 is not UTF-8`, ""},
+	} {
+		err := ledger.CheckLot(tc.lot)
+		if !errors.Is(err, ledger.ErrInvalidLot) {
+			t.Errorf("CheckLot(%q) = %v, want ErrInvalidLot", tc.lot, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) || (tc.not != "" && strings.Contains(err.Error(), tc.not)) {
+			t.Errorf("CheckLot(%q) = %q, want it to name %s", tc.lot, err, tc.want)
+		}
+	}
+	for _, ok := range []string{"LNB2606A", "VT-2026/0001", `A!"%&'()*+,-./:;<=>?_`[:20]} {
+		if err := ledger.CheckLot(ok); err != nil {
+			t.Errorf("CheckLot(%q) = %v, want nil", ok, err)
+		}
+	}
+}

@@ -72,7 +72,7 @@ func quiesce(t *testing.T, c *testnet.Local) (last, term uint64) {
 		last, term = 0, 0
 		for i, n := range c.Nodes {
 			st := n.Raft.Status()
-			tm, _ := strconv.ParseUint(fmt.Sprint(st.Term), 10, 64)
+			tm := st.Term
 			if i == 0 {
 				last, term = st.LastLog, tm
 			}

@@ -1,14 +1,11 @@
 package consumer
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/traceledger/traceledger/api/digitallink"
 )
 
 // Languages of the consumer pages. Vietnamese is the default: the products
@@ -296,36 +293,4 @@ func (t *texts) formatAmount(a string) string {
 		out += point + frac
 	}
 	return out
-}
-
-// codeProblem says in one sentence of the page's language what is wrong
-// with a code the Digital Link parser refused, by the kind of error (the
-// parser's own message is for machines, in English).
-func (t *texts) codeProblem(err error) string {
-	vi := t.Lang == langVI
-	pick := func(v, e string) string {
-		if vi {
-			return v
-		}
-		return e
-	}
-	switch {
-	case errors.Is(err, digitallink.ErrGTIN):
-		return pick("Mã GTIN không hợp lệ: sai độ dài hoặc sai số kiểm tra.", "The GTIN is not valid: wrong length or wrong check digit.")
-	case errors.Is(err, digitallink.ErrLot):
-		return pick("Số lô không hợp lệ: cần 1–20 ký tự Latin không dấu, chữ số hoặc ký hiệu GS1, không có dấu cách.",
-			"The lot number is not valid: it takes 1–20 unaccented Latin letters, digits or GS1 symbols, without spaces.")
-	case errors.Is(err, digitallink.ErrSerial):
-		return pick("Số sê-ri không hợp lệ: cần 1–20 ký tự Latin không dấu, chữ số hoặc ký hiệu GS1, không có dấu cách.",
-			"The serial number is not valid: it takes 1–20 unaccented Latin letters, digits or GS1 symbols, without spaces.")
-	case errors.Is(err, digitallink.ErrVariant):
-		return pick("Mã biến thể sản phẩm (22) không hợp lệ.", "The product variant (22) is not valid.")
-	case errors.Is(err, digitallink.ErrOrder):
-		return pick("Các phần của mã không theo thứ tự GS1 (22, 10, 21).", "The parts of the code are not in GS1 order (22, 10, 21).")
-	case errors.Is(err, digitallink.ErrAttribute):
-		return pick("Phần sau dấu ? của mã có dữ liệu không hợp lệ.", "The part of the code after the ? holds invalid data.")
-	case errors.Is(err, digitallink.ErrNoPrimaryKey):
-		return pick("Mã không có GTIN (01).", "The code has no GTIN (01).")
-	}
-	return pick("Đường dẫn không đúng cú pháp GS1 Digital Link.", "The address does not follow the GS1 Digital Link syntax.")
 }

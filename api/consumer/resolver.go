@@ -505,9 +505,9 @@ func (c *Consumer) wellKnown(w http.ResponseWriter, r *http.Request) {
 // badCode answers a URI that is not a valid Digital Link: 400, with a page
 // that warns the code may be counterfeit (or a JSON error for machines).
 func (c *Consumer) badCode(w http.ResponseWriter, r *http.Request, lang string, err error) {
-	detail := c.texts[lang].codeProblem(err) // a sentence for the shopper
+	detail := digitallink.Message(err, lang) // one sentence in the page's language
 	if m := negotiate(r.Header.Get("Accept")); m == mediaJSON || m == mediaLinkset {
-		detail = err.Error() // the parser's own words for a machine
+		detail = err.Error() // the same sentence, in English, for a machine
 	}
 	c.codeError(w, r, lang, http.StatusBadRequest, "invalid_digital_link", c.texts[lang].BadTitle, c.texts[lang].BadBody, detail, true)
 }

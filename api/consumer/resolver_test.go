@@ -292,11 +292,11 @@ func TestResolver(t *testing.T) {
 		// The page says what is wrong in its own language, without the
 		// parser's English.
 		for p, want := range map[string]string{
-			"/01/08936000100026/10/LNB2606A":         "Mã GTIN không hợp lệ: sai độ dài hoặc sai số kiểm tra.",
-			"/01/08936000100025/10/L%C3%94":          "Số lô không hợp lệ",
-			"/01/08936000100025/21/1/10/LNB2606A":    "không theo thứ tự GS1",
-			"/01/08936000100025/10/A?17=991399":      "Phần sau dấu ? của mã",
-			"/01/08936000100026/10/LNB2606A?lang=en": "The GTIN is not valid",
+			"/01/08936000100026/10/LNB2606A":         "có chữ số kiểm tra sai",
+			"/01/08936000100025/10/L%C3%94":          "ký tự mà mã GS1 không cho phép",
+			"/01/08936000100025/21/1/10/LNB2606A":    "Các phần của mã sai thứ tự",
+			"/01/08936000100025/10/A?17=991399":      "không phải là ngày",
+			"/01/08936000100026/10/LNB2606A?lang=en": "has a wrong check digit",
 		} {
 			r := ds.get(t, p)
 			mustContain(t, p, r.body, want)

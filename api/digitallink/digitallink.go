@@ -17,21 +17,21 @@
 // The package is pure: no HTTP, no I/O, no logging. Identifier rules (GTIN
 // check digit, GTIN-8/12/13 padding, lot and serial in GS1 CSET 82, 1–20
 // characters) come from package ledger so that the resolver and the ledger
-// accept exactly the same codes. Errors are the sentinels below, wrapped
-// with detail: test them with errors.Is.
+// accept exactly the same codes. Errors are *Error values (errors.go): one
+// plain sentence in English and in Vietnamese, wrapping one of the
+// sentinels below: test them with errors.Is.
 package digitallink
 
 import (
 	"errors"
-	"fmt"
 	"net/url"
 	"strings"
 
 	"github.com/traceledger/traceledger/ledger"
 )
 
-// Errors returned by Parse and ParsePath. Each is wrapped with a detail
-// that names the offending part of the URI.
+// Errors returned by Parse and ParsePath, each wrapped in an *Error whose
+// sentence names the offending part of the URI.
 var (
 	// ErrSyntax: not an http(s) URI, bad percent-encoding, empty path
 	// segments, or a path element that is neither a key nor a qualifier.
@@ -175,10 +175,10 @@ func EscapeValue(v string) string {
 func Parse(uri string) (*Link, error) {
 	u, err := url.Parse(uri)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
+		return nil, errNotAnAddress()
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
-		return nil, fmt.Errorf("%w: %q is not an absolute http or https URI", ErrSyntax, uri)
+		return nil, errNotAnAddress()
 	}
 	l, err := ParsePath(u.EscapedPath(), u.RawQuery)
 	if err != nil {
@@ -198,7 +198,7 @@ func Parse(uri string) (*Link, error) {
 // from being taken for a path separator.
 func ParsePath(escapedPath, rawQuery string) (*Link, error) {
 	if escapedPath == "" || escapedPath[0] != '/' {
-		return nil, fmt.Errorf("%w: the path must start with /", ErrSyntax)
+		return nil, errNotAnAddress()
 	}
 	segs := strings.Split(escapedPath[1:], "/")
 	l := &Link{}
@@ -213,31 +213,31 @@ func ParsePath(escapedPath, rawQuery string) (*Link, error) {
 		}
 		if qualifierRank(ai) == 0 {
 			if strings.Contains(escapedPath, "/01/") {
-				return nil, fmt.Errorf("%w: path element %q after the GTIN is not a key qualifier (22, 10 or 21)", ErrSyntax, ai)
+				return nil, errNotQualifier(ai)
 			}
-			return nil, fmt.Errorf("%w: %q", ErrNoPrimaryKey, escapedPath)
+			return nil, errNoGTIN()
 		}
 		quals = append(quals, pair{ai, raw})
 	}
 	if i < 2 {
-		return nil, fmt.Errorf("%w: %q", ErrNoPrimaryKey, escapedPath)
+		return nil, errNoGTIN()
 	}
 	for _, s := range segs[:i-2] {
 		if s == "" {
-			return nil, fmt.Errorf("%w: empty path segment in %q", ErrSyntax, escapedPath)
+			return nil, errEmptySegment()
 		}
 	}
 	if i > 2 {
 		l.Prefix = "/" + strings.Join(segs[:i-2], "/")
 	}
 
-	gtin, err := unescape("GTIN", l.GTINWritten)
+	gtin, err := unescape(l.GTINWritten)
 	if err != nil {
 		return nil, err
 	}
 	l.GTINWritten = gtin
 	if l.GTIN, err = ledger.NormalizeGTIN(gtin); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrGTIN, err)
+		return nil, errGTIN(gtin, err)
 	}
 
 	rank := 0
@@ -245,22 +245,15 @@ func ParsePath(escapedPath, rawQuery string) (*Link, error) {
 		q := quals[k]
 		r := qualifierRank(q.ai)
 		if r <= rank {
-			return nil, fmt.Errorf("%w: %s after %s (a GTIN's qualifiers come as 22, 10, 21, each at most once)", ErrOrder, q.ai, quals[k+1].ai)
+			return nil, errOrder()
 		}
 		rank = r
-		v, err := unescape("AI "+q.ai, q.raw)
+		v, err := unescape(q.raw)
 		if err != nil {
 			return nil, err
 		}
 		if err := ledger.CheckLot(v); err != nil {
-			switch q.ai {
-			case AILot:
-				return nil, fmt.Errorf("%w: %w", ErrLot, err)
-			case AISerial:
-				return nil, fmt.Errorf("%w: %w", ErrSerial, err)
-			default:
-				return nil, fmt.Errorf("%w: %w", ErrVariant, err)
-			}
+			return nil, errQualifier(q.ai, v, err)
 		}
 		switch q.ai {
 		case AIVariant:
@@ -277,13 +270,13 @@ func ParsePath(escapedPath, rawQuery string) (*Link, error) {
 	return l, nil
 }
 
-func unescape(what, raw string) (string, error) {
+func unescape(raw string) (string, error) {
 	if raw == "" {
-		return "", fmt.Errorf("%w: empty %s", ErrSyntax, what)
+		return "", errEmptySegment()
 	}
 	v, err := url.PathUnescape(raw)
 	if err != nil {
-		return "", fmt.Errorf("%w: %s %q is not validly percent-encoded", ErrSyntax, what, raw)
+		return "", errBadEscape()
 	}
 	return v, nil
 }
@@ -304,7 +297,7 @@ func (l *Link) parseQuery(raw string) error {
 		key, err1 := url.QueryUnescape(k)
 		val, err2 := url.QueryUnescape(v)
 		if err1 != nil || err2 != nil {
-			return fmt.Errorf("%w: query parameter %q is not validly percent-encoded", ErrSyntax, kv)
+			return errBadEscape()
 		}
 		if !allDigits(key) || key == "" {
 			l.Params.Add(key, val)
@@ -324,22 +317,22 @@ func (l *Link) parseQuery(raw string) error {
 func checkAttribute(ai, v string) error {
 	switch ai {
 	case AIGTIN, AIVariant, AILot, AISerial:
-		return fmt.Errorf("%w: AI %s belongs in the path, not in the query string", ErrAttribute, ai)
+		return errAttrInQuery(ai)
 	case "11", "12", "13", "15", "16", AIExpiry:
 		if len(v) != 6 || !allDigits(v) {
-			return fmt.Errorf("%w: AI %s=%q is not a YYMMDD date", ErrAttribute, ai, v)
+			return errAttrDate(ai, v)
 		}
 		mm, dd := (v[2]-'0')*10+v[3]-'0', (v[4]-'0')*10+v[5]-'0'
 		if mm < 1 || mm > 12 || dd > 31 {
-			return fmt.Errorf("%w: AI %s=%q is not a YYMMDD date", ErrAttribute, ai, v)
+			return errAttrDate(ai, v)
 		}
 		return nil
 	}
 	if len(ai) < 2 || len(ai) > 4 {
-		return fmt.Errorf("%w: %q is not an Application Identifier", ErrAttribute, ai)
+		return errNotAI(ai)
 	}
 	if v == "" || len(v) > 90 {
-		return fmt.Errorf("%w: AI %s needs a value of 1 to 90 characters", ErrAttribute, ai)
+		return errAttrLength(ai)
 	}
 	return nil
 }

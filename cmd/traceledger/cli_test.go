@@ -63,6 +63,10 @@ func TestKeygen(t *testing.T) {
 				if r.code == 0 {
 					t.Errorf("keygen succeeded: %q", r.stdout)
 				}
+				// Without a terminal to ask on, it says how to give one.
+				if !strings.Contains(r.stderr, "no terminal to ask") || !strings.Contains(r.stderr, "TRACELEDGER_PASSPHRASE") {
+					t.Errorf("keygen without a passphrase or a terminal says %q", r.stderr)
+				}
 				if _, err := os.Stat(out); !os.IsNotExist(err) {
 					t.Errorf("a refused keygen left a key file (%v)", err)
 				}
@@ -285,6 +289,90 @@ func TestSubmitRejectedExitsNonZero(t *testing.T) {
 	}
 }
 
+// submit sends registrations, then harvests, then the rest by record time,
+// whatever the files are named; sends a 404 again once the others are in;
+// and moves a refused file to --rejected with the ledger's answer beside it.
+func TestSubmitOrdersRetriesAndSetsAsideRefusals(t *testing.T) {
+	admin := genKey(t)
+	n := startNode(t, "127.0.0.1:0", admin)
+	producer, distributor := genKey(t), genKey(t)
+	g := "08936000000127"
+	in := map[string]string{"gtin": g, "lot": "LOT-IN"}
+	out := map[string]string{"gtin": g, "lot": "LOT-OUT"}
+	dir := t.TempDir()
+	// Named in the worst order. The transfer of the transform's output says
+	// it happened before the transform (a phone with a wrong clock): sent
+	// first, it is answered 404, and again after the transform, 201.
+	writeFile(t, filepath.Join(dir, "a-transfer.json"), mustJSON(t, signRec(t, producer, map[string]any{"type": "transfer", "id": "t-1",
+		"time": "2026-06-10T08:00:00+07:00", "lot": out, "to": ledger.AddressOf(distributor).Hex()})))
+	writeFile(t, filepath.Join(dir, "b-transform.json"), mustJSON(t, signRec(t, producer, map[string]any{"type": "transform", "id": "x-1",
+		"time":    "2026-06-13T08:00:00+07:00",
+		"inputs":  []any{map[string]any{"lot": in, "quantity": map[string]any{"amount": 100, "unit": "KGM"}}},
+		"outputs": []any{map[string]any{"lot": out, "product": map[string]string{"name": "Vải sấy"}, "quantity": map[string]any{"amount": 20, "unit": "KGM"}}}})))
+	writeFile(t, filepath.Join(dir, "c-harvest.json"), mustJSON(t, signRec(t, producer, harvestRecord("h-1", g, "LOT-IN"))))
+	writeFile(t, filepath.Join(dir, "d-orphan.json"), mustJSON(t, signRec(t, producer, map[string]any{"type": "transfer", "id": "t-2",
+		"lot": map[string]string{"gtin": g, "lot": "NOSUCH"}, "to": ledger.AddressOf(distributor).Hex()})))
+	writeFile(t, filepath.Join(dir, "e-participants.json"), mustJSON(t, []ledger.Envelope{
+		registration(t, admin, producer, "p-1", "producer"), registration(t, admin, distributor, "d-1", "distributor")}))
+	done, rejected := filepath.Join(t.TempDir(), "done"), filepath.Join(t.TempDir(), "rejected")
+
+	r := run(t, nil, "submit", "--url", n.HTTPURL(), "--done", done, "--rejected", rejected, dir)
+	if r.code != 1 {
+		t.Fatalf("submit exit %d, want 1 (one refusal):\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	status := map[string][]int{}
+	var order []string
+	for _, row := range submitRows(t, r.stdout) {
+		status[row.file] = append(status[row.file], row.status)
+		order = append(order, row.file)
+	}
+	want := map[string][]int{"e-participants.json": {201, 201}, "c-harvest.json": {201}, "b-transform.json": {201}, "a-transfer.json": {201}, "d-orphan.json": {404}}
+	if fmt.Sprint(status) != fmt.Sprint(want) {
+		t.Errorf("answers %v, want %v:\n%s", status, want, r.stdout)
+	}
+	// Rows come in the order sent: registrations, the harvest, then by time.
+	if got := strings.Join(order, " "); got != "e-participants.json e-participants.json c-harvest.json a-transfer.json d-orphan.json b-transform.json" {
+		t.Errorf("rows in order %s", got)
+	}
+	if !strings.Contains(r.stderr, "sending them again") {
+		t.Errorf("no retry reported on stderr: %q", r.stderr)
+	}
+	for _, f := range []string{"a-transfer.json", "b-transform.json", "c-harvest.json", "e-participants.json"} {
+		if _, err := os.Stat(filepath.Join(done, f)); err != nil {
+			t.Errorf("accepted %s not in --done: %v", f, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(rejected, "d-orphan.json")); err != nil {
+		t.Errorf("refused file not in --rejected: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.json")); len(left) != 0 {
+		t.Errorf("files left in the outbox: %v", left)
+	}
+	var note struct {
+		File    string
+		Answers []struct {
+			Index  int
+			Status int
+			Error  struct{ Code, Message string }
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(rejected, "d-orphan.error.json"))
+	if err != nil {
+		t.Fatalf("no answer beside the refused file: %v", err)
+	}
+	if err := json.Unmarshal(b, &note); err != nil || note.File != "d-orphan.json" || len(note.Answers) != 1 ||
+		note.Answers[0].Status != http.StatusNotFound || note.Answers[0].Error.Code != "unknown_lot" || note.Answers[0].Error.Message == "" {
+		t.Errorf("d-orphan.error.json = %s (%v), want the 404 unknown_lot answer", b, err)
+	}
+
+	// Submitting the --rejected directory again reads the envelope, not the
+	// answer beside it.
+	r = run(t, nil, "submit", "--url", n.HTTPURL(), rejected)
+	if rows := submitRows(t, r.stdout); len(rows) != 1 || rows[0].file != "d-orphan.json" || rows[0].status != http.StatusNotFound {
+		t.Errorf("resubmitting --rejected: rows %+v", rows)
+	}
+}
+
 func TestSubmitWaitsForServer(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -379,6 +467,9 @@ func TestLotCommand(t *testing.T) {
 			if !strings.Contains(r.stdout, "Vải thiều Lục Ngạn") {
 				t.Errorf("the product name is missing:\n%s", r.stdout)
 			}
+			if !strings.Contains(r.stdout, "quantity: 500 kg\n") {
+				t.Errorf("a whole lot's quantity should read \"quantity: 500 kg\":\n%s", r.stdout)
+			}
 			// One history row per entry, in order, each starting with its seq.
 			var seqs []string
 			inTable := false
@@ -399,6 +490,24 @@ func TestLotCommand(t *testing.T) {
 				t.Errorf("history rows %v, want one per entry %v:\n%s", seqs, want, r.stdout)
 			}
 		})
+	}
+}
+
+func TestQuantityLine(t *testing.T) {
+	q := func(a, u string) ledger.Quantity { return ledger.Quantity{Amount: json.Number(a), Unit: u} }
+	for _, tc := range []struct {
+		now, initial ledger.Quantity
+		want         string
+	}{
+		{q("2000", "H87"), q("2000", "H87"), "2000 " + ledger.UnitSymbol("H87")},
+		{q("500", "KGM"), q("500.0", "KGM"), "500 kg"},
+		{q("120", "KGM"), q("500", "KGM"), "120 kg left of 500 kg"},
+		{q("0", "KGM"), q("500", "KGM"), "0 kg left of 500 kg"},
+		{q("7", "KGM"), ledger.Quantity{}, "7 kg"},
+	} {
+		if got := quantityLine(tc.now, tc.initial); got != tc.want {
+			t.Errorf("quantityLine(%v, %v) = %q, want %q", tc.now, tc.initial, got, tc.want)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"net/url"
 	"os"
@@ -84,6 +85,11 @@ func serverMessage(body []byte) string {
 type pending struct {
 	file string
 	env  json.RawMessage
+	// index is the envelope's position in its file; rank and when order
+	// the sending (see sendOrder).
+	index int
+	rank  int
+	when  time.Time
 }
 
 // readEnvelopes reads files and directories (every *.json in them, sorted).
@@ -105,7 +111,11 @@ func readEnvelopes(paths []string) ([]pending, error) {
 			return nil, err
 		}
 		sort.Strings(matches)
-		files = append(files, matches...)
+		for _, m := range matches {
+			if !strings.HasSuffix(m, ".error.json") { // submit's own notes beside a refused file
+				files = append(files, m)
+			}
+		}
 	}
 	var out []pending
 	for _, f := range files {
@@ -130,9 +140,102 @@ func readEnvelopes(paths []string) ([]pending, error) {
 		default:
 			return nil, fmt.Errorf("%s: not JSON", f)
 		}
-		for _, e := range list {
-			out = append(out, pending{file: f, env: e})
+		for i, e := range list {
+			p := pending{file: f, env: e, index: i}
+			p.rank, p.when = sendOrder(e)
+			out = append(out, p)
 		}
+	}
+	return out, nil
+}
+
+// sendOrder places an envelope in the order submit sends in: participant
+// registrations first, then harvests (which create the lots), then the
+// rest; within each, by the record's time. What cannot be read goes last,
+// for the ledger to refuse with its reason.
+func sendOrder(env json.RawMessage) (rank int, when time.Time) {
+	var e struct {
+		Record struct {
+			Type string `json:"type"`
+			Time string `json:"time"`
+		} `json:"record"`
+	}
+	if json.Unmarshal(env, &e) != nil {
+		return 3, time.Time{}
+	}
+	when, err := ledger.ParseTime(e.Record.Time)
+	if err != nil {
+		return 3, time.Time{}
+	}
+	switch e.Record.Type {
+	case "participant":
+		return 0, when
+	case "harvest":
+		return 1, when
+	}
+	return 2, when
+}
+
+// sortForSending orders envelopes as sendOrder says; files and positions
+// in files break ties, so that the order is the same on every run.
+func sortForSending(envs []pending) {
+	sort.SliceStable(envs, func(i, j int) bool {
+		a, b := envs[i], envs[j]
+		if a.rank != b.rank {
+			return a.rank < b.rank
+		}
+		return a.when.Before(b.when)
+	})
+}
+
+// answered is an envelope and the ledger's last answer to it.
+type answered struct {
+	pending
+	item api.BatchItem
+}
+
+// submitAll sends envelopes in dependency order. An envelope answered 404
+// (a lot or participant the ledger does not know yet) is sent again after
+// the others, as long as the previous round got some envelope accepted:
+// its harvest or transfer may have been among them.
+func (c *client) submitAll(ctx context.Context, envs []pending, batchSize int, maxWait time.Duration) ([]answered, error) {
+	sortForSending(envs)
+	out := make([]answered, len(envs))
+	todo := make([]int, len(envs))
+	for i := range envs {
+		out[i].pending = envs[i]
+		todo[i] = i
+	}
+	for len(todo) > 0 {
+		part := make([]pending, len(todo))
+		for k, i := range todo {
+			part[k] = envs[i]
+		}
+		var retry []int
+		progress := false
+		sent := 0
+		for _, b := range batches(part, batchSize, maxRequestBytes) {
+			items, err := c.sendBatch(ctx, b, maxWait)
+			if err != nil {
+				return nil, err
+			}
+			for k, it := range items {
+				i := todo[sent+k]
+				out[i].item = it
+				switch {
+				case it.Status == http.StatusNotFound:
+					retry = append(retry, i)
+				case it.Status == http.StatusCreated:
+					progress = true
+				}
+			}
+			sent += len(b)
+		}
+		if !progress || len(retry) == 0 {
+			break
+		}
+		fmt.Fprintf(os.Stderr, "traceledger submit: %d envelope(s) named a lot or participant the ledger did not know yet; sending them again\n", len(retry))
+		todo = retry
 	}
 	return out, nil
 }
@@ -143,6 +246,7 @@ func runSubmit(ctx context.Context, args []string) error {
 	batchSize := fs.Int("batch", 100, "envelopes per request (1–1000)")
 	maxWait := fs.Duration("max-wait", 30*time.Minute, "give up retrying after this long without an answer")
 	doneDir := fs.String("done", "", "move files whose envelopes were all accepted into this directory")
+	rejectedDir := fs.String("rejected", "", "move files with a refused envelope into this directory, with the ledger's answers beside each in FILE.error.json")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -160,51 +264,105 @@ func runSubmit(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	results, err := c.submitAll(ctx, envs, *batchSize, *maxWait)
+	if err != nil {
+		return err
+	}
 	rejectedFiles := map[string]bool{}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "FILE\tSTATUS\tSEQ\tDETAIL")
-	for _, part := range batches(envs, *batchSize, maxRequestBytes) {
-		items, err := c.sendBatch(ctx, part, *maxWait)
-		if err != nil {
-			tw.Flush()
-			return err
-		}
-		for i, it := range items {
-			detail, seq := "", ""
-			switch {
-			case it.Error != nil:
-				detail = it.Error.Code + ": " + it.Error.Message
-				rejectedFiles[part[i].file] = true
-			case it.Accepted != nil:
-				seq = strconv.FormatUint(it.Seq, 10)
-				detail = "accepted"
-				if it.Status == http.StatusOK {
-					detail = "already in the ledger"
-				}
+	for _, r := range results {
+		it := r.item
+		detail, seq := "", ""
+		switch {
+		case it.Error != nil:
+			detail = it.Error.Code + ": " + it.Error.Message
+			rejectedFiles[r.file] = true
+		case it.Accepted != nil:
+			seq = strconv.FormatUint(it.Seq, 10)
+			detail = "accepted"
+			if it.Status == http.StatusOK {
+				detail = "already in the ledger"
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", part[i].file, it.Status, seq, detail)
 		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", r.file, it.Status, seq, detail)
 	}
 	tw.Flush()
 	if *doneDir != "" {
-		if err := os.MkdirAll(*doneDir, 0o755); err != nil {
+		if err := moveFiles(results, *doneDir, func(f string) bool { return !rejectedFiles[f] }, nil); err != nil {
 			return err
 		}
-		moved := map[string]bool{}
-		for _, p := range envs {
-			if rejectedFiles[p.file] || moved[p.file] {
-				continue
-			}
-			moved[p.file] = true
-			if err := os.Rename(p.file, filepath.Join(*doneDir, filepath.Base(p.file))); err != nil {
-				return err
-			}
+	}
+	if *rejectedDir != "" {
+		if err := moveFiles(results, *rejectedDir, func(f string) bool { return rejectedFiles[f] }, writeAnswers); err != nil {
+			return err
 		}
 	}
 	if len(rejectedFiles) > 0 {
 		return exitError(1)
 	}
 	return nil
+}
+
+// moveFiles moves every file of results that keep selects into dir, once,
+// and calls note (when not nil) with its new path and its envelopes'
+// answers.
+func moveFiles(results []answered, dir string, keep func(string) bool, note func(string, []answered) error) error {
+	byFile := map[string][]answered{}
+	var order []string
+	for _, r := range results {
+		if !keep(r.file) {
+			continue
+		}
+		if _, ok := byFile[r.file]; !ok {
+			order = append(order, r.file)
+		}
+		byFile[r.file] = append(byFile[r.file], r)
+	}
+	if len(order) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, f := range order {
+		dst := filepath.Join(dir, filepath.Base(f))
+		if err := os.Rename(f, dst); err != nil {
+			return err
+		}
+		if note != nil {
+			if err := note(dst, byFile[f]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// fileAnswers is what FILE.error.json holds: the ledger's answer to each
+// envelope of FILE, by its position in the file.
+type fileAnswers struct {
+	File    string       `json:"file"`
+	Answers []fileAnswer `json:"answers"`
+}
+
+type fileAnswer struct {
+	Index int `json:"index"`
+	api.BatchItem
+}
+
+// writeAnswers writes the answers to a moved file's envelopes beside it.
+func writeAnswers(path string, rs []answered) error {
+	sort.Slice(rs, func(i, j int) bool { return rs[i].index < rs[j].index })
+	fa := fileAnswers{File: filepath.Base(path)}
+	for _, r := range rs {
+		fa.Answers = append(fa.Answers, fileAnswer{Index: r.index, BatchItem: r.item})
+	}
+	b, err := json.MarshalIndent(fa, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(strings.TrimSuffix(path, ".json")+".error.json", append(b, '\n'), 0o644)
 }
 
 // maxRequestBytes keeps a request under the server's 4 MiB body limit,
@@ -319,7 +477,7 @@ func runLot(ctx context.Context, args []string) error {
 	if l.InTransitTo != "" {
 		fmt.Printf("to:       %s (%s)\n", name(l.InTransitTo), l.InTransitTo)
 	}
-	fmt.Printf("quantity: %s %s of %s %s\n", l.Quantity.Amount, ledger.UnitSymbol(l.Quantity.Unit), l.Initial.Amount, ledger.UnitSymbol(l.Initial.Unit))
+	fmt.Printf("quantity: %s\n", quantityLine(l.Quantity, l.Initial))
 	for _, p := range l.Parents {
 		fmt.Printf("made from: %s/%s\n", p.GTIN, p.Lot)
 	}
@@ -341,6 +499,18 @@ func runLot(ctx context.Context, args []string) error {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.Seq, rec.Time, e.Type, name(e.Signer), describe(rec, name))
 	}
 	return tw.Flush()
+}
+
+// quantityLine says what is left of a lot: "500 kg" while it is whole,
+// "120 kg left of 500 kg" once some of it has gone into other lots.
+func quantityLine(now, initial ledger.Quantity) string {
+	q := now.Amount.String() + " " + ledger.UnitSymbol(now.Unit)
+	a, okA := new(big.Rat).SetString(now.Amount.String())
+	b, okB := new(big.Rat).SetString(initial.Amount.String())
+	if initial.Amount == "" || (okA && okB && a.Cmp(b) == 0 && initial.Unit == now.Unit) {
+		return q
+	}
+	return q + " left of " + initial.Amount.String() + " " + ledger.UnitSymbol(initial.Unit)
 }
 
 // describe summarises a record in a few words for the history table.

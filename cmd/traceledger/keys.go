@@ -17,6 +17,7 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/google/uuid"
+	"golang.org/x/term"
 
 	"github.com/traceledger/traceledger/ledger"
 )
@@ -114,7 +115,12 @@ func runKeygen(ctx context.Context, args []string) error {
 			return err
 		}
 		if pass == "" {
-			return errors.New("a keystore needs a passphrase: --passphrase-file or TRACELEDGER_PASSPHRASE (or --plain for a demo key)")
+			if !term.IsTerminal(int(os.Stdin.Fd())) {
+				return errors.New("a keystore needs a passphrase, and there is no terminal to ask for one on: set --passphrase-file or TRACELEDGER_PASSPHRASE (or --plain for a demo key)")
+			}
+			if pass, err = askNewPassphrase(os.Stdin, os.Stderr); err != nil {
+				return err
+			}
 		}
 		n, p := keystore.StandardScryptN, keystore.StandardScryptP
 		if *light {
@@ -134,6 +140,35 @@ func runKeygen(ctx context.Context, args []string) error {
 	}
 	fmt.Println(ledger.AddressOf(k).Hex())
 	return nil
+}
+
+// askNewPassphrase asks for a new keystore's passphrase on the terminal
+// tty, without echo, twice.
+func askNewPassphrase(tty *os.File, prompt io.Writer) (string, error) {
+	read := func(q string) (string, error) {
+		fmt.Fprint(prompt, q)
+		b, err := term.ReadPassword(int(tty.Fd()))
+		fmt.Fprintln(prompt)
+		if err != nil {
+			return "", fmt.Errorf("read the passphrase: %w", err)
+		}
+		return string(b), nil
+	}
+	first, err := read("Passphrase for the new key: ")
+	if err != nil {
+		return "", err
+	}
+	if first == "" {
+		return "", errors.New("an empty passphrase protects nothing; no key written (--plain writes an unprotected demo key)")
+	}
+	again, err := read("The same passphrase again: ")
+	if err != nil {
+		return "", err
+	}
+	if again != first {
+		return "", errors.New("the two passphrases differ; no key written")
+	}
+	return first, nil
 }
 
 func runSign(ctx context.Context, args []string) error {

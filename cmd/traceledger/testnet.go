@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/traceledger/traceledger/testnet"
 )
 
 // runTestnet starts a local cluster of this binary's processes on loopback,
-// seeds the demo history, prints every node's URLs and stops every node on
-// Ctrl-C.
+// seeds the demo history, keeps the admin key in the testnet directory,
+// prints every node's URLs and stops every node on Ctrl-C.
 func runTestnet(ctx context.Context, args []string) error {
 	fs := newFlags("testnet")
 	nodes := fs.Int("nodes", 3, "number of nodes (1–9)")
@@ -26,7 +27,8 @@ func runTestnet(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *dir == "" {
+	temporary := *dir == ""
+	if temporary {
 		d, err := os.MkdirTemp("", "traceledger-testnet-")
 		if err != nil {
 			return err
@@ -34,16 +36,30 @@ func runTestnet(ctx context.Context, args []string) error {
 		defer os.RemoveAll(d)
 		*dir = d
 	}
+	// The genesis admin's key is kept beside the nodes, to sign
+	// registrations and recalls with; a directory that already holds one
+	// holds another testnet, whose admin that key is.
+	adminKey := filepath.Join(*dir, "admin.key")
+	if _, err := os.Stat(adminKey); err == nil {
+		return fmt.Errorf("%s already holds a testnet (%s): choose another --dir, or remove it", *dir, adminKey)
+	}
 	fmt.Printf("starting %d nodes in %s …\n", *nodes, *dir)
 	c, err := testnet.StartProcs(ctx, bin, *dir, *nodes)
 	if err != nil {
 		return err
 	}
 	defer c.StopAll()
+	if err := savePlainKey(adminKey, c.Admin); err != nil {
+		return err
+	}
 	if err := c.Seed(ctx, len(c.Nodes)-1); err != nil {
 		return fmt.Errorf("seed demo history: %w", err)
 	}
 	fmt.Printf("\ntraceledger testnet: %d nodes, demo history seeded, admin %s\n", *nodes, c.AdminAddress())
+	fmt.Printf("admin key (plain hex, mode 0600): %s\n", adminKey)
+	if temporary {
+		fmt.Printf("%s is a temporary directory, removed when the testnet stops (with the admin key): pass --dir to keep it\n", *dir)
+	}
 	fmt.Printf("members authenticate each other with mutual TLS: CA and node certificates in %s\n", c.CertDir)
 	fmt.Printf("cluster secret (for joins and removals) in %s\n\n", c.SecretFile())
 	for _, p := range c.Nodes {

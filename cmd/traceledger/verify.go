@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -74,7 +75,7 @@ func runVerify(ctx context.Context, args []string) error {
 		return err
 	}
 	cp, fails := ledger.VerifyBundle(&b, trusted)
-	fmt.Printf("lot %s: %d entries, checkpoint %s size %d (%s)\n", b.Lot, len(b.Entries), cp.Origin, cp.Size, how)
+	fmt.Printf("lot %s: %s, checkpoint %s size %d (%s)\n", b.Lot, count(len(b.Entries), "entry", "entries"), cp.Origin, cp.Size, how)
 	if len(fails) > 0 {
 		for _, f := range fails {
 			fmt.Printf("FAIL %s\n", f)
@@ -90,7 +91,7 @@ func runVerify(ctx context.Context, args []string) error {
 	}
 	switch {
 	case how == howTOFU:
-		fmt.Printf("note: trusting this ledger's %d node keys from now on (first use)\n", len(trusted))
+		fmt.Printf("note: trusting this ledger's %s from now on (first use)\n", count(len(trusted), "node key", "node keys"))
 		st.trust(origin, trusted)
 	case *trustFile != "":
 		// Remembered, so that a later --tofu cannot replace them.
@@ -161,6 +162,14 @@ func readKeyFile(path string) ([]string, error) {
 }
 
 // errUntrusted: no keys to trust for this ledger.
+// count writes n and the noun in the singular or the plural, as n says.
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
 var errUntrusted = errors.New("no trusted node keys")
 
 const howTOFU = "keys from the bundle itself, trusted on first use"

@@ -62,6 +62,8 @@ func TestVerifyAndAuditCommands(t *testing.T) {
 	state2 := filepath.Join(dir, "state2")
 	if r := run(t, nil, "verify", "--state-dir", state2, "--tofu", base+"/v1/lots/08936000000127/VF1/provenance"); r.code != 0 {
 		t.Fatalf("verify --tofu from a URL: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	} else if !strings.Contains(r.stdout, "trusting this ledger's 1 node key from now on") || strings.Contains(r.stdout, "1 node keys") {
+		t.Errorf("verify --tofu on one node: %s", r.stdout)
 	}
 	if r := run(t, nil, "verify", "--state-dir", state2, "--url", base, "08936000000127", "VF1"); r.code != 0 {
 		t.Fatalf("verify --url GTIN LOT: exit %d\n%s%s", r.code, r.stdout, r.stderr)
