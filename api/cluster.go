@@ -19,9 +19,12 @@ import (
 // replaces the embedded Status's member list in the JSON.
 type ClusterView struct {
 	consensus.Status
-	Size  uint64     `json:"ledger_size"`
-	Head  string     `json:"ledger_head"`
-	Nodes []NodeView `json:"nodes"`
+	Size uint64 `json:"ledger_size"`
+	Head string `json:"ledger_head"`
+	// Origin names the ledger in its checkpoints; records may carry it
+	// as "ledger".
+	Origin string     `json:"ledger_origin"`
+	Nodes  []NodeView `json:"nodes"`
 }
 
 // NodeView is one member, with what it reported about itself.
@@ -45,7 +48,11 @@ func (s *Server) localView() (ClusterView, error) {
 	}
 	err := s.cluster.Store().View(func(rd ledger.Reader) error {
 		h, err := ledger.ReadHead(rd)
+		if err != nil {
+			return err
+		}
 		v.Size, v.Head = h.Size, ledger.HashHex(h.Root)
+		v.Origin, err = ledger.Origin(rd)
 		return err
 	})
 	return v, err

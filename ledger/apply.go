@@ -52,12 +52,13 @@ func Apply(w Writer, c *Command) ([]Result, error) {
 	// Signatures first, all at once and in parallel; the rules then run
 	// in log order.
 	bad := verifyAll(c.Envelopes)
+	origin := lazyOrigin{w: w}
 	for i, env := range c.Envelopes {
 		if bad[i] != nil {
 			out[i] = Result{Signer: env.Signer, Err: bad[i], Unverified: true}
 			continue
 		}
-		res, err := applyEnvelope(w, rt, env, parts)
+		res, err := applyEnvelope(w, rt, env, parts, &origin)
 		if err != nil {
 			return nil, fmt.Errorf("apply envelope %d: %w", i, err)
 		}
@@ -69,7 +70,26 @@ func Apply(w Writer, c *Command) ([]Result, error) {
 // refusal marks a rule failure, as opposed to a storage failure.
 type refusal struct{ err error }
 
-func applyEnvelope(w Writer, recordTime string, env *Admitted, parts participantCache) (Result, error) {
+// lazyOrigin reads the ledger's origin once per command, and only for a
+// command with a record that names its ledger.
+type lazyOrigin struct {
+	w      Writer
+	origin string
+	read   bool
+}
+
+func (o *lazyOrigin) get() (string, error) {
+	if !o.read {
+		var err error
+		if o.origin, err = Origin(o.w); err != nil {
+			return "", err
+		}
+		o.read = true
+	}
+	return o.origin, nil
+}
+
+func applyEnvelope(w Writer, recordTime string, env *Admitted, parts participantCache, origin *lazyOrigin) (Result, error) {
 	res := Result{Signer: env.Signer}
 	rec := env.Record // verified by verifyAll
 	// Idempotency comes before every rule (DESIGN §3.4): a producer who
@@ -93,7 +113,17 @@ func applyEnvelope(w Writer, recordTime string, env *Admitted, parts participant
 		}
 		idReused = true
 	}
-	a := &applier{w: w, signer: env.Signer, me: env.Signer.Hex(), idReused: idReused, parts: parts}
+	wrongLedger := ""
+	if rec.Ledger != "" {
+		o, err := origin.get()
+		if err != nil {
+			return res, err
+		}
+		if rec.Ledger != o {
+			wrongLedger = o
+		}
+	}
+	a := &applier{w: w, signer: env.Signer, me: env.Signer.Hex(), idReused: idReused, wrongLedger: wrongLedger, parts: parts}
 	effect, err := a.check(rec)
 	if err != nil {
 		if r, ok := err.(refusal); ok {
@@ -209,7 +239,9 @@ type applier struct {
 	signer   common.Address
 	me       string // signer.Hex(): its EIP-55 checksum costs a keccak, so once
 	idReused bool
-	parts    participantCache
+	// wrongLedger is this ledger's origin when the record names another.
+	wrongLedger string
+	parts       participantCache
 }
 
 // participantCache keeps the participants one command has read, decoded:
@@ -279,6 +311,9 @@ func (a *applier) registered(role string) (*ParticipantInfo, error) {
 }
 
 func (a *applier) conflicts() error {
+	if a.wrongLedger != "" {
+		return refuse(ErrWrongLedger.Detail("this is %s", a.wrongLedger))
+	}
 	if a.idReused {
 		return refuse(ErrIDReused.Detail("%s", a.me))
 	}

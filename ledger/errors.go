@@ -106,6 +106,7 @@ var (
 	ErrUnitMismatch          = sentinel(KindConflict, "unit_mismatch", "unit differs from the lot's unit")
 	ErrAlreadyRecalled       = sentinel(KindConflict, "already_recalled", "lot is already recalled")
 	ErrStale                 = sentinel(KindConflict, "stale", "the lot has changed since the record's \"after\" entry")
+	ErrWrongLedger           = sentinel(KindConflict, "wrong_ledger", "the record names another ledger")
 	ErrWriteTooLarge         = sentinel(KindConflict, "too_large_for_ledger", "the record's effects on the ledger are too large to write at once")
 )
 

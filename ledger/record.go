@@ -37,6 +37,11 @@ type Header struct {
 	ID     string `json:"id"`
 	Signer string `json:"signer"`
 	Time   string `json:"time"`
+	// Ledger optionally names the ledger the record is for (its origin,
+	// as its checkpoints name it): signed with the record, it keeps a
+	// record signed for one ledger (a test network, another province's)
+	// from being replayed onto another.
+	Ledger string `json:"ledger,omitempty"`
 }
 
 func (h Header) head() Header { return h }

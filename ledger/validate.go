@@ -61,9 +61,17 @@ func (h *Header) validate() error {
 	if h.Time == "" {
 		return ErrMissingField.Detail("time")
 	}
-	_, err := ParseTime(h.Time)
-	return err
+	if _, err := ParseTime(h.Time); err != nil {
+		return err
+	}
+	if h.Ledger != "" && !originRE.MatchString(h.Ledger) {
+		return ErrInvalidField.Detail("ledger %q is not a ledger's origin (traceledger/ and 16 hex digits, as GET /v1/checkpoint names it)", h.Ledger)
+	}
+	return nil
 }
+
+// originRE matches the origins Origin makes.
+var originRE = regexp.MustCompile(`^traceledger/[0-9a-f]{16}$`)
 
 func text(field, s string, required bool, max int) error {
 	if s == "" {

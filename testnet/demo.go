@@ -91,10 +91,11 @@ func DemoLots() []DemoLot {
 }
 
 type demoBuilder struct {
-	keys map[string]*ecdsa.PrivateKey
-	out  []ledger.Envelope
-	n    int
-	err  error
+	origin string // the ledger each record names; empty: none
+	keys   map[string]*ecdsa.PrivateKey
+	out    []ledger.Envelope
+	n      int
+	err    error
 }
 
 func (b *demoBuilder) addr(label string) string {
@@ -107,6 +108,9 @@ func (b *demoBuilder) sign(label, typ, when string, fields map[string]any) {
 	}
 	b.n++
 	rec := map[string]any{"type": typ, "id": fmt.Sprintf("demo/%s-%03d", typ, b.n), "time": when, "signer": b.addr(label)}
+	if b.origin != "" {
+		rec["ledger"] = b.origin
+	}
 	for k, v := range fields {
 		rec[k] = v
 	}
@@ -141,7 +145,15 @@ func (b *demoBuilder) move(lotRef map[string]string, from, to, sent, received st
 // DemoEnvelopes returns the signed demo history, in the order it must be
 // submitted, for a ledger whose genesis admin is admin.
 func DemoEnvelopes(admin *ecdsa.PrivateKey) ([]ledger.Envelope, error) {
-	b := &demoBuilder{keys: map[string]*ecdsa.PrivateKey{"admin": admin}}
+	return DemoEnvelopesFor(admin, "")
+}
+
+// DemoEnvelopesFor is DemoEnvelopes with every record bound to the ledger
+// named origin (its "ledger" field), as a careful client signs them. The
+// envelopes stay deterministic for one ledger, so seeding it again is
+// answered idempotently.
+func DemoEnvelopesFor(admin *ecdsa.PrivateKey, origin string) ([]ledger.Envelope, error) {
+	b := &demoBuilder{origin: origin, keys: map[string]*ecdsa.PrivateKey{"admin": admin}}
 	for _, p := range demoParticipants {
 		b.keys[p.label] = DemoKey(p.label)
 	}

@@ -306,6 +306,7 @@ type NodeView struct {
 	Applied uint64 `json:"applied_index"`
 	Size    uint64 `json:"ledger_size"`
 	Head    string `json:"ledger_head"`
+	Origin  string `json:"ledger_origin"`
 	Members []struct {
 		ID string `json:"id"`
 	} `json:"nodes"`
@@ -366,7 +367,11 @@ func (c *Procs) SameHead() (bool, string) {
 // Seed submits the demo history through node i (any node: followers
 // forward).
 func (c *Procs) Seed(ctx context.Context, i int) error {
-	envs, err := DemoEnvelopes(c.Admin)
+	v, err := c.View(i)
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	envs, err := DemoEnvelopesFor(c.Admin, v.Origin)
 	if err != nil {
 		return err
 	}

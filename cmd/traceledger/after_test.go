@@ -70,13 +70,27 @@ func TestSignFillsAfter(t *testing.T) {
 		}
 	}
 
-	// Online: the node names the lot's latest record.
+	var origin string
+	if _, body := get(t, url, "/v1/cluster?local=true"); true {
+		var v struct {
+			Origin string `json:"ledger_origin"`
+		}
+		if json.Unmarshal(body, &v); !strings.HasPrefix(v.Origin, "traceledger/") {
+			t.Fatalf("cluster view names no origin: %s", body)
+		}
+		origin = v.Origin
+	}
+
+	// Online: the node names the lot's latest record, and its ledger.
 	h, _, _ := sign(producerKey, "online", map[string]any{"type": "harvest", "id": "h-1", "lot": lot("AF1"),
 		"product": map[string]string{"name": "Vải"}, "quantity": map[string]any{"amount": 5, "unit": "KGM"}, "place": map[string]string{"name": "Lục Ngạn"}}, "--url", url)
 	accept(h)
 	tr, rec, _ := sign(producerKey, "online", map[string]any{"type": "transfer", "id": "t-1", "lot": lot("AF1"), "to": dist}, "--url", url)
 	if rec["after"] != digest(h) {
 		t.Errorf("transfer after %v, want the harvest's digest %s", rec["after"], digest(h))
+	}
+	if rec["ledger"] != origin {
+		t.Errorf("transfer names ledger %v, want %s", rec["ledger"], origin)
 	}
 	accept(tr)
 	rc, rec, _ := sign(distKey, "online-dist", map[string]any{"type": "receive", "id": "r-1", "lot": lot("AF1")}, "--url", url)
@@ -102,10 +116,19 @@ func TestSignFillsAfter(t *testing.T) {
 	accept(h2)
 	accept(tr2)
 
-	// Nothing at hand: no "after", and a note.
+	// Nothing at hand: no "after", and a note; offline, no "ledger".
 	_, rec, note = sign(producerKey, "empty", map[string]any{"type": "transfer", "id": "t-4", "lot": lot("AF3"), "to": dist}, "--offline")
 	if _, ok := rec["after"]; ok || !strings.Contains(note, `no "after"`) {
 		t.Errorf("after %v, note %q; want none and a note", rec["after"], note)
+	}
+	if _, ok := rec["ledger"]; ok {
+		t.Errorf("offline record names ledger %v", rec["ledger"])
+	}
+	// A record signed for another ledger is refused there.
+	foreign, _, _ := sign(producerKey, "foreign", map[string]any{"type": "harvest", "id": "h-9", "lot": lot("AF9"), "ledger": "traceledger/0123456789abcdef",
+		"product": map[string]string{"name": "Vải"}, "quantity": map[string]any{"amount": 5, "unit": "KGM"}, "place": map[string]string{"name": "Lục Ngạn"}}, "--url", url)
+	if status, body := post(t, url, mustJSON(t, foreign)); status != http.StatusConflict || !strings.Contains(string(body), "wrong_ledger") {
+		t.Errorf("record for another ledger: %d %s, want 409 wrong_ledger", status, body)
 	}
 	// Someone else's record at hand does not count.
 	_, rec, _ = sign(distKey, "field", map[string]any{"type": "receive", "id": "r-2", "lot": lot("AF2")}, "--url", unreachable)

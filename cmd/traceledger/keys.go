@@ -269,6 +269,9 @@ func signRecordAfter(ctx context.Context, key *ecdsa.PrivateKey, raw []byte, now
 		if err := src.fill(ctx, rec); err != nil {
 			return nil, err
 		}
+		if err := src.fillLedger(ctx, rec); err != nil {
+			return nil, err
+		}
 	}
 	b, err := json.Marshal(rec)
 	if err != nil {

@@ -233,13 +233,27 @@ func seedDemo(ctx context.Context, n *node.Node, admin *ecdsa.PrivateKey, dataDi
 	if err := waitGenesis(wctx, n); err != nil {
 		return fmt.Errorf("wait for genesis: %w", err)
 	}
-	envs, err := testnet.DemoEnvelopes(admin)
+	var origin string
+	if err := n.Store.View(func(r ledger.Reader) (err error) { origin, err = ledger.Origin(r); return err }); err != nil {
+		return fmt.Errorf("seed demo: %w", err)
+	}
+	envs, err := testnet.DemoEnvelopesFor(admin, origin)
 	if err != nil {
 		return err
 	}
 	res, err := n.Submit(wctx, envs)
 	if err != nil {
 		return fmt.Errorf("seed demo: %w", err)
+	}
+	if len(res) > 0 && errors.Is(res[0].Err, ledger.ErrIDReused) {
+		// A data directory seeded before demo records named their
+		// ledger: its history stays as it was.
+		if envs, err = testnet.DemoEnvelopes(admin); err != nil {
+			return err
+		}
+		if res, err = n.Submit(wctx, envs); err != nil {
+			return fmt.Errorf("seed demo: %w", err)
+		}
 	}
 	created, existing := 0, 0
 	for i, r := range res {
