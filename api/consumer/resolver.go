@@ -79,11 +79,16 @@ const (
 //
 // Every answer allows CORS and names the linkset in a Link header.
 func (c *Consumer) resolve(w http.ResponseWriter, r *http.Request) {
+	link, err := digitallink.ParsePath(trimSlash(r.URL.EscapedPath()), r.URL.RawQuery)
+	if r.Method == http.MethodOptions && err == nil && link.Canonical() {
+		// The preflight answers without a lookup, but it names the
+		// linkset of the URI it was asked about, as every answer does.
+		w.Header().Set("Link", "<"+c.public+link.Path()+"?linkType="+linkLinkset+`>; rel="linkset"; type="`+mediaLinkset+`"`)
+	}
 	if corsPreflight(w, r) {
 		return
 	}
 	lang := pickLang(r)
-	link, err := digitallink.ParsePath(trimSlash(r.URL.EscapedPath()), r.URL.RawQuery)
 	if err != nil {
 		c.badCode(w, r, lang, err)
 		return

@@ -377,6 +377,14 @@ func TestResolver(t *testing.T) {
 		if r.status != http.StatusNoContent || r.header.Get("Access-Control-Allow-Origin") != "*" {
 			t.Errorf("OPTIONS: %d %v", r.status, r.header)
 		}
+		// The preflight names the linkset too (GS1's conformance suite
+		// reads the Link header from an OPTIONS request).
+		if want := "<" + ds.url + lycheePath + `?linkType=linkset>; rel="linkset"; type="application/linkset+json"`; r.header.Get("Link") != want {
+			t.Errorf("OPTIONS Link: %q, want %q", r.header.Get("Link"), want)
+		}
+		if r = ds.do(t, http.MethodOptions, "/01/123"); r.status != http.StatusNoContent || r.header.Get("Link") != "" {
+			t.Errorf("OPTIONS of an invalid Digital Link: %d, Link %q", r.status, r.header.Get("Link"))
+		}
 	})
 
 	t.Run("well-known resolver description", func(t *testing.T) {
