@@ -124,6 +124,9 @@ func TestBrowser(t *testing.T) {
 	landed := eval(`location.pathname`)
 	title, journey := text("h1"), text("#journey h2")
 	overflow := eval(`document.documentElement.scrollWidth - window.innerWidth`)
+	viBody := eval(`document.body.innerText`)
+	ogTitle := eval(`(document.querySelector('meta[property="og:title"]') || {}).content || ""`)
+	detailsClosed := eval(`!!document.querySelector('#verify details, details') && !document.querySelector('#verify details, details').open`)
 	viShot := shot(true)
 
 	// The visible language switch.
@@ -157,6 +160,27 @@ func TestBrowser(t *testing.T) {
 	}
 	if title != "Vải thiều Lục Ngạn hộp 250 g" || journey != "Hành trình sản phẩm" {
 		t.Errorf("Vietnamese page shows %q / %q", title, journey)
+	}
+	// What a shopper reads: the zone named once, who holds the lot, the
+	// verdict in plain words with the technical terms folded away, and a
+	// preview for a shared link.
+	body, _ := viBody.(string)
+	if n := strings.Count(body, "giờ Việt Nam"); n != 1 {
+		t.Errorf("the page names Vietnam's time %d times, want once", n)
+	}
+	for _, want := range []string{"Đơn vị đang giữ", "Mọi chữ ký đều hợp lệ", "chi tiết"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the Vietnamese page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "Hiện do") {
+		t.Error(`the page still says "Hiện do"`)
+	}
+	if ogTitle != any("Vải thiều Lục Ngạn hộp 250 g") {
+		t.Errorf("og:title %q", ogTitle)
+	}
+	if detailsClosed != any(true) {
+		t.Errorf("the technical details are not folded away (%v)", detailsClosed)
 	}
 	if o, ok := overflow.(float64); !ok || o > 0 {
 		t.Errorf("the page is %v px wider than a 390 px phone screen", overflow)
