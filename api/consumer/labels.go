@@ -67,7 +67,7 @@ func (c *Consumer) labels(w http.ResponseWriter, r *http.Request) {
 	}
 	link, err := digitallink.ParsePath(strings.TrimPrefix(r.URL.EscapedPath(), "/labels"), r.URL.RawQuery)
 	if err == nil && link.Lot == "" {
-		err = fmt.Errorf("%w: a lot (AI 10) is required", digitallink.ErrSyntax)
+		err = digitallink.ErrNeedLot()
 	}
 	if err != nil {
 		c.badCode(w, r, lang, err)

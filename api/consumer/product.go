@@ -101,7 +101,7 @@ func (c *Consumer) productPage(w http.ResponseWriter, r *http.Request) {
 	lang := pickLang(r)
 	link, err := digitallink.ParsePath(trimSlash(strings.TrimPrefix(r.URL.EscapedPath(), productPrefix)), r.URL.RawQuery)
 	if err == nil && (link.Lot != "" || link.Serial != "" || link.Variant != "") {
-		err = fmt.Errorf("%w: a product page takes the GTIN alone", digitallink.ErrSyntax)
+		err = digitallink.ErrGTINOnly()
 	}
 	if err != nil {
 		c.badCode(w, r, lang, err)

@@ -169,7 +169,7 @@ func (c *Consumer) qrImage(w http.ResponseWriter, r *http.Request) {
 	}
 	link, err := digitallink.ParsePath(strings.TrimSuffix(p, "."+format), r.URL.RawQuery)
 	if err == nil && link.Lot == "" {
-		err = fmt.Errorf("%w: a lot (AI 10) is required", digitallink.ErrSyntax)
+		err = digitallink.ErrNeedLot()
 	}
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, "invalid_digital_link", err.Error())

@@ -224,7 +224,7 @@ func (c *Consumer) lotPage(w http.ResponseWriter, r *http.Request) {
 	lang := pickLang(r)
 	link, err := digitallink.ParsePath(trimSlash(strings.TrimPrefix(r.URL.EscapedPath(), pagePrefix)), r.URL.RawQuery)
 	if err == nil && link.Lot == "" {
-		err = fmt.Errorf("%w: a lot (AI 10) is required", digitallink.ErrSyntax)
+		err = digitallink.ErrNeedLot()
 	}
 	if err != nil {
 		c.badCode(w, r, lang, err)
@@ -260,7 +260,7 @@ func (c *Consumer) recallStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	link, err := digitallink.ParsePath(trimSlash(strings.TrimPrefix(r.URL.EscapedPath(), recallPrefix)), r.URL.RawQuery)
 	if err == nil && link.Lot == "" {
-		err = fmt.Errorf("%w: a lot (AI 10) is required", digitallink.ErrSyntax)
+		err = digitallink.ErrNeedLot()
 	}
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, "invalid_digital_link", err.Error())

@@ -51,6 +51,20 @@ func newError(kind, cause error, en, vi string) *Error {
 	return &Error{kind: kind, cause: cause, en: en, vi: vi}
 }
 
+// ErrNeedLot is the error for a Digital Link that names no lot (AI 10)
+// where one is needed: a lot's page, its QR code, its labels.
+func ErrNeedLot() error {
+	return newError(ErrSyntax, nil, "This address names no lot (AI 10); a lot's page, code and labels need one.",
+		"Địa chỉ này không có số lô (AI 10); trang, mã QR và nhãn của một lô cần số lô.")
+}
+
+// ErrGTINOnly is the error for a product page's address that names more
+// than the GTIN.
+func ErrGTINOnly() error {
+	return newError(ErrSyntax, nil, "A product page's address names the GTIN alone.",
+		"Địa chỉ trang sản phẩm chỉ có mã GTIN.")
+}
+
 func errNotAnAddress() error {
 	return newError(ErrSyntax, nil, "This is not a valid web address.", "Đây không phải là một địa chỉ web hợp lệ.")
 }
