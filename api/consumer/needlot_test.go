@@ -11,9 +11,9 @@ import (
 func TestMissingLotIsOnePlainSentence(t *testing.T) {
 	ds := startDemo(t, nil)
 	for path, want := range map[string]string{
-		"/labels/01/" + lycheeGTIN:                  "không có số lô",
+		"/labels/01/" + lycheeGTIN:                   "không có số lô",
 		"/labels/01/" + lycheeGTIN + "?lang=en":      "names no lot",
-		"/lot/01/" + lycheeGTIN:                     "không có số lô",
+		"/lot/01/" + lycheeGTIN:                      "không có số lô",
 		"/product/01/" + lycheeGTIN + "/10/LNB2606A": "chỉ có mã GTIN",
 	} {
 		r := ds.get(t, path)
