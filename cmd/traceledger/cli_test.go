@@ -499,7 +499,10 @@ func TestQuantityLine(t *testing.T) {
 		now, initial ledger.Quantity
 		want         string
 	}{
-		{q("2000", "H87"), q("2000", "H87"), "2000 " + ledger.UnitSymbol("H87")},
+		{q("2000", "H87"), q("2000", "H87"), "2000 pieces"},
+		{q("1", "XBX"), q("2", "XBX"), "1 box left of 2 boxes"},
+		{q("1.0", "XPO"), q("3", "XPO"), "1.0 pouch left of 3 pouches"},
+		{q("12", "XBO"), ledger.Quantity{}, "12 bottles"},
 		{q("500", "KGM"), q("500.0", "KGM"), "500 kg"},
 		{q("120", "KGM"), q("500", "KGM"), "120 kg left of 500 kg"},
 		{q("0", "KGM"), q("500", "KGM"), "0 kg left of 500 kg"},

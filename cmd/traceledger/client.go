@@ -504,20 +504,44 @@ func runLot(ctx context.Context, args []string) error {
 // quantityLine says what is left of a lot: "500 kg" while it is whole,
 // "120 kg left of 500 kg" once some of it has gone into other lots.
 func quantityLine(now, initial ledger.Quantity) string {
-	q := now.Amount.String() + " " + ledger.UnitSymbol(now.Unit)
+	q := amountWithUnit(now)
 	a, okA := new(big.Rat).SetString(now.Amount.String())
 	b, okB := new(big.Rat).SetString(initial.Amount.String())
 	if initial.Amount == "" || (okA && okB && a.Cmp(b) == 0 && initial.Unit == now.Unit) {
 		return q
 	}
-	return q + " left of " + initial.Amount.String() + " " + ledger.UnitSymbol(initial.Unit)
+	return q + " left of " + amountWithUnit(initial)
+}
+
+// amountWithUnit reads "2000 pieces", "1 box", "500 kg": counted units
+// (pieces, boxes, bottles …) take the plural, measures keep their symbol.
+func amountWithUnit(q ledger.Quantity) string {
+	sym := ledger.UnitSymbol(q.Unit)
+	a, ok := new(big.Rat).SetString(q.Amount.String())
+	if counted[sym] && !(ok && a.Cmp(big.NewRat(1, 1)) == 0) {
+		switch {
+		case strings.HasSuffix(sym, "x"), strings.HasSuffix(sym, "ch"):
+			sym += "es"
+		default:
+			sym += "s"
+		}
+	}
+	return q.Amount.String() + " " + sym
+}
+
+// counted are the unit symbols that name things one counts.
+var counted = map[string]bool{
+	"piece": true, "unit": true, "pair": true, "set": true, "box": true, "bottle": true, "bag": true,
+	"carton": true, "jar": true, "sack": true, "package": true, "packet": true, "can": true, "tin": true,
+	"barrel": true, "crate": true, "pallet": true, "tube": true, "vial": true, "jerrican": true,
+	"basket": true, "pouch": true,
 }
 
 // describe summarises a record in a few words for the history table.
 func describe(r *ledger.Record, name func(string) string) string {
 	switch {
 	case r.Harvest != nil:
-		return fmt.Sprintf("%s %s at %s", r.Harvest.Quantity.Amount, ledger.UnitSymbol(r.Harvest.Quantity.Unit), r.Harvest.Place.Name)
+		return fmt.Sprintf("%s at %s", amountWithUnit(r.Harvest.Quantity), r.Harvest.Place.Name)
 	case r.Transfer != nil:
 		return "to " + name(r.Transfer.To)
 	case r.Receive != nil:
