@@ -200,7 +200,7 @@ func (s *Server) Router() *mux.Router { return s.router }
 // Handler returns the root handler: the router behind the request-body
 // bounds, panic recovery and request metrics.
 func (s *Server) Handler() http.Handler {
-	return s.instrument(s.recoverPanics(s.guard.wrap(s.router)))
+	return s.instrument(s.recoverPanics(cors(s.guard.wrap(s.router))))
 }
 
 // recoverPanics turns a panic in a handler into a logged 500 instead of a
