@@ -71,3 +71,54 @@ func (s *Server) listParticipants(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, list)
 }
+
+// ParticipantLots is the answer of GET /v1/participants/{address}/lots.
+type ParticipantLots struct {
+	Held     []*ledger.Lot `json:"held"`
+	Incoming []*ledger.Lot `json:"incoming"`
+	// Complete is false for a participant whose history is too long to
+	// read at once; the lots of its oldest entries are listed then.
+	Complete bool `json:"complete"`
+}
+
+// getParticipantLots answers GET /v1/participants/{address}/lots: the
+// lots the participant holds and those on their way to it.
+func (s *Server) getParticipantLots(w http.ResponseWriter, r *http.Request) {
+	raw, err := pathVar(r, "address")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	addr, err := ledger.ParseAddress(raw)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !s.readConsistent(w, r) {
+		return
+	}
+	out := ParticipantLots{Held: []*ledger.Lot{}, Incoming: []*ledger.Lot{}}
+	err = s.cluster.Store().View(func(rd ledger.Reader) error {
+		p, err := ledger.GetParticipant(rd, addr)
+		if err != nil {
+			return err
+		}
+		if p == nil {
+			return ledger.ErrUnknownParticipant.Detail("%s", addr.Hex())
+		}
+		held, incoming, complete, err := ledger.ParticipantLots(rd, addr)
+		if held != nil {
+			out.Held = held
+		}
+		if incoming != nil {
+			out.Incoming = incoming
+		}
+		out.Complete = complete
+		return err
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -66,3 +66,45 @@ func TestListParticipants(t *testing.T) {
 		}
 	}
 }
+
+func TestParticipantLots(t *testing.T) {
+	f := startNode(t)
+	g := gtin14("0893600040001")
+	f.accept(f.harvest(f.producer, g, "MINE1"))
+	f.accept(f.harvest(f.producer, g, "SENT1"))
+	f.accept(f.transfer(f.producer, g, "SENT1", f.distributor))
+	f.accept(f.harvest(f.producer, g, "GONE1"))
+	f.accept(f.transfer(f.producer, g, "GONE1", f.distributor))
+	f.accept(sign(t, f.distributor, f.record(f.distributor, "receive", map[string]any{"lot": lotRef(g, "GONE1")})))
+	lots := func(k string) api.ParticipantLots {
+		t.Helper()
+		st, body := f.get("/v1/participants/" + k + "/lots")
+		if st != http.StatusOK {
+			t.Fatalf("lots of %s: %d %s", k, st, body)
+		}
+		var v api.ParticipantLots
+		mustDecode(t, body, &v)
+		return v
+	}
+	names := func(ls []*ledger.Lot) (out []string) {
+		for _, l := range ls {
+			out = append(out, l.Lot)
+		}
+		return out
+	}
+	p := lots(addr(f.producer))
+	// The sender holds a lot in transit until it is received.
+	if got := strings.Join(names(p.Held), ","); got != "MINE1,SENT1" || len(p.Incoming) != 0 || !p.Complete {
+		t.Errorf("producer holds %q, incoming %v", got, names(p.Incoming))
+	}
+	d := lots(addr(f.distributor))
+	if got := strings.Join(names(d.Held), ","); got != "GONE1" || strings.Join(names(d.Incoming), ",") != "SENT1" {
+		t.Errorf("distributor holds %q, incoming %v", got, names(d.Incoming))
+	}
+	if st, _ := f.get("/v1/participants/" + addr(newKey(t)) + "/lots"); st != http.StatusNotFound {
+		t.Errorf("lots of a stranger: %d, want 404", st)
+	}
+	if st, _ := f.get("/v1/participants/0x12/lots"); st != http.StatusBadRequest {
+		t.Errorf("lots of a bad address: %d, want 400", st)
+	}
+}

@@ -175,6 +175,7 @@ func (s *Server) routes() {
 	r.HandleFunc("/v1/entries/{seq}", s.getEntry).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/participants", s.listParticipants).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/participants/{address}", s.getParticipant).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/v1/participants/{address}/lots", s.getParticipantLots).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/cluster", s.getCluster).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/cluster/nodes", s.postNode).Methods(http.MethodPost) // authorizes itself: secret or the joiner's certificate
 	r.HandleFunc("/v1/cluster/nodes/{id}", RequireSecret(s.cfg.ClusterSecret, s.deleteNode)).Methods(http.MethodDelete)

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"strings"
 
@@ -72,3 +73,71 @@ func (p *ParticipantInfo) matches(needle string) bool {
 
 // IsRole reports whether s names one of the participant roles.
 func IsRole(s string) bool { return validRoles[s] }
+
+// maxCustodyScan bounds the entries ParticipantLots reads.
+const maxCustodyScan = 20000
+
+// ParticipantLots returns the lots addr holds now (not consumed) and the
+// lots in transit to it, found through the entries that name it: what a
+// field app lists as "my lots" and "on the way to me". Complete is false
+// when the participant's history is longer than one call reads; the lots
+// of its first maxCustodyScan entries are then the ones returned.
+func ParticipantLots(r Reader, addr common.Address) (held, incoming []*Lot, complete bool, err error) {
+	seen := map[LotRef]bool{}
+	var refs []LotRef
+	n := 0
+	complete = true
+	prefix := partIndexPrefix(addr)
+	var scanErr error
+	err = r.Scan(prefix, nil, func(key, _ []byte) bool {
+		if n == maxCustodyScan {
+			complete = false
+			return false
+		}
+		n++
+		if len(key) != len(prefix)+8 {
+			return true
+		}
+		e, _, err := GetEntry(r, binary.BigEndian.Uint64(key[len(prefix):]))
+		if err != nil {
+			scanErr = err
+			return false
+		}
+		if e.Type == TypeGenesis || e.Type == TypeParticipant {
+			return true
+		}
+		rec, err := DecodeRecord(e.Record)
+		if err != nil {
+			scanErr = errCorrupt("entry %d: %v", e.Seq, err)
+			return false
+		}
+		for _, l := range rec.Lots() {
+			if !seen[l] {
+				seen[l] = true
+				refs = append(refs, l)
+			}
+		}
+		return true
+	})
+	if err == nil {
+		err = scanErr
+	}
+	if err != nil {
+		return nil, nil, false, err
+	}
+	me := addr.Hex()
+	for _, ref := range refs {
+		l, err := GetLot(r, ref)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		switch {
+		case l == nil:
+		case l.InTransitTo == me:
+			incoming = append(incoming, l)
+		case l.Holder == me && l.Status != StatusConsumed:
+			held = append(held, l)
+		}
+	}
+	return held, incoming, complete, nil
+}
