@@ -18,13 +18,9 @@ import (
 	"github.com/traceledger/traceledger/ledger"
 )
 
-// Raft log payloads. The first byte of a LogCommand's data says what it
-// carries: ledger command kinds (1, 2) are ledger.Command; cmdNodeMeta is
-// the consensus layer's own record of a node's HTTP address.
-const cmdNodeMeta byte = 0x80
-
-// nodeMeta is what a node publishes about itself through the log, so that
-// any node can forward to the leader's HTTP address.
+// nodeMeta is what a node publishes about itself through the log (payload
+// kind ledger.CmdNodeMeta), so that any node can forward to the leader's
+// HTTP address.
 type nodeMeta struct {
 	ID   string `json:"id"`
 	HTTP string `json:"http"`
@@ -312,7 +308,7 @@ const maxLogBytes = maxCommandBytes + maxCommandEnvelopes*(2*binary.MaxVarintLen
 // keeps serving instead of stopping on a peer's say-so.
 func (f *FSM) refuse(l *raft.Log, why error) (interface{}, error) {
 	f.refusedLogs.Add(1)
-	f.logger.Error("refused a log entry that does not decode", "index", l.Index, "term", l.Term, "bytes", len(l.Data), "err", why)
+	f.logger.Error("refused a log entry that does not decode", "index", l.Index, "term", l.Term, "kind", ledger.KindName(l.Data[0]), "bytes", len(l.Data), "err", why)
 	return nil, nil
 }
 
@@ -320,7 +316,7 @@ func (f *FSM) applyOne(w ledger.Writer, l *raft.Log) (interface{}, error) {
 	if len(l.Data) > maxLogBytes {
 		return f.refuse(l, fmt.Errorf("%d bytes, more than %d", len(l.Data), maxLogBytes))
 	}
-	if l.Data[0] == cmdCheckpoint {
+	if l.Data[0] == ledger.CmdCheckpoint {
 		// A malformed checkpoint is skipped on every node alike; only a
 		// storage failure stops the node.
 		if err := ledger.PutCheckpoint(w, l.Data[1:]); err != nil && !errors.Is(err, ledger.ErrCheckpoint) {
@@ -328,7 +324,7 @@ func (f *FSM) applyOne(w ledger.Writer, l *raft.Log) (interface{}, error) {
 		}
 		return nil, nil
 	}
-	if l.Data[0] == cmdNodeMeta {
+	if l.Data[0] == ledger.CmdNodeMeta {
 		m, err := decodeNodeMeta(l.Data[1:])
 		if err != nil {
 			return f.refuse(l, err)

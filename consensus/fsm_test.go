@@ -49,7 +49,7 @@ func metaData(t *testing.T, m nodeMeta) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return append([]byte{cmdNodeMeta}, b...)
+	return append([]byte{ledger.CmdNodeMeta}, b...)
 }
 
 // ledgerFixture is an FSM over a fresh store with a genesis log (1) and a
@@ -250,8 +250,8 @@ func TestFSMStoresNodeMeta(t *testing.T) {
 func TestFSMCheckpointLogs(t *testing.T) {
 	x := newLedgerFixture(t)
 	out := x.fsm.ApplyBatch([]*raft.Log{
-		cmdLog(3, []byte{cmdCheckpoint}),
-		cmdLog(4, append([]byte{cmdCheckpoint}, "garbage\n\n— x y\n"...)),
+		cmdLog(3, []byte{ledger.CmdCheckpoint}),
+		cmdLog(4, append([]byte{ledger.CmdCheckpoint}, "garbage\n\n— x y\n"...)),
 	})
 	if out[0] != nil || out[1] != nil {
 		t.Fatalf("malformed checkpoints answered %v", out)
@@ -275,7 +275,7 @@ func TestFSMCheckpointLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x.fsm.ApplyBatch([]*raft.Log{cmdLog(5, append([]byte{cmdCheckpoint}, msg...))})
+	x.fsm.ApplyBatch([]*raft.Log{cmdLog(5, append([]byte{ledger.CmdCheckpoint}, msg...))})
 	got, stored, ok := latestCheckpoint(t, x.store)
 	if !ok || got != c || !bytes.Equal(stored, msg) {
 		t.Fatalf("latest checkpoint %+v (%v), want %+v", got, ok, c)

@@ -31,7 +31,7 @@ func (n *Node) publishMeta(m nodeMeta) error {
 	if err != nil {
 		return err
 	}
-	return mapErr(n.raft.Apply(append([]byte{cmdNodeMeta}, b...), membershipTimeout).Error())
+	return mapErr(n.raft.Apply(append([]byte{ledger.CmdNodeMeta}, b...), membershipTimeout).Error())
 }
 
 func mapErr(err error) error {
