@@ -54,11 +54,6 @@ func decodeNodeMeta(b []byte) (nodeMeta, error) {
 	return m, nil
 }
 
-// keyNodeMeta is the consensus layer's key prefix in the shared store:
-//
-//	n/<node id>   JSON nodeMeta
-func keyNodeMeta(id string) []byte { return append([]byte("n/"), id...) }
-
 // FSM is the Raft state machine: a thin adapter that decodes log entries and
 // hands them to ledger.Apply, the same function replay and audit use.
 //
@@ -215,11 +210,11 @@ func (f *FSM) applyGroup(group []*raft.Log, out []interface{}, applied uint64) e
 
 // applyPiecewise applies one records log whose writes are too large for
 // one transaction: each envelope in its own transaction, then m/applied.
-// Each envelope's transaction also records how far the log got
-// (keyPiece = log index ‖ envelope number), refused envelopes included, so
-// that after a crash the replay resumes after the last envelope done
-// instead of re-judging earlier refusals against a state that has moved
-// on. An envelope too large even alone is refused with ErrWriteTooLarge,
+// Each envelope's transaction also records how far the log got (m/piece,
+// ledger.SetApplyProgress: log index, envelope number), refused envelopes
+// included, so that after a crash the replay resumes after the last
+// envelope done instead of re-judging earlier refusals against a state
+// that has moved on. An envelope too large even alone is refused with ErrWriteTooLarge,
 // the same way on every node.
 func (f *FSM) applyPiecewise(l *raft.Log, out *interface{}, applied uint64) error {
 	if l.Index <= applied {
@@ -232,20 +227,15 @@ func (f *FSM) applyPiecewise(l *raft.Log, out *interface{}, applied uint64) erro
 	f.recallDecoded(cmd.Envelopes)
 	next := 0 // first envelope not yet applied
 	if err := f.store.View(func(r ledger.Reader) error {
-		v, ok, err := r.Get(keyPiece)
-		if err == nil && ok && len(v) == 16 && binary.BigEndian.Uint64(v) == l.Index {
-			next = int(binary.BigEndian.Uint64(v[8:])) + 1
+		index, last, err := ledger.ApplyProgress(r)
+		if err == nil && index == l.Index {
+			next = int(last) + 1
 		}
 		return err
 	}); err != nil {
 		return err
 	}
-	piece := func(w ledger.Writer, i int) error {
-		var b [16]byte
-		binary.BigEndian.PutUint64(b[:], l.Index)
-		binary.BigEndian.PutUint64(b[8:], uint64(i))
-		return w.Set(keyPiece, b[:])
-	}
+	piece := func(w ledger.Writer, i int) error { return ledger.SetApplyProgress(w, l.Index, uint64(i)) }
 	results := make([]ledger.Result, len(cmd.Envelopes))
 	for i := next; i < len(cmd.Envelopes); i++ {
 		env := cmd.Envelopes[i]
@@ -269,7 +259,7 @@ func (f *FSM) applyPiecewise(l *raft.Log, out *interface{}, applied uint64) erro
 	*out = results
 	f.countUnverified(l, results)
 	return f.store.Update(func(w ledger.Writer) error {
-		if err := w.Set(keyPiece, nil); err != nil {
+		if err := ledger.ClearApplyProgress(w); err != nil {
 			return err
 		}
 		return ledger.SetAppliedIndex(w, l.Index)
@@ -283,20 +273,12 @@ var errResume = errors.New("resume piecewise apply")
 // was applied piecewise, or 0.
 func (f *FSM) pieceInProgress() (uint64, error) {
 	var idx uint64
-	err := f.store.View(func(r ledger.Reader) error {
-		v, ok, err := r.Get(keyPiece)
-		if err == nil && ok && len(v) == 16 {
-			idx = binary.BigEndian.Uint64(v)
-		}
+	err := f.store.View(func(r ledger.Reader) (err error) {
+		idx, _, err = ledger.ApplyProgress(r)
 		return err
 	})
 	return idx, err
 }
-
-// keyPiece records the progress of a log applied piecewise:
-//
-//	m/piece   log index:8 ‖ last envelope applied:8, empty when none
-var keyPiece = []byte("m/piece")
 
 // maxLogBytes bounds a log entry this node applies. The committer never
 // proposes more than maxCommandBytes of envelopes plus their framing; a
@@ -329,7 +311,7 @@ func (f *FSM) applyOne(w ledger.Writer, l *raft.Log) (interface{}, error) {
 		if err != nil {
 			return f.refuse(l, err)
 		}
-		return nil, w.Set(keyNodeMeta(m.ID), l.Data[1:])
+		return nil, w.Set(ledger.NodeMetaKey(m.ID), l.Data[1:])
 	}
 	cmd, err := ledger.DecodeCommand(l.Data)
 	if err != nil {
