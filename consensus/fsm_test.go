@@ -285,6 +285,41 @@ func TestFSMCheckpointLogs(t *testing.T) {
 	}
 }
 
+// Everything the FSM writes is in the ledger's key table: the ledger's
+// audit of a store that took genesis, records, node metadata and a
+// checkpoint through the log finds nothing unexpected.
+func TestFSMStateAuditsClean(t *testing.T) {
+	x := newLedgerFixture(t)
+	signer, vkey := checkpointKeys(t, "n1")
+	var c ledger.Checkpoint
+	x.store.View(func(r ledger.Reader) (err error) {
+		c.Origin, _ = ledger.Origin(r)
+		h, err := ledger.ReadHead(r)
+		c.Size, c.Root = h.Size, h.Root
+		return err
+	})
+	msg, err := ledger.SignCheckpoint(c, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.fsm.ApplyBatch([]*raft.Log{
+		cmdLog(3, metaData(t, nodeMeta{ID: "n1", HTTP: "http://10.0.0.1:8080", Key: vkey})),
+		cmdLog(4, append([]byte{ledger.CmdCheckpoint}, msg...)),
+	})
+	auditClean(t, x.store)
+}
+
+// auditClean runs the ledger's audit over s and fails on any finding.
+func auditClean(t *testing.T, s ledger.Store) {
+	t.Helper()
+	s.View(func(r ledger.Reader) error {
+		if fails := ledger.Audit(r, ledger.NewMemStore(), nil); len(fails) != 0 {
+			t.Errorf("audit: %v", fails)
+		}
+		return nil
+	})
+}
+
 func latestCheckpoint(t *testing.T, s ledger.Store) (ledger.Checkpoint, []byte, bool) {
 	t.Helper()
 	var c ledger.Checkpoint
