@@ -28,9 +28,6 @@ type Cosigner interface {
 	Cosign(ctx context.Context, peerURL string, c ledger.Checkpoint) ([]byte, error)
 }
 
-// cmdCheckpoint is the log payload that stores a cosigned checkpoint note.
-const cmdCheckpoint byte = 0x81
-
 // checkpointEvery is how often the leader looks for a grown log. With the
 // cosigning round trip it keeps every acknowledged entry under a
 // checkpoint within a second.
@@ -231,7 +228,7 @@ func (n *Node) checkpointOnce(ctx context.Context) error {
 	if _, names, _ := ledger.OpenCheckpoint(merged, keys); len(names)*2 <= len(voters) {
 		return fmt.Errorf("checkpoint %d: %d distinct signatures from %d voters", c.Size, len(names), len(voters))
 	}
-	return mapErr(n.raft.Apply(append([]byte{cmdCheckpoint}, merged...), 5*time.Second).Error())
+	return mapErr(n.raft.Apply(append([]byte{ledger.CmdCheckpoint}, merged...), 5*time.Second).Error())
 }
 
 // NewCheckpointKey generates a note signing key for a node.

@@ -18,13 +18,9 @@ import (
 	"github.com/traceledger/traceledger/ledger"
 )
 
-// Raft log payloads. The first byte of a LogCommand's data says what it
-// carries: ledger command kinds (1, 2) are ledger.Command; cmdNodeMeta is
-// the consensus layer's own record of a node's HTTP address.
-const cmdNodeMeta byte = 0x80
-
-// nodeMeta is what a node publishes about itself through the log, so that
-// any node can forward to the leader's HTTP address.
+// nodeMeta is what a node publishes about itself through the log (payload
+// kind ledger.CmdNodeMeta), so that any node can forward to the leader's
+// HTTP address.
 type nodeMeta struct {
 	ID   string `json:"id"`
 	HTTP string `json:"http"`
@@ -57,11 +53,6 @@ func decodeNodeMeta(b []byte) (nodeMeta, error) {
 	}
 	return m, nil
 }
-
-// keyNodeMeta is the consensus layer's key prefix in the shared store:
-//
-//	n/<node id>   JSON nodeMeta
-func keyNodeMeta(id string) []byte { return append([]byte("n/"), id...) }
 
 // FSM is the Raft state machine: a thin adapter that decodes log entries and
 // hands them to ledger.Apply, the same function replay and audit use.
@@ -219,11 +210,11 @@ func (f *FSM) applyGroup(group []*raft.Log, out []interface{}, applied uint64) e
 
 // applyPiecewise applies one records log whose writes are too large for
 // one transaction: each envelope in its own transaction, then m/applied.
-// Each envelope's transaction also records how far the log got
-// (keyPiece = log index ‖ envelope number), refused envelopes included, so
-// that after a crash the replay resumes after the last envelope done
-// instead of re-judging earlier refusals against a state that has moved
-// on. An envelope too large even alone is refused with ErrWriteTooLarge,
+// Each envelope's transaction also records how far the log got (m/piece,
+// ledger.SetApplyProgress: log index, envelope number), refused envelopes
+// included, so that after a crash the replay resumes after the last
+// envelope done instead of re-judging earlier refusals against a state
+// that has moved on. An envelope too large even alone is refused with ErrWriteTooLarge,
 // the same way on every node.
 func (f *FSM) applyPiecewise(l *raft.Log, out *interface{}, applied uint64) error {
 	if l.Index <= applied {
@@ -236,20 +227,15 @@ func (f *FSM) applyPiecewise(l *raft.Log, out *interface{}, applied uint64) erro
 	f.recallDecoded(cmd.Envelopes)
 	next := 0 // first envelope not yet applied
 	if err := f.store.View(func(r ledger.Reader) error {
-		v, ok, err := r.Get(keyPiece)
-		if err == nil && ok && len(v) == 16 && binary.BigEndian.Uint64(v) == l.Index {
-			next = int(binary.BigEndian.Uint64(v[8:])) + 1
+		index, last, err := ledger.ApplyProgress(r)
+		if err == nil && index == l.Index {
+			next = int(last) + 1
 		}
 		return err
 	}); err != nil {
 		return err
 	}
-	piece := func(w ledger.Writer, i int) error {
-		var b [16]byte
-		binary.BigEndian.PutUint64(b[:], l.Index)
-		binary.BigEndian.PutUint64(b[8:], uint64(i))
-		return w.Set(keyPiece, b[:])
-	}
+	piece := func(w ledger.Writer, i int) error { return ledger.SetApplyProgress(w, l.Index, uint64(i)) }
 	results := make([]ledger.Result, len(cmd.Envelopes))
 	for i := next; i < len(cmd.Envelopes); i++ {
 		env := cmd.Envelopes[i]
@@ -273,7 +259,7 @@ func (f *FSM) applyPiecewise(l *raft.Log, out *interface{}, applied uint64) erro
 	*out = results
 	f.countUnverified(l, results)
 	return f.store.Update(func(w ledger.Writer) error {
-		if err := w.Set(keyPiece, nil); err != nil {
+		if err := ledger.ClearApplyProgress(w); err != nil {
 			return err
 		}
 		return ledger.SetAppliedIndex(w, l.Index)
@@ -287,20 +273,12 @@ var errResume = errors.New("resume piecewise apply")
 // was applied piecewise, or 0.
 func (f *FSM) pieceInProgress() (uint64, error) {
 	var idx uint64
-	err := f.store.View(func(r ledger.Reader) error {
-		v, ok, err := r.Get(keyPiece)
-		if err == nil && ok && len(v) == 16 {
-			idx = binary.BigEndian.Uint64(v)
-		}
+	err := f.store.View(func(r ledger.Reader) (err error) {
+		idx, _, err = ledger.ApplyProgress(r)
 		return err
 	})
 	return idx, err
 }
-
-// keyPiece records the progress of a log applied piecewise:
-//
-//	m/piece   log index:8 ‖ last envelope applied:8, empty when none
-var keyPiece = []byte("m/piece")
 
 // maxLogBytes bounds a log entry this node applies. The committer never
 // proposes more than maxCommandBytes of envelopes plus their framing; a
@@ -312,7 +290,7 @@ const maxLogBytes = maxCommandBytes + maxCommandEnvelopes*(2*binary.MaxVarintLen
 // keeps serving instead of stopping on a peer's say-so.
 func (f *FSM) refuse(l *raft.Log, why error) (interface{}, error) {
 	f.refusedLogs.Add(1)
-	f.logger.Error("refused a log entry that does not decode", "index", l.Index, "term", l.Term, "bytes", len(l.Data), "err", why)
+	f.logger.Error("refused a log entry that does not decode", "index", l.Index, "term", l.Term, "kind", ledger.KindName(l.Data[0]), "bytes", len(l.Data), "err", why)
 	return nil, nil
 }
 
@@ -320,7 +298,7 @@ func (f *FSM) applyOne(w ledger.Writer, l *raft.Log) (interface{}, error) {
 	if len(l.Data) > maxLogBytes {
 		return f.refuse(l, fmt.Errorf("%d bytes, more than %d", len(l.Data), maxLogBytes))
 	}
-	if l.Data[0] == cmdCheckpoint {
+	if l.Data[0] == ledger.CmdCheckpoint {
 		// A malformed checkpoint is skipped on every node alike; only a
 		// storage failure stops the node.
 		if err := ledger.PutCheckpoint(w, l.Data[1:]); err != nil && !errors.Is(err, ledger.ErrCheckpoint) {
@@ -328,12 +306,12 @@ func (f *FSM) applyOne(w ledger.Writer, l *raft.Log) (interface{}, error) {
 		}
 		return nil, nil
 	}
-	if l.Data[0] == cmdNodeMeta {
+	if l.Data[0] == ledger.CmdNodeMeta {
 		m, err := decodeNodeMeta(l.Data[1:])
 		if err != nil {
 			return f.refuse(l, err)
 		}
-		return nil, w.Set(keyNodeMeta(m.ID), l.Data[1:])
+		return nil, w.Set(ledger.NodeMetaKey(m.ID), l.Data[1:])
 	}
 	cmd, err := ledger.DecodeCommand(l.Data)
 	if err != nil {

@@ -49,7 +49,7 @@ func metaData(t *testing.T, m nodeMeta) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return append([]byte{cmdNodeMeta}, b...)
+	return append([]byte{ledger.CmdNodeMeta}, b...)
 }
 
 // ledgerFixture is an FSM over a fresh store with a genesis log (1) and a
@@ -250,8 +250,8 @@ func TestFSMStoresNodeMeta(t *testing.T) {
 func TestFSMCheckpointLogs(t *testing.T) {
 	x := newLedgerFixture(t)
 	out := x.fsm.ApplyBatch([]*raft.Log{
-		cmdLog(3, []byte{cmdCheckpoint}),
-		cmdLog(4, append([]byte{cmdCheckpoint}, "garbage\n\n— x y\n"...)),
+		cmdLog(3, []byte{ledger.CmdCheckpoint}),
+		cmdLog(4, append([]byte{ledger.CmdCheckpoint}, "garbage\n\n— x y\n"...)),
 	})
 	if out[0] != nil || out[1] != nil {
 		t.Fatalf("malformed checkpoints answered %v", out)
@@ -275,7 +275,7 @@ func TestFSMCheckpointLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x.fsm.ApplyBatch([]*raft.Log{cmdLog(5, append([]byte{cmdCheckpoint}, msg...))})
+	x.fsm.ApplyBatch([]*raft.Log{cmdLog(5, append([]byte{ledger.CmdCheckpoint}, msg...))})
 	got, stored, ok := latestCheckpoint(t, x.store)
 	if !ok || got != c || !bytes.Equal(stored, msg) {
 		t.Fatalf("latest checkpoint %+v (%v), want %+v", got, ok, c)
@@ -283,6 +283,41 @@ func TestFSMCheckpointLogs(t *testing.T) {
 	if _, _, err := ledger.OpenCheckpoint(stored, []string{vkey}); err != nil {
 		t.Fatalf("stored checkpoint does not verify: %v", err)
 	}
+}
+
+// Everything the FSM writes is in the ledger's key table: the ledger's
+// audit of a store that took genesis, records, node metadata and a
+// checkpoint through the log finds nothing unexpected.
+func TestFSMStateAuditsClean(t *testing.T) {
+	x := newLedgerFixture(t)
+	signer, vkey := checkpointKeys(t, "n1")
+	var c ledger.Checkpoint
+	x.store.View(func(r ledger.Reader) (err error) {
+		c.Origin, _ = ledger.Origin(r)
+		h, err := ledger.ReadHead(r)
+		c.Size, c.Root = h.Size, h.Root
+		return err
+	})
+	msg, err := ledger.SignCheckpoint(c, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x.fsm.ApplyBatch([]*raft.Log{
+		cmdLog(3, metaData(t, nodeMeta{ID: "n1", HTTP: "http://10.0.0.1:8080", Key: vkey})),
+		cmdLog(4, append([]byte{ledger.CmdCheckpoint}, msg...)),
+	})
+	auditClean(t, x.store)
+}
+
+// auditClean runs the ledger's audit over s and fails on any finding.
+func auditClean(t *testing.T, s ledger.Store) {
+	t.Helper()
+	s.View(func(r ledger.Reader) error {
+		if fails := ledger.Audit(r, ledger.NewMemStore(), nil); len(fails) != 0 {
+			t.Errorf("audit: %v", fails)
+		}
+		return nil
+	})
 }
 
 func latestCheckpoint(t *testing.T, s ledger.Store) (ledger.Checkpoint, []byte, bool) {

@@ -68,11 +68,11 @@ func TestFSMRefusesForgedEnvelopes(t *testing.T) {
 func TestFSMRefusesUndecodableLogs(t *testing.T) {
 	admin := newKey(t)
 	garbage := [][]byte{
-		append([]byte{cmdNodeMeta}, "not json"...),
-		append([]byte{cmdNodeMeta}, `{"id":"n9","http":"ftp://x"}`...),
-		append([]byte{cmdNodeMeta}, `{"id":"","http":"http://x"}`...),
-		append([]byte{cmdNodeMeta}, `{"id":"n9","key":"nope"}`...),
-		{0x80},
+		append([]byte{ledger.CmdNodeMeta}, "not json"...),
+		append([]byte{ledger.CmdNodeMeta}, `{"id":"n9","http":"ftp://x"}`...),
+		append([]byte{ledger.CmdNodeMeta}, `{"id":"","http":"http://x"}`...),
+		append([]byte{ledger.CmdNodeMeta}, `{"id":"n9","key":"nope"}`...),
+		{ledger.CmdNodeMeta},
 		{0x7f, 1, 2, 3},
 		{ledger.CmdRecords},
 		append([]byte{ledger.CmdRecords}, make([]byte, 8)...),

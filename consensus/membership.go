@@ -31,7 +31,7 @@ func (n *Node) publishMeta(m nodeMeta) error {
 	if err != nil {
 		return err
 	}
-	return mapErr(n.raft.Apply(append([]byte{cmdNodeMeta}, b...), membershipTimeout).Error())
+	return mapErr(n.raft.Apply(append([]byte{ledger.CmdNodeMeta}, b...), membershipTimeout).Error())
 }
 
 func mapErr(err error) error {
@@ -45,7 +45,7 @@ func (n *Node) meta(id string) (nodeMeta, bool) {
 	var m nodeMeta
 	var ok bool
 	_ = n.store.View(func(r ledger.Reader) error {
-		v, found, err := r.Get(keyNodeMeta(id))
+		v, found, err := r.Get(ledger.NodeMetaKey(id))
 		if err != nil || !found {
 			return err
 		}

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -18,8 +19,11 @@ const MaxAuditFailures = 100
 // entry through the ledger's rules into scratch (an empty store) and
 // requires each to be accepted at its seq; then it compares every derived
 // key — lot and participant state, indexes, Merkle hashes — between src and
-// the replay, naming each key that differs; and it checks the latest
-// checkpoint's root (and, with trusted keys, its signatures).
+// the replay, naming each key that differs; it checks what it can of the
+// keys written by other means (applied index, apply progress, node
+// metadata, checkpoints) and reports any key outside the key table
+// (storage.go); and it checks the latest checkpoint's root (and, with
+// trusted keys, its signatures).
 func Audit(src Reader, scratch Store, trusted []string) []Failure {
 	var fails []Failure
 	fail := func(seq int64, format string, args ...any) bool {
@@ -74,6 +78,7 @@ func Audit(src Reader, scratch Store, trusted []string) []Failure {
 	if err != nil {
 		fail(-1, "compare state: %v", err)
 	}
+	fails = append(fails, checkOtherKeys(src, MaxAuditFailures-len(fails))...)
 	cp, msg, ok, err := LatestCheckpoint(src)
 	switch {
 	case err != nil:
@@ -93,9 +98,136 @@ func Audit(src Reader, scratch Store, trusted []string) []Failure {
 	return fails
 }
 
-// derivedPrefixes are the keys Apply derives from entries; everything else
-// (m/applied, node metadata, checkpoints) is written by other means.
+// derivedPrefixes are the keys Apply derives from entries: compareState
+// compares them with the replay.
 var derivedPrefixes = [][]byte{prefixEntry, prefixHash, prefixLot, prefixParticipant, prefixID, []byte("x/"), keySize}
+
+// otherKeys are the keys of the key table (storage.go) written by other
+// means than Apply. Audit cannot recompute them from the entries; check
+// says what is wrong with a value, or "" (nil: nothing to check here).
+// A key that is neither derived nor listed here is unexpected.
+var otherKeys = []struct {
+	key   []byte
+	exact bool // the whole key, not a prefix
+	check func(k, v []byte) string
+}{
+	{keyApplied, true, checkApplied},
+	{keyApplyProgress, true, checkApplyProgress},
+	{prefixNodeMeta, false, checkNodeMeta},
+	{keyLatestCheckpoint, true, nil}, // checked against the log's root by Audit
+	{prefixCheckpoint, false, checkCheckpoint},
+}
+
+// checkOtherKeys walks every key of r but the derived ones (which it
+// steps over without reading them), checks each against otherKeys and
+// reports keys under no known prefix.
+func checkOtherKeys(r Reader, max int) []Failure {
+	var fails []Failure
+	if max <= 0 {
+		return nil
+	}
+	add := func(format string, args ...any) bool {
+		fails = append(fails, Failure{Seq: -1, What: fmt.Sprintf(format, args...)})
+		return len(fails) < max
+	}
+	var start []byte
+	for {
+		var skip []byte // the derived prefix the walk ran into
+		err := r.Scan(nil, start, func(k, v []byte) bool {
+			for _, p := range derivedPrefixes {
+				if bytes.HasPrefix(k, p) {
+					skip = p
+					return false
+				}
+			}
+			for _, o := range otherKeys {
+				if (o.exact && bytes.Equal(k, o.key)) || (!o.exact && bytes.HasPrefix(k, o.key)) {
+					if o.check == nil {
+						return true
+					}
+					if what := o.check(k, v); what != "" {
+						return add("key %s %s", keyName(k), what)
+					}
+					return true
+				}
+			}
+			return add("key %s is under no prefix of the ledger's key table (unexpected)", keyName(k))
+		})
+		if err != nil {
+			return append(fails, Failure{Seq: -1, What: fmt.Sprintf("walk keys: %v", err)})
+		}
+		if skip == nil || len(fails) >= max {
+			return fails
+		}
+		if start = prefixEnd(skip); start == nil {
+			return fails
+		}
+	}
+}
+
+// prefixEnd is the first key after every key with prefix p, or nil when
+// there is none.
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+func checkApplied(_, v []byte) string {
+	if len(v) != 8 {
+		return fmt.Sprintf("holds %d bytes, want 8 (a Raft log index)", len(v))
+	}
+	return ""
+}
+
+func checkApplyProgress(_, v []byte) string {
+	if len(v) != 0 && len(v) != 16 {
+		return fmt.Sprintf("holds %d bytes, want 0 or 16 (log index, envelope)", len(v))
+	}
+	return ""
+}
+
+// checkNodeMeta: node metadata is a JSON object naming the node its key
+// names. Its other fields are the consensus layer's to check.
+func checkNodeMeta(k, v []byte) string {
+	var m struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(v, &m); err != nil {
+		return fmt.Sprintf("is not node metadata: %v", err)
+	}
+	if m.ID == "" {
+		return "is node metadata without a node id"
+	}
+	if id := string(k[len(prefixNodeMeta):]); m.ID != id {
+		return fmt.Sprintf("holds the metadata of node %q", m.ID)
+	}
+	return ""
+}
+
+// checkCheckpoint: c/<size:8> holds a checkpoint note of that size.
+func checkCheckpoint(k, v []byte) string {
+	if len(k) != len(prefixCheckpoint)+8 {
+		return "is not a checkpoint key (c/latest or c/<size:8>)"
+	}
+	text, _, ok := SplitNote(v)
+	if !ok {
+		return "is not a checkpoint note"
+	}
+	c, err := ParseCheckpoint(text)
+	if err != nil {
+		return fmt.Sprintf("is not a checkpoint note: %v", err)
+	}
+	if size := beUint64(k[len(prefixCheckpoint):]); c.Size != size {
+		return fmt.Sprintf("holds the checkpoint of size %d", c.Size)
+	}
+	return ""
+}
 
 // compareState walks the derived keys of a and b in order and reports
 // keys present in one only or with different values.
@@ -157,6 +289,8 @@ func keyName(k []byte) string {
 		return string(k[:4]) + hexAddr(k[4:24]) + "/" + strconv.FormatUint(beUint64(k[24:]), 10)
 	case bytes.HasPrefix(k, prefixLotIndex) && len(k) > 4+9:
 		return "x/l/" + printable(k[4:len(k)-9]) + "/" + strconv.FormatUint(beUint64(k[len(k)-8:]), 10)
+	case bytes.HasPrefix(k, prefixCheckpoint) && len(k) == len(prefixCheckpoint)+8:
+		return "c/" + strconv.FormatUint(beUint64(k[2:]), 10) + " (checkpoint)"
 	}
 	return printable(k)
 }

@@ -386,3 +386,94 @@ func TestAuditFailureCap(t *testing.T) {
 		}
 	}
 }
+
+// Keys the consensus layer writes (node metadata, apply progress, the
+// applied index) are expected: Audit accepts them and checks what it can.
+func TestAuditKeysWrittenByConsensus(t *testing.T) {
+	h := newProvHistory(t)
+	nodeKey := verifierKeys(newNodeKeys(t, 1)...)[0]
+	good := func(w ledger.Writer) error {
+		for k, v := range map[string]string{
+			"n/n1":  `{"id":"n1","http":"http://127.0.0.1:8080"}`,
+			"n/n-2": `{"id":"n-2","http":"https://n2.example","key":"` + nodeKey + `"}`,
+		} {
+			if err := w.Set(ledger.NodeMetaKey(k[2:]), []byte(v)); err != nil {
+				return err
+			}
+		}
+		if err := ledger.SetApplyProgress(w, 7, 3); err != nil {
+			return err
+		}
+		return ledger.SetAppliedIndex(w, 9)
+	}
+	st := tampered(t, h, good)
+	if fails := runAudit(t, st, h.trusted()); len(fails) != 0 {
+		t.Errorf("audit with node metadata and apply progress: %v", fails)
+	}
+	if err := st.Update(ledger.ClearApplyProgress); err != nil {
+		t.Fatal(err)
+	}
+	if fails := runAudit(t, st, h.trusted()); len(fails) != 0 {
+		t.Errorf("audit with empty apply progress: %v", fails)
+	}
+
+	bad := []struct {
+		name, key, val, sub string
+	}{
+		{"node metadata of another node", "n/n3", `{"id":"n4","http":"http://x"}`, "n/n3"},
+		{"node metadata without an id", "n/n5", `{"http":"http://x"}`, "n/n5"},
+		{"node metadata not JSON", "n/n6", `not json`, "n/n6"},
+		{"apply progress cut short", "m/piece", "\x00\x00\x00\x07", "m/piece"},
+		{"applied index cut short", "m/applied", "\x09", "m/applied"},
+		{"checkpoint under another size", string(u64key("c/", h.cp.Size+100)), string(cosign(t, h.cp, h.nodes...)), "c/"},
+	}
+	for _, c := range bad {
+		t.Run(c.name, func(t *testing.T) {
+			st := tampered(t, h, func(w ledger.Writer) error {
+				if err := good(w); err != nil {
+					return err
+				}
+				return w.Set([]byte(c.key), []byte(c.val))
+			})
+			fails := runAudit(t, st, h.trusted())
+			t.Logf("failures: %v", fails)
+			if len(fails) != 1 || !failureContaining(fails, -1, c.sub) {
+				t.Errorf("want one failure naming %q: %v", c.sub, fails)
+			}
+		})
+	}
+}
+
+// A key under no prefix of the key table is reported, wherever it sorts:
+// before, between and after the derived keys.
+func TestAuditUnexpectedKey(t *testing.T) {
+	h := newProvHistory(t)
+	odd := []string{"a/1", "c", "f/between", "m/other", "n", "o/x", "x", "zz/last"}
+	edit := func(w ledger.Writer) error {
+		for _, k := range odd {
+			if err := w.Set([]byte(k), []byte("v")); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	mem := tampered(t, h, edit)
+	disk, err := badgerkv.Open(badgerkv.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer disk.Close()
+	copyStore(t, mem, disk)
+	for name, st := range map[string]ledger.Store{"memory": mem, "badger": disk} {
+		fails := runAudit(t, st, h.trusted())
+		t.Logf("%s: failures: %v", name, fails)
+		if len(fails) != len(odd) {
+			t.Errorf("%s: %d failures, want %d", name, len(fails), len(odd))
+		}
+		for _, k := range odd {
+			if !failureContaining(fails, -1, "key "+k+" is under no prefix") {
+				t.Errorf("%s: key %q not reported as unexpected: %v", name, k, fails)
+			}
+		}
+	}
+}

@@ -16,7 +16,7 @@ import (
 //
 // Binary form, version 1 (a new form takes a new kind byte):
 //
-//	kind:1 (1 records, 2 genesis) ‖ unix-nanos:8 (big-endian)
+//	kind:1 (CmdRecords or CmdGenesis, see payload.go) ‖ unix-nanos:8 (big-endian)
 //	records: count:uvarint ‖ count × (len:uvarint ‖ canonical ‖ signature:65 ‖ signer:20)
 //	genesis: count:uvarint ‖ count × address:20
 type Command struct {
@@ -25,12 +25,6 @@ type Command struct {
 	Envelopes []*Admitted
 	Admins    []common.Address
 }
-
-// Command kinds.
-const (
-	CmdRecords byte = 1
-	CmdGenesis byte = 2
-)
 
 // EncodeCommand returns the binary form of c.
 func EncodeCommand(c *Command) []byte {
@@ -61,10 +55,14 @@ func EncodeCommand(c *Command) []byte {
 }
 
 // DecodeCommand parses what EncodeCommand wrote. Records are not decoded
-// here; Apply decodes each one.
+// here; Apply decodes each one. Any kind but CmdRecords and CmdGenesis is
+// refused, the consensus layer's kinds included.
 func DecodeCommand(b []byte) (*Command, error) {
 	if len(b) < 9 {
 		return nil, fmt.Errorf("decode command: %d bytes", len(b))
+	}
+	if !isCommandKind(b[0]) {
+		return nil, fmt.Errorf("decode command: kind %s is not a ledger command", KindName(b[0]))
 	}
 	c := &Command{Kind: b[0], Time: time.Unix(0, int64(binary.BigEndian.Uint64(b[1:9]))).UTC()}
 	b = b[9:]
@@ -95,8 +93,6 @@ func DecodeCommand(b []byte) (*Command, error) {
 			c.Admins = append(c.Admins, common.BytesToAddress(b[i*20:(i+1)*20]))
 		}
 		b = nil
-	default:
-		return nil, fmt.Errorf("decode command: unknown kind %d", c.Kind)
 	}
 	if len(b) != 0 {
 		return nil, fmt.Errorf("decode command: %d trailing bytes", len(b))

@@ -44,7 +44,10 @@ type Store interface {
 
 // Key layout. Numbers are big-endian so that keys sort in log order.
 // Changing a layout means a new prefix and a migration, never a
-// reinterpretation of existing keys.
+// reinterpretation of existing keys. Apply derives the keys down to m/size
+// from the entries (Audit recomputes them); the rest are written by other
+// means, and Audit checks what it can of them. No other key belongs in the
+// store: Audit reports any key outside this table.
 //
 //	e/<seq:8>                 entry bytes (canonical JSON, see Entry)
 //	h/<index:8>               tlog stored hash at that storage index (32 bytes)
@@ -56,7 +59,15 @@ type Store interface {
 //	x/r/<address:20><seq:8>   empty: entries registering a participant (genesis, participant)
 //	x/t/<gtin:14><lot>        seq:8 of the latest entry naming the lot (its Prev for the next)
 //	m/size                    number of entries:8
-//	m/applied                 last applied Raft log index:8
+//
+//	m/applied                 last applied Raft log index:8 (consensus FSM, SetAppliedIndex)
+//	m/piece                   progress of a Raft log applied piecewise: log index:8 ‖
+//	                          last envelope applied:8, empty when none (consensus FSM,
+//	                          SetApplyProgress)
+//	n/<node id>               JSON metadata a node published through the log (payload
+//	                          kind CmdNodeMeta; consensus FSM, at NodeMetaKey)
+//	c/latest, c/<size:8>      cosigned checkpoint notes (payload kind CmdCheckpoint;
+//	                          PutCheckpoint, see checkpoint.go)
 var (
 	prefixEntry       = []byte("e/")
 	prefixHash        = []byte("h/")
@@ -69,6 +80,8 @@ var (
 	prefixLotHead     = []byte("x/t/")
 	keySize           = []byte("m/size")
 	keyApplied        = []byte("m/applied")
+	keyApplyProgress  = []byte("m/piece")
+	prefixNodeMeta    = []byte("n/")
 )
 
 func u64(n uint64) []byte {
@@ -119,6 +132,31 @@ func AppliedIndex(r Reader) (uint64, error) { return getU64(r, keyApplied) }
 // writes it in the same transaction as the log entry's effects, so that after
 // a crash a replayed entry is recognised and skipped.
 func SetAppliedIndex(w Writer, index uint64) error { return w.Set(keyApplied, u64(index)) }
+
+// ApplyProgress returns how far the state machine got in a Raft log it
+// applies piecewise (one envelope per transaction, when the log's writes
+// do not fit one): the log's index and the last envelope applied. index
+// is 0 when no log is in progress.
+func ApplyProgress(r Reader) (index, last uint64, err error) {
+	v, ok, err := r.Get(keyApplyProgress)
+	if err != nil || !ok || len(v) != 16 {
+		return 0, 0, err
+	}
+	return binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:]), nil
+}
+
+// SetApplyProgress records that envelope last of the log at index is
+// applied, in the same transaction as that envelope's effects.
+func SetApplyProgress(w Writer, index, last uint64) error {
+	return w.Set(keyApplyProgress, cat(u64(index), u64(last)))
+}
+
+// ClearApplyProgress records that no log is being applied piecewise.
+func ClearApplyProgress(w Writer) error { return w.Set(keyApplyProgress, nil) }
+
+// NodeMetaKey is where the metadata a node published through the log
+// (payload kind CmdNodeMeta) is stored.
+func NodeMetaKey(id string) []byte { return cat(prefixNodeMeta, []byte(id)) }
 
 // SnapshotStore is a Store whose whole state can be copied out and replaced:
 // what replication needs to bring a new or lagging node up to date.

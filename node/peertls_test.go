@@ -206,7 +206,7 @@ func TestPeerTLSClusterRefusesStrangersAndForgeries(t *testing.T) {
 	}
 
 	// 3. A garbage entry: every node skips it, counts it and stays up.
-	inject(t, c, trans, append([]byte{0x80}, "not json at all"...))
+	inject(t, c, trans, append([]byte{ledger.CmdNodeMeta}, "not json at all"...))
 	inject(t, c, trans, []byte{ledger.CmdRecords, 0xde, 0xad})
 	c.WaitFor("every node to count the garbage entries", 20*time.Second, func() bool {
 		for _, n := range c.Nodes {
