@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"encoding/binary"
+	"strconv"
+	"strings"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -27,6 +29,17 @@ var ErrUnknownTile = sentinel(KindNotFound, "unknown_tile", "no such tile")
 // maxTileLevel bounds the level of a hash tile: levels 0 to 7, each 8
 // tree levels high, span 2^64 entries, more than a log can hold.
 const maxTileLevel = 63 / TileHeight
+
+// TilePath returns the C2SP path of tile t relative to the log's prefix:
+// "tile/<L>/<N>[.p/<W>]", or "tile/entries/<N>[.p/<W>]" for t.L == -1. It
+// is tlog.Tile.Path without the height element, "data" spelled "entries".
+func TilePath(t tlog.Tile) string {
+	p := strings.TrimPrefix(t.Path(), "tile/"+strconv.Itoa(t.H)+"/")
+	if rest, ok := strings.CutPrefix(p, "data/"); ok && t.L == -1 {
+		p = "entries/" + rest
+	}
+	return "tile/" + p
+}
 
 // TileWithin reports whether every hash (or entry) of tile t lies within the
 // tree of the given size. Only tiles of height TileHeight exist; t.L == -1
