@@ -5,7 +5,8 @@ import (
 	"strings"
 )
 
-// CORS (the Fetch standard's cross-origin protocol) for /v1/*: a web page
+// CORS (the Fetch standard's cross-origin protocol) for /v1/* and the
+// tiles under /log/: a web page
 // on any origin — a wallet-based signing page, a partner's dashboard, the
 // field app served elsewhere — may read the ledger and submit signed
 // envelopes, which carry their own proof and need no cookie. No
@@ -19,11 +20,11 @@ const (
 	corsExpose  = "Retry-After, ETag, Location, Link"
 )
 
-// cors answers preflight requests for /v1/* and marks every /v1/ answer
-// readable from any origin.
+// cors answers preflight requests for /v1/* and /log/*, and marks their
+// answers readable from any origin.
 func cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, "/v1/") {
+		if !strings.HasPrefix(r.URL.Path, "/v1/") && !strings.HasPrefix(r.URL.Path, "/log/") {
 			next.ServeHTTP(w, r)
 			return
 		}

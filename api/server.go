@@ -179,6 +179,8 @@ func (s *Server) routes() {
 	r.HandleFunc("/v1/cluster", s.getCluster).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/cluster/nodes", s.postNode).Methods(http.MethodPost) // authorizes itself: secret or the joiner's certificate
 	r.HandleFunc("/v1/cluster/nodes/{id}", RequireSecret(s.cfg.ClusterSecret, s.deleteNode)).Methods(http.MethodDelete)
+	r.HandleFunc("/log/checkpoint", s.getCheckpoint).Methods(http.MethodGet, http.MethodHead) // c2sp.org/tlog-tiles (tiles.go)
+	r.PathPrefix("/log/tile/").HandlerFunc(s.getTile).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})).Methods(http.MethodGet)

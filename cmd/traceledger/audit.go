@@ -22,12 +22,16 @@ func runAudit(ctx context.Context, args []string) error {
 	fs := newFlags("audit")
 	dataDir := fs.String("data", "", "data directory of a stopped node (or a copy of one)")
 	base := fs.String("url", "", "audit a running node through its API instead")
+	tiles := fs.Bool("tiles", false, "with --url: read the log as C2SP tiles under URL/log/ (a node, a mirror or a CDN) instead of the API")
 	trustFile := fs.String("trust", "", "file of trusted node keys to check the latest checkpoint's cosignatures")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if (*dataDir == "") == (*base == "") {
 		return errors.New("give exactly one of --data DIR or --url URL")
+	}
+	if *tiles && *base == "" {
+		return errors.New("--tiles reads from --url")
 	}
 	var trusted []string
 	if *trustFile != "" {
@@ -62,6 +66,11 @@ func runAudit(ctx context.Context, args []string) error {
 		})
 		if err != nil {
 			fails = append(fails, ledger.Failure{Seq: -1, What: err.Error()})
+		}
+	} else if *tiles {
+		size, fails, err = auditTiles(ctx, *base, scratch, trusted)
+		if err != nil {
+			return err
 		}
 	} else {
 		size, fails, err = auditRemote(ctx, *base, scratch, trusted)

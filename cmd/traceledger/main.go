@@ -12,7 +12,7 @@
 //	traceledger bench ingest
 //	traceledger testnet --nodes 3
 //	traceledger verify [--trust KEYFILE] BUNDLE|URL
-//	traceledger audit --data DIR | --url URL
+//	traceledger audit --data DIR | --url URL [--tiles]
 //	traceledger certs init --out DIR
 //	traceledger certs node --ca DIR --id ID --host HOST... --out DIR
 //

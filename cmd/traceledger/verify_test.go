@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -116,5 +117,28 @@ func TestVerifyAndAuditCommands(t *testing.T) {
 	// The whole ledger audits clean through the API.
 	if r := run(t, nil, "audit", "--url", base, "--trust", keyFile); r.code != 0 || !strings.Contains(r.stdout, "audit OK") {
 		t.Fatalf("audit: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// And through its tiles alone (c2sp.org/tlog-tiles), as a mirror would.
+	if r := run(t, nil, "audit", "--url", base, "--tiles", "--trust", keyFile); r.code != 0 || !strings.Contains(r.stdout, "audit OK") {
+		t.Fatalf("audit --tiles: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// A mirror that altered one byte of an entry is caught.
+	mirror := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := httpClient.Get(base + r.URL.Path)
+		if err != nil {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if strings.HasPrefix(r.URL.Path, "/log/tile/entries/") && len(body) > 100 {
+			body = []byte(strings.Replace(string(body), `"p1"`, `"p2"`, 1))
+		}
+		w.WriteHeader(resp.StatusCode)
+		w.Write(body)
+	}))
+	defer mirror.Close()
+	if r := run(t, nil, "audit", "--url", mirror.URL, "--tiles", "--trust", keyFile); r.code != 1 || !strings.Contains(r.stdout, "does not hash to its leaf") {
+		t.Fatalf("audit --tiles of an altered mirror: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
