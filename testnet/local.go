@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"fmt"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -49,12 +48,11 @@ type LocalOptions struct {
 // ago. Nodes need ports that survive a restart, so 127.0.0.1:0 will not do.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := pickAddr()
 	if err != nil {
 		t.Fatalf("free port: %v", err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return a
 }
 
 // StartLocal starts n nodes: the first bootstraps, the others join it.

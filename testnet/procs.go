@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -67,13 +69,25 @@ func BuildBinary(moduleDir, dir string) (string, error) {
 	return bin, nil
 }
 
+// pickAddr returns a loopback address with a port that was free a moment
+// ago, for a node that must listen there again after a restart. The port
+// is drawn below Linux's ephemeral range (32768–60999 by default): a port
+// from 127.0.0.1:0 comes from that range, and before the node binds it an
+// outgoing connection — the cluster's own dials among them — may take it.
 func pickAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+	var last error
+	for range 200 {
+		port := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			last = err
+			continue
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return addr, nil
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return "", fmt.Errorf("no free loopback port below the ephemeral range: %w", last)
 }
 
 // StartProcs starts n nodes from bin under dir: the first bootstraps with a
