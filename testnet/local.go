@@ -48,7 +48,7 @@ type LocalOptions struct {
 // ago. Nodes need ports that survive a restart, so 127.0.0.1:0 will not do.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	a, err := pickAddr()
+	a, err := FreeAddr()
 	if err != nil {
 		t.Fatalf("free port: %v", err)
 	}

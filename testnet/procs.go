@@ -69,12 +69,12 @@ func BuildBinary(moduleDir, dir string) (string, error) {
 	return bin, nil
 }
 
-// pickAddr returns a loopback address with a port that was free a moment
+// FreeAddr returns a loopback address with a port that was free a moment
 // ago, for a node that must listen there again after a restart. The port
 // is drawn below Linux's ephemeral range (32768–60999 by default): a port
 // from 127.0.0.1:0 comes from that range, and before the node binds it an
 // outgoing connection — the cluster's own dials among them — may take it.
-func pickAddr() (string, error) {
+func FreeAddr() (string, error) {
 	var last error
 	for range 200 {
 		port := 20000 + rand.IntN(12000)
@@ -120,10 +120,10 @@ func StartProcs(ctx context.Context, bin, dir string, n int, extra ...string) (*
 	}
 	for i := 0; i < n; i++ {
 		p := &Proc{ID: fmt.Sprintf("n%d", i+1), DataDir: filepath.Join(dir, fmt.Sprintf("n%d", i+1))}
-		if p.HTTPAddr, err = pickAddr(); err != nil {
+		if p.HTTPAddr, err = FreeAddr(); err != nil {
 			return nil, err
 		}
-		if p.RaftAddr, err = pickAddr(); err != nil {
+		if p.RaftAddr, err = FreeAddr(); err != nil {
 			return nil, err
 		}
 		p.args = []string{"serve", "--data", p.DataDir, "--http", p.HTTPAddr, "--raft", p.RaftAddr,

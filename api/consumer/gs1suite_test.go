@@ -3,7 +3,6 @@ package consumer
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/traceledger/traceledger/testnet"
 )
 
 // gs1SuiteDir holds GS1's resolver conformance test suite (upstream/, as
@@ -251,12 +252,10 @@ func gs1SuiteRoot(t *testing.T) string {
 // port, and stops it when the test ends.
 func startPHP(t *testing.T, php, root string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testnet.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
 	cmd := exec.Command(php, "-S", addr, "-t", root)
 	cmd.Env = append(os.Environ(), "PHP_CLI_SERVER_WORKERS=2")
 	logPath := filepath.Join(t.TempDir(), "php.log")

@@ -7,7 +7,6 @@ import (
 	"crypto/ecdsa"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/ledger"
+	"github.com/traceledger/traceledger/testnet"
 )
 
 const passEnv = "TRACELEDGER_PASSPHRASE=correct horse battery staple"
@@ -374,12 +374,10 @@ func TestSubmitOrdersRetriesAndSetsAsideRefusals(t *testing.T) {
 }
 
 func TestSubmitWaitsForServer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	hostPort, err := testnet.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	hostPort := ln.Addr().String()
-	ln.Close()
 	admin := genKey(t)
 	dir, count := chainDir(t, admin, "LOT-W")
 

@@ -7,7 +7,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/ledger"
+	"github.com/traceledger/traceledger/testnet"
 )
 
 // scenario is testdata/scenario-public.json (DESIGN §3.2).
@@ -271,12 +271,10 @@ func TestServeFromEnvironment(t *testing.T) {
 	}
 	// A flag on the command line wins over the environment.
 	p.stop()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	httpAddr, err := testnet.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	httpAddr := ln.Addr().String()
-	ln.Close()
 	p2 := startServeEnv(t, "", env, "serve", "--http", httpAddr)
 	if p2.url != "http://"+httpAddr {
 		t.Errorf("served at %s, want the --http flag's %s", p2.url, httpAddr)

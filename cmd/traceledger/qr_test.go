@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"image/png"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	gzqr "github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/traceledger/traceledger/ledger"
+	"github.com/traceledger/traceledger/testnet"
 )
 
 func TestQRCommand(t *testing.T) {
@@ -80,12 +80,11 @@ func TestQRWarnsAboutAnUnknownLot(t *testing.T) {
 			t.Fatalf("setup: %d %s", status, body)
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	free, err := testnet.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	closed := "http://" + ln.Addr().String()
-	ln.Close()
+	closed := "http://" + free
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name   string

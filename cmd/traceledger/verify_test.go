@@ -3,13 +3,14 @@ package main
 import (
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/traceledger/traceledger/testnet"
 )
 
 // The offline verification workflow: fetch a bundle, verify it with the
@@ -18,9 +19,10 @@ import (
 // audit the whole ledger through the API.
 func TestVerifyAndAuditCommands(t *testing.T) {
 	admin, producer := genKey(t), genKey(t)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := ln.Addr().String()
-	ln.Close()
+	addr, err := testnet.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := startNode(t, addr, admin)
 	base := n.HTTPURL()
 	for _, env := range [][]byte{
