@@ -84,12 +84,7 @@ type ParticipantLots struct {
 // getParticipantLots answers GET /v1/participants/{address}/lots: the
 // lots the participant holds and those on their way to it.
 func (s *Server) getParticipantLots(w http.ResponseWriter, r *http.Request) {
-	raw, err := pathVar(r, "address")
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	addr, err := ledger.ParseAddress(raw)
+	addr, err := addressVar(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/ethereum/go-ethereum/common"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -202,13 +203,17 @@ func (s *Server) getEntry(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, view)
 }
 
-func (s *Server) getParticipant(w http.ResponseWriter, r *http.Request) {
+// addressVar parses the {address} of a participant's path.
+func addressVar(r *http.Request) (common.Address, error) {
 	raw, err := pathVar(r, "address")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return common.Address{}, err
 	}
-	addr, err := ledger.ParseAddress(raw)
+	return ledger.ParseAddress(raw)
+}
+
+func (s *Server) getParticipant(w http.ResponseWriter, r *http.Request) {
+	addr, err := addressVar(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -191,33 +191,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
-	n.srv = &http.Server{
-		Handler:           n.API.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		// Requests with a body are timed by the API instead, by rate: a
-		// 4 MiB batch over a weak 3G uplink takes longer than this.
-		ReadTimeout:    2 * time.Minute,
-		WriteTimeout:   2 * time.Minute,
-		IdleTimeout:    2 * time.Minute,
-		MaxHeaderBytes: 64 << 10,
-		ErrorLog:       slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug),
-	}
+	n.srv = n.httpServer(nil)
 	// Node-to-node HTTP arrives on the Raft port's members' channel and
 	// is served by the same handler, each request tagged with the member
 	// it came from.
-	n.peerSrv = &http.Server{
-		Handler:           n.API.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		WriteTimeout:      2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          n.srv.ErrorLog,
-		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			id, authed := consensus.PeerOf(c)
-			return api.WithPeer(ctx, api.Peer{ID: id, Authenticated: authed})
-		},
-	}
+	n.peerSrv = n.httpServer(func(ctx context.Context, c net.Conn) context.Context {
+		id, authed := consensus.PeerOf(c)
+		return api.WithPeer(ctx, api.Peer{ID: id, Authenticated: authed})
+	})
 	if cfg.MaxConnsPerClient == 0 {
 		cfg.MaxConnsPerClient = DefaultMaxConnsPerClient
 	}
@@ -239,6 +220,23 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 	}
 	return n, nil
+}
+
+// httpServer is an HTTP server of the node's API with its limits;
+// connContext, when not nil, tags each connection's requests.
+func (n *Node) httpServer(connContext func(context.Context, net.Conn) context.Context) *http.Server {
+	return &http.Server{
+		Handler:           n.API.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		// Requests with a body are timed by the API instead, by rate: a
+		// 4 MiB batch over a weak 3G uplink takes longer than this.
+		ReadTimeout:    2 * time.Minute,
+		WriteTimeout:   2 * time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(n.logger.Handler(), slog.LevelDebug),
+		ConnContext:    connContext,
+	}
 }
 
 // HTTPURL is the base URL the node serves at.

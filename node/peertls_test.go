@@ -233,3 +233,54 @@ func TestPeerTLSClusterRefusesStrangersAndForgeries(t *testing.T) {
 	})
 	c.WaitFor("agreement after the restarts", 20*time.Second, c.SameHead)
 }
+
+// On the members' channel a certificate stands in for the cluster secret,
+// but only for a join as the node it names, sent to the leader itself.
+func TestPeerTLSCertificateJoin(t *testing.T) {
+	c := testnet.StartLocal(t, 3, testnet.LocalOptions{PeerTLS: true})
+	if err := consensus.WriteNodeCert(filepath.Join(c.CertDir, "ca"), "n9", []string{"127.0.0.1"}, filepath.Join(c.CertDir, "n9")); err != nil {
+		t.Fatal(err)
+	}
+	p9, err := testnet.LoadPeerTLS(c.CertDir, "n9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := consensus.NewStreamLayer("127.0.0.1:0", "", "n9", p9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	join := func(to int, id string) (int, string) {
+		t.Helper()
+		body := fmt.Sprintf(`{"id":%q,"raft":%q}`, id, stream.Addr().String())
+		resp, err := stream.Client().Post(consensus.PeerURL(c.Nodes[to].RaftAddr())+"/v1/cluster/nodes", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("join as %s: %v", id, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	members := func() int { return len(c.Nodes[c.Leader()].Raft.Status().Members) }
+	if st, body := join(c.Leader(), "n8"); st != http.StatusForbidden || !strings.Contains(body, "wrong_node") {
+		t.Errorf("join as another node: %d %s, want 403 wrong_node", st, body)
+	}
+	if st, body := join(c.Follower(), "n9"); st != http.StatusServiceUnavailable {
+		t.Errorf("certificate join through a follower: %d %s, want 503", st, body)
+	}
+	if n := members(); n != 3 {
+		t.Fatalf("%d members after refused joins", n)
+	}
+	// Without a certificate, the public port wants the secret.
+	st, body := send(t, http.MethodPost, c.Nodes[c.Leader()].HTTPURL()+"/v1/cluster/nodes", "",
+		map[string]string{"id": "n9", "raft": stream.Addr().String()})
+	if st != http.StatusUnauthorized {
+		t.Errorf("join on the public port without the secret: %d %s, want 401", st, body)
+	}
+	if st, body := join(c.Leader(), "n9"); st != http.StatusOK {
+		t.Fatalf("join as the certificate's node: %d %s", st, body)
+	}
+	if n := members(); n != 4 {
+		t.Fatalf("%d members after the join, want 4", n)
+	}
+}

@@ -107,12 +107,7 @@ func (c *Consumer) productPage(w http.ResponseWriter, r *http.Request) {
 		c.badCode(w, r, lang, err)
 		return
 	}
-	if !link.Canonical() {
-		target := productPrefix + link.Path()
-		if r.URL.RawQuery != "" {
-			target += "?" + r.URL.RawQuery
-		}
-		http.Redirect(w, r, target, http.StatusMovedPermanently)
+	if redirectCanonical(w, r, productPrefix, link) {
 		return
 	}
 	p, err := c.productModel(link.GTIN)

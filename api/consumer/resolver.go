@@ -93,12 +93,7 @@ func (c *Consumer) resolve(w http.ResponseWriter, r *http.Request) {
 		c.badCode(w, r, lang, err)
 		return
 	}
-	if !link.Canonical() {
-		target := link.Path()
-		if r.URL.RawQuery != "" {
-			target += "?" + r.URL.RawQuery
-		}
-		http.Redirect(w, r, target, http.StatusMovedPermanently)
+	if redirectCanonical(w, r, "", link) {
 		return
 	}
 	h := w.Header()
@@ -230,12 +225,7 @@ func (c *Consumer) lotPage(w http.ResponseWriter, r *http.Request) {
 		c.badCode(w, r, lang, err)
 		return
 	}
-	if !link.Canonical() {
-		target := pagePrefix + link.Path()
-		if r.URL.RawQuery != "" {
-			target += "?" + r.URL.RawQuery
-		}
-		http.Redirect(w, r, target, http.StatusMovedPermanently)
+	if redirectCanonical(w, r, pagePrefix, link) {
 		return
 	}
 	m, err := c.lotModel(ledger.LotRef{GTIN: link.GTIN, Lot: link.Lot})
@@ -614,6 +604,21 @@ func negotiate(accept string) string {
 		}
 	}
 	return best
+}
+
+// redirectCanonical answers a code in a non-canonical spelling (a short
+// GTIN, lower-case hex …) with a 301 to its canonical path under prefix,
+// keeping the query; it reports whether it did.
+func redirectCanonical(w http.ResponseWriter, r *http.Request, prefix string, link *digitallink.Link) bool {
+	if link.Canonical() {
+		return false
+	}
+	target := prefix + link.Path()
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
+	http.Redirect(w, r, target, http.StatusMovedPermanently)
+	return true
 }
 
 // corsPreflight sets the CORS headers every resolver answer carries and

@@ -89,6 +89,23 @@ func runAudit(ctx context.Context, args []string) error {
 	return nil
 }
 
+// replayChecked replays entry seq into scratch and checks its signature,
+// reporting each problem to fail.
+func replayChecked(scratch ledger.Store, e *ledger.Entry, seq uint64, fail func(seq int64, format string, args ...any)) {
+	res, err := ledger.ReplayEntry(scratch, e)
+	switch {
+	case err != nil:
+		fail(int64(seq), "cannot replay: %v", err)
+	case res.Err != nil:
+		fail(int64(seq), "%s refused by the ledger's rules on replay: %v", e.Type, res.Err)
+	case e.Type != ledger.TypeGenesis && res.Seq != seq:
+		fail(int64(seq), "replays to seq %d", res.Seq)
+	}
+	if err := e.CheckSignature(); err != nil {
+		fail(int64(seq), "%v", err)
+	}
+}
+
 // auditRemote fetches every entry from a node and replays it.
 func auditRemote(ctx context.Context, base string, scratch *badgerkv.DB, trusted []string) (uint64, []ledger.Failure, error) {
 	c, err := newClient(base)
@@ -117,18 +134,7 @@ func auditRemote(ctx context.Context, base string, scratch *badgerkv.DB, trusted
 		if ledger.HashHex(ledger.LeafHash(data)) != ev.Hash {
 			fail(int64(seq), "the hash the server reports is not the entry's hash")
 		}
-		res, err := ledger.ReplayEntry(scratch, e)
-		switch {
-		case err != nil:
-			fail(int64(seq), "cannot replay: %v", err)
-		case res.Err != nil:
-			fail(int64(seq), "%s refused by the ledger's rules on replay: %v", e.Type, res.Err)
-		case e.Type != ledger.TypeGenesis && res.Seq != seq:
-			fail(int64(seq), "replays to seq %d", res.Seq)
-		}
-		if err := e.CheckSignature(); err != nil {
-			fail(int64(seq), "%v", err)
-		}
+		replayChecked(scratch, e, seq, fail)
 	}
 	var head ledger.Head
 	if err := scratch.View(func(r ledger.Reader) (err error) { head, err = ledger.ReadHead(r); return err }); err != nil {

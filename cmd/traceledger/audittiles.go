@@ -72,18 +72,7 @@ func auditTiles(ctx context.Context, base string, scratch *badgerkv.DB, trusted 
 				fail(int64(seq), "%v", err)
 				continue
 			}
-			res, err := ledger.ReplayEntry(scratch, e)
-			switch {
-			case err != nil:
-				fail(int64(seq), "cannot replay: %v", err)
-			case res.Err != nil:
-				fail(int64(seq), "%s refused by the ledger's rules on replay: %v", e.Type, res.Err)
-			case e.Type != ledger.TypeGenesis && res.Seq != seq:
-				fail(int64(seq), "replays to seq %d", res.Seq)
-			}
-			if err := e.CheckSignature(); err != nil {
-				fail(int64(seq), "%v", err)
-			}
+			replayChecked(scratch, e, seq, fail)
 		}
 		if len(b) != 0 {
 			fail(int64(start), "entry bundle %s has %d bytes after its %d entries", ledger.TilePath(bundle), len(b), w)
