@@ -65,6 +65,25 @@ func TestPeerTLSClusterJoinsOverHTTPS(t *testing.T) {
 	}
 }
 
+// outsider is a stream layer for node "n9", with a certificate from the
+// cluster's CA but not a member: what a stolen certificate gives.
+func outsider(t *testing.T, c *testnet.Local) *consensus.StreamLayer {
+	t.Helper()
+	if err := consensus.WriteNodeCert(filepath.Join(c.CertDir, "ca"), "n9", []string{"127.0.0.1"}, filepath.Join(c.CertDir, "n9")); err != nil {
+		t.Fatal(err)
+	}
+	p9, err := testnet.LoadPeerTLS(c.CertDir, "n9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := consensus.NewStreamLayer("127.0.0.1:0", "", "n9", p9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stream.Close() })
+	return stream
+}
+
 // quiesce waits until every node holds the same log and has applied it.
 func quiesce(t *testing.T, c *testnet.Local) (last, term uint64) {
 	t.Helper()
@@ -169,17 +188,7 @@ func TestPeerTLSClusterRefusesStrangersAndForgeries(t *testing.T) {
 	}
 
 	// 2. A valid certificate from the cluster's CA, for a node "n9".
-	if err := consensus.WriteNodeCert(filepath.Join(c.CertDir, "ca"), "n9", []string{"127.0.0.1"}, filepath.Join(c.CertDir, "n9")); err != nil {
-		t.Fatal(err)
-	}
-	p9, err := testnet.LoadPeerTLS(c.CertDir, "n9")
-	if err != nil {
-		t.Fatal(err)
-	}
-	stream, err := consensus.NewStreamLayer("127.0.0.1:0", "", "n9", p9)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stream := outsider(t, c)
 	trans := raft.NewNetworkTransport(stream, 2, 10*time.Second, io.Discard)
 	defer trans.Close()
 
@@ -238,18 +247,7 @@ func TestPeerTLSClusterRefusesStrangersAndForgeries(t *testing.T) {
 // but only for a join as the node it names, sent to the leader itself.
 func TestPeerTLSCertificateJoin(t *testing.T) {
 	c := testnet.StartLocal(t, 3, testnet.LocalOptions{PeerTLS: true})
-	if err := consensus.WriteNodeCert(filepath.Join(c.CertDir, "ca"), "n9", []string{"127.0.0.1"}, filepath.Join(c.CertDir, "n9")); err != nil {
-		t.Fatal(err)
-	}
-	p9, err := testnet.LoadPeerTLS(c.CertDir, "n9")
-	if err != nil {
-		t.Fatal(err)
-	}
-	stream, err := consensus.NewStreamLayer("127.0.0.1:0", "", "n9", p9)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stream.Close()
+	stream := outsider(t, c)
 	join := func(to int, id string) (int, string) {
 		t.Helper()
 		body := fmt.Sprintf(`{"id":%q,"raft":%q}`, id, stream.Addr().String())
