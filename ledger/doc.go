@@ -7,8 +7,10 @@
 //  1. Admit (envelope.go) runs the stateless checks on a client's envelope:
 //     RFC 8785 canonical bytes, field validity (GS1 identifiers, UN/ECE
 //     Rec 20 units, RFC 3339 times), and EIP-191 signature recovery. It is
-//     the expensive step and runs in parallel on the node that received
-//     the envelope.
+//     the expensive step and runs, in parallel, on the leader: a follower
+//     forwards the request unread, because the leader could not trust a
+//     follower's verdict and would have to check again (see DESIGN.md,
+//     "Where admission runs").
 //  2. EncodeCommand packs admitted envelopes, with the leader's record time,
 //     into one replicated log entry.
 //  3. Apply (apply.go) runs the stateful rules of DESIGN §3.3 in log order
