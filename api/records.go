@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/traceledger/traceledger/api/ratelimit"
 	"github.com/traceledger/traceledger/consensus"
 	"github.com/traceledger/traceledger/ledger"
 )
@@ -61,7 +62,7 @@ func (s *Server) postRecords(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.limit != nil && !s.fromMember(r) {
-		if ok, wait := s.limit.allow(clientIP(r), max(1, float64(len(body))/1024)); !ok {
+		if ok, wait := s.limit.Allow(ratelimit.Client(r), max(1, float64(len(body))/1024), s.cfg.Clock()); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 			s.refuseRecords(w, r, errRateLimited.with("too many records from this client; retry later"))
 			return

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/traceledger/traceledger/api/ratelimit"
 	"github.com/traceledger/traceledger/consensus"
 	"github.com/traceledger/traceledger/ledger"
 )
@@ -99,7 +100,7 @@ type Server struct {
 	client  *http.Client
 	metrics *metrics
 	router  *mux.Router
-	limit   *limiter // nil: no write limit
+	limit   *ratelimit.Limiter // nil: no write limit
 	budget  *bodyBudget
 	guard   *bodyGuard
 }
@@ -148,11 +149,15 @@ func New(cfg Config) (*Server, error) {
 	s.guard = &bodyGuard{budget: s.budget, maxBody: cfg.MaxBodyBytes, minRate: max(cfg.MinBodyRate, 0), stall: cfg.BodyStallTimeout,
 		refused: func(reason string) { s.metrics.bodyRefusals.WithLabelValues(reason).Inc() }, write: s.writeGuardError}
 	if cfg.WriteRate > 0 {
-		s.limit = newLimiter(cfg.WriteRate, max(cfg.WriteBurst, int(cfg.WriteRate)), cfg.Clock)
+		// A runaway field device cannot crowd out the others.
+		s.limit = ratelimit.New(cfg.WriteRate, max(cfg.WriteBurst, int(cfg.WriteRate)), maxWriteClients)
 	}
 	s.routes()
 	return s, nil
 }
+
+// maxWriteClients bounds the write limiter's table of clients.
+const maxWriteClients = 10_000
 
 func (s *Server) routes() {
 	r := mux.NewRouter()

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+
+	"github.com/traceledger/traceledger/api/ratelimit"
 )
 
 // DefaultMaxConnsPerClient is how many connections one client address may
@@ -52,7 +54,7 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		key, ok := clientKey(c.RemoteAddr())
+		key, ok := ratelimit.Key(c.RemoteAddr())
 		if !ok { // not TCP/IP (a test pipe): nothing to count
 			return c, nil
 		}
@@ -81,25 +83,6 @@ func (l *connLimiter) give(key netip.Prefix) {
 	if l.open[key]--; l.open[key] <= 0 {
 		delete(l.open, key)
 	}
-}
-
-// clientKey is the address a connection counts against.
-func clientKey(a net.Addr) (netip.Prefix, bool) {
-	ta, ok := a.(*net.TCPAddr)
-	if !ok {
-		return netip.Prefix{}, false
-	}
-	ip, ok := netip.AddrFromSlice(ta.IP)
-	if !ok {
-		return netip.Prefix{}, false
-	}
-	ip = ip.Unmap()
-	bits := 32
-	if ip.Is6() {
-		bits = 64
-	}
-	p, err := ip.Prefix(bits)
-	return p, err == nil
 }
 
 // limitedConn gives its slot back when closed, once.

@@ -5,36 +5,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
 )
-
-func TestClientKey(t *testing.T) {
-	tests := []struct {
-		addr string
-		want string
-	}{
-		{"127.0.0.1:4000", "127.0.0.1/32"},
-		{"[::ffff:10.0.0.7]:4000", "10.0.0.7/32"},
-		{"[2001:db8:1:2:aaaa::1]:4000", "2001:db8:1:2::/64"},
-		{"[2001:db8:1:2:bbbb::9]:5000", "2001:db8:1:2::/64"},
-	}
-	for _, tc := range tests {
-		a, err := net.ResolveTCPAddr("tcp", tc.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, ok := clientKey(a)
-		if !ok || got != netip.MustParsePrefix(tc.want) {
-			t.Errorf("clientKey(%s) = %s %v, want %s", tc.addr, got, ok, tc.want)
-		}
-	}
-	if _, ok := clientKey(&net.UnixAddr{Name: "x", Net: "unix"}); ok {
-		t.Error("a unix address has a client key")
-	}
-}
 
 func TestConnLimiter(t *testing.T) {
 	raw, err := net.Listen("tcp", "127.0.0.1:0")

@@ -159,25 +159,6 @@ func TestScanCounterAndLimiter(t *testing.T) {
 		t.Errorf("evicted serial still counted: %+v", r)
 	}
 
-	// Burst of 3, then one token every 10 s.
-	l := newIPLimiter(0.1, 3, 100)
-	for i := 0; i < 3; i++ {
-		if !l.allow("192.0.2.1", t0) {
-			t.Fatalf("request %d of the burst refused", i)
-		}
-	}
-	if l.allow("192.0.2.1", t0) {
-		t.Error("fourth request in the same instant allowed")
-	}
-	if !l.allow("192.0.2.2", t0) {
-		t.Error("another client is limited by the first")
-	}
-	if l.allow("192.0.2.1", t0.Add(5*time.Second)) {
-		t.Error("a token after 5 s at 0.1/s")
-	}
-	if !l.allow("192.0.2.1", t0.Add(11*time.Second)) {
-		t.Error("no token after 11 s at 0.1/s")
-	}
 }
 
 func TestSerialScans(t *testing.T) {

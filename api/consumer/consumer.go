@@ -42,6 +42,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/traceledger/traceledger/api/ratelimit"
 	"github.com/traceledger/traceledger/ledger"
 )
 
@@ -94,7 +95,7 @@ type Config struct {
 	// name or town after an admin re-registers it; default 1 s.
 	PartyRecheck time.Duration
 	// ClientIP identifies a request's client for the rate limit; default
-	// the connection's peer address (see remoteIP).
+	// ratelimit.Client: the connection's peer address (IPv6 per /64).
 	ClientIP func(*http.Request) string
 
 	// OperatorName, OperatorURL and OperatorPhone say who runs this
@@ -122,7 +123,7 @@ type Consumer struct {
 	lotJSON *boundedCache[modelKey, cachedBody]
 	images  *boundedCache[imageKey, []byte]
 	scans   *scanCounter
-	limiter *ipLimiter
+	limiter *ratelimit.Limiter // whose scans are counted (scans.go)
 }
 
 type modelKey struct {
@@ -172,7 +173,7 @@ func New(cfg Config) (*Consumer, error) {
 		cfg.PartyRecheck = time.Second
 	}
 	if cfg.ClientIP == nil {
-		cfg.ClientIP = remoteIP
+		cfg.ClientIP = ratelimit.Client
 	}
 	tmpl, version, err := parseTemplates()
 	if err != nil {
@@ -191,7 +192,7 @@ func New(cfg Config) (*Consumer, error) {
 		lotJSON: newBoundedCache[modelKey, cachedBody](1024),
 		images:  newBoundedCache[imageKey, []byte](256),
 		scans:   newScanCounter(cfg.MaxSerials),
-		limiter: newIPLimiter(cfg.ScanRate, cfg.ScanBurst, cfg.MaxClients),
+		limiter: ratelimit.New(cfg.ScanRate, cfg.ScanBurst, cfg.MaxClients),
 	}, nil
 }
 

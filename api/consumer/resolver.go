@@ -311,7 +311,7 @@ func (c *Consumer) countScan(r *http.Request, link *digitallink.Link) *scanView 
 	now := c.cfg.Clock()
 	var rec scanRecord
 	counted := false
-	if r.Method == http.MethodGet && !link.Params.Has("lang") && c.limiter.allow(c.cfg.ClientIP(r), now) {
+	if r.Method == http.MethodGet && !link.Params.Has("lang") && c.countable(r, now) {
 		rec, counted = c.scans.record(key, now), true
 	} else {
 		rec = c.scans.peek(key)

@@ -1,7 +1,6 @@
 package consumer
 
 import (
-	"net"
 	"net/http"
 	"time"
 
@@ -25,7 +24,7 @@ import (
 //     lower bound; a restart forgets the counts. When the map is full the
 //     serial first counted longest ago is forgotten (FIFO), so its next
 //     scan reads as a first scan again.
-//   - Counting is rate limited per client IP with a token bucket
+//   - Counting is rate limited per client (api/ratelimit) with a token bucket
 //     (Config.ScanRate, Config.ScanBurst), so one client cannot inflate a
 //     count without limit, nor churn the map fast. A client over its rate
 //     still gets the page at full speed: its scan is just not counted.
@@ -69,55 +68,9 @@ func (s *scanCounter) peek(k serialKey) scanRecord {
 	return r
 }
 
-// bucket is a token bucket: tokens refill at rate per second up to burst.
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-// ipLimiter rate-limits scan counting per client IP. Its cache does the
-// locking; take runs inside the cache's lock.
-type ipLimiter struct {
-	rate  float64 // tokens per second
-	burst float64
-	m     *boundedCache[string, bucket]
-}
-
-func newIPLimiter(rate float64, burst, capacity int) *ipLimiter {
-	return &ipLimiter{rate: rate, burst: float64(burst), m: newBoundedCache[string, bucket](capacity)}
-}
-
-// allow takes one token from ip's bucket at now and reports whether there
-// was one. A client forgotten by the bounded table starts again with a
-// full bucket: eviction can only make the limiter more lenient, never
-// refuse a page.
-func (l *ipLimiter) allow(ip string, now time.Time) bool {
-	allowed := false
-	l.m.update(ip, func(b bucket, ok bool) bucket {
-		if !ok {
-			b = bucket{tokens: l.burst, last: now}
-		}
-		if dt := now.Sub(b.last).Seconds(); dt > 0 {
-			b.tokens = min(l.burst, b.tokens+dt*l.rate)
-		}
-		b.last = now
-		if b.tokens >= 1 {
-			b.tokens--
-			allowed = true
-		}
-		return b
-	})
-	return allowed
-}
-
-// remoteIP is the default Config.ClientIP: the connection's peer address.
-// Behind a reverse proxy set Config.ClientIP to read the proxy's header
-// instead; trusting such a header by default would let any client pick
-// its own identity and escape the limit.
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+// countable reports whether r's scan may be counted at now: one token from
+// its client's bucket. A client over its rate still gets the page.
+func (c *Consumer) countable(r *http.Request, now time.Time) bool {
+	ok, _ := c.limiter.Allow(c.cfg.ClientIP(r), 1, now)
+	return ok
 }
