@@ -1,26 +1,18 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/traceledger/traceledger/api/ratelimit"
 	"github.com/traceledger/traceledger/consensus"
 	"github.com/traceledger/traceledger/ledger"
 )
-
-// headerForwarded marks a request a follower forwarded to the leader, so
-// that a request is forwarded at most once (no loops during elections).
-const headerForwarded = "X-Traceledger-Forwarded"
 
 // Accepted is the answer for an accepted envelope (201, or 200 for a
 // resubmitted identical envelope).
@@ -324,106 +316,4 @@ func (s *Server) refuseRecords(w http.ResponseWriter, r *http.Request, err error
 // traceledger_records_total counts.
 func isRecordsPost(r *http.Request) bool {
 	return r.Method == http.MethodPost && r.URL.Path == "/v1/records"
-}
-
-// readJSONBody enforces the content type, the body size limit and UTF-8.
-// Every handler that takes a JSON body reads it here.
-func (s *Server) readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	ct := r.Header.Get("Content-Type")
-	mt, params, err := mime.ParseMediaType(ct)
-	if ct == "" || err != nil || (mt != "application/json" && mt != "application/ld+json") {
-		return nil, errMediaType.with("send Content-Type: application/json")
-	}
-	if cs, ok := params["charset"]; ok && !equalFold(cs, "utf-8") {
-		return nil, errMediaType.with("JSON must be UTF-8")
-	}
-	// The body guard (bodybudget.go) has reserved the body's budget and
-	// times its arrival; the per-request limit stays here as well.
-	body, err := readAllSized(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), r.ContentLength)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		var he *httpError
-		switch {
-		case errors.As(err, &mbe):
-			stopReading(w)
-			return nil, errTooLarge.with("the request body is larger than " + sizeText(s.cfg.MaxBodyBytes))
-		case errors.As(err, &he): // refused by the body guard
-			return nil, he
-		}
-		return nil, errBadRequest.with("cannot read the request body")
-	}
-	if !utf8.Valid(body) {
-		return nil, ledger.ErrMalformed.Detail("the request body is not valid UTF-8")
-	}
-	return body, nil
-}
-
-func equalFold(a, b string) bool { return bytes.EqualFold([]byte(a), []byte(b)) }
-
-// decodeStrict decodes one JSON value into v, refusing unknown fields,
-// trailing data and nesting deeper than ledger.MaxDepth.
-func decodeStrict(data []byte, v any) error {
-	if err := ledger.CheckDepth(data, ledger.MaxDepth); err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return ledger.ErrMalformed.Detail("%s: wrong JSON type", te.Field)
-		}
-		return ledger.ErrMalformed.Detail("%v", err)
-	}
-	if dec.More() {
-		return ledger.ErrMalformed.Detail("trailing data after the JSON value")
-	}
-	return nil
-}
-
-// forwardToLeader relays a write to the leader and its answer back. A
-// request that was already forwarded once is not forwarded again: the
-// cluster is between leaders, and the client should retry.
-//
-// fail answers the errors this node gives itself.
-func (s *Server) forwardToLeader(w http.ResponseWriter, r *http.Request, body []byte, fail func(http.ResponseWriter, *http.Request, error)) {
-	leader := s.cluster.LeaderPeerURL()
-	if leader == "" || r.Header.Get(headerForwarded) != "" {
-		fail(w, r, consensus.ErrNoLeader)
-		return
-	}
-	if r.Context().Err() != nil {
-		// The client has gone: a write it can no longer learn the
-		// outcome of is not sent on, to surface later as a stale intent.
-		return
-	}
-	req, err := http.NewRequestWithContext(r.Context(), r.Method, leader+r.URL.RequestURI(), bytes.NewReader(body))
-	if err != nil {
-		fail(w, r, err)
-		return
-	}
-	for _, h := range []string{"Content-Type", "Accept"} {
-		if v := r.Header.Get(h); v != "" {
-			req.Header.Set(h, v)
-		}
-	}
-	req.Header.Set(headerForwarded, s.cluster.Status().ID)
-	if a := r.Header.Get("Authorization"); a != "" {
-		req.Header.Set("Authorization", a) // membership requests
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		// The leader may have taken the write before the link failed.
-		fail(w, r, consensus.ErrUnknownOutcome)
-		return
-	}
-	defer resp.Body.Close()
-	for _, h := range []string{"Content-Type", "Retry-After", "ETag", "Cache-Control"} {
-		if v := resp.Header.Get(h); v != "" {
-			w.Header().Set(h, v)
-		}
-	}
-	s.metrics.forwarded.Inc()
-	w.WriteHeader(resp.StatusCode)
-	io.Copy(w, resp.Body)
 }
