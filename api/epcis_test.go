@@ -14,6 +14,7 @@ import (
 	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/api/epcis"
 	"github.com/traceledger/traceledger/api/epcis/epcistest"
+	"github.com/traceledger/traceledger/ledger"
 	"github.com/traceledger/traceledger/testnet"
 )
 
@@ -26,7 +27,13 @@ func (f *fixture) seedDemo() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := f.node.Submit(ctx, envs)
+	adm := make([]*ledger.Admitted, len(envs))
+	for i, env := range envs {
+		if adm[i], err = ledger.Admit(env, time.Time{}); err != nil {
+			f.t.Fatalf("demo envelope %d: %v", i, err)
+		}
+	}
+	res, err := f.cluster.Submit(ctx, adm)
 	if err != nil {
 		f.t.Fatalf("submit the demo: %v", err)
 	}

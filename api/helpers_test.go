@@ -1,18 +1,19 @@
 package api_test
 
-// Shared fixture of the handler tests: a real single node started in
-// process (store, Raft, API, listener) and the signing helpers the tests
-// build envelopes with.
+// Shared fixture of the handler tests: the API server over a fake
+// one-member cluster (fakecluster_test.go: the ledger's own Apply over a
+// MemStore, no Raft) on an httptest server, and the signing helpers the
+// tests build envelopes with.
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -23,18 +24,14 @@ import (
 
 	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/ledger"
-	"github.com/traceledger/traceledger/node"
 )
-
-// raftTimeout is the heartbeat and election timeout of the test nodes.
-const raftTimeout = 200 * time.Millisecond
 
 // fixture is one running node and the keys of a small supply chain.
 type fixture struct {
-	t      *testing.T
-	node   *node.Node
-	url    string
-	client *http.Client
+	t       *testing.T
+	cluster *fakeCluster
+	url     string
+	client  *http.Client
 
 	admin, producer, distributor, retailer, inspector *ecdsa.PrivateKey
 	ids                                               *int
@@ -58,33 +55,24 @@ func newKey(t *testing.T) *ecdsa.PrivateKey {
 
 func addr(k *ecdsa.PrivateKey) string { return ledger.AddressOf(k).Hex() }
 
-// startNode starts a bootstrapped single node and waits for its genesis
-// entry. The participants (producer, distributor, retailer, inspector) are
-// registered by the genesis admin.
+// startNode starts the API over a fake cluster whose genesis admin is
+// f.admin. The participants (producer, distributor, retailer, inspector)
+// are registered by the genesis admin.
 func startNode(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{t: t, ids: new(int), client: &http.Client{Timeout: 30 * time.Second},
 		admin: newKey(t), producer: newKey(t), distributor: newKey(t), retailer: newKey(t), inspector: newKey(t)}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	n, err := node.Start(ctx, node.Config{
-		ID: "t1", DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", Bootstrap: true,
-		Admins:           []common.Address{ledger.AddressOf(f.admin)},
-		HeartbeatTimeout: raftTimeout, ElectionTimeout: raftTimeout,
-	})
+	c, err := newFakeCluster([]common.Address{ledger.AddressOf(f.admin)})
 	if err != nil {
-		t.Fatalf("node.Start: %v", err)
+		t.Fatalf("fake cluster: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := n.Stop(); err != nil {
-			t.Errorf("node.Stop: %v", err)
-		}
-	})
-	f.node, f.url = n, n.HTTPURL()
-	f.waitFor("the genesis entry on a leader", func() bool {
-		c, ok := f.tryCluster()
-		return ok && c.State == "Leader" && c.Size >= 1
-	})
+	s, err := api.New(api.Config{Cluster: c})
+	if err != nil {
+		t.Fatalf("api.New: %v", err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	f.cluster, f.url = c, srv.URL
 	f.register(f.producer, "producer")
 	f.register(f.distributor, "distributor")
 	f.register(f.retailer, "retailer")

@@ -394,7 +394,7 @@ func TestTilesRefuseBadPaths(t *testing.T) {
 	}
 }
 
-// A running node serves the tiles of its cosigned checkpoints.
+// The API serves the tiles of its cosigned checkpoints.
 func TestTilesOnANode(t *testing.T) {
 	f := startNode(t)
 	var cp []byte

@@ -1,0 +1,166 @@
+package api_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/traceledger/traceledger/api"
+	"github.com/traceledger/traceledger/consensus"
+	"github.com/traceledger/traceledger/ledger"
+)
+
+// fakeCluster is a one-member cluster without Raft: the ledger's own
+// Apply over a ledger.MemStore, committed in the order Submit is called,
+// with a checkpoint signed after every write. The handlers cannot tell it
+// from a leader; what Raft adds (replication, elections, forwarding,
+// membership) is tested in node and testnet.
+//
+// Concurrency: mu serialises writes, as the Raft log does; the MemStore
+// guards its own reads.
+type fakeCluster struct {
+	id    string
+	clock func() time.Time
+	store *ledger.MemStore
+	key   note.Signer
+	vkey  string
+
+	mu      sync.Mutex
+	applied uint64
+	members map[string]consensus.Member // joined through the API
+}
+
+var _ api.Cluster = (*fakeCluster)(nil)
+
+// newFakeCluster writes the genesis entry naming admins and its checkpoint.
+func newFakeCluster(admins []common.Address) (*fakeCluster, error) {
+	skey, vkey, err := consensus.NewCheckpointKey(rand.Reader, "t1")
+	if err != nil {
+		return nil, err
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		return nil, err
+	}
+	c := &fakeCluster{id: "t1", clock: time.Now, store: ledger.NewMemStore(), key: signer, vkey: vkey, members: map[string]consensus.Member{}}
+	if _, err := c.commit(&ledger.Command{Kind: ledger.CmdGenesis, Time: c.clock().UTC(), Admins: admins}); err != nil {
+		return nil, fmt.Errorf("genesis: %w", err)
+	}
+	return c, nil
+}
+
+// commit applies cmd and then checkpoints the new head, as the leader's
+// FSM and checkpointer do.
+func (c *fakeCluster) commit(cmd *ledger.Command) ([]ledger.Result, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var res []ledger.Result
+	err := c.store.Update(func(w ledger.Writer) error {
+		var err error
+		if res, err = ledger.Apply(w, cmd); err != nil {
+			return err
+		}
+		var cp ledger.Checkpoint
+		if cp.Origin, err = ledger.Origin(w); err != nil {
+			return err
+		}
+		h, err := ledger.ReadHead(w)
+		if err != nil {
+			return err
+		}
+		cp.Size, cp.Root = h.Size, h.Root
+		msg, err := ledger.SignCheckpoint(cp, c.key)
+		if err != nil {
+			return err
+		}
+		return ledger.PutCheckpoint(w, msg)
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.applied++
+	return res, nil
+}
+
+func (c *fakeCluster) Submit(ctx context.Context, envs []*ledger.Admitted) ([]ledger.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return c.commit(&ledger.Command{Kind: ledger.CmdRecords, Time: c.clock().UTC(), Envelopes: envs})
+}
+
+func (c *fakeCluster) Linearize(ctx context.Context) error { return ctx.Err() }
+func (c *fakeCluster) Store() ledger.Store                 { return c.store }
+func (c *fakeCluster) IsLeader() bool                      { return true }
+func (c *fakeCluster) LeaderPeerURL() string               { return "" }
+
+func (c *fakeCluster) Status() consensus.Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := consensus.Status{ID: c.id, State: "Leader", Leader: c.id, Term: 1, Applied: c.applied, Commit: c.applied, LastLog: c.applied,
+		Members: []consensus.Member{{ID: c.id, Suffrage: "Voter", Leader: true, CheckpointKey: c.vkey}}}
+	for _, m := range c.members {
+		st.Members = append(st.Members, m)
+	}
+	return st
+}
+
+func (c *fakeCluster) Join(id, raftAddr, httpURL, checkpointKey string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if id == c.id {
+		return consensus.ErrMemberConflict
+	}
+	c.members[id] = consensus.Member{ID: id, Raft: raftAddr, HTTP: httpURL, CheckpointKey: checkpointKey, Suffrage: "Voter"}
+	return nil
+}
+
+func (c *fakeCluster) Remove(id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.members, id)
+	return nil
+}
+
+// Cosign signs c if it matches the local log, as every member does.
+func (c *fakeCluster) Cosign(ctx context.Context, cp ledger.Checkpoint) ([]byte, error) {
+	var ok bool
+	err := c.store.View(func(r ledger.Reader) error {
+		h, err := ledger.ReadHead(r)
+		ok = err == nil && h.Size == cp.Size && h.Root == cp.Root
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, consensus.ErrRootMismatch
+	}
+	return ledger.SignCheckpoint(cp, c.key)
+}
+
+func (c *fakeCluster) LatestCheckpoint() (cp ledger.Checkpoint, msg []byte, ok bool, err error) {
+	err = c.store.View(func(r ledger.Reader) error {
+		cp, msg, ok, err = ledger.LatestCheckpoint(r)
+		return err
+	})
+	return cp, msg, ok, err
+}
+
+// WaitCheckpoint returns at once: every commit is checkpointed before
+// Submit returns.
+func (c *fakeCluster) WaitCheckpoint(ctx context.Context, size uint64) (ledger.Checkpoint, []byte, error) {
+	cp, msg, ok, err := c.LatestCheckpoint()
+	if err != nil {
+		return cp, nil, err
+	}
+	if !ok || cp.Size < size {
+		return cp, nil, fmt.Errorf("no checkpoint covers %d entries", size)
+	}
+	return cp, msg, nil
+}
