@@ -14,7 +14,6 @@ import (
 	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/api/epcis"
 	"github.com/traceledger/traceledger/api/epcis/epcistest"
-	"github.com/traceledger/traceledger/ledger"
 	"github.com/traceledger/traceledger/testnet"
 )
 
@@ -27,13 +26,7 @@ func (f *fixture) seedDemo() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	adm := make([]*ledger.Admitted, len(envs))
-	for i, env := range envs {
-		if adm[i], err = ledger.Admit(env, time.Time{}); err != nil {
-			f.t.Fatalf("demo envelope %d: %v", i, err)
-		}
-	}
-	res, err := f.cluster.Submit(ctx, adm)
+	res, err := f.cluster.SubmitEnvelopes(ctx, envs)
 	if err != nil {
 		f.t.Fatalf("submit the demo: %v", err)
 	}

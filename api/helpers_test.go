@@ -1,7 +1,7 @@
 package api_test
 
 // Shared fixture of the handler tests: the API server over a fake
-// one-member cluster (fakecluster_test.go: the ledger's own Apply over a
+// one-member cluster (apitest.Cluster: the ledger's own Apply over a
 // MemStore, no Raft) on an httptest server, and the signing helpers the
 // tests build envelopes with.
 
@@ -23,13 +23,14 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/traceledger/traceledger/api"
+	"github.com/traceledger/traceledger/api/apitest"
 	"github.com/traceledger/traceledger/ledger"
 )
 
 // fixture is one running node and the keys of a small supply chain.
 type fixture struct {
 	t       *testing.T
-	cluster *fakeCluster
+	cluster *apitest.Cluster
 	url     string
 	client  *http.Client
 
@@ -62,7 +63,7 @@ func startNode(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{t: t, ids: new(int), client: &http.Client{Timeout: 30 * time.Second},
 		admin: newKey(t), producer: newKey(t), distributor: newKey(t), retailer: newKey(t), inspector: newKey(t)}
-	c, err := newFakeCluster([]common.Address{ledger.AddressOf(f.admin)})
+	c, err := apitest.NewCluster([]common.Address{ledger.AddressOf(f.admin)})
 	if err != nil {
 		t.Fatalf("fake cluster: %v", err)
 	}

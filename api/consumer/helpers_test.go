@@ -5,15 +5,16 @@ import (
 	"crypto/ecdsa"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/gorilla/mux"
 
+	"github.com/traceledger/traceledger/api"
+	"github.com/traceledger/traceledger/api/apitest"
 	"github.com/traceledger/traceledger/ledger"
-	"github.com/traceledger/traceledger/node"
 	"github.com/traceledger/traceledger/testnet"
 )
 
@@ -34,10 +35,11 @@ const (
 // every demo certificate still valid.
 func testClock() time.Time { return time.Date(2026, 7, 20, 9, 0, 0, 0, time.UTC) }
 
-// demoServer is a real node (Badger, Raft, the API) with the consumer
-// routes mounted and the demo history committed.
+// demoServer is the API and the consumer routes over a fake one-member
+// cluster (apitest.Cluster: the ledger's own Apply over a MemStore), with
+// the demo history committed.
 type demoServer struct {
-	node     *node.Node
+	cluster  *apitest.Cluster
 	consumer *Consumer
 	admin    *ecdsa.PrivateKey
 	url      string
@@ -46,9 +48,9 @@ type demoServer struct {
 	client *http.Client
 }
 
-// startDemo starts a one-node cluster on loopback, waits for it to lead
-// and write its genesis, and submits the demo history. mod may adjust the
-// consumer's config before it is built.
+// startDemo serves the API and the consumer routes on loopback and
+// commits the demo history. mod may adjust the consumer's config before
+// it is built.
 func startDemo(tb testing.TB, mod func(*Config)) *demoServer {
 	tb.Helper()
 	admin := testnet.DemoKey("consumer-test-admin")
@@ -57,47 +59,25 @@ func startDemo(tb testing.TB, mod func(*Config)) *demoServer {
 		Transport:     &http.Transport{DisableCompression: true},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	n, err := node.Start(ctx, node.Config{
-		ID: "t", DataDir: tb.TempDir(), HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", Bootstrap: true,
-		Admins: []common.Address{ledger.AddressOf(admin)}, HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
-		Mount: func(r *mux.Router, n *node.Node) error {
-			cfg := Config{Store: n.Store, PublicURL: n.HTTPURL(), Clock: testClock}
-			if mod != nil {
-				mod(&cfg)
-			}
-			c, err := New(cfg)
-			if err != nil {
-				return err
-			}
-			c.Mount(r)
-			ds.consumer = c
-			return nil
-		},
-	})
+	cluster, err := apitest.NewCluster([]common.Address{ledger.AddressOf(admin)})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { n.Stop() })
-	ds.node, ds.url = n, n.HTTPURL()
-	// Poll for leadership and the genesis entry, with a deadline.
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		var size uint64
-		if err := n.Store.View(func(r ledger.Reader) (err error) { size, err = ledger.Size(r); return err }); err != nil {
-			tb.Fatal(err)
-		}
-		if size > 0 && n.Raft.IsLeader() {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			tb.Fatal("no leader and genesis within the deadline")
-		case <-tick.C:
-		}
+	srv, err := api.New(api.Config{Cluster: cluster})
+	if err != nil {
+		tb.Fatal(err)
 	}
+	hs := httptest.NewServer(srv.Handler())
+	tb.Cleanup(hs.Close)
+	ds.cluster, ds.url = cluster, hs.URL
+	cfg := Config{Store: cluster.Store(), PublicURL: ds.url, Clock: testClock}
+	if mod != nil {
+		mod(&cfg)
+	}
+	if ds.consumer, err = New(cfg); err != nil {
+		tb.Fatal(err)
+	}
+	ds.consumer.Mount(srv.Router())
 	envs, err := testnet.DemoEnvelopes(admin)
 	if err != nil {
 		tb.Fatal(err)
@@ -110,7 +90,7 @@ func (ds *demoServer) submit(tb testing.TB, envs ...ledger.Envelope) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := ds.node.Submit(ctx, envs)
+	res, err := ds.cluster.SubmitEnvelopes(ctx, envs)
 	if err != nil {
 		tb.Fatal(err)
 	}

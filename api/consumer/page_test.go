@@ -47,7 +47,7 @@ func TestTrustSignals(t *testing.T) {
 	if b := plain.get(t, lycheePage).body; strings.Contains(b, `id="operator"`) || strings.Contains(b, `id="contact"`) {
 		t.Error("a page without an operator shows one")
 	}
-	if _, err := New(Config{Store: ds.node.Store, PublicURL: ds.url, OperatorURL: "javascript:alert(1)"}); err == nil {
+	if _, err := New(Config{Store: ds.cluster.Store(), PublicURL: ds.url, OperatorURL: "javascript:alert(1)"}); err == nil {
 		t.Error("a javascript: operator URL is accepted")
 	}
 }

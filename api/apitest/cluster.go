@@ -1,4 +1,8 @@
-package api_test
+// Package apitest provides a fake api.Cluster for tests of HTTP handlers:
+// the ledger's own Apply over a ledger.MemStore, no Raft. Handlers cannot
+// tell it from a one-member cluster's leader; what Raft adds (replication,
+// elections, forwarding, membership) is tested in node and testnet.
+package apitest
 
 import (
 	"context"
@@ -15,15 +19,13 @@ import (
 	"github.com/traceledger/traceledger/ledger"
 )
 
-// fakeCluster is a one-member cluster without Raft: the ledger's own
-// Apply over a ledger.MemStore, committed in the order Submit is called,
-// with a checkpoint signed after every write. The handlers cannot tell it
-// from a leader; what Raft adds (replication, elections, forwarding,
-// membership) is tested in node and testnet.
+// Cluster is a one-member cluster without Raft: the ledger's own Apply
+// over a ledger.MemStore, committed in the order Submit is called, with a
+// checkpoint signed by the member's key after every write.
 //
 // Concurrency: mu serialises writes, as the Raft log does; the MemStore
 // guards its own reads.
-type fakeCluster struct {
+type Cluster struct {
 	id    string
 	clock func() time.Time
 	store *ledger.MemStore
@@ -35,10 +37,10 @@ type fakeCluster struct {
 	members map[string]consensus.Member // joined through the API
 }
 
-var _ api.Cluster = (*fakeCluster)(nil)
+var _ api.Cluster = (*Cluster)(nil)
 
-// newFakeCluster writes the genesis entry naming admins and its checkpoint.
-func newFakeCluster(admins []common.Address) (*fakeCluster, error) {
+// NewCluster writes the genesis entry naming admins, with its checkpoint.
+func NewCluster(admins []common.Address) (*Cluster, error) {
 	skey, vkey, err := consensus.NewCheckpointKey(rand.Reader, "t1")
 	if err != nil {
 		return nil, err
@@ -47,7 +49,7 @@ func newFakeCluster(admins []common.Address) (*fakeCluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &fakeCluster{id: "t1", clock: time.Now, store: ledger.NewMemStore(), key: signer, vkey: vkey, members: map[string]consensus.Member{}}
+	c := &Cluster{id: "t1", clock: time.Now, store: ledger.NewMemStore(), key: signer, vkey: vkey, members: map[string]consensus.Member{}}
 	if _, err := c.commit(&ledger.Command{Kind: ledger.CmdGenesis, Time: c.clock().UTC(), Admins: admins}); err != nil {
 		return nil, fmt.Errorf("genesis: %w", err)
 	}
@@ -56,7 +58,7 @@ func newFakeCluster(admins []common.Address) (*fakeCluster, error) {
 
 // commit applies cmd and then checkpoints the new head, as the leader's
 // FSM and checkpointer do.
-func (c *fakeCluster) commit(cmd *ledger.Command) ([]ledger.Result, error) {
+func (c *Cluster) commit(cmd *ledger.Command) ([]ledger.Result, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var res []ledger.Result
@@ -87,19 +89,44 @@ func (c *fakeCluster) commit(cmd *ledger.Command) ([]ledger.Result, error) {
 	return res, nil
 }
 
-func (c *fakeCluster) Submit(ctx context.Context, envs []*ledger.Admitted) ([]ledger.Result, error) {
+// SubmitEnvelopes admits envs as the API does and commits those admitted;
+// an envelope refused at admission comes back with its error.
+func (c *Cluster) SubmitEnvelopes(ctx context.Context, envs []ledger.Envelope) ([]ledger.Result, error) {
+	results := make([]ledger.Result, len(envs))
+	var adm []*ledger.Admitted
+	var idx []int
+	for i, e := range envs {
+		a, err := ledger.Admit(e, time.Time{})
+		if err != nil {
+			results[i].Err = err
+			continue
+		}
+		adm, idx = append(adm, a), append(idx, i)
+	}
+	res, err := c.Submit(ctx, adm)
+	if err != nil {
+		return nil, err
+	}
+	for k, i := range idx {
+		results[i] = res[k]
+	}
+	return results, nil
+}
+
+// Submit commits admitted envelopes, as api.Cluster requires.
+func (c *Cluster) Submit(ctx context.Context, envs []*ledger.Admitted) ([]ledger.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	return c.commit(&ledger.Command{Kind: ledger.CmdRecords, Time: c.clock().UTC(), Envelopes: envs})
 }
 
-func (c *fakeCluster) Linearize(ctx context.Context) error { return ctx.Err() }
-func (c *fakeCluster) Store() ledger.Store                 { return c.store }
-func (c *fakeCluster) IsLeader() bool                      { return true }
-func (c *fakeCluster) LeaderPeerURL() string               { return "" }
+func (c *Cluster) Linearize(ctx context.Context) error { return ctx.Err() }
+func (c *Cluster) Store() ledger.Store                 { return c.store }
+func (c *Cluster) IsLeader() bool                      { return true }
+func (c *Cluster) LeaderPeerURL() string               { return "" }
 
-func (c *fakeCluster) Status() consensus.Status {
+func (c *Cluster) Status() consensus.Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := consensus.Status{ID: c.id, State: "Leader", Leader: c.id, Term: 1, Applied: c.applied, Commit: c.applied, LastLog: c.applied,
@@ -110,7 +137,7 @@ func (c *fakeCluster) Status() consensus.Status {
 	return st
 }
 
-func (c *fakeCluster) Join(id, raftAddr, httpURL, checkpointKey string) error {
+func (c *Cluster) Join(id, raftAddr, httpURL, checkpointKey string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if id == c.id {
@@ -120,7 +147,7 @@ func (c *fakeCluster) Join(id, raftAddr, httpURL, checkpointKey string) error {
 	return nil
 }
 
-func (c *fakeCluster) Remove(id string) error {
+func (c *Cluster) Remove(id string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.members, id)
@@ -128,7 +155,7 @@ func (c *fakeCluster) Remove(id string) error {
 }
 
 // Cosign signs c if it matches the local log, as every member does.
-func (c *fakeCluster) Cosign(ctx context.Context, cp ledger.Checkpoint) ([]byte, error) {
+func (c *Cluster) Cosign(ctx context.Context, cp ledger.Checkpoint) ([]byte, error) {
 	var ok bool
 	err := c.store.View(func(r ledger.Reader) error {
 		h, err := ledger.ReadHead(r)
@@ -144,7 +171,7 @@ func (c *fakeCluster) Cosign(ctx context.Context, cp ledger.Checkpoint) ([]byte,
 	return ledger.SignCheckpoint(cp, c.key)
 }
 
-func (c *fakeCluster) LatestCheckpoint() (cp ledger.Checkpoint, msg []byte, ok bool, err error) {
+func (c *Cluster) LatestCheckpoint() (cp ledger.Checkpoint, msg []byte, ok bool, err error) {
 	err = c.store.View(func(r ledger.Reader) error {
 		cp, msg, ok, err = ledger.LatestCheckpoint(r)
 		return err
@@ -154,7 +181,7 @@ func (c *fakeCluster) LatestCheckpoint() (cp ledger.Checkpoint, msg []byte, ok b
 
 // WaitCheckpoint returns at once: every commit is checkpointed before
 // Submit returns.
-func (c *fakeCluster) WaitCheckpoint(ctx context.Context, size uint64) (ledger.Checkpoint, []byte, error) {
+func (c *Cluster) WaitCheckpoint(ctx context.Context, size uint64) (ledger.Checkpoint, []byte, error) {
 	cp, msg, ok, err := c.LatestCheckpoint()
 	if err != nil {
 		return cp, nil, err
