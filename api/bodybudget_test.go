@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/traceledger/traceledger/testnet/harness"
 	"io"
 	"log/slog"
 	"net"
@@ -127,13 +128,7 @@ func (f *guardFixture) refusals(reason string) int {
 
 func (f *guardFixture) waitFor(what string, cond func() bool) {
 	f.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			f.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	harness.Wait(f.t, 10*time.Second, what, cond)
 }
 
 // dial opens a raw connection and sends a POST's head and the first part

@@ -6,6 +6,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"github.com/traceledger/traceledger/ledger/demo"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,13 +15,12 @@ import (
 	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/api/epcis"
 	"github.com/traceledger/traceledger/api/epcis/epcistest"
-	"github.com/traceledger/traceledger/testnet"
 )
 
 // seedDemo submits the demo history to the fixture's node.
 func (f *fixture) seedDemo() {
 	f.t.Helper()
-	envs, err := testnet.DemoEnvelopes(f.admin)
+	envs, err := demo.Envelopes(f.admin)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestEPCISExport(t *testing.T) {
 
 	t.Run("every demo lot validates", func(t *testing.T) {
 		f := f.with(t)
-		for _, l := range testnet.DemoLots() {
+		for _, l := range demo.Lots() {
 			if doc := f.exportLot(c, l.GTIN, l.Lot); len(doc.Body.EventList) == 0 {
 				t.Errorf("%s/%s: no events", l.GTIN, l.Lot)
 			}

@@ -25,6 +25,7 @@ import (
 	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/api/apitest"
 	"github.com/traceledger/traceledger/ledger"
+	"github.com/traceledger/traceledger/testnet/harness"
 )
 
 // fixture is one running node and the keys of a small supply chain.
@@ -84,13 +85,7 @@ func startNode(t *testing.T) *fixture {
 // waitFor polls cond until it holds or a deadline passes.
 func (f *fixture) waitFor(what string, cond func() bool) {
 	f.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			f.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	harness.Wait(f.t, 30*time.Second, what, cond)
 }
 
 type clusterView struct {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/traceledger/traceledger/ledger"
 )
 
 // metrics are registered on the registry the Server was given: never on
@@ -19,7 +21,7 @@ type metrics struct {
 	bodyRefusals *prometheus.CounterVec
 }
 
-func newMetrics(reg *prometheus.Registry, budget *bodyBudget) (*metrics, error) {
+func newMetrics(reg *prometheus.Registry, budget *bodyBudget, cluster Cluster) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "traceledger_http_request_duration_seconds",
@@ -50,7 +52,7 @@ func newMetrics(reg *prometheus.Registry, budget *bodyBudget) (*metrics, error) 
 		Name: "traceledger_http_body_budget_bytes",
 		Help: "The request-body budget: the most body bytes held at once (0: unlimited).",
 	}, func() float64 { return float64(max(budget.limit, 0)) })
-	for _, c := range []prometheus.Collector{m.requests, m.records, m.forwarded, m.bodyRefusals, budgetInUse, budgetLimit} {
+	for _, c := range append([]prometheus.Collector{m.requests, m.records, m.forwarded, m.bodyRefusals, budgetInUse, budgetLimit}, clusterGauges(cluster)...) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -92,4 +94,55 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		}
 		s.metrics.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Observe(time.Since(start).Seconds())
 	})
+}
+
+// ApplyCounters is what a cluster may count of its state machine since it
+// started; *consensus.Node does. A Cluster that implements it gets these
+// counters on /metrics too.
+type ApplyCounters interface {
+	// RefusedLogs counts committed log entries refused as undecodable,
+	// of an unknown kind or oversized.
+	RefusedLogs() int64
+	// UnverifiedRecords counts logged envelopes refused because their
+	// record or signature did not verify.
+	UnverifiedRecords() int64
+	// Restores counts the Raft snapshots installed.
+	Restores() int64
+}
+
+// clusterGauges exposes the cluster's replication and ledger state on
+// /metrics, read when Prometheus scrapes.
+func clusterGauges(c Cluster) []prometheus.Collector {
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	cs := []prometheus.Collector{
+		gauge("traceledger_raft_applied_index", "Last Raft log index applied to this node's state.", func() float64 { return float64(c.Status().Applied) }),
+		gauge("traceledger_raft_commit_index", "Last Raft log index known committed.", func() float64 { return float64(c.Status().Commit) }),
+		gauge("traceledger_raft_leader", "1 if this node is the Raft leader.", func() float64 {
+			if c.IsLeader() {
+				return 1
+			}
+			return 0
+		}),
+		gauge("traceledger_ledger_entries", "Entries in the ledger on this node.", func() float64 {
+			var size uint64
+			c.Store().View(func(r ledger.Reader) (err error) { size, err = ledger.Size(r); return err })
+			return float64(size)
+		}),
+		gauge("traceledger_checkpoint_size", "Size of the latest cosigned checkpoint this node holds.", func() float64 {
+			cp, _, _, _ := c.LatestCheckpoint()
+			return float64(cp.Size)
+		}),
+	}
+	if ac, ok := c.(ApplyCounters); ok {
+		counter := func(name, help string, f func() int64) prometheus.Collector {
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f()) })
+		}
+		cs = append(cs,
+			counter("traceledger_apply_refused_log_entries_total", "Committed Raft log entries refused because they do not decode, are of an unknown kind or are oversized (no honest leader proposes one).", ac.RefusedLogs),
+			counter("traceledger_apply_unverified_records_total", "Logged envelopes refused in apply because their record or signature did not verify (no honest leader proposes one).", ac.UnverifiedRecords),
+			gauge("traceledger_snapshot_restores", "Raft snapshots installed since the node started.", func() float64 { return float64(ac.Restores()) }))
+	}
+	return cs
 }

@@ -1,13 +1,10 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -15,7 +12,6 @@ import (
 	"github.com/gorilla/mux"
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/traceledger/traceledger/consensus"
 	"github.com/traceledger/traceledger/ledger"
 )
 
@@ -199,37 +195,6 @@ func (s *Server) postCosign(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write(msg)
-}
-
-// CosignClient asks peers for cosignatures over HTTP. It implements
-// consensus.Cosigner.
-type CosignClient struct {
-	HTTP *http.Client
-}
-
-var _ consensus.Cosigner = CosignClient{}
-
-// Cosign posts a checkpoint to a peer's /v1/checkpoint/cosign.
-func (c CosignClient) Cosign(ctx context.Context, peer string, cp ledger.Checkpoint) ([]byte, error) {
-	b, _ := json.Marshal(cosignRequest{Origin: cp.Origin, Size: cp.Size, Root: b64(cp.Root)})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, peer+"/v1/checkpoint/cosign", bytes.NewReader(b))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	msg, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("cosign at %s: %s", peer, resp.Status)
-	}
-	return msg, nil
 }
 
 // getProvenance serves the self-contained provenance bundle of a lot. It

@@ -90,6 +90,10 @@ type Config struct {
 	// ClusterSecret guards membership changes and fault injection (see
 	// auth.go); without it they are refused.
 	ClusterSecret string
+	// Faults, when set, serves /v1/debug/faults (faults.go), behind the
+	// cluster secret: multi-process fault tests and the chaos workload
+	// only, never in production.
+	Faults FaultInjector
 }
 
 // Server is the HTTP API of one node.
@@ -143,7 +147,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, logger: cfg.Logger, cluster: cfg.Cluster, client: cfg.Client}
 	var err error
 	s.budget = newBodyBudget(cfg.BodyBudget)
-	if s.metrics, err = newMetrics(cfg.Registry, s.budget); err != nil {
+	if s.metrics, err = newMetrics(cfg.Registry, s.budget, cfg.Cluster); err != nil {
 		return nil, err
 	}
 	s.guard = &bodyGuard{budget: s.budget, maxBody: cfg.MaxBodyBytes, minRate: max(cfg.MinBodyRate, 0), stall: cfg.BodyStallTimeout,
@@ -184,6 +188,9 @@ func (s *Server) routes() {
 	r.HandleFunc("/v1/cluster", s.getCluster).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/cluster/nodes", s.postNode).Methods(http.MethodPost) // authorizes itself: secret or the joiner's certificate
 	r.HandleFunc("/v1/cluster/nodes/{id}", RequireSecret(s.cfg.ClusterSecret, s.deleteNode)).Methods(http.MethodDelete)
+	if s.cfg.Faults != nil {
+		r.HandleFunc("/v1/debug/faults", RequireSecret(s.cfg.ClusterSecret, s.faults)).Methods(http.MethodGet, http.MethodPost)
+	}
 	r.HandleFunc("/log/checkpoint", s.getCheckpoint).Methods(http.MethodGet, http.MethodHead) // c2sp.org/tlog-tiles (tiles.go)
 	r.PathPrefix("/log/tile/").HandlerFunc(s.getTile).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)

@@ -235,3 +235,32 @@ func (n *Node) checkpointOnce(ctx context.Context) error {
 func NewCheckpointKey(rand interface{ Read([]byte) (int, error) }, nodeID string) (skey, vkey string, err error) {
 	return note.GenerateKey(rand, "traceledger-"+nodeID)
 }
+
+// checkpointSummary caches what the consumer pages show of the latest
+// checkpoint; verifying its cosignatures on every page would cost more
+// than rendering it.
+type checkpointSummary struct {
+	mu            sync.Mutex // guards the fields below
+	size          uint64
+	signed, total int
+	ok            bool
+}
+
+// CheckpointSummary returns the latest cosigned checkpoint's size, how many
+// of the cluster's node keys validly signed it, and how many keys there are.
+func (n *Node) CheckpointSummary() (size uint64, signed, total int, ok bool) {
+	cp, msg, have, err := n.LatestCheckpoint()
+	if err != nil || !have {
+		return 0, 0, 0, false
+	}
+	keys := n.Status().CheckpointKeys()
+	s := &n.cpSummary
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ok && s.size == cp.Size && s.total == len(keys) {
+		return s.size, s.signed, s.total, true
+	}
+	_, names, _ := ledger.OpenCheckpoint(msg, keys)
+	s.size, s.signed, s.total, s.ok = cp.Size, len(names), len(keys), true
+	return s.size, s.signed, s.total, true
+}

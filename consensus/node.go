@@ -144,6 +144,8 @@ type Node struct {
 	resumed bool          // Raft state existed when the node started
 	kick    chan struct{} // asks the checkpointer for a round now
 
+	cpSummary checkpointSummary // CheckpointSummary's cache
+
 	closeOnce sync.Once
 	closeErr  error
 }

@@ -55,11 +55,11 @@ func TestMembershipClosedWithoutSecret(t *testing.T) {
 			}
 		}
 	}
-	st := n.Raft.Status()
+	st := n.Raft().Status()
 	if len(st.Members) != 1 || st.Members[0].HTTP != n.HTTPURL() {
 		t.Fatalf("membership changed: %+v", st.Members)
 	}
-	if got := n.Raft.Faults().Blocked(); len(got) != 0 {
+	if got := n.Raft().Faults().Blocked(); len(got) != 0 {
 		t.Fatalf("links cut: %v", got)
 	}
 }
@@ -70,7 +70,7 @@ func TestRejoinWithOtherAddressesRefused(t *testing.T) {
 	c := testnet.StartLocal(t, 3, testnet.LocalOptions{})
 	victim := c.Leader()
 	id := c.Config(victim).ID
-	before := c.Nodes[victim].Raft.Status().Members
+	before := c.Nodes[victim].Raft().Status().Members
 	for _, via := range []int{victim, c.Follower()} {
 		for _, body := range []map[string]string{
 			{"id": id, "raft": c.Nodes[victim].RaftAddr(), "http": "http://impostor.example:8080"},
@@ -83,7 +83,7 @@ func TestRejoinWithOtherAddressesRefused(t *testing.T) {
 			}
 		}
 	}
-	after := c.Nodes[c.Leader()].Raft.Status().Members
+	after := c.Nodes[c.Leader()].Raft().Status().Members
 	if len(after) != len(before) {
 		t.Fatalf("members %+v, were %+v", after, before)
 	}

@@ -1,20 +1,19 @@
 // Package node assembles one traceledger node from its parts: the Badger
 // state store (ledger/badgerkv), the Raft member (consensus), the HTTP API
-// (api) and its listener. The serve command, the benchmark and the
-// in-process cluster tests all start nodes through Start, so there is one
-// wiring to get right.
+// (api) with the consumer pages (api/consumer), and the listeners. It holds
+// wiring only: every behaviour lives in the part it belongs to (see
+// DESIGN.md). The serve command, the benchmark and the in-process cluster
+// tests all start nodes through Start, so there is one wiring to get
+// right.
 package node
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,12 +24,12 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/traceledger/traceledger/api"
+	"github.com/traceledger/traceledger/api/consumer"
 	"github.com/traceledger/traceledger/consensus"
 	"github.com/traceledger/traceledger/ledger"
 	"github.com/traceledger/traceledger/ledger/badgerkv"
@@ -82,28 +81,32 @@ type Config struct {
 	// FaultInjection serves POST /v1/debug/faults, which cuts this node's
 	// Raft links to chosen peers (multi-process fault tests only).
 	FaultInjection bool
-	// Mount adds routes (consumer pages, resolver) beside the API.
-	Mount func(r *mux.Router, n *Node) error
+	// PublicURL is the base URL consumers reach this ledger at, printed on
+	// labels and in QR codes; default the node's HTTP URL.
+	PublicURL string
+	// Pages configures the consumer pages and the Digital Link resolver
+	// (operator, scan limits); Start fills in their store, public URL,
+	// checkpoint summary and logger.
+	Pages consumer.Config
 }
+
+var _ api.ApplyCounters = (*consensus.Node)(nil)
 
 // Node is a running node.
 type Node struct {
 	cfg     Config
-	Store   *badgerkv.DB
-	Raft    *consensus.Node
-	API     *api.Server
+	store   *badgerkv.DB
+	raft    *consensus.Node
+	api     *api.Server
 	ln      net.Listener
 	srv     *http.Server
 	peerSrv *http.Server // node-to-node HTTP on the Raft port
 	httpURL string
 	logger  *slog.Logger
 
-	serveErr  chan error
-	stopGC    context.CancelFunc // stops collectGarbage
-	gcDone    chan struct{}      // closed when collectGarbage has returned
-	cpSummary checkpointSummary
-	stopOnce  sync.Once
-	stopErr   error
+	serveErr chan error
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // Start opens the store, starts the Raft member and serves HTTP. With Join
@@ -139,58 +142,67 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.httpURL == "" {
 		n.httpURL = scheme + ln.Addr().String()
 	}
-	if n.Store, err = badgerkv.Open(badgerkv.Options{Dir: filepath.Join(cfg.DataDir, "state"), Logger: n.logger}); err != nil {
+	if n.store, err = badgerkv.Open(badgerkv.Options{Dir: filepath.Join(cfg.DataDir, "state"), GCInterval: gcEvery, Logger: n.logger}); err != nil {
 		ln.Close()
 		return nil, err
 	}
 	skey, vkey, err := loadCheckpointKey(filepath.Join(cfg.DataDir, "node.key"), cfg.ID)
 	if err != nil {
-		n.Store.Close()
+		n.store.Close()
 		ln.Close()
 		return nil, err
 	}
 	signer, err := note.NewSigner(skey)
 	if err != nil {
-		n.Store.Close()
+		n.store.Close()
 		ln.Close()
 		return nil, fmt.Errorf("checkpoint key: %w", err)
 	}
 	stream, err := consensus.NewStreamLayer(cfg.RaftAddr, cfg.RaftAdvertise, cfg.ID, cfg.PeerTLS)
 	if err != nil {
-		n.Store.Close()
+		n.store.Close()
 		ln.Close()
 		return nil, err
 	}
-	n.Raft, err = consensus.New(consensus.Config{
+	n.raft, err = consensus.New(consensus.Config{
 		CheckpointKey: signer, CheckpointVerifier: vkey, Cosigner: api.CosignClient{HTTP: stream.Client()}, Stream: stream,
 		ID: cfg.ID, Dir: filepath.Join(cfg.DataDir, "raft"), RaftBind: cfg.RaftAddr, RaftAdvertise: cfg.RaftAdvertise,
 		HTTPAdvertise: n.httpURL, Bootstrap: cfg.Bootstrap, Admins: cfg.Admins, Logger: n.logger,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs,
-	}, n.Store)
+	}, n.store)
 	if err != nil {
 		stream.Close()
-		n.Store.Close()
+		n.store.Close()
 		ln.Close()
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	n.registerGauges(reg)
-	if n.API, err = api.New(api.Config{Cluster: n.Raft, Logger: n.logger, Registry: reg, Client: n.Raft.PeerClient(), WriteRate: cfg.WriteLimit, WriteBurst: int(4 * cfg.WriteLimit), ClusterSecret: cfg.ClusterSecret,
-		BodyBudget: cfg.BodyBudget, MinBodyRate: cfg.MinBodyRate, BodyStallTimeout: cfg.BodyStallTimeout}); err != nil {
+	apiCfg := api.Config{Cluster: n.raft, Logger: n.logger, Registry: reg, Client: n.raft.PeerClient(), WriteRate: cfg.WriteLimit, WriteBurst: int(4 * cfg.WriteLimit), ClusterSecret: cfg.ClusterSecret,
+		BodyBudget: cfg.BodyBudget, MinBodyRate: cfg.MinBodyRate, BodyStallTimeout: cfg.BodyStallTimeout}
+	if cfg.FaultInjection {
+		apiCfg.Faults = stream
+	}
+	if n.api, err = api.New(apiCfg); err != nil {
 		n.closeParts()
 		return nil, err
 	}
-	if cfg.FaultInjection {
-		n.API.Router().HandleFunc("/v1/debug/faults", api.RequireSecret(cfg.ClusterSecret, n.faults)).Methods(http.MethodPost, http.MethodGet)
+	pages := cfg.Pages
+	pages.Store, pages.PublicURL = n.store, strings.TrimRight(cfg.PublicURL, "/")
+	if pages.PublicURL == "" {
+		pages.PublicURL = n.httpURL
 	}
-	if cfg.Mount != nil {
-		if err := cfg.Mount(n.API.Router(), n); err != nil {
-			n.closeParts()
-			return nil, err
-		}
+	pages.Checkpoints = consumer.CheckpointFunc(n.raft.CheckpointSummary)
+	if pages.Logger == nil {
+		pages.Logger = n.logger.With("component", "consumer")
 	}
+	c, err := consumer.New(pages)
+	if err != nil {
+		n.closeParts()
+		return nil, fmt.Errorf("consumer pages: %w", err)
+	}
+	c.Mount(n.api.Router())
 	n.srv = n.httpServer(nil)
 	// Node-to-node HTTP arrives on the Raft port's members' channel and
 	// is served by the same handler, each request tagged with the member
@@ -207,14 +219,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	reg.MustRegister(refused)
 	limited := limitConns(ln, cfg.MaxConnsPerClient, refused.Inc, n.logger)
 	go func() { n.serveErr <- n.srv.Serve(limited) }()
-	go n.peerSrv.Serve(n.Raft.PeerListener())
-	gcCtx, stopGC := context.WithCancel(context.Background())
-	n.stopGC = stopGC
-	n.gcDone = make(chan struct{})
-	go n.collectGarbage(gcCtx)
+	go n.peerSrv.Serve(n.raft.PeerListener())
 
-	if cfg.Join != "" && !n.Raft.Resumed() {
-		if err := n.join(ctx); err != nil {
+	if cfg.Join != "" && !n.raft.Resumed() {
+		jc := api.JoinClient{Public: publicClient(cfg.PeerTLS), Peer: n.raft.PeerClient(), Secret: cfg.ClusterSecret, Logger: n.logger}
+		if err := jc.Join(ctx, cfg.Join, cfg.ID, n.RaftAddr(), n.httpURL, n.raft.CheckpointKey()); err != nil {
 			n.Stop()
 			return nil, err
 		}
@@ -222,11 +231,31 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// publicClient reaches members' public APIs (the --join URL). With peer
+// TLS it trusts the cluster's CA beside the system's roots, for
+// --join https://….
+func publicClient(p *consensus.PeerTLS) *http.Client {
+	c := &http.Client{Timeout: 15 * time.Second}
+	if p == nil {
+		return c
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	roots = roots.Clone()
+	for _, ca := range p.CACerts() {
+		roots.AddCert(ca)
+	}
+	c.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}
+	return c
+}
+
 // httpServer is an HTTP server of the node's API with its limits;
 // connContext, when not nil, tags each connection's requests.
 func (n *Node) httpServer(connContext func(context.Context, net.Conn) context.Context) *http.Server {
 	return &http.Server{
-		Handler:           n.API.Handler(),
+		Handler:           n.api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		// Requests with a body are timed by the API instead, by rate: a
 		// 4 MiB batch over a weak 3G uplink takes longer than this.
@@ -243,108 +272,13 @@ func (n *Node) httpServer(connContext func(context.Context, net.Conn) context.Co
 func (n *Node) HTTPURL() string { return n.httpURL }
 
 // RaftAddr is the address of the node's Raft transport.
-func (n *Node) RaftAddr() string { return n.Raft.RaftAddr() }
+func (n *Node) RaftAddr() string { return n.raft.RaftAddr() }
 
-// join asks the cluster at cfg.Join to add this node, with backoff: the
-// member it asks may still be starting or between leaders. It learns the
-// leader's Raft address from the member's public GET /v1/cluster and sends
-// the join on the members' channel there, where, with peer TLS, this
-// node's certificate vouches for its id; the cluster secret, when set,
-// goes with it.
-func (n *Node) join(ctx context.Context) error {
-	body, _ := json.Marshal(map[string]string{"id": n.cfg.ID, "raft": n.RaftAddr(), "http": n.httpURL, "checkpoint_key": n.Raft.CheckpointKey()})
-	public := &http.Client{Timeout: 15 * time.Second}
-	if n.cfg.PeerTLS != nil {
-		// Trust the system's roots and the cluster's CA for --join https://….
-		roots, err := x509.SystemCertPool()
-		if err != nil {
-			roots = x509.NewCertPool()
-		}
-		roots = roots.Clone()
-		for _, c := range n.cfg.PeerTLS.CACerts() {
-			roots.AddCert(c)
-		}
-		public.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}
-	}
-	delay := 200 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		done, err := n.tryJoin(ctx, public, body)
-		if done {
-			if err == nil {
-				n.logger.Info("joined cluster", "via", n.cfg.Join)
-			}
-			return err
-		}
-		n.logger.Info("join not yet possible; retrying", "via", n.cfg.Join, "attempt", attempt, "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("join %s: %w", n.cfg.Join, ctx.Err())
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 5*time.Second)
-	}
-}
+// Store is the node's state store, for reads in process (tools, tests).
+func (n *Node) Store() *badgerkv.DB { return n.store }
 
-// tryJoin makes one attempt; done is false when it is worth retrying.
-func (n *Node) tryJoin(ctx context.Context, public *http.Client, body []byte) (done bool, err error) {
-	leader, err := leaderRaftAddr(ctx, public, n.cfg.Join)
-	if err != nil {
-		return false, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, consensus.PeerURL(leader)+"/v1/cluster/nodes", bytes.NewReader(body))
-	if err != nil {
-		return true, fmt.Errorf("join %s: %w", n.cfg.Join, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if n.cfg.ClusterSecret != "" {
-		req.Header.Set("Authorization", "Bearer "+n.cfg.ClusterSecret)
-	}
-	resp, err := n.Raft.PeerClient().Do(req)
-	if err != nil {
-		return false, fmt.Errorf("reach leader at %s: %w", leader, err)
-	}
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusOK:
-		return true, nil
-	case http.StatusServiceUnavailable:
-		return false, fmt.Errorf("%s", resp.Status)
-	}
-	return true, fmt.Errorf("join %s: %s: %s", n.cfg.Join, resp.Status, bytes.TrimSpace(msg))
-}
-
-// leaderRaftAddr asks a member's public API for the leader's Raft address.
-func leaderRaftAddr(ctx context.Context, c *http.Client, base string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/v1/cluster?local=true", nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var v struct {
-		Leader string `json:"leader"`
-		Nodes  []struct {
-			ID   string `json:"id"`
-			Raft string `json:"raft"`
-		} `json:"nodes"`
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET %s/v1/cluster: %s", base, resp.Status)
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&v); err != nil {
-		return "", fmt.Errorf("GET %s/v1/cluster: %w", base, err)
-	}
-	for _, m := range v.Nodes {
-		if m.ID == v.Leader && v.Leader != "" && m.Raft != "" {
-			return m.Raft, nil
-		}
-	}
-	return "", fmt.Errorf("%s knows no leader yet", base)
-}
+// Raft is the node's Raft member.
+func (n *Node) Raft() *consensus.Node { return n.raft }
 
 // Submit admits and commits envelopes in process, bypassing HTTP (demo
 // seeding, benchmarks). Refused envelopes come back as results with Err.
@@ -361,7 +295,7 @@ func (n *Node) Submit(ctx context.Context, envs []ledger.Envelope) ([]ledger.Res
 		adm = append(adm, a)
 		idx = append(idx, i)
 	}
-	res, err := n.Raft.Submit(ctx, adm)
+	res, err := n.raft.Submit(ctx, adm)
 	if err != nil {
 		return nil, err
 	}
@@ -372,7 +306,7 @@ func (n *Node) Submit(ctx context.Context, envs []ledger.Envelope) ([]ledger.Res
 }
 
 // WaitLeader waits until this node is the leader or knows one.
-func (n *Node) WaitLeader(ctx context.Context) error { return n.Raft.WaitLeader(ctx) }
+func (n *Node) WaitLeader(ctx context.Context) error { return n.raft.WaitLeader(ctx) }
 
 // Err reports a failure of the HTTP server after Start.
 func (n *Node) Err() <-chan error { return n.serveErr }
@@ -389,8 +323,6 @@ func (n *Node) Stop() error {
 		if err := n.peerSrv.Shutdown(ctx); err != nil {
 			n.peerSrv.Close()
 		}
-		n.stopGC()
-		<-n.gcDone
 		n.stopErr = n.closeParts()
 	})
 	return n.stopErr
@@ -398,36 +330,12 @@ func (n *Node) Stop() error {
 
 func (n *Node) closeParts() error {
 	var errs []error
-	if n.Raft != nil {
-		errs = append(errs, n.Raft.Shutdown())
+	if n.raft != nil {
+		errs = append(errs, n.raft.Shutdown())
 	}
-	errs = append(errs, n.Store.Close())
+	errs = append(errs, n.store.Close())
 	n.ln.Close()
 	return errors.Join(errs...)
-}
-
-// faultRequest is the body of POST /v1/debug/faults: cut the Raft links to
-// the peers at these Raft addresses, or heal every link.
-type faultRequest struct {
-	Block []string `json:"block"`
-	Heal  bool     `json:"heal"`
-}
-
-func (n *Node) faults(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodPost {
-		var fr faultRequest
-		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&fr); err != nil {
-			http.Error(w, "bad fault request: "+err.Error(), http.StatusBadRequest)
-			return
-		}
-		if fr.Heal {
-			n.Raft.Faults().Heal()
-		}
-		n.Raft.Faults().Block(fr.Block...)
-		n.logger.Warn("fault injection", "blocked", n.Raft.Faults().Blocked())
-	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string][]string{"blocked": n.Raft.Faults().Blocked()})
 }
 
 // loadCheckpointKey reads the node's checkpoint signing key, creating it
@@ -464,82 +372,5 @@ func loadCheckpointKey(path, id string) (skey, vkey string, err error) {
 	return skey, vkey, f.Close()
 }
 
-// checkpointSummary caches what the consumer pages show of the latest
-// checkpoint; verifying its cosignatures on every page would cost more
-// than rendering it.
-type checkpointSummary struct {
-	mu            sync.Mutex // guards the fields below
-	size          uint64
-	signed, total int
-	ok            bool
-}
-
-// CheckpointSummary returns the latest cosigned checkpoint's size, how many
-// of the cluster's node keys validly signed it, and how many keys there are.
-func (n *Node) CheckpointSummary() (size uint64, signed, total int, ok bool) {
-	cp, msg, have, err := n.Raft.LatestCheckpoint()
-	if err != nil || !have {
-		return 0, 0, 0, false
-	}
-	keys := n.Raft.Status().CheckpointKeys()
-	s := &n.cpSummary
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ok && s.size == cp.Size && s.total == len(keys) {
-		return s.size, s.signed, s.total, true
-	}
-	_, names, _ := ledger.OpenCheckpoint(msg, keys)
-	s.size, s.signed, s.total, s.ok = cp.Size, len(names), len(keys), true
-	return s.size, s.signed, s.total, true
-}
-
-// registerGauges exposes the node's replication and ledger state on
-// /metrics, read when Prometheus scrapes.
-func (n *Node) registerGauges(reg *prometheus.Registry) {
-	gauge := func(name, help string, f func() float64) {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
-	}
-	gauge("traceledger_raft_applied_index", "Last Raft log index applied to this node's state.", func() float64 { return float64(n.Raft.Applied()) })
-	gauge("traceledger_raft_commit_index", "Last Raft log index known committed.", func() float64 { return float64(n.Raft.Status().Commit) })
-	gauge("traceledger_raft_leader", "1 if this node is the Raft leader.", func() float64 {
-		if n.Raft.IsLeader() {
-			return 1
-		}
-		return 0
-	})
-	gauge("traceledger_ledger_entries", "Entries in the ledger on this node.", func() float64 {
-		var size uint64
-		n.Store.View(func(r ledger.Reader) (err error) { size, err = ledger.Size(r); return err })
-		return float64(size)
-	})
-	gauge("traceledger_checkpoint_size", "Size of the latest cosigned checkpoint this node holds.", func() float64 {
-		cp, _, _, _ := n.Raft.LatestCheckpoint()
-		return float64(cp.Size)
-	})
-	counter := func(name, help string, f func() int64) {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f()) }))
-	}
-	counter("traceledger_apply_refused_log_entries_total", "Committed Raft log entries refused because they do not decode, are of an unknown kind or are oversized (no honest leader proposes one).", n.Raft.RefusedLogs)
-	counter("traceledger_apply_unverified_records_total", "Logged envelopes refused in apply because their record or signature did not verify (no honest leader proposes one).", n.Raft.UnverifiedRecords)
-	gauge("traceledger_snapshot_restores", "Raft snapshots installed since the node started.", func() float64 { return float64(n.Raft.Restores()) })
-}
-
 // gcEvery is how often the node reclaims space in Badger's value log.
 const gcEvery = 10 * time.Minute
-
-// collectGarbage runs Badger's value-log GC now and then, for as long as
-// the node runs. Started by Start; it returns when ctx is cancelled (Stop),
-// closing gcDone.
-func (n *Node) collectGarbage(ctx context.Context) {
-	defer close(n.gcDone)
-	t := time.NewTicker(gcEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			n.Store.RunGC()
-		}
-	}
-}

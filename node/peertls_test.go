@@ -33,7 +33,7 @@ func TestPeerTLSClusterWorks(t *testing.T) {
 	}
 	c.WaitFor("replication", 10*time.Second, c.SameHead)
 	c.WaitFor("a checkpoint cosigned by all three", 20*time.Second, func() bool {
-		_, signed, total, ok := f.CheckpointSummary()
+		_, signed, total, ok := f.Raft().CheckpointSummary()
 		return ok && signed == 3 && total == 3
 	})
 	_, body := get(t, f.HTTPURL()+"/v1/cluster")
@@ -60,7 +60,7 @@ func TestPeerTLSClusterJoinsOverHTTPS(t *testing.T) {
 	if u := c.Nodes[0].HTTPURL(); !strings.HasPrefix(u, "https://") {
 		t.Fatalf("n1 serves at %s", u)
 	}
-	if got := len(c.Nodes[c.Leader()].Raft.Status().Members); got != 3 {
+	if got := len(c.Nodes[c.Leader()].Raft().Status().Members); got != 3 {
 		t.Fatalf("%d members", got)
 	}
 }
@@ -90,7 +90,7 @@ func quiesce(t *testing.T, c *testnet.Local) (last, term uint64) {
 	c.WaitFor("a quiet, agreeing cluster", 20*time.Second, func() bool {
 		last, term = 0, 0
 		for i, n := range c.Nodes {
-			st := n.Raft.Status()
+			st := n.Raft().Status()
 			tm := st.Term
 			if i == 0 {
 				last, term = st.LastLog, tm
@@ -259,7 +259,7 @@ func TestPeerTLSCertificateJoin(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	members := func() int { return len(c.Nodes[c.Leader()].Raft.Status().Members) }
+	members := func() int { return len(c.Nodes[c.Leader()].Raft().Status().Members) }
 	if st, body := join(c.Leader(), "n8"); st != http.StatusForbidden || !strings.Contains(body, "wrong_node") {
 		t.Errorf("join as another node: %d %s, want 403 wrong_node", st, body)
 	}

@@ -16,8 +16,10 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/traceledger/traceledger/ledger"
+	"github.com/traceledger/traceledger/ledger/demo"
 	"github.com/traceledger/traceledger/node"
 	"github.com/traceledger/traceledger/testnet"
+	"github.com/traceledger/traceledger/testnet/harness"
 )
 
 // post sends an envelope (or any JSON) and returns status and body.
@@ -50,7 +52,7 @@ func get(t *testing.T, url string) (int, []byte) {
 func signed(t *testing.T, key *ecdsa.PrivateKey, rec map[string]any) ledger.Envelope {
 	t.Helper()
 	rec["signer"] = ledger.AddressOf(key).Hex()
-	env, err := testnet.SignRecord(key, rec)
+	env, err := demo.SignRecord(key, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +162,7 @@ func TestPartitionedLeaderRefusesWritesAndConverges(t *testing.T) {
 	var majority int
 	c.WaitFor("a new leader in the majority", 20*time.Second, func() bool {
 		for i, n := range c.Nodes {
-			if i != old && n.Raft.IsLeader() {
+			if i != old && n.Raft().IsLeader() {
 				majority = i
 				return true
 			}
@@ -196,7 +198,7 @@ func TestRemoveNodeThroughFollower(t *testing.T) {
 	victim := c.Config(f).ID
 	other := -1
 	for i := range c.Nodes {
-		if i != f && !c.Nodes[i].Raft.IsLeader() {
+		if i != f && !c.Nodes[i].Raft().IsLeader() {
 			other = i
 		}
 	}
@@ -220,7 +222,7 @@ func TestRemoveNodeThroughFollower(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized || len(c.Nodes[c.Leader()].Raft.Status().Members) != 3 {
+	if resp.StatusCode != http.StatusUnauthorized || len(c.Nodes[c.Leader()].Raft().Status().Members) != 3 {
 		t.Fatalf("join without the secret: %d, want 401 and 3 members", resp.StatusCode)
 	}
 	req, _ = http.NewRequest(http.MethodDelete, c.Nodes[other].HTTPURL()+"/v1/cluster/nodes/"+victim, nil)
@@ -234,7 +236,7 @@ func TestRemoveNodeThroughFollower(t *testing.T) {
 		t.Fatalf("remove %s: %d", victim, resp.StatusCode)
 	}
 	c.WaitFor("membership without the removed node", 10*time.Second, func() bool {
-		return len(c.Nodes[c.Leader()].Raft.Status().Members) == 2
+		return len(c.Nodes[c.Leader()].Raft().Status().Members) == 2
 	})
 	// Removing an unknown node is a 404.
 	req, _ = http.NewRequest(http.MethodDelete, c.Nodes[c.Leader()].HTTPURL()+"/v1/cluster/nodes/nobody", nil)
@@ -252,7 +254,7 @@ func TestRemoveNodeThroughFollower(t *testing.T) {
 func TestLeadershipTransfer(t *testing.T) {
 	c := testnet.StartLocal(t, 3, testnet.LocalOptions{})
 	old := c.Leader()
-	if err := c.Nodes[old].Raft.TransferLeadership(); err != nil {
+	if err := c.Nodes[old].Raft().TransferLeadership(); err != nil {
 		t.Fatalf("transfer: %v", err)
 	}
 	c.WaitFor("another leader", 10*time.Second, func() bool {
@@ -275,12 +277,12 @@ func TestLateJoinerInstallsSnapshot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := leader.Raft.Snapshot(); err != nil {
+	if err := leader.Raft().Snapshot(); err != nil {
 		t.Fatalf("snapshot: %v", err)
 	}
 	j := c.Add()
 	c.WaitFor("late joiner converges", 30*time.Second, c.SameHead)
-	if c.Nodes[j].Raft.Restores() == 0 {
+	if c.Nodes[j].Raft().Restores() == 0 {
 		t.Fatal("the late joiner caught up without installing a snapshot")
 	}
 	if c.Size(j) != c.Size(0) || c.Size(j) < 300 {
@@ -296,7 +298,7 @@ func TestLateJoinerInstallsSnapshot(t *testing.T) {
 	c.Stop(j)
 	c.Restart(j)
 	c.WaitFor("restarted joiner converges", 20*time.Second, c.SameHead)
-	if got := c.Nodes[j].Raft.Restores(); got != 0 {
+	if got := c.Nodes[j].Raft().Restores(); got != 0 {
 		t.Fatalf("restart restored %d snapshots; the store already held them", got)
 	}
 }
@@ -329,7 +331,7 @@ func TestCheckpointsAreCosignedAndCoverWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	var keys []string
-	for _, m := range leader.Raft.Status().Members {
+	for _, m := range leader.Raft().Status().Members {
 		if m.CheckpointKey == "" {
 			t.Fatalf("node %s publishes no checkpoint key", m.ID)
 		}
@@ -372,15 +374,15 @@ func TestPartitionedLeaderCannotCheckpoint(t *testing.T) {
 	c := testnet.StartLocal(t, 3, testnet.LocalOptions{})
 	old := c.Leader()
 	c.WaitFor("first checkpoint", 10*time.Second, func() bool {
-		_, _, ok, _ := c.Nodes[old].Raft.LatestCheckpoint()
+		_, _, ok, _ := c.Nodes[old].Raft().LatestCheckpoint()
 		return ok
 	})
-	before, _, _, _ := c.Nodes[old].Raft.LatestCheckpoint()
+	before, _, _, _ := c.Nodes[old].Raft().LatestCheckpoint()
 	c.Partition(old)
 	// The cut-off node's own state cannot move, so neither can its checkpoint.
 	producer := newKey(t)
 	post(t, c.Nodes[old].HTTPURL(), registration(t, c.Admin, producer, "p-minority"))
-	after, _, _, _ := c.Nodes[old].Raft.LatestCheckpoint()
+	after, _, _, _ := c.Nodes[old].Raft().LatestCheckpoint()
 	if after.Size != before.Size {
 		t.Fatalf("a partitioned node's checkpoint moved from %d to %d", before.Size, after.Size)
 	}
@@ -432,7 +434,7 @@ func TestJoinAfter50000EntriesCatchesUpBySnapshot(t *testing.T) {
 		}
 	}
 	write(0, 50_000)
-	if err := leader.Raft.Snapshot(); err != nil {
+	if err := leader.Raft().Snapshot(); err != nil {
 		t.Fatalf("snapshot: %v", err)
 	}
 	start := time.Now()
@@ -440,8 +442,8 @@ func TestJoinAfter50000EntriesCatchesUpBySnapshot(t *testing.T) {
 	c.WaitFor("the newcomer converges", 2*time.Minute, c.SameHead)
 	t.Logf("join after %d entries: caught up by snapshot in %v (%.0f entries/s)",
 		c.Size(0), time.Since(start), float64(c.Size(0))/time.Since(start).Seconds())
-	if c.Nodes[j].Raft.Restores() != 1 {
-		t.Fatalf("the newcomer installed %d snapshots, want 1", c.Nodes[j].Raft.Restores())
+	if c.Nodes[j].Raft().Restores() != 1 {
+		t.Fatalf("the newcomer installed %d snapshots, want 1", c.Nodes[j].Raft().Restores())
 	}
 	// Some entries after the snapshot, so that the newcomer holds log
 	// entries of its own. (Restarted with nothing but the installed
@@ -455,7 +457,7 @@ func TestJoinAfter50000EntriesCatchesUpBySnapshot(t *testing.T) {
 	c.WaitFor("the restarted node catches up", 2*time.Minute, c.SameHead)
 	t.Logf("restart 2 000 entries behind: caught up from the log in %v (%.0f entries/s)",
 		time.Since(start), 2_000/time.Since(start).Seconds())
-	if c.Nodes[j].Raft.Restores() != 0 {
+	if c.Nodes[j].Raft().Restores() != 0 {
 		t.Fatal("the restarted node installed a snapshot; it should have replayed the log")
 	}
 }
@@ -469,7 +471,7 @@ func TestWriteLimitAnswers429(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Stop()
-	if err := testnet.Poll(context.Background(), 10*time.Second, func() bool { h, _ := testnet.HeadOf(n.Store); return h.Size > 0 }); err != nil {
+	if err := harness.Poll(context.Background(), 10*time.Second, func() bool { h, _ := testnet.HeadOf(n.Store()); return h.Size > 0 }); err != nil {
 		t.Fatal(err)
 	}
 	limited := 0
@@ -490,7 +492,7 @@ func TestWriteLimitAnswers429(t *testing.T) {
 			}
 		}
 	}
-	h, _ := testnet.HeadOf(n.Store)
+	h, _ := testnet.HeadOf(n.Store())
 	if limited == 0 || h.Size != uint64(1+20-limited) {
 		t.Fatalf("%d of 20 limited, ledger size %d", limited, h.Size)
 	}
@@ -502,7 +504,7 @@ func TestWriteLimitAnswers429(t *testing.T) {
 func TestLinearizableReadRightAfterElection(t *testing.T) {
 	c := testnet.StartLocal(t, 3, testnet.LocalOptions{})
 	old := c.Leader()
-	if err := c.Nodes[old].Raft.TransferLeadership(); err != nil {
+	if err := c.Nodes[old].Raft().TransferLeadership(); err != nil {
 		t.Fatal(err)
 	}
 	var leader int

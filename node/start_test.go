@@ -8,18 +8,18 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"encoding/json"
-	"errors"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/gorilla/mux"
 
 	"github.com/traceledger/traceledger/ledger"
 	"github.com/traceledger/traceledger/node"
+	"github.com/traceledger/traceledger/testnet/harness"
 )
 
 const raftTimeout = 500 * time.Millisecond
@@ -57,19 +57,13 @@ func startTestNode(t *testing.T, cfg node.Config) *node.Node {
 
 func pollUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	harness.Wait(t, 30*time.Second, what, cond)
 }
 
 func headOf(t *testing.T, n *node.Node) ledger.Head {
 	t.Helper()
 	var h ledger.Head
-	if err := n.Store.View(func(r ledger.Reader) (err error) { h, err = ledger.ReadHead(r); return err }); err != nil {
+	if err := n.Store().View(func(r ledger.Reader) (err error) { h, err = ledger.ReadHead(r); return err }); err != nil {
 		t.Fatal(err)
 	}
 	return h
@@ -78,7 +72,7 @@ func headOf(t *testing.T, n *node.Node) ledger.Head {
 // waitGenesis waits until n leads a ledger holding its genesis entry.
 func waitGenesis(t *testing.T, n *node.Node) {
 	t.Helper()
-	pollUntil(t, "genesis on a leader", func() bool { return n.Raft.IsLeader() && headOf(t, n).Size >= 1 })
+	pollUntil(t, "genesis on a leader", func() bool { return n.Raft().IsLeader() && headOf(t, n).Size >= 1 })
 }
 
 func registerEnv(t *testing.T, admin, who *ecdsa.PrivateKey, id string, roles ...string) ledger.Envelope {
@@ -142,9 +136,8 @@ func TestStartRefusesBadConfig(t *testing.T) {
 		{"bad HTTP address", func(c *node.Config) { c.HTTPAddr = "127.0.0.1:notaport" }},
 		{"HTTP address in use", func(c *node.Config) { c.HTTPAddr = busy.Addr().String() }},
 		{"Raft address in use", func(c *node.Config) { c.RaftAddr = busy.Addr().String() }},
-		{"Mount fails", func(c *node.Config) {
-			c.Mount = func(*mux.Router, *node.Node) error { return errors.New("mount refused") }
-		}},
+		{"bad operator URL", func(c *node.Config) { c.Pages.OperatorURL = "javascript:alert(1)" }},
+		{"bad public URL", func(c *node.Config) { c.PublicURL = "ftp://example.com" }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -168,7 +161,7 @@ func TestRestartResumes(t *testing.T) {
 	admin, other, producer := genKey(t), genKey(t), genKey(t)
 	n := startTestNode(t, testConfig(dir, admin))
 	waitGenesis(t, n)
-	if n.Raft.Resumed() {
+	if n.Raft().Resumed() {
 		t.Error("a fresh data directory reports resumed state")
 	}
 	reg := registerEnv(t, admin, producer, "p-1", "producer")
@@ -178,7 +171,7 @@ func TestRestartResumes(t *testing.T) {
 	}
 	before := headOf(t, n)
 	var genesis []byte
-	n.Store.View(func(r ledger.Reader) error { _, genesis, _ = ledger.GetEntry(r, 0); return nil })
+	n.Store().View(func(r ledger.Reader) error { _, genesis, _ = ledger.GetEntry(r, 0); return nil })
 	if err := n.Stop(); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
@@ -189,15 +182,15 @@ func TestRestartResumes(t *testing.T) {
 	// Same data directory, new ports, --bootstrap again and other admins:
 	// the node resumes, and neither bootstrap nor the admins change anything.
 	n2 := startTestNode(t, testConfig(dir, other))
-	pollUntil(t, "leadership after restart", n2.Raft.IsLeader)
-	if !n2.Raft.Resumed() {
+	pollUntil(t, "leadership after restart", n2.Raft().IsLeader)
+	if !n2.Raft().Resumed() {
 		t.Error("restarted node does not report resumed state")
 	}
 	if after := headOf(t, n2); after != before {
 		t.Errorf("head after restart %d/%x, want %d/%x", after.Size, after.Root, before.Size, before.Root)
 	}
 	var genesis2 []byte
-	n2.Store.View(func(r ledger.Reader) error { _, genesis2, _ = ledger.GetEntry(r, 0); return nil })
+	n2.Store().View(func(r ledger.Reader) error { _, genesis2, _ = ledger.GetEntry(r, 0); return nil })
 	if !bytes.Equal(genesis, genesis2) {
 		t.Errorf("genesis changed across restart:\n%s\n%s", genesis, genesis2)
 	}
@@ -223,7 +216,7 @@ func TestRestartResumes(t *testing.T) {
 	cfg := testConfig(dir)
 	cfg.Bootstrap, cfg.Join = false, "http://127.0.0.1:1"
 	n3 := startTestNode(t, cfg)
-	pollUntil(t, "leadership after a restart with --join", n3.Raft.IsLeader)
+	pollUntil(t, "leadership after a restart with --join", n3.Raft().IsLeader)
 	if after := headOf(t, n3); after != before {
 		t.Errorf("head after restart with --join %d, want %d", after.Size, before.Size)
 	}
@@ -260,20 +253,21 @@ func TestSubmitInProcess(t *testing.T) {
 	}
 }
 
-func TestMountServesExtraRoutes(t *testing.T) {
+// Every node serves the consumer pages and the resolver beside the API,
+// with its public URL in their links.
+func TestNodeServesConsumerPages(t *testing.T) {
 	cfg := testConfig(t.TempDir(), genKey(t))
-	cfg.Mount = func(r *mux.Router, n *node.Node) error {
-		r.HandleFunc("/extra", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, n.HTTPURL()) })
-		return nil
-	}
+	cfg.PublicURL = "https://trace.example.vn/"
+	cfg.Pages.OperatorName = "Sở Công Thương Bắc Giang"
 	n := startTestNode(t, cfg)
-	resp, err := http.Get(n.HTTPURL() + "/extra")
+	waitGenesis(t, n)
+	resp, err := http.Get(n.HTTPURL() + "/01/08936000100025/10/NOSUCHLOT")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK || string(b) != n.HTTPURL() {
-		t.Errorf("GET /extra: %d %q", resp.StatusCode, b)
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(b), "Sở Công Thương Bắc Giang") {
+		t.Errorf("resolver on a node: %d %s", resp.StatusCode, b)
 	}
 }

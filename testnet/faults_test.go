@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/traceledger/traceledger/ledger"
+	"github.com/traceledger/traceledger/ledger/demo"
 	"github.com/traceledger/traceledger/testnet"
+	"github.com/traceledger/traceledger/testnet/harness"
 )
 
 // bin is the traceledger binary the multi-process tests run, built once.
@@ -81,7 +83,7 @@ func underLoad(t *testing.T, c *testnet.Procs, name string, fault func(l *testne
 		t.Fatalf("settle %d envelopes: %v", len(unsettled), err)
 	}
 	var heads string
-	if err := testnet.Poll(ctx, 30*time.Second, func() bool {
+	if err := harness.Poll(ctx, 30*time.Second, func() bool {
 		var same bool
 		same, heads = c.SameHead()
 		return same
@@ -102,7 +104,7 @@ func underLoad(t *testing.T, c *testnet.Procs, name string, fault func(l *testne
 
 func waitAcks(t *testing.T, l *testnet.Load, n int) {
 	t.Helper()
-	if err := testnet.Poll(context.Background(), 60*time.Second, func() bool { return len(l.Acked()) >= n }); err != nil {
+	if err := harness.Poll(context.Background(), 60*time.Second, func() bool { return len(l.Acked()) >= n }); err != nil {
 		t.Fatalf("load stalled at %d of %d acknowledged (answers %v)", len(l.Acked()), n, l.Statuses())
 	}
 }
@@ -144,7 +146,7 @@ func TestPartitionedLeaderUnderLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The minority side must refuse writes with 503, never accept silently.
-		env, err := testnet.SignRecord(c.Admin, map[string]any{"type": "participant", "id": "minority-write",
+		env, err := demo.SignRecord(c.Admin, map[string]any{"type": "participant", "id": "minority-write",
 			"time": "2026-06-01T07:00:00+07:00", "signer": c.AdminAddress(),
 			"address": c.AdminAddress(), "name": "Quản trị", "roles": []string{"admin"}})
 		if err != nil {
@@ -177,7 +179,7 @@ func TestKillAllAndRestartUnderLoad(t *testing.T) {
 			go c.Kill(i)
 		}
 		for i := range c.Nodes {
-			testnet.Poll(context.Background(), 30*time.Second, func() bool { return !c.Running(i) })
+			harness.Poll(context.Background(), 30*time.Second, func() bool { return !c.Running(i) })
 		}
 		for i := range c.Nodes {
 			if err := c.Start(i); err != nil {
@@ -209,7 +211,7 @@ func TestPausedFollowerCatchesUp(t *testing.T) {
 func checkSameCheckpoint(t *testing.T, c *testnet.Procs) {
 	t.Helper()
 	var last string
-	err := testnet.Poll(context.Background(), 15*time.Second, func() bool {
+	err := harness.Poll(context.Background(), 15*time.Second, func() bool {
 		var first []byte
 		for i := range c.Nodes {
 			if !c.Running(i) {

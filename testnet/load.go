@@ -18,6 +18,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/traceledger/traceledger/ledger"
+	"github.com/traceledger/traceledger/ledger/demo"
 )
 
 // Load is a set of clients that keep writing signed harvest records to a
@@ -52,7 +53,7 @@ func NewLoad(ctx context.Context, urls func() []string, admin *ecdsa.PrivateKey,
 			return nil, err
 		}
 		l.producers = append(l.producers, k)
-		env, err := SignRecord(admin, map[string]any{"type": "participant", "id": fmt.Sprintf("%s-producer-%d", prefix, i),
+		env, err := demo.SignRecord(admin, map[string]any{"type": "participant", "id": fmt.Sprintf("%s-producer-%d", prefix, i),
 			"time": "2026-06-01T07:00:00+07:00", "signer": ledger.AddressOf(admin).Hex(),
 			"address": ledger.AddressOf(k).Hex(), "name": fmt.Sprintf("HTX thử tải %d", i), "roles": []string{"producer"}})
 		if err != nil {
@@ -115,7 +116,7 @@ func (l *Load) harvest(w int) ledger.Envelope {
 	i := l.next.Add(1)
 	p := l.producers[w%len(l.producers)]
 	lot := l.prefix + strconv.FormatInt(i, 36)
-	env, err := SignRecord(p, map[string]any{"type": "harvest", "id": "h-" + lot, "time": "2026-06-01T08:00:00+07:00",
+	env, err := demo.SignRecord(p, map[string]any{"type": "harvest", "id": "h-" + lot, "time": "2026-06-01T08:00:00+07:00",
 		"signer": ledger.AddressOf(p).Hex(), "lot": map[string]string{"gtin": "08936000000127", "lot": lot},
 		"product": map[string]string{"name": "Mật ong bạc hà"}, "quantity": map[string]any{"amount": 5, "unit": "KGM"},
 		"place": map[string]string{"name": "Mèo Vạc, Hà Giang"}})

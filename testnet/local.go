@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -14,13 +13,14 @@ import (
 
 	"github.com/traceledger/traceledger/ledger"
 	"github.com/traceledger/traceledger/node"
+	"github.com/traceledger/traceledger/testnet/harness"
 )
 
 // Local is a cluster of nodes in this process, on loopback ports, for
 // tests of consensus behaviour. Each node keeps its ports and data
 // directory across Stop and Restart.
 type Local struct {
-	t     testing.TB
+	t     TB
 	Admin *ecdsa.PrivateKey
 	// Secret is the cluster secret every node shares.
 	Secret string
@@ -44,11 +44,21 @@ type LocalOptions struct {
 	HTTPS bool
 }
 
+// TB is the part of testing.TB the in-process cluster uses. Declaring it
+// here keeps the testing package out of the binary, which links testnet
+// for its testnet and chaos commands.
+type TB interface {
+	harness.TB
+	Fatal(args ...any)
+	Cleanup(func())
+	TempDir() string
+}
+
 // freeAddr returns a loopback address with a port that was free a moment
 // ago. Nodes need ports that survive a restart, so 127.0.0.1:0 will not do.
-func freeAddr(t testing.TB) string {
+func freeAddr(t TB) string {
 	t.Helper()
-	a, err := FreeAddr()
+	a, err := harness.FreeAddr()
 	if err != nil {
 		t.Fatalf("free port: %v", err)
 	}
@@ -58,7 +68,7 @@ func freeAddr(t testing.TB) string {
 // StartLocal starts n nodes: the first bootstraps, the others join it.
 // Short Raft timeouts keep elections quick on loopback. Everything stops
 // when the test ends.
-func StartLocal(t testing.TB, n int, opts LocalOptions) *Local {
+func StartLocal(t TB, n int, opts LocalOptions) *Local {
 	t.Helper()
 	admin, err := crypto.GenerateKey()
 	if err != nil {
@@ -147,26 +157,8 @@ func (c *Local) Config(i int) node.Config { return c.cfgs[i] }
 // test naming what it waited for.
 func (c *Local) WaitFor(what string, deadline time.Duration, cond func() bool) {
 	c.t.Helper()
-	if err := Poll(context.Background(), deadline, cond); err != nil {
+	if err := harness.Poll(context.Background(), deadline, cond); err != nil {
 		c.t.Fatalf("waiting for %s: %v", what, err)
-	}
-}
-
-// Poll checks cond every 20 ms until it holds, ctx ends or d passes.
-func Poll(ctx context.Context, d time.Duration, cond func() bool) error {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if cond() {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not reached within %s", d)
-		case <-t.C:
-		}
 	}
 }
 
@@ -176,7 +168,7 @@ func (c *Local) Leader() int {
 	idx := -1
 	c.WaitFor("a leader", 20*time.Second, func() bool {
 		for i, n := range c.Nodes {
-			if n != nil && n.Raft.IsLeader() {
+			if n != nil && n.Raft().IsLeader() {
 				idx = i
 				return true
 			}
@@ -203,7 +195,7 @@ func (c *Local) Size(i int) uint64 {
 	if c.Nodes[i] == nil {
 		return 0
 	}
-	h, err := HeadOf(c.Nodes[i].Store)
+	h, err := HeadOf(c.Nodes[i].Store())
 	if err != nil {
 		return 0
 	}
@@ -217,7 +209,7 @@ func (c *Local) SameHead() bool {
 		if n == nil {
 			continue
 		}
-		h, err := HeadOf(n.Store)
+		h, err := HeadOf(n.Store())
 		if err != nil {
 			return false
 		}
@@ -237,8 +229,8 @@ func (c *Local) Partition(i int) {
 		if n == nil || j == i {
 			continue
 		}
-		c.Nodes[i].Raft.Faults().Block(n.RaftAddr())
-		n.Raft.Faults().Block(c.Nodes[i].RaftAddr())
+		c.Nodes[i].Raft().Faults().Block(n.RaftAddr())
+		n.Raft().Faults().Block(c.Nodes[i].RaftAddr())
 	}
 }
 
@@ -246,7 +238,7 @@ func (c *Local) Partition(i int) {
 func (c *Local) Heal() {
 	for _, n := range c.Nodes {
 		if n != nil {
-			n.Raft.Faults().Heal()
+			n.Raft().Faults().Heal()
 		}
 	}
 }

@@ -8,13 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,6 +20,8 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/traceledger/traceledger/ledger"
+	"github.com/traceledger/traceledger/ledger/demo"
+	"github.com/traceledger/traceledger/testnet/harness"
 )
 
 // Procs is a cluster of real traceledger processes on loopback: what the
@@ -69,27 +68,6 @@ func BuildBinary(moduleDir, dir string) (string, error) {
 	return bin, nil
 }
 
-// FreeAddr returns a loopback address with a port that was free a moment
-// ago, for a node that must listen there again after a restart. The port
-// is drawn below Linux's ephemeral range (32768–60999 by default): a port
-// from 127.0.0.1:0 comes from that range, and before the node binds it an
-// outgoing connection — the cluster's own dials among them — may take it.
-func FreeAddr() (string, error) {
-	var last error
-	for range 200 {
-		port := 20000 + rand.IntN(12000)
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			last = err
-			continue
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		return addr, nil
-	}
-	return "", fmt.Errorf("no free loopback port below the ephemeral range: %w", last)
-}
-
 // StartProcs starts n nodes from bin under dir: the first bootstraps with a
 // fresh admin key, the others join it. It returns once every node has
 // joined and the ledger has its genesis entry. extra flags are passed to
@@ -120,10 +98,10 @@ func StartProcs(ctx context.Context, bin, dir string, n int, extra ...string) (*
 	}
 	for i := 0; i < n; i++ {
 		p := &Proc{ID: fmt.Sprintf("n%d", i+1), DataDir: filepath.Join(dir, fmt.Sprintf("n%d", i+1))}
-		if p.HTTPAddr, err = FreeAddr(); err != nil {
+		if p.HTTPAddr, err = harness.FreeAddr(); err != nil {
 			return nil, err
 		}
-		if p.RaftAddr, err = FreeAddr(); err != nil {
+		if p.RaftAddr, err = harness.FreeAddr(); err != nil {
 			return nil, err
 		}
 		p.args = []string{"serve", "--data", p.DataDir, "--http", p.HTTPAddr, "--raft", p.RaftAddr,
@@ -144,13 +122,13 @@ func StartProcs(ctx context.Context, bin, dir string, n int, extra ...string) (*
 			return nil, err
 		}
 		if i == 0 {
-			if err := Poll(ctx, 30*time.Second, func() bool { v, err := c.View(0); return err == nil && v.Size > 0 }); err != nil {
+			if err := harness.Poll(ctx, 30*time.Second, func() bool { v, err := c.View(0); return err == nil && v.Size > 0 }); err != nil {
 				c.StopAll()
 				return nil, fmt.Errorf("genesis on n1: %w", err)
 			}
 		}
 	}
-	if err := Poll(ctx, 30*time.Second, func() bool {
+	if err := harness.Poll(ctx, 30*time.Second, func() bool {
 		v, err := c.View(0)
 		return err == nil && len(v.Members) == n
 	}); err != nil {
@@ -189,7 +167,7 @@ func (c *Procs) Start(i int) error {
 	p.mu.Lock()
 	p.cmd, p.done = cmd, done
 	p.mu.Unlock()
-	return Poll(context.Background(), 30*time.Second, func() bool {
+	return harness.Poll(context.Background(), 30*time.Second, func() bool {
 		select {
 		case <-done:
 			return true // exited: reported below
@@ -344,7 +322,7 @@ func (c *Procs) View(i int) (NodeView, error) {
 // Leader returns the index of the running node that reports itself leader.
 func (c *Procs) Leader(ctx context.Context, d time.Duration) (int, error) {
 	idx := -1
-	err := Poll(ctx, d, func() bool {
+	err := harness.Poll(ctx, d, func() bool {
 		for i := range c.Nodes {
 			if v, err := c.View(i); err == nil && v.State == "Leader" {
 				idx = i
@@ -385,12 +363,12 @@ func (c *Procs) Seed(ctx context.Context, i int) error {
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
-	envs, err := DemoEnvelopesFor(c.Admin, v.Origin)
+	envs, err := demo.EnvelopesFor(c.Admin, v.Origin)
 	if err != nil {
 		return err
 	}
 	b, _ := json.Marshal(map[string]any{"records": envs})
-	return Poll(ctx, 30*time.Second, func() bool {
+	return harness.Poll(ctx, 30*time.Second, func() bool {
 		resp, err := c.client.Post(c.Nodes[i].URL()+"/v1/records", "application/json", bytes.NewReader(b))
 		if err != nil {
 			return false

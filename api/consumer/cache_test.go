@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/traceledger/traceledger/ledger"
-	"github.com/traceledger/traceledger/testnet"
+	"github.com/traceledger/traceledger/ledger/demo"
 )
 
 // stubCheckpoints is a CheckpointInfo with fixed answers.
@@ -99,7 +99,7 @@ func TestETagAndConditionalRequests(t *testing.T) {
 	}
 
 	// A new entry on the lot changes the page and its tag.
-	env, err := testnet.SignRecord(testnet.DemoKey("cert"), map[string]any{
+	env, err := demo.SignRecord(demo.Key("cert"), map[string]any{
 		"type": "inspect", "id": "consumer-test/inspect-1", "time": "2026-07-15T09:00:00+07:00",
 		"signer": demoAddr("cert"), "lot": map[string]string{"gtin": lycheeGTIN, "lot": lycheeLot}, "result": "pass",
 		"certificate": map[string]any{"scheme": "Hữu cơ (organic)", "number": "ORG-2026-77", "valid_from": "2026-07-01", "valid_until": "2027-06-30"},
@@ -116,7 +116,7 @@ func TestETagAndConditionalRequests(t *testing.T) {
 }
 
 // demoAddr is the address of a demo participant.
-func demoAddr(label string) string { return ledger.AddressOf(testnet.DemoKey(label)).Hex() }
+func demoAddr(label string) string { return ledger.AddressOf(demo.Key(label)).Hex() }
 
 func lotRef(gtin, lot string) ledger.LotRef { return ledger.LotRef{GTIN: gtin, Lot: lot} }
 
@@ -208,7 +208,7 @@ func TestParticipantReRegistration(t *testing.T) {
 	before := ds.get(t, lycheePage)
 	mustContain(t, "page", before.body, "Siêu thị Hà Nội – Cầu Giấy")
 
-	env, err := testnet.SignRecord(ds.admin, map[string]any{
+	env, err := demo.SignRecord(ds.admin, map[string]any{
 		"type": "participant", "id": "consumer-test/rename-shop", "time": "2026-07-16T08:00:00+07:00",
 		"signer": ledger.AddressOf(ds.admin).Hex(), "address": demoAddr("shop-hn"), "name": "Siêu thị Xanh Cầu Giấy",
 		"roles": []string{"retailer"}, "location": map[string]string{"name": "Quận Cầu Giấy", "province": "Hà Nội"},

@@ -17,7 +17,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
-	"github.com/traceledger/traceledger/testnet"
+	"github.com/traceledger/traceledger/testnet/harness"
 )
 
 // gs1SuiteDir holds GS1's resolver conformance test suite (upstream/, as
@@ -252,7 +252,7 @@ func gs1SuiteRoot(t *testing.T) string {
 // port, and stops it when the test ends.
 func startPHP(t *testing.T, php, root string) string {
 	t.Helper()
-	addr, err := testnet.FreeAddr()
+	addr, err := harness.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,18 +278,13 @@ func startPHP(t *testing.T, php, root string) string {
 		}
 	})
 	base := "http://" + addr
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	harness.Wait(t, 10*time.Second, "php -S on "+addr, func() bool {
 		resp, err := http.Get(base + "/index.html")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("php -S on %s did not answer: %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return base
 }

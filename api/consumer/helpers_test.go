@@ -15,10 +15,10 @@ import (
 	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/api/apitest"
 	"github.com/traceledger/traceledger/ledger"
-	"github.com/traceledger/traceledger/testnet"
+	"github.com/traceledger/traceledger/ledger/demo"
 )
 
-// Demo lots the tests open (testnet.DemoLots).
+// Demo lots the tests open (demo.Lots).
 const (
 	lycheeGTIN   = "08936000100025"
 	lycheeLot    = "LNB2606A"
@@ -53,7 +53,7 @@ type demoServer struct {
 // it is built.
 func startDemo(tb testing.TB, mod func(*Config)) *demoServer {
 	tb.Helper()
-	admin := testnet.DemoKey("consumer-test-admin")
+	admin := demo.Key("consumer-test-admin")
 	ds := &demoServer{admin: admin, client: &http.Client{
 		Timeout:       30 * time.Second,
 		Transport:     &http.Transport{DisableCompression: true},
@@ -78,7 +78,7 @@ func startDemo(tb testing.TB, mod func(*Config)) *demoServer {
 		tb.Fatal(err)
 	}
 	ds.consumer.Mount(srv.Router())
-	envs, err := testnet.DemoEnvelopes(admin)
+	envs, err := demo.Envelopes(admin)
 	if err != nil {
 		tb.Fatal(err)
 	}

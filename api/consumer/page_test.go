@@ -1,12 +1,11 @@
 package consumer
 
 import (
+	"github.com/traceledger/traceledger/ledger/demo"
 	"html"
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/traceledger/traceledger/testnet"
 )
 
 func TestTrustSignals(t *testing.T) {
@@ -61,7 +60,7 @@ func TestWording(t *testing.T) {
 	}
 	// Fish are caught, not harvested.
 	var saucePage string
-	for _, l := range testnet.DemoLots() {
+	for _, l := range demo.Lots() {
 		if l.Lot == "CH2603N" {
 			saucePage = "/lot/01/" + l.GTIN + "/10/" + l.Lot
 		}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/ledger"
-	"github.com/traceledger/traceledger/testnet"
+	"github.com/traceledger/traceledger/ledger/demo"
 )
 
 func TestResolver(t *testing.T) {
@@ -402,7 +402,7 @@ func TestResolver(t *testing.T) {
 		// Every demo lot's page, the longest history included, stays far
 		// under 100 KB uncompressed.
 		longest, size := "", 0
-		for _, l := range testnet.DemoLots() {
+		for _, l := range demo.Lots() {
 			r := ds.get(t, "/lot/01/"+l.GTIN+"/10/"+l.Lot)
 			if r.status != http.StatusOK {
 				t.Fatalf("%s/%s: %d", l.GTIN, l.Lot, r.status)

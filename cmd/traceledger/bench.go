@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/traceledger/traceledger/ledger"
+	"github.com/traceledger/traceledger/ledger/demo"
 	"github.com/traceledger/traceledger/testnet"
 )
 
@@ -100,7 +101,7 @@ func registerProducers(ctx context.Context, url string, admin *ecdsa.PrivateKey,
 	var regs []ledger.Envelope
 	for i := range producers {
 		producers[i], _ = newKey()
-		env, err := testnet.SignRecord(admin, map[string]any{"type": "participant", "id": fmt.Sprintf("bench-p%d", i),
+		env, err := demo.SignRecord(admin, map[string]any{"type": "participant", "id": fmt.Sprintf("bench-p%d", i),
 			"time": "2026-01-01T00:00:00+07:00", "signer": ledger.AddressOf(admin).Hex(),
 			"address": ledger.AddressOf(producers[i]).Hex(), "name": fmt.Sprintf("Bench producer %d", i), "roles": []string{"producer"}})
 		if err != nil {
@@ -157,7 +158,7 @@ func signHarvests(producers []*ecdsa.PrivateKey, count int) []json.RawMessage {
 			defer wg.Done()
 			for i := w; i < count; i += workers {
 				p := producers[i%len(producers)]
-				env, err := testnet.SignRecord(p, map[string]any{"type": "harvest", "id": fmt.Sprintf("bench-%d", i),
+				env, err := demo.SignRecord(p, map[string]any{"type": "harvest", "id": fmt.Sprintf("bench-%d", i),
 					"time": "2026-06-01T06:00:00+07:00", "signer": ledger.AddressOf(p).Hex(),
 					"lot":      map[string]string{"gtin": "08936000000127", "lot": fmt.Sprintf("B%d", i)},
 					"product":  map[string]string{"name": "Vải thiều Lục Ngạn"},

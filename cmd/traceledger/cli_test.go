@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"encoding/json"
 	"fmt"
@@ -20,7 +21,7 @@ import (
 
 	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/ledger"
-	"github.com/traceledger/traceledger/testnet"
+	"github.com/traceledger/traceledger/testnet/harness"
 )
 
 const passEnv = "TRACELEDGER_PASSPHRASE=correct horse battery staple"
@@ -374,7 +375,7 @@ func TestSubmitOrdersRetriesAndSetsAsideRefusals(t *testing.T) {
 }
 
 func TestSubmitWaitsForServer(t *testing.T) {
-	hostPort, err := testnet.FreeAddr()
+	hostPort, err := harness.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,12 +385,8 @@ func TestSubmitWaitsForServer(t *testing.T) {
 	cmd := execCommand(t, "submit", "--url", "http://"+hostPort, "--max-wait", "60s", dir)
 	// submit reports each retry on stderr: once it has, nothing listens
 	// yet and it is waiting; then the server starts on that port.
-	deadline := time.Now().Add(30 * time.Second)
-	for len(cmd.stderr.snapshot()) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("submit did not report a retry within 30 s; stdout:\n%s", cmd.stdout)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := harness.Poll(context.Background(), 30*time.Second, func() bool { return len(cmd.stderr.snapshot()) > 0 }); err != nil {
+		t.Fatalf("submit did not report a retry within 30 s; stdout:\n%s", cmd.stdout)
 	}
 	startNode(t, hostPort, admin)
 	select {

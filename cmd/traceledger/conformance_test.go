@@ -16,7 +16,7 @@ import (
 
 	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/ledger"
-	"github.com/traceledger/traceledger/testnet"
+	"github.com/traceledger/traceledger/testnet/harness"
 )
 
 // scenario is testdata/scenario-public.json (DESIGN §3.2).
@@ -271,7 +271,7 @@ func TestServeFromEnvironment(t *testing.T) {
 	}
 	// A flag on the command line wins over the environment.
 	p.stop()
-	httpAddr, err := testnet.FreeAddr()
+	httpAddr, err := harness.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}

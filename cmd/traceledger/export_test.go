@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"github.com/traceledger/traceledger/ledger/demo"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +11,6 @@ import (
 	"time"
 
 	"github.com/traceledger/traceledger/api/epcis/epcistest"
-	"github.com/traceledger/traceledger/testnet"
 )
 
 // traceledger export writes the EPCIS 2.0 document of a demo lot, to a
@@ -18,7 +18,7 @@ import (
 func TestExportCommand(t *testing.T) {
 	admin := genKey(t)
 	n := startNode(t, "127.0.0.1:0", admin)
-	envs, err := testnet.DemoEnvelopes(admin)
+	envs, err := demo.Envelopes(admin)
 	if err != nil {
 		t.Fatal(err)
 	}

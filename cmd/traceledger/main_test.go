@@ -30,6 +30,7 @@ import (
 
 	"github.com/traceledger/traceledger/ledger"
 	"github.com/traceledger/traceledger/node"
+	"github.com/traceledger/traceledger/testnet/harness"
 )
 
 // binPath is the traceledger binary built by TestMain.
@@ -211,22 +212,26 @@ func startServeEnv(t *testing.T, dir string, env []string, args ...string) *proc
 // process exits or 30 s pass first.
 func (p *process) waitLine(what string, match func(string) bool) {
 	p.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	exited := false
+	err := harness.Poll(context.Background(), 30*time.Second, func() bool {
 		for _, l := range p.stdout.snapshot() {
 			if match(l) {
-				return
+				return true
 			}
 		}
 		select {
 		case <-p.exited:
-			p.t.Fatalf("the process exited (%v) before printing %s; stdout:\n%s\nstderr:\n%s", p.waitErr, what, p.stdout, p.stderr)
+			exited = true
+			return true
 		default:
+			return false
 		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("no %s within 30 s; stdout:\n%s\nstderr:\n%s", what, p.stdout, p.stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
+	})
+	switch {
+	case exited:
+		p.t.Fatalf("the process exited (%v) before printing %s; stdout:\n%s\nstderr:\n%s", p.waitErr, what, p.stdout, p.stderr)
+	case err != nil:
+		p.t.Fatalf("no %s within 30 s; stdout:\n%s\nstderr:\n%s", what, p.stdout, p.stderr)
 	}
 }
 
@@ -299,16 +304,15 @@ func cluster(base string) (clusterView, bool) {
 // minSize entries, and returns what it reported.
 func waitLeader(t *testing.T, base string, minSize uint64) clusterView {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if c, ok := cluster(base); ok && c.State == "Leader" && c.Size >= minSize {
-			return c
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not lead a ledger of %d entries within 30 s", base, minSize)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var c clusterView
+	if err := harness.Poll(context.Background(), 30*time.Second, func() bool {
+		var ok bool
+		c, ok = cluster(base)
+		return ok && c.State == "Leader" && c.Size >= minSize
+	}); err != nil {
+		t.Fatalf("%s did not lead a ledger of %d entries within 30 s", base, minSize)
 	}
+	return c
 }
 
 // startNode starts an in-process node at httpAddr with admin as genesis

@@ -13,7 +13,7 @@ import (
 	gzqr "github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/traceledger/traceledger/ledger"
-	"github.com/traceledger/traceledger/testnet"
+	"github.com/traceledger/traceledger/testnet/harness"
 )
 
 func TestQRCommand(t *testing.T) {
@@ -80,7 +80,7 @@ func TestQRWarnsAboutAnUnknownLot(t *testing.T) {
 			t.Fatalf("setup: %d %s", status, body)
 		}
 	}
-	free, err := testnet.FreeAddr()
+	free, err := harness.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,13 +14,12 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/gorilla/mux"
 
 	"github.com/traceledger/traceledger/api/consumer"
 	"github.com/traceledger/traceledger/consensus"
 	"github.com/traceledger/traceledger/ledger"
+	"github.com/traceledger/traceledger/ledger/demo"
 	"github.com/traceledger/traceledger/node"
-	"github.com/traceledger/traceledger/testnet"
 )
 
 func runServe(ctx context.Context, args []string) error {
@@ -132,27 +131,15 @@ func runServe(ctx context.Context, args []string) error {
 		PeerTLS: peerTLS, TLSCert: *tlsCert, TLSKey: *tlsKey,
 		BodyBudget: *bodyBudget << 20, MaxConnsPerClient: *connsPerIP,
 		// The consumer pages, GS1 Digital Link resolver, QR images and labels.
-		Mount: func(r *mux.Router, n *node.Node) error {
-			public := strings.TrimRight(*publicURL, "/")
-			if public == "" {
-				public = n.HTTPURL()
-			}
-			c, err := consumer.New(consumer.Config{Store: n.Store, PublicURL: public, Logger: logger.With("component", "consumer"),
-				Checkpoints:  consumer.CheckpointFunc(n.CheckpointSummary),
-				OperatorName: *operatorName, OperatorURL: *operatorURL, OperatorPhone: *operatorPhone})
-			if err != nil {
-				return fmt.Errorf("--public-url or --operator-url: %w", err)
-			}
-			c.Mount(r)
-			return nil
-		},
+		PublicURL: *publicURL,
+		Pages:     consumer.Config{OperatorName: *operatorName, OperatorURL: *operatorURL, OperatorPhone: *operatorPhone},
 	})
 	if err != nil {
 		return err
 	}
 	// One machine-readable line for scripts and the test harness.
 	fmt.Printf("traceledger: node %s serving http=%s raft=%s\n", *nodeID, n.HTTPURL(), n.RaftAddr())
-	if *bootstrap && len(adminAddrs) == 0 && !n.Raft.Resumed() {
+	if *bootstrap && len(adminAddrs) == 0 && !n.Raft().Resumed() {
 		logger.Warn("bootstrapped without --admin: nobody can register participants")
 	}
 	if *dev {
@@ -234,10 +221,10 @@ func seedDemo(ctx context.Context, n *node.Node, admin *ecdsa.PrivateKey, dataDi
 		return fmt.Errorf("wait for genesis: %w", err)
 	}
 	var origin string
-	if err := n.Store.View(func(r ledger.Reader) (err error) { origin, err = ledger.Origin(r); return err }); err != nil {
+	if err := n.Store().View(func(r ledger.Reader) (err error) { origin, err = ledger.Origin(r); return err }); err != nil {
 		return fmt.Errorf("seed demo: %w", err)
 	}
-	envs, err := testnet.DemoEnvelopesFor(admin, origin)
+	envs, err := demo.EnvelopesFor(admin, origin)
 	if err != nil {
 		return err
 	}
@@ -248,7 +235,7 @@ func seedDemo(ctx context.Context, n *node.Node, admin *ecdsa.PrivateKey, dataDi
 	if len(res) > 0 && errors.Is(res[0].Err, ledger.ErrIDReused) {
 		// A data directory seeded before demo records named their
 		// ledger: its history stays as it was.
-		if envs, err = testnet.DemoEnvelopes(admin); err != nil {
+		if envs, err = demo.Envelopes(admin); err != nil {
 			return err
 		}
 		if res, err = n.Submit(wctx, envs); err != nil {
@@ -274,10 +261,10 @@ func seedDemo(ctx context.Context, n *node.Node, admin *ecdsa.PrivateKey, dataDi
 	fmt.Printf("\ntraceledger dev node is up at %s (data in %s, admin key %s)\n\nTry:\n", u, dataDir, filepath.Join(dataDir, "dev-admin.key"))
 	fmt.Printf("  curl %s/v1/cluster\n", u)
 	fmt.Printf("  curl %s/v1/entries/1\n", u)
-	for _, l := range testnet.DemoLots() {
+	for _, l := range demo.Lots() {
 		fmt.Printf("  curl %s/v1/lots/%s/%s        # %s\n", u, l.GTIN, l.Lot, l.What)
 	}
-	first, recalled := testnet.DemoLots()[0], testnet.DemoLots()[len(testnet.DemoLots())-1]
+	first, recalled := demo.Lots()[0], demo.Lots()[len(demo.Lots())-1]
 	fmt.Printf("  curl %s/v1/participants/%s\n", u, ledger.AddressOf(admin).Hex())
 	fmt.Printf("  curl %s/v1/checkpoint\n", u)
 	fmt.Printf("  curl %s/v1/lots/%s/%s/provenance > bundle.json && traceledger verify --tofu bundle.json\n", u, first.GTIN, first.Lot)
@@ -295,10 +282,10 @@ func waitGenesis(ctx context.Context, n *node.Node) error {
 	defer t.Stop()
 	for {
 		var size uint64
-		if err := n.Store.View(func(r ledger.Reader) (err error) { size, err = ledger.Size(r); return err }); err != nil {
+		if err := n.Store().View(func(r ledger.Reader) (err error) { size, err = ledger.Size(r); return err }); err != nil {
 			return err
 		}
-		if size > 0 && n.Raft.IsLeader() {
+		if size > 0 && n.Raft().IsLeader() {
 			return nil
 		}
 		select {

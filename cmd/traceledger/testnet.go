@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/traceledger/traceledger/ledger/demo"
 	"os"
 	"path/filepath"
 
@@ -65,7 +66,7 @@ func runTestnet(ctx context.Context, args []string) error {
 	for _, p := range c.Nodes {
 		fmt.Printf("  %s  http %s  raft %s  logs %s/node.log\n", p.ID, p.URL(), p.RaftAddr, p.DataDir)
 	}
-	l := testnet.DemoLots()[0]
+	l := demo.Lots()[0]
 	fmt.Printf("\nTry:\n  curl %s/v1/cluster\n  curl %s/v1/lots/%s/%s\n\nCtrl-C stops every node.\n",
 		c.Nodes[0].URL(), c.Nodes[len(c.Nodes)-1].URL(), l.GTIN, l.Lot)
 	<-ctx.Done()

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/traceledger/traceledger/testnet"
+	"github.com/traceledger/traceledger/testnet/harness"
 )
 
 // The offline verification workflow: fetch a bundle, verify it with the
@@ -19,7 +19,7 @@ import (
 // audit the whole ledger through the API.
 func TestVerifyAndAuditCommands(t *testing.T) {
 	admin, producer := genKey(t), genKey(t)
-	addr, err := testnet.FreeAddr()
+	addr, err := harness.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}

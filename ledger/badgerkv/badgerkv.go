@@ -29,6 +29,7 @@ package badgerkv
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -39,6 +40,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -57,6 +59,10 @@ type Options struct {
 	// replayed from it (the state machine skips what m/applied already
 	// covers), so the default is off.
 	SyncWrites bool
+	// GCInterval, when positive, runs value-log garbage collection that
+	// often for as long as the DB is open (see collectGarbage); a node
+	// sets it, tools that open a store briefly do not.
+	GCInterval time.Duration
 	Logger     *slog.Logger
 }
 
@@ -65,6 +71,9 @@ type DB struct {
 	opts Options
 	mu   sync.RWMutex // guards cur (the pointer, not the database)
 	cur  *generation
+
+	stopGC context.CancelFunc // stops collectGarbage; nil without GC
+	gcDone chan struct{}      // closed when collectGarbage has returned
 }
 
 // generation is one Badger database: the live one, or one being retired
@@ -134,7 +143,7 @@ func Open(opts Options) (*DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &DB{opts: opts, cur: &generation{db: db}}, nil
+		return newDB(opts, &generation{db: db}), nil
 	}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state dir: %w", err)
@@ -161,7 +170,35 @@ func Open(opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DB{opts: opts, cur: &generation{db: db, dir: dir}}, nil
+	return newDB(opts, &generation{db: db, dir: dir}), nil
+}
+
+// newDB wraps the live generation and starts garbage collection if asked.
+func newDB(opts Options, g *generation) *DB {
+	d := &DB{opts: opts, cur: g}
+	if opts.GCInterval > 0 {
+		ctx, cancel := context.WithCancel(context.Background())
+		d.stopGC, d.gcDone = cancel, make(chan struct{})
+		go d.collectGarbage(ctx, opts.GCInterval)
+	}
+	return d
+}
+
+// collectGarbage runs RunGC every interval. Started by Open when
+// Options.GCInterval is set; it returns when ctx is cancelled (Close),
+// closing gcDone.
+func (d *DB) collectGarbage(ctx context.Context, interval time.Duration) {
+	defer close(d.gcDone)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d.RunGC()
+		}
+	}
 }
 
 // currentGeneration reads CURRENT, creating it for a new store.
@@ -239,6 +276,10 @@ func openBadger(opts Options, dir string) (*badger.DB, error) {
 
 // Close closes the database (once the snapshots still open are closed).
 func (d *DB) Close() error {
+	if d.stopGC != nil {
+		d.stopGC()
+		<-d.gcDone
+	}
 	d.mu.Lock()
 	g := d.cur
 	d.mu.Unlock()

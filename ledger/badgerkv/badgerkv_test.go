@@ -495,3 +495,25 @@ func TestOpenBadDir(t *testing.T) {
 		t.Error("Open on a regular file succeeded")
 	}
 }
+
+// A store that collects garbage on its own stops doing so when closed, and
+// Close returns rather than waiting for the next round.
+func TestGarbageCollectionStopsOnClose(t *testing.T) {
+	db, err := badgerkv.Open(badgerkv.Options{Dir: t.TempDir(), GCInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(w ledger.Writer) error { return w.Set([]byte("k"), []byte("v")) }); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- db.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close did not return while garbage collection was scheduled")
+	}
+}

@@ -1,4 +1,9 @@
-package testnet
+// Package demo is a sample ledger history: six specialty products of
+// Vietnam, from the cooperatives that grow them to the shops that sell
+// them, signed by deterministic demo keys. serve --dev, the testnet and
+// the tests seed it. It links no test harness: a production binary
+// carries it for --dev only.
+package demo
 
 import (
 	"crypto/ecdsa"
@@ -18,9 +23,9 @@ import (
 // demo envelopes are byte-identical on every run: seeding a ledger twice
 // changes nothing (the second run is answered 200, entry for entry).
 
-// DemoKey derives a demo participant's key from a label. Demo keys are
+// Key derives a demo participant's key from a label. Demo keys are
 // public knowledge: never use them outside a demo.
-func DemoKey(label string) *ecdsa.PrivateKey {
+func Key(label string) *ecdsa.PrivateKey {
 	seed := sha256.Sum256([]byte("traceledger demo key: " + label))
 	k, err := crypto.ToECDSA(seed[:])
 	if err != nil {
@@ -29,8 +34,8 @@ func DemoKey(label string) *ecdsa.PrivateKey {
 	return k
 }
 
-// DemoLot is a lot of the demo worth showing.
-type DemoLot struct {
+// Lot is a lot of the demo worth showing.
+type Lot struct {
 	GTIN, Lot, What string
 }
 
@@ -77,9 +82,9 @@ var (
 	gtinHoneyJar    = gtin("0893600060002")
 )
 
-// DemoLots lists the lots worth opening after seeding.
-func DemoLots() []DemoLot {
-	return []DemoLot{
+// Lots lists the lots worth opening after seeding.
+func Lots() []Lot {
+	return []Lot{
 		{gtinLycheeBox, "LNB2606A", "Vải thiều Lục Ngạn, hộp 250 g (harvest → boxing → 3 hand-overs → shop)"},
 		{gtinFishSauce, "CH2603N", "Nước mắm Cát Hải 40°N, chai 500 ml (OCOP 4★)"},
 		{gtinTeaBox, "HH2611T", "Chè hoa vàng Hải Hà, hộp 50 g (OCOP 5★)"},
@@ -142,20 +147,20 @@ func (b *demoBuilder) move(lotRef map[string]string, from, to, sent, received st
 	b.sign(to, "receive", received, map[string]any{"lot": lotRef})
 }
 
-// DemoEnvelopes returns the signed demo history, in the order it must be
+// Envelopes returns the signed demo history, in the order it must be
 // submitted, for a ledger whose genesis admin is admin.
-func DemoEnvelopes(admin *ecdsa.PrivateKey) ([]ledger.Envelope, error) {
-	return DemoEnvelopesFor(admin, "")
+func Envelopes(admin *ecdsa.PrivateKey) ([]ledger.Envelope, error) {
+	return EnvelopesFor(admin, "")
 }
 
-// DemoEnvelopesFor is DemoEnvelopes with every record bound to the ledger
+// EnvelopesFor is Envelopes with every record bound to the ledger
 // named origin (its "ledger" field), as a careful client signs them. The
 // envelopes stay deterministic for one ledger, so seeding it again is
 // answered idempotently.
-func DemoEnvelopesFor(admin *ecdsa.PrivateKey, origin string) ([]ledger.Envelope, error) {
+func EnvelopesFor(admin *ecdsa.PrivateKey, origin string) ([]ledger.Envelope, error) {
 	b := &demoBuilder{origin: origin, keys: map[string]*ecdsa.PrivateKey{"admin": admin}}
 	for _, p := range demoParticipants {
-		b.keys[p.label] = DemoKey(p.label)
+		b.keys[p.label] = Key(p.label)
 	}
 	for _, p := range demoParticipants {
 		b.sign("admin", "participant", "2026-03-01T08:00:00+07:00", map[string]any{

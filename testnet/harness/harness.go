@@ -1,0 +1,71 @@
+// Package harness holds what every traceledger test harness needs and
+// that imports nothing of traceledger: a loopback port to bind later, and
+// waiting for a condition with a deadline (the one poll loop; tests never
+// sleep to synchronise). Tests of any package, the ledger's own included,
+// can use it without an import cycle.
+package harness
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"time"
+)
+
+// FreeAddr returns a loopback address with a port that was free a moment
+// ago, for a node that must listen there again after a restart. The port
+// is drawn below Linux's ephemeral range (32768–60999 by default): a port
+// from 127.0.0.1:0 comes from that range, and before the node binds it an
+// outgoing connection — the cluster's own dials among them — may take it.
+func FreeAddr() (string, error) {
+	var last error
+	for range 200 {
+		port := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			last = err
+			continue
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return addr, nil
+	}
+	return "", fmt.Errorf("no free loopback port below the ephemeral range: %w", last)
+}
+
+// Poll checks cond every 20 ms until it holds, ctx ends or d passes.
+func Poll(ctx context.Context, d time.Duration, cond func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if cond() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not reached within %s", d)
+		case <-t.C:
+		}
+	}
+}
+
+// TB is the part of testing.TB the harness uses. Declaring it here keeps
+// the testing package out of the binaries that link the harness (the
+// testnet and chaos commands).
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
+// Wait is Poll for a test: it fails tb, naming what it waited for, if cond
+// does not hold within d.
+func Wait(tb TB, d time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	if err := Poll(context.Background(), d, cond); err != nil {
+		tb.Fatalf("waiting for %s: %v", what, err)
+	}
+}
