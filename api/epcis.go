@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -61,36 +62,33 @@ func (s *Server) getEPCIS(w http.ResponseWriter, r *http.Request) {
 // Like a provenance bundle, it refuses a graph of more than
 // ledger.MaxBundleEntries entries.
 func upstreamEntries(rd ledger.Reader, ref ledger.LotRef) ([]*ledger.Entry, error) {
+	lot, err := ledger.GetLot(rd, ref)
+	if err != nil {
+		return nil, fmt.Errorf("lot %s: %w", ref, err)
+	}
+	if lot == nil {
+		return nil, ledger.ErrUnknownLot.Detail("%s", ref)
+	}
+	tooLarge := ledger.ErrBundleTooLarge.Detail("more than %d entries upstream of %s", ledger.MaxBundleEntries, ref)
 	seqs := map[uint64]bool{}
-	seen := map[ledger.LotRef]bool{ref: true}
-	for queue := []ledger.LotRef{ref}; len(queue) > 0; queue = queue[1:] {
-		x := queue[0]
-		l, err := ledger.GetLot(rd, x)
+	err = ledger.WalkLots(rd, []*ledger.Lot{lot}, ledger.Upstream, ledger.MaxBundleEntries, func(l *ledger.Lot) (bool, error) {
+		list, err := ledger.LotSeqs(rd, l.Ref())
 		if err != nil {
-			return nil, fmt.Errorf("lot %s: %w", x, err)
-		}
-		if l == nil {
-			if x == ref {
-				return nil, ledger.ErrUnknownLot.Detail("%s", ref)
-			}
-			return nil, fmt.Errorf("lot %s, an ancestor of %s, is missing from the state", x, ref)
-		}
-		list, err := ledger.LotSeqs(rd, x)
-		if err != nil {
-			return nil, fmt.Errorf("entries of %s: %w", x, err)
+			return false, fmt.Errorf("entries of %s: %w", l.Ref(), err)
 		}
 		for _, s := range list {
 			seqs[s] = true
 		}
 		if len(seqs) > ledger.MaxBundleEntries {
-			return nil, ledger.ErrBundleTooLarge.Detail("more than %d entries upstream of %s", ledger.MaxBundleEntries, ref)
+			return false, tooLarge
 		}
-		for _, p := range l.Parents {
-			if !seen[p] {
-				seen[p] = true
-				queue = append(queue, p)
-			}
-		}
+		return true, nil
+	})
+	if errors.Is(err, ledger.ErrLotGraphTooLarge) {
+		return nil, tooLarge
+	}
+	if err != nil {
+		return nil, err
 	}
 	ordered := make([]uint64, 0, len(seqs))
 	for s := range seqs {

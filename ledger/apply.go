@@ -569,9 +569,6 @@ const maxLotGraph = 5_000
 // its inputs' state, which lists their children.
 const maxChildren = 1_000
 
-// errGraphTooLarge: a walk met more than maxLotGraph lots.
-var errGraphTooLarge = errors.New("lot graph too large")
-
 func (a *applier) checkRecall(r *Recall) (func(uint64) error, error) {
 	l, err := a.lot(r.Lot)
 	if err != nil {
@@ -583,7 +580,7 @@ func (a *applier) checkRecall(r *Recall) (func(uint64) error, error) {
 	}
 	if !p.HasRole(RoleAdmin) {
 		ok, err := a.createdAncestor(l)
-		if errors.Is(err, errGraphTooLarge) {
+		if errors.Is(err, ErrLotGraphTooLarge) {
 			return nil, refuse(ErrWriteTooLarge.Detail("%s descends from more than %d lots", r.Lot, maxLotGraph))
 		}
 		if err != nil {
@@ -600,11 +597,11 @@ func (a *applier) checkRecall(r *Recall) (func(uint64) error, error) {
 		return nil, refuse(ErrAlreadyRecalled.Detail("%s by entry %d", r.Lot, l.Recalled.Seq))
 	}
 	var affected []*Lot
-	err = a.walk(l, func(x *Lot) []LotRef { return x.Children }, func(x *Lot) (bool, error) {
+	err = WalkLots(a.w, []*Lot{l}, Downstream, maxLotGraph, func(x *Lot) (bool, error) {
 		affected = append(affected, x)
 		return true, nil
 	})
-	if errors.Is(err, errGraphTooLarge) {
+	if errors.Is(err, ErrLotGraphTooLarge) {
 		return nil, refuse(ErrWriteTooLarge.Detail("more than %d lots are made from %s", maxLotGraph, r.Lot))
 	}
 	if err != nil {
@@ -630,44 +627,11 @@ func (a *applier) checkRecall(r *Recall) (func(uint64) error, error) {
 // createdAncestor reports whether the signer created l or a lot l descends from.
 func (a *applier) createdAncestor(l *Lot) (bool, error) {
 	found := false
-	err := a.walk(l, func(x *Lot) []LotRef { return x.Parents }, func(x *Lot) (bool, error) {
+	err := WalkLots(a.w, []*Lot{l}, Upstream, maxLotGraph, func(x *Lot) (bool, error) {
 		found = x.Creator == a.me
 		return !found, nil
 	})
 	return found, err
-}
-
-// walk visits l and the lots reachable through next, breadth first, each
-// once, until visit returns false.
-func (a *applier) walk(l *Lot, next func(*Lot) []LotRef, visit func(*Lot) (bool, error)) error {
-	seen := map[LotRef]bool{l.Ref(): true}
-	queue := []*Lot{l}
-	for len(queue) > 0 {
-		x := queue[0]
-		queue = queue[1:]
-		more, err := visit(x)
-		if err != nil || !more {
-			return err
-		}
-		for _, ref := range next(x) {
-			if seen[ref] {
-				continue
-			}
-			if len(seen) >= maxLotGraph {
-				return errGraphTooLarge
-			}
-			seen[ref] = true
-			y, err := GetLot(a.w, ref)
-			if err != nil {
-				return err
-			}
-			if y == nil {
-				return errCorrupt("lot %s names missing lot %s", x.Ref(), ref)
-			}
-			queue = append(queue, y)
-		}
-	}
-	return nil
 }
 
 func statusOf(l *Lot) string {

@@ -3,6 +3,7 @@ package ledger
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -157,97 +158,91 @@ func BuildBundle(r Reader, ref LotRef, cp Checkpoint, msg []byte, nodeKeys []str
 // names one of them: every lot whose history the replay in VerifyBundle
 // needs.
 func provenanceLots(r Reader, ref LotRef) (map[LotRef]bool, error) {
+	start, err := GetLot(r, ref)
+	if err != nil || start == nil {
+		return nil, err
+	}
+	tooLarge := func(err error) error {
+		if errors.Is(err, ErrLotGraphTooLarge) {
+			return ErrBundleTooLarge.Detail("more than %d lots", MaxBundleEntries)
+		}
+		return err
+	}
+	// Descendants first, then the ancestors of everything found.
+	var frontier []*Lot
+	err = WalkLots(r, []*Lot{start}, Downstream, MaxBundleEntries, func(l *Lot) (bool, error) {
+		frontier = append(frontier, l)
+		return true, nil
+	})
+	if err != nil {
+		return nil, tooLarge(err)
+	}
 	lots := map[LotRef]bool{}
-	var queue []LotRef
-	add := func(l LotRef) {
-		if !lots[l] {
-			lots[l] = true
-			queue = append(queue, l)
-		}
-	}
-	// Descendants first, then ancestors of everything found.
-	down := []LotRef{ref}
-	seenDown := map[LotRef]bool{ref: true}
-	for len(down) > 0 {
-		x := down[0]
-		down = down[1:]
-		add(x)
-		l, err := GetLot(r, x)
-		if err != nil || l == nil {
-			return nil, err
-		}
-		for _, c := range l.Children {
-			if !seenDown[c] {
-				seenDown[c] = true
-				down = append(down, c)
+	for len(frontier) > 0 {
+		var fresh []*Lot
+		err := WalkLots(r, frontier, Upstream, MaxBundleEntries, func(l *Lot) (bool, error) {
+			if !lots[l.Ref()] {
+				lots[l.Ref()] = true
+				fresh = append(fresh, l)
 			}
-		}
-		if len(lots) > MaxBundleEntries {
-			return nil, ErrBundleTooLarge.Detail("more than %d lots", MaxBundleEntries)
-		}
-	}
-	for len(queue) > 0 {
-		x := queue[0]
-		queue = queue[1:]
-		l, err := GetLot(r, x)
+			return true, nil
+		})
 		if err != nil {
-			return nil, err
-		}
-		if l == nil {
-			return nil, errCorrupt("lot %s is named but missing", x)
-		}
-		for _, p := range l.Parents {
-			add(p)
+			return nil, tooLarge(err)
 		}
 		if len(lots) > MaxBundleEntries {
-			return nil, ErrBundleTooLarge.Detail("more than %d lots", MaxBundleEntries)
+			return nil, tooLarge(ErrLotGraphTooLarge)
 		}
-	}
-	// Transforms that name a lot of the set may take other inputs too:
-	// their upstream is needed to replay the transform.
-	for changed := true; changed; {
-		changed = false
-		for x := range lots {
-			seqs, err := LotSeqs(r, x)
+		// A transform that names a new lot may take other inputs too:
+		// their upstream is needed to replay the transform.
+		frontier = frontier[:0]
+		for _, l := range fresh {
+			inputs, err := transformInputs(r, l.Ref())
 			if err != nil {
 				return nil, err
 			}
-			for _, s := range seqs {
-				e, _, err := GetEntry(r, s)
+			for _, in := range inputs {
+				if lots[in] {
+					continue
+				}
+				x, err := GetLot(r, in)
 				if err != nil {
 					return nil, err
 				}
-				if e.Type != TypeTransform {
-					continue
+				if x == nil {
+					return nil, errCorrupt("lot %s, an input of a transform of %s, is missing", in, l.Ref())
 				}
-				rec, err := DecodeRecord(e.Record)
-				if err != nil {
-					return nil, errCorrupt("entry %d: %v", s, err)
-				}
-				for _, in := range rec.Transform.Inputs {
-					if !lots[in.Lot] {
-						changed = true
-						add(in.Lot)
-					}
-				}
+				frontier = append(frontier, x)
 			}
-		}
-		for len(queue) > 0 {
-			x := queue[0]
-			queue = queue[1:]
-			l, err := GetLot(r, x)
-			if err != nil || l == nil {
-				return nil, err
-			}
-			for _, p := range l.Parents {
-				add(p)
-			}
-		}
-		if len(lots) > MaxBundleEntries {
-			return nil, ErrBundleTooLarge.Detail("more than %d lots", MaxBundleEntries)
 		}
 	}
 	return lots, nil
+}
+
+// transformInputs lists the inputs of every transform in lot's history.
+func transformInputs(r Reader, lot LotRef) ([]LotRef, error) {
+	seqs, err := LotSeqs(r, lot)
+	if err != nil {
+		return nil, err
+	}
+	var out []LotRef
+	for _, s := range seqs {
+		e, _, err := GetEntry(r, s)
+		if err != nil {
+			return nil, err
+		}
+		if e.Type != TypeTransform {
+			continue
+		}
+		rec, err := DecodeRecord(e.Record)
+		if err != nil {
+			return nil, errCorrupt("entry %d: %v", s, err)
+		}
+		for _, in := range rec.Transform.Inputs {
+			out = append(out, in.Lot)
+		}
+	}
+	return out, nil
 }
 
 // EncodeProof writes proof hashes in base64, as checkpoints write roots.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -237,27 +238,18 @@ func buildModel(rd ledger.Reader, lot *ledger.Lot) (*model, error) {
 	}
 
 	// The lineage: the lot and its ancestors, breadth first.
-	lots := map[ledger.LotRef]*ledger.Lot{lot.Ref(): lot}
-	order := []*ledger.Lot{lot}
-	for i := 0; i < len(order); i++ {
-		for _, ref := range order[i].Parents {
-			if _, ok := lots[ref]; ok {
-				continue
-			}
-			if len(order) >= maxLineageLots {
-				m.Truncated = true
-				break
-			}
-			p, err := ledger.GetLot(rd, ref)
-			if err != nil {
-				return nil, fmt.Errorf("lot %s: %w", ref, err)
-			}
-			if p == nil {
-				return nil, fmt.Errorf("%w: lot %s names missing parent %s", ledger.ErrCorrupt, order[i].Ref(), ref)
-			}
-			lots[ref] = p
-			order = append(order, p)
-		}
+	lots := map[ledger.LotRef]*ledger.Lot{}
+	var order []*ledger.Lot
+	err := ledger.WalkLots(rd, []*ledger.Lot{lot}, ledger.Upstream, maxLineageLots, func(l *ledger.Lot) (bool, error) {
+		lots[l.Ref()] = l
+		order = append(order, l)
+		return true, nil
+	})
+	switch {
+	case errors.Is(err, ledger.ErrLotGraphTooLarge):
+		m.Truncated = true
+	case err != nil:
+		return nil, fmt.Errorf("lineage of %s: %w", lot.Ref(), err)
 	}
 	cutoff := map[ledger.LotRef]uint64{lot.Ref(): math.MaxUint64}
 	for _, x := range order {
@@ -427,7 +419,6 @@ func buildModel(rd ledger.Reader, lot *ledger.Lot) (*model, error) {
 			}
 		}
 	}
-	var err error
 	if m.Holder, err = partyOf(lot.Holder); err != nil {
 		return nil, err
 	}
