@@ -331,7 +331,7 @@ func VerifyBundle(b *Bundle, trusted []string) (Checkpoint, []Failure) {
 		}
 		proof, err := DecodeProof(be.Proof)
 		if err == nil {
-			err = tlog.CheckRecord(proof, int64(cp.Size), cp.Root, int64(e.Seq), LeafHash(data))
+			err = CheckInclusion(proof, cp.Size, cp.Root, e.Seq, data)
 		}
 		if err != nil {
 			fail(seq, "not included in the checkpoint's tree: %v", err)

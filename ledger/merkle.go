@@ -90,6 +90,27 @@ func ProveConsistency(r Reader, old, new uint64) (tlog.TreeProof, error) {
 	return tlog.ProveTree(int64(new), int64(old), hashReader{r})
 }
 
+// CheckInclusion verifies a proof from ProveInclusion: that data is entry
+// seq of the tree of the given size, whose root is root (RFC 6962 §2.1.1).
+func CheckInclusion(proof tlog.RecordProof, size uint64, root Hash, seq uint64, data []byte) error {
+	return tlog.CheckRecord(proof, int64(size), root, int64(seq), LeafHash(data))
+}
+
+// CheckConsistency verifies a proof from ProveConsistency: that the tree
+// of size old and root oldRoot is a prefix of the tree of size new and
+// root newRoot (RFC 6962 §2.1.2). Two checkpoints of one log that fail it
+// are a fork (or, read the other way, a rollback).
+func CheckConsistency(proof tlog.TreeProof, old uint64, oldRoot Hash, new uint64, newRoot Hash) error {
+	return tlog.CheckTree(proof, int64(new), newRoot, int64(old), oldRoot)
+}
+
+// Hash is a node of the Merkle tree (SHA-256, RFC 6962): a leaf's hash, a
+// root. It is tlog's, so proofs pass between the two unchanged.
+type Hash = tlog.Hash
+
+// HashSize is the size of a Hash in bytes.
+const HashSize = tlog.HashSize
+
 // TreeHashAt returns the root of the tree of the given size.
 func TreeHashAt(r Reader, size uint64) (tlog.Hash, error) {
 	return tlog.TreeHash(int64(size), hashReader{r})

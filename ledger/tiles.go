@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -96,3 +98,76 @@ func ReadTile(r Reader, size uint64, t tlog.Tile) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// FetchTile fetches a tile by its path relative to the log's prefix
+// (TilePath), from a node, a mirror or a CDN. Nothing it returns is
+// trusted: ReadTiledEntries checks every byte against the root.
+type FetchTile func(path string) ([]byte, error)
+
+// ErrTileMismatch reports tiles that do not add up to the root they were
+// read for: a hash tile that does not hash to the root, or an entry bundle
+// that is malformed or whose entries do not hash to the level-0 tile.
+var ErrTileMismatch = errors.New("ledger: tiles do not match the checkpoint")
+
+// ReadTiledEntries reads the entries of the tree of the given size and
+// root from its tiles, in log order, and hands each to entry with its seq.
+// Each entry's leaf hash is checked against the level-0 hash tiles, and
+// those against root (tlog.TileHashReader), before entry sees it; any
+// mismatch ends the read with ErrTileMismatch, naming the tile. entry may
+// stop the read by returning false.
+func ReadTiledEntries(fetch FetchTile, size uint64, root Hash, entry func(seq uint64, data []byte) bool) error {
+	tr := tileFetcher(fetch)
+	thr := tlog.TileHashReader(tlog.Tree{N: int64(size), Hash: root}, tr)
+	for start := uint64(0); start < size; start += 1 << TileHeight {
+		w := min(size-start, 1<<TileHeight)
+		bundle := tlog.Tile{H: TileHeight, L: -1, N: int64(start >> TileHeight), W: int(w)}
+		b, err := fetch(TilePath(bundle))
+		if err != nil {
+			return err
+		}
+		indexes := make([]int64, w)
+		for i := range indexes {
+			indexes[i] = tlog.StoredHashIndex(0, int64(start)+int64(i))
+		}
+		leaves, err := thr.ReadHashes(indexes)
+		if err != nil {
+			return fmt.Errorf("%w: hash tiles: %v", ErrTileMismatch, err)
+		}
+		for i := range w {
+			if len(b) < 2 || len(b) < 2+int(binary.BigEndian.Uint16(b)) {
+				return fmt.Errorf("%w: entry bundle %s is truncated at entry %d", ErrTileMismatch, TilePath(bundle), start+i)
+			}
+			data := b[2 : 2+int(binary.BigEndian.Uint16(b))]
+			b = b[2+len(data):]
+			if LeafHash(data) != leaves[i] {
+				return fmt.Errorf("%w: entry %d in %s does not hash to its leaf", ErrTileMismatch, start+i, TilePath(bundle))
+			}
+			if !entry(start+i, data) {
+				return nil
+			}
+		}
+		if len(b) != 0 {
+			return fmt.Errorf("%w: entry bundle %s has %d bytes after its %d entries", ErrTileMismatch, TilePath(bundle), len(b), w)
+		}
+	}
+	return nil
+}
+
+// tileFetcher is a tlog.TileReader over a FetchTile.
+type tileFetcher FetchTile
+
+func (tileFetcher) Height() int { return TileHeight }
+
+func (f tileFetcher) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
+	out := make([][]byte, len(tiles))
+	for i, t := range tiles {
+		b, err := f(TilePath(t))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+func (tileFetcher) SaveTiles([]tlog.Tile, [][]byte) {}

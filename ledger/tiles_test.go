@@ -157,3 +157,79 @@ func TestReadTileRefusesTilesOutsideTheTree(t *testing.T) {
 		t.Error("a size beyond the log was accepted")
 	}
 }
+
+// ReadTiledEntries reads back every entry of a tree from its tiles alone,
+// and refuses tiles that do not add up to the root.
+func TestReadTiledEntries(t *testing.T) {
+	admin := newKey(t)
+	l := newLedger(t, admin.addr)
+	growLedger(t, l, admin, 600)
+	const size = 600
+	var root ledger.Hash
+	l.view(func(r ledger.Reader) (err error) { root, err = ledger.TreeHashAt(r, size); return err })
+	tiles := map[string][]byte{}
+	fetch := func(path string) ([]byte, error) {
+		if b, ok := tiles[path]; ok {
+			return b, nil
+		}
+		tl, err := tlog.ParseTilePath(fullTilePath(path))
+		if err != nil {
+			return nil, err
+		}
+		var b []byte
+		l.view(func(r ledger.Reader) (rerr error) { b, err = ledger.ReadTile(r, size, tl); return nil })
+		return b, err
+	}
+	var seqs []uint64
+	err := ledger.ReadTiledEntries(fetch, size, root, func(seq uint64, data []byte) bool {
+		var want []byte
+		l.view(func(r ledger.Reader) (err error) { _, want, err = ledger.GetEntry(r, seq); return err })
+		if !bytes.Equal(data, want) {
+			t.Fatalf("entry %d differs from the log", seq)
+		}
+		seqs = append(seqs, seq)
+		return true
+	})
+	if err != nil || len(seqs) != size || seqs[size-1] != size-1 {
+		t.Fatalf("read %d entries, err %v", len(seqs), err)
+	}
+
+	// A changed byte in an entry bundle, or a bundle cut short: refused.
+	good, err := fetch("tile/entries/001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, bad := range map[string][]byte{
+		"changed entry": append(append([]byte{}, good[:10]...), append([]byte{good[10] ^ 1}, good[11:]...)...),
+		"cut short":     good[:len(good)/2],
+		"extra bytes":   append(append([]byte{}, good...), 0, 1, 'x'),
+	} {
+		tiles["tile/entries/001"] = bad
+		err := ledger.ReadTiledEntries(fetch, size, root, func(uint64, []byte) bool { return true })
+		if !errors.Is(err, ledger.ErrTileMismatch) {
+			t.Errorf("%s: %v, want ErrTileMismatch", name, err)
+		}
+	}
+	delete(tiles, "tile/entries/001")
+	// Tiles of another tree: refused.
+	var other ledger.Hash
+	l.view(func(r ledger.Reader) (err error) { other, err = ledger.TreeHashAt(r, size-1); return err })
+	if err := ledger.ReadTiledEntries(fetch, size, other, func(uint64, []byte) bool { return true }); !errors.Is(err, ledger.ErrTileMismatch) {
+		t.Errorf("another root: %v, want ErrTileMismatch", err)
+	}
+	// A fetch that fails ends the read with its error.
+	down := errors.New("mirror down")
+	if err := ledger.ReadTiledEntries(func(string) ([]byte, error) { return nil, down }, size, root, func(uint64, []byte) bool { return true }); !errors.Is(err, down) {
+		t.Errorf("failing fetch: %v", err)
+	}
+}
+
+// fullTilePath turns a C2SP tile path back into tlog's form, with the
+// height and "data" for entry bundles.
+func fullTilePath(p string) string {
+	rest := p[len("tile/"):]
+	if e, ok := bytes.CutPrefix([]byte(rest), []byte("entries/")); ok {
+		return fmt.Sprintf("tile/%d/data/%s", ledger.TileHeight, e)
+	}
+	return fmt.Sprintf("tile/%d/%s", ledger.TileHeight, rest)
+}

@@ -15,8 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/mod/sumdb/tlog"
-
 	"github.com/traceledger/traceledger/ledger"
 )
 
@@ -271,11 +269,11 @@ func (st *verifyState) observe(ctx context.Context, cp ledger.Checkpoint, base s
 		return ""
 	}
 	prevRoot, err := base64.StdEncoding.DecodeString(prev.Root)
-	if err != nil || len(prevRoot) != tlog.HashSize {
+	if err != nil || len(prevRoot) != ledger.HashSize {
 		remember()
 		return ""
 	}
-	var old tlog.Hash
+	var old ledger.Hash
 	copy(old[:], prevRoot)
 	switch {
 	case cp.Size == prev.Size:
@@ -320,7 +318,7 @@ func (st *verifyState) observe(ctx context.Context, cp ledger.Checkpoint, base s
 	return ""
 }
 
-func checkConsistency(ctx context.Context, base string, old, new uint64, oldRoot, newRoot tlog.Hash) error {
+func checkConsistency(ctx context.Context, base string, old, new uint64, oldRoot, newRoot ledger.Hash) error {
 	c, err := newClient(base)
 	if err != nil {
 		return err
@@ -335,7 +333,7 @@ func checkConsistency(ctx context.Context, base string, old, new uint64, oldRoot
 	if err != nil {
 		return err
 	}
-	return tlog.CheckTree(proof, int64(new), newRoot, int64(old), oldRoot)
+	return ledger.CheckConsistency(proof, old, oldRoot, new, newRoot)
 }
 
 // proofUnavailable: the server gave no consistency proof (unreachable, or
