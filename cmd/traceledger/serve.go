@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/traceledger/traceledger/api/consumer"
+	"github.com/traceledger/traceledger/api/fieldapp"
 	"github.com/traceledger/traceledger/consensus"
 	"github.com/traceledger/traceledger/ledger"
 	"github.com/traceledger/traceledger/node"
@@ -144,6 +145,13 @@ func runServe(ctx context.Context, args []string) error {
 				return fmt.Errorf("--public-url or --operator-url: %w", err)
 			}
 			c.Mount(r)
+			// The field app at /app/ and the landing page at /.
+			app, err := fieldapp.New(fieldapp.Config{OperatorName: *operatorName, OperatorURL: *operatorURL,
+				Logger: logger.With("component", "fieldapp")})
+			if err != nil {
+				return err
+			}
+			app.Mount(r)
 			return nil
 		},
 	})
@@ -286,7 +294,10 @@ func seedDemo(ctx context.Context, n *node.Node, admin *ecdsa.PrivateKey, dataDi
 	fmt.Printf("  %s/01/%s/10/%s\n", u, first.GTIN, first.Lot)
 	fmt.Printf("  %s/01/%s/10/%s        # recalled\n", u, recalled.GTIN, recalled.Lot)
 	fmt.Printf("  %s/qr/01/%s/10/%s.svg     # the QR code\n", u, first.GTIN, first.Lot)
-	fmt.Printf("  %s/labels/01/%s/10/%s     # a printable A4 label sheet\n\n", u, first.GTIN, first.Lot)
+	fmt.Printf("  %s/labels/01/%s/10/%s     # a printable A4 label sheet\n", u, first.GTIN, first.Lot)
+	fmt.Printf("\nThe field app (sign on a phone, offline too) and the landing page:\n")
+	fmt.Printf("  %s/app/     # to act as the admin, import %s with a PIN of your choice\n", u, filepath.Join(dataDir, "dev-admin.key"))
+	fmt.Printf("  %s/\n\n", u)
 	return nil
 }
 
