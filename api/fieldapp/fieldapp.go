@@ -195,7 +195,7 @@ func (a *App) Size(name string) (gzipped, plain int, ok bool) {
 // landing page at / to r.
 func (a *App) Mount(r *mux.Router) {
 	r.Handle("/app", http.RedirectHandler(Prefix, http.StatusMovedPermanently)).Methods(http.MethodGet, http.MethodHead)
-	r.PathPrefix(Prefix + "qr/").HandlerFunc(a.addressQR).Methods(http.MethodGet, http.MethodHead)
+	r.PathPrefix(Prefix+"qr/").HandlerFunc(a.addressQR).Methods(http.MethodGet, http.MethodHead)
 	r.PathPrefix(Prefix).HandlerFunc(a.serveAsset).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/", a.serveLanding).Methods(http.MethodGet, http.MethodHead)
 }
