@@ -3,6 +3,7 @@ package fieldapp
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -85,8 +86,8 @@ func (a *App) serveLanding(w http.ResponseWriter, r *http.Request) {
 func LotPath(code string) (string, error) {
 	var l *digitallink.Link
 	var err error
-	switch {
-	case strings.HasPrefix(code, "http://"), strings.HasPrefix(code, "https://"):
+	switch lower := strings.ToLower(code); {
+	case strings.HasPrefix(lower, "http://"), strings.HasPrefix(lower, "https://"):
 		l, err = digitallink.Parse(code)
 	case strings.HasPrefix(code, "/"):
 		l, err = digitallink.ParsePath(code, "")
@@ -96,23 +97,23 @@ func LotPath(code string) (string, error) {
 			gtin, lot, ok = strings.Cut(code, "/")
 		}
 		if !ok {
-			return "", errors.Join(errCode, errors.New("want a Digital Link, or a GTIN and a lot code separated by / or a space"))
+			return "", fmt.Errorf("%w: want a Digital Link, or a GTIN and a lot code separated by / or a space", errCode)
 		}
 		g, err := ledger.NormalizeGTIN(strings.TrimSpace(gtin))
 		if err != nil {
-			return "", errors.Join(errCode, err)
+			return "", fmt.Errorf("%w: %w", errCode, err)
 		}
 		lot = strings.TrimSpace(lot)
 		if err := ledger.CheckLot(lot); err != nil {
-			return "", errors.Join(errCode, err)
+			return "", fmt.Errorf("%w: %w", errCode, err)
 		}
 		return digitallink.FormatPath(g, "", lot, ""), nil
 	}
 	if err != nil {
-		return "", errors.Join(errCode, err)
+		return "", fmt.Errorf("%w: %w", errCode, err)
 	}
 	if l.Lot == "" {
-		return "", errors.Join(errCode, digitallink.ErrNeedLot())
+		return "", fmt.Errorf("%w: %w", errCode, digitallink.ErrNeedLot())
 	}
 	return digitallink.FormatPath(l.GTIN, "", l.Lot, ""), nil
 }
