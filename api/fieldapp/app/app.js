@@ -79,17 +79,33 @@ async function getJSON(path) {
   return rs.json();
 }
 
+// participants reads the registry, page by page (GET /v1/participants
+// answers at most 500 at a time), for the recipient list.
+async function participants() {
+  const all = [];
+  for (let after = '', page = 0; page < 20; page++) {
+    const list = await getJSON('/v1/participants?limit=500' + (after ? '&after=' + after : ''));
+    all.push(...(list?.participants || []));
+    if (!list?.next) break;
+    after = list.next;
+  }
+  return all;
+}
+
 async function refresh() {
   if (!state.address) return;
-  try {
-    const [cluster, me, lots, list] = await Promise.all([
-      getJSON('/v1/cluster'), getJSON(`/v1/participants/${state.address}`),
-      getJSON(`/v1/participants/${state.address}/lots`), getJSON('/v1/participants?limit=1000')]);
-    Object.assign(state, { origin: cluster?.ledger_origin || '', me, held: lots?.held || [], incoming: lots?.incoming || [],
-      participants: list?.participants || [], asOf: new Date().toLocaleString() });
-    await store.putItem('cache', { origin: state.origin, me, held: state.held, incoming: state.incoming, participants: state.participants, asOf: state.asOf }, state.address);
-  } catch {
-    // offline or the node is down: keep what was read last time
+  // Each read on its own: one failing keeps what was read last time for it.
+  const [cluster, me, lots, list] = await Promise.allSettled([getJSON('/v1/cluster'),
+    getJSON(`/v1/participants/${state.address}`), getJSON(`/v1/participants/${state.address}/lots`), participants()]);
+  let fresh = false;
+  if (cluster.status === 'fulfilled') { state.origin = cluster.value?.ledger_origin || ''; fresh = true; }
+  if (me.status === 'fulfilled') state.me = me.value?.participant ?? me.value;
+  if (lots.status === 'fulfilled') Object.assign(state, { held: lots.value?.held || [], incoming: lots.value?.incoming || [] });
+  if (list.status === 'fulfilled') state.participants = list.value;
+  if (fresh) {
+    state.asOf = new Date().toISOString();
+    const { origin, held, incoming, participants: ps, asOf } = state;
+    await store.putItem('cache', { origin, me: state.me, held, incoming, participants: ps, asOf }, state.address);
   }
   renderHome();
 }
@@ -156,7 +172,7 @@ function renderHome() {
   }));
   if (!state.held.length) held.append(el('li', { class: 'hint' }, t('none')));
   if (!state.incoming.length) incoming.append(el('li', { class: 'hint' }, t('none')));
-  $('#lots-when').textContent = state.asOf ? `${t('asof')}: ${state.asOf}` : '';
+  $('#lots-when').textContent = state.asOf ? `${t('asof')}: ${new Date(state.asOf).toLocaleString(getLang() === 'en' ? 'en-GB' : 'vi-VN')}` : '';
   fillSelects();
 }
 
@@ -184,16 +200,28 @@ async function renderOutbox() {
     return el('li', { 'data-state': it.state, 'data-id': it.id },
       el('strong', {}, `${t('nav.' + it.type) !== 'nav.' + it.type ? t('nav.' + it.type) : it.type}${lot}`), ' ',
       el('span', { class: 'state' }, t('state.' + it.state)), ' ', el('span', { class: 'detail' }, detail),
+      // A refusal may pass once the ledger has changed (the signer
+      // registered, the lot received): the same envelope can go again.
+      it.state === 'refused' ? el('button', { type: 'button', class: 'retry', onclick: async () => { await store.retry(it.n); kick(); } }, t('retry')) : null,
       (it.state === 'refused' || it.state === 'accepted') ? el('button', { type: 'button', class: 'dismiss', onclick: async () => { await store.deleteItem('outbox', it.n); renderOutbox(); } }, t('dismiss')) : null);
   }));
 }
 
 // ---- sending ----
 
+// kick sends the outbox (unless the phone knows it is offline) and then
+// reads the ledger again. body[data-sending] says a send is under way.
 async function kick() {
-  if (navigator.onLine !== false) await store.sendOutbox('', () => { if (!$('#outbox').hidden) renderOutbox(); });
-  if (!$('#outbox').hidden) renderOutbox();
-  refresh();
+  if (navigator.onLine !== false) {
+    document.body.dataset.sending = 'true';
+    try {
+      await store.sendOutbox('', () => { if (!$('#outbox').hidden) renderOutbox(); });
+    } finally {
+      delete document.body.dataset.sending;
+    }
+  }
+  if (!$('#outbox').hidden) await renderOutbox();
+  await refresh();
 }
 
 async function requestSync() {

@@ -77,6 +77,7 @@ export const WORDS = {
   'state.accepted': ['Đã ghi vào sổ', 'Accepted'],
   'state.refused': ['Bị từ chối', 'Refused'],
   'dismiss': ['Bỏ qua', 'Dismiss'],
+  'retry': ['Gửi lại', 'Send again'],
   'receive': ['Nhận lô', 'Receive'],
   'page': ['Trang lô', 'Lot page'],
   'labels': ['In nhãn', 'Labels'],

@@ -106,6 +106,15 @@ export function parseHexKey(text) {
 // and the ledger answers 200), id, type, lot, created, state: waiting |
 // sent | accepted | refused, seq, error}.
 
+/** retry puts a refused item back in the queue (its envelope unchanged). */
+export async function retry(n) {
+  const it = await getItem('outbox', n);
+  if (it && it.state === 'refused') {
+    Object.assign(it, { state: 'waiting', error: undefined, status: undefined });
+    await putItem('outbox', it);
+  }
+}
+
 /** queue stores a signed envelope to send. */
 export async function queue(envelope) {
   const r = envelope.record;
@@ -128,13 +137,20 @@ export function sendOutbox(base = '', onChange = () => {}) {
   sending ??= (async () => {
     try {
       const items = (await allItems('outbox')).filter(i => i.state === 'waiting' || i.state === 'sent');
-      for (const it of items) {
+      for (const queued of items) {
+        // The page and the service worker may both be sending: take the
+        // item as it is now, and leave it if the other one finished it.
+        const it = await getItem('outbox', queued.n);
+        if (!it || (it.state !== 'waiting' && it.state !== 'sent')) continue;
         it.state = 'sent';
         await putItem('outbox', it);
         onChange(it);
         let rs, answer;
         try {
-          rs = await fetch(base + '/v1/records', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: it.body });
+          // A request lost on a weak link must not hold the outbox for
+          // ever: give up after a minute and try again later (safe: the
+          // ledger answers a resent envelope 200).
+          rs = await fetch(base + '/v1/records', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: it.body, signal: AbortSignal.timeout(60000) });
           answer = await rs.json().catch(() => ({}));
         } catch {
           it.state = 'waiting';
