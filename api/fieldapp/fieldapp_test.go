@@ -215,3 +215,26 @@ func TestBackupRoundTrip(t *testing.T) {
 		t.Error("SealBackup accepted 10 iterations")
 	}
 }
+
+// shellFiles is what the service worker caches: the first load.
+var shellFiles = []string{"index.html", "app.css", "app.js", "signer.js", "checks.js", "store.js", "i18n.js", "manifest.webmanifest", "icon.svg"}
+
+// TestPageWeight reports the bytes of the app shell and of the signer as
+// sent with gzip, and holds the shell to its budget of 150 KB.
+func TestPageWeight(t *testing.T) {
+	a, _ := newTestApp(t, Config{})
+	var gz, plain int
+	for _, f := range shellFiles {
+		g, p, ok := a.Size(f)
+		if !ok {
+			t.Fatalf("%s is not served", f)
+		}
+		gz, plain = gz+g, plain+p
+	}
+	sg, sp, _ := a.Size("signer.js")
+	wg, wp, _ := a.Size("sw.js")
+	t.Logf("app shell (%d files): %d bytes gzipped (%d plain); signer.js %d gzipped (%d plain); sw.js %d gzipped (%d plain)", len(shellFiles), gz, plain, sg, sp, wg, wp)
+	if gz > 150_000 {
+		t.Errorf("the app shell is %d bytes gzipped, over its 150 KB budget", gz)
+	}
+}
