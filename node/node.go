@@ -1,6 +1,7 @@
 // Package node assembles one traceledger node from its parts: the Badger
 // state store (ledger/badgerkv), the Raft member (consensus), the HTTP API
-// (api) with the consumer pages (api/consumer), and the listeners. It holds
+// (api) with the consumer pages (api/consumer) and the field app
+// (api/fieldapp), and the listeners. It holds
 // wiring only: every behaviour lives in the part it belongs to (see
 // DESIGN.md). The serve command, the benchmark and the in-process cluster
 // tests all start nodes through Start, so there is one wiring to get
@@ -30,6 +31,7 @@ import (
 
 	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/api/consumer"
+	"github.com/traceledger/traceledger/api/fieldapp"
 	"github.com/traceledger/traceledger/consensus"
 	"github.com/traceledger/traceledger/ledger"
 	"github.com/traceledger/traceledger/ledger/badgerkv"
@@ -203,6 +205,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("consumer pages: %w", err)
 	}
 	c.Mount(n.api.Router())
+	// The field app at /app/ and the landing page at /.
+	app, err := fieldapp.New(fieldapp.Config{OperatorName: pages.OperatorName, OperatorURL: pages.OperatorURL,
+		Logger: n.logger.With("component", "fieldapp")})
+	if err != nil {
+		n.closeParts()
+		return nil, fmt.Errorf("field app: %w", err)
+	}
+	app.Mount(n.api.Router())
 	n.srv = n.httpServer(nil)
 	// Node-to-node HTTP arrives on the Raft port's members' channel and
 	// is served by the same handler, each request tagged with the member

@@ -4,35 +4,26 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/traceledger/traceledger/testnet/harness"
 )
 
 // artifactsDir is where browser screenshots go: testdata/artifacts at the
 // repository root, ignored by git, kept by CI as artefacts.
 const artifactsDir = "../../testdata/artifacts"
 
-// findBrowser looks for a Chromium-family browser on PATH.
-func findBrowser() string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
 // TestBrowser drives headless Chromium at a phone's viewport (390×844 CSS
 // pixels, an iPhone 12–15) through the pages a shopper meets: the
 // Vietnamese page, its English switch, a recalled lot and a counterfeit
 // code. It saves screenshots under testdata/artifacts/.
 func TestBrowser(t *testing.T) {
-	bin := findBrowser()
+	bin := harness.FindBrowser()
 	if bin == "" {
 		if os.Getenv("CI") != "" {
 			t.Fatal("no chromium, chromium-browser or google-chrome on PATH; install Debian's chromium (.ci/run does: apt-get install -y chromium)")

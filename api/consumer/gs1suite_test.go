@@ -103,7 +103,7 @@ var gs1SuiteExpected = map[string]string{
 // Chromium against a real node with the demo data, on loopback only, and
 // reads each check's result from the page.
 func TestGS1ResolverSuite(t *testing.T) {
-	bin := findBrowser()
+	bin := harness.FindBrowser()
 	php, _ := exec.LookPath("php")
 	if bin == "" || php == "" {
 		msg := "GS1 resolver suite needs chromium (or chromium-browser, google-chrome) and php on PATH; Debian: apt-get install -y chromium php-cli php-curl (.ci/run does)"

@@ -19,18 +19,22 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/term"
 
+	"github.com/traceledger/traceledger/api/fieldapp"
 	"github.com/traceledger/traceledger/ledger"
 )
 
-// Key files come in two forms:
+// Key files come in three forms:
 //
 //   - the go-ethereum keystore (Web3 Secret Storage v3: scrypt + AES-128-CTR),
 //     protected by a passphrase: what geth, MetaMask imports and most
 //     wallets read and write. The default.
+//   - the field app's key backup (PBKDF2 + AES-GCM under the PIN; format in
+//     the api/fieldapp package comment), so a key made on a phone signs
+//     from the command line too (--backup writes one for the app to import).
 //   - plain: the private key as 64 hex digits and a newline, for demos and
 //     test networks only (--plain).
 //
-// Both are written with mode 0600.
+// All are written with mode 0600.
 
 func newKey() (*ecdsa.PrivateKey, error) { return crypto.GenerateKey() }
 
@@ -63,6 +67,9 @@ func loadKey(path, passphrase string) (*ecdsa.PrivateKey, error) {
 		return nil, err
 	}
 	trimmed := bytes.TrimSpace(data)
+	if fieldapp.IsBackup(trimmed) {
+		return openBackupFile(path, trimmed, passphrase)
+	}
 	if len(trimmed) > 0 && trimmed[0] == '{' {
 		k, err := keystore.DecryptKey(trimmed, passphrase)
 		if err != nil {
@@ -77,7 +84,8 @@ func loadKey(path, passphrase string) (*ecdsa.PrivateKey, error) {
 	return k, nil
 }
 
-// passphrase returns the passphrase from a file, or TRACELEDGER_PASSPHRASE.
+// passphrase returns the passphrase (or a key backup's PIN) from a file,
+// or else from TRACELEDGER_PASSPHRASE or TRACELEDGER_PIN.
 func passphrase(file string) (string, error) {
 	if file != "" {
 		b, err := os.ReadFile(file)
@@ -86,7 +94,32 @@ func passphrase(file string) (string, error) {
 		}
 		return strings.TrimRight(string(b), "\r\n"), nil
 	}
-	return os.Getenv("TRACELEDGER_PASSPHRASE"), nil
+	if p := os.Getenv("TRACELEDGER_PASSPHRASE"); p != "" {
+		return p, nil
+	}
+	return os.Getenv("TRACELEDGER_PIN"), nil
+}
+
+// openBackupFile opens a field-app key backup with pin, asking for the PIN
+// on the terminal when none was given.
+func openBackupFile(path string, data []byte, pin string) (*ecdsa.PrivateKey, error) {
+	if pin == "" {
+		if !term.IsTerminal(int(os.Stdin.Fd())) {
+			return nil, fmt.Errorf("%s is a key backup protected by a PIN, and there is no terminal to ask for it on: set --pin-file or TRACELEDGER_PIN", path)
+		}
+		fmt.Fprintf(os.Stderr, "PIN for %s: ", path)
+		b, err := term.ReadPassword(int(os.Stdin.Fd()))
+		fmt.Fprintln(os.Stderr)
+		if err != nil {
+			return nil, fmt.Errorf("read the PIN: %w", err)
+		}
+		pin = string(b)
+	}
+	k, err := fieldapp.OpenBackup(data, pin)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
 }
 
 func runKeygen(ctx context.Context, args []string) error {
@@ -95,15 +128,57 @@ func runKeygen(ctx context.Context, args []string) error {
 	plain := fs.Bool("plain", false, "write the private key as plain hex (demos only) instead of a passphrase-protected keystore")
 	passFile := fs.String("passphrase-file", "", "file holding the keystore passphrase (default $TRACELEDGER_PASSPHRASE)")
 	light := fs.Bool("light-kdf", false, "cheaper scrypt parameters for slow devices (weaker against brute force)")
+	backup := fs.Bool("backup", false, "write a field-app key backup (PBKDF2 + AES-GCM under a PIN), which the app at /app/ imports")
+	pinFile := fs.String("pin-file", "", "file holding the backup's PIN (default $TRACELEDGER_PIN; asked on the terminal otherwise)")
+	from := fs.String("from", "", "write an existing key file (any form) in the new form instead of creating a key")
+	fromPass := fs.String("from-passphrase-file", "", "passphrase or PIN of the --from key (default $TRACELEDGER_PASSPHRASE or $TRACELEDGER_PIN)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *out == "" {
 		return errors.New("--out FILE is required")
 	}
-	k, err := newKey()
-	if err != nil {
+	if *backup && *plain {
+		return errors.New("--backup and --plain are two different forms: choose one")
+	}
+	var k *ecdsa.PrivateKey
+	var err error
+	if *from != "" {
+		pass, err := passphrase(*fromPass)
+		if err != nil {
+			return err
+		}
+		if k, err = loadKey(*from, pass); err != nil {
+			return err
+		}
+	} else if k, err = newKey(); err != nil {
 		return err
+	}
+	if *backup {
+		pin, err := passphrase(*pinFile)
+		if err != nil {
+			return err
+		}
+		if pin == "" {
+			if !term.IsTerminal(int(os.Stdin.Fd())) {
+				return errors.New("a key backup needs a PIN, and there is no terminal to ask for one on: set --pin-file or TRACELEDGER_PIN")
+			}
+			if pin, err = askNewPassphrase(os.Stdin, os.Stderr); err != nil {
+				return err
+			}
+		}
+		if len(pin) < 6 {
+			return errors.New("the PIN must have at least 6 characters, as the app asks")
+		}
+		blob, err := fieldapp.SealBackup(k, pin, fieldapp.BackupIterations)
+		if err != nil {
+			return err
+		}
+		if err := writeSecret(*out, blob); err != nil {
+			return err
+		}
+		fmt.Println(ledger.AddressOf(k).Hex())
+		return nil
 	}
 	if *plain {
 		if err := savePlainKey(*out, k); err != nil {
@@ -173,8 +248,9 @@ func askNewPassphrase(tty *os.File, prompt io.Writer) (string, error) {
 
 func runSign(ctx context.Context, args []string) error {
 	fs := newFlags("sign")
-	keyFile := fs.String("key", "", "key file (keystore or plain)")
-	passFile := fs.String("passphrase-file", "", "file holding the keystore passphrase (default $TRACELEDGER_PASSPHRASE)")
+	keyFile := fs.String("key", "", "key file (keystore, field-app key backup, or plain)")
+	passFile := fs.String("passphrase-file", "", "file holding the keystore passphrase or the key backup's PIN (default $TRACELEDGER_PASSPHRASE, $TRACELEDGER_PIN)")
+	fs.StringVar(passFile, "pin-file", "", "the same as --passphrase-file, for a field-app key backup")
 	out := fs.String("out", "", "write the envelope here instead of stdout")
 	base := fs.String("url", defaultURL(), "node URL: a transfer or receive without \"after\" gets the digest of the lot's latest record from it")
 	offline := fs.Bool("offline", false, "do not ask a node for the lot's latest record")

@@ -39,18 +39,19 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":   {"run a node", runServe},
-		"keygen":  {"create a signing key", runKeygen},
-		"sign":    {"sign a record: record JSON in, envelope out", runSign},
-		"submit":  {"send envelopes from files or directories, retrying until answered", runSubmit},
-		"lot":     {"show a lot's state and history", runLot},
-		"bench":   {"measure ingest throughput on this machine", runBench},
-		"testnet": {"run a local multi-node cluster with the demo history", runTestnet},
-		"verify":  {"check a provenance bundle offline: signatures, proofs, cosignatures, custody", runVerify},
-		"audit":   {"re-check a whole ledger: hashes, signatures, rules, state, Merkle root", runAudit},
-		"qr":      {"write the QR code (PNG or SVG) of a lot's GS1 Digital Link", runQR},
-		"export":  {"write a lot's upstream history as a GS1 EPCIS 2.0 JSON-LD document", runExport},
-		"certs":   {"make the CA and node certificates members authenticate each other with", runCerts},
+		"serve":       {"run a node", runServe},
+		"keygen":      {"create a signing key", runKeygen},
+		"sign":        {"sign a record: record JSON in, envelope out", runSign},
+		"submit":      {"send envelopes from files or directories, retrying until answered", runSubmit},
+		"lot":         {"show a lot's state and history", runLot},
+		"bench":       {"measure ingest throughput on this machine", runBench},
+		"testnet":     {"run a local multi-node cluster with the demo history", runTestnet},
+		"verify":      {"check a provenance bundle offline: signatures, proofs, cosignatures, custody", runVerify},
+		"audit":       {"re-check a whole ledger: hashes, signatures, rules, state, Merkle root", runAudit},
+		"qr":          {"write the QR code (PNG or SVG) of a lot's GS1 Digital Link", runQR},
+		"export":      {"write a lot's upstream history as a GS1 EPCIS 2.0 JSON-LD document", runExport},
+		"certs":       {"make the CA and node certificates members authenticate each other with", runCerts},
+		"participant": {"register a participant (participant add), signed with an admin's key", runParticipant},
 	}
 }
 

@@ -273,7 +273,10 @@ func seedDemo(ctx context.Context, n *node.Node, admin *ecdsa.PrivateKey, dataDi
 	fmt.Printf("  %s/01/%s/10/%s\n", u, first.GTIN, first.Lot)
 	fmt.Printf("  %s/01/%s/10/%s        # recalled\n", u, recalled.GTIN, recalled.Lot)
 	fmt.Printf("  %s/qr/01/%s/10/%s.svg     # the QR code\n", u, first.GTIN, first.Lot)
-	fmt.Printf("  %s/labels/01/%s/10/%s     # a printable A4 label sheet\n\n", u, first.GTIN, first.Lot)
+	fmt.Printf("  %s/labels/01/%s/10/%s     # a printable A4 label sheet\n", u, first.GTIN, first.Lot)
+	fmt.Printf("\nThe field app (sign on a phone, offline too) and the landing page:\n")
+	fmt.Printf("  %s/app/     # to act as the admin, import %s with a PIN of your choice\n", u, filepath.Join(dataDir, "dev-admin.key"))
+	fmt.Printf("  %s/\n\n", u)
 	return nil
 }
 

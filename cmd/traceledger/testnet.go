@@ -67,8 +67,8 @@ func runTestnet(ctx context.Context, args []string) error {
 		fmt.Printf("  %s  http %s  raft %s  logs %s/node.log\n", p.ID, p.URL(), p.RaftAddr, p.DataDir)
 	}
 	l := demo.Lots()[0]
-	fmt.Printf("\nTry:\n  curl %s/v1/cluster\n  curl %s/v1/lots/%s/%s\n\nCtrl-C stops every node.\n",
-		c.Nodes[0].URL(), c.Nodes[len(c.Nodes)-1].URL(), l.GTIN, l.Lot)
+	fmt.Printf("\nTry:\n  curl %s/v1/cluster\n  curl %s/v1/lots/%s/%s\n", c.Nodes[0].URL(), c.Nodes[len(c.Nodes)-1].URL(), l.GTIN, l.Lot)
+	fmt.Printf("  %s/app/     # the field app; to act as the admin, import %s\n\nCtrl-C stops every node.\n", c.Nodes[0].URL(), adminKey)
 	<-ctx.Done()
 	fmt.Println("\nstopping …")
 	return nil

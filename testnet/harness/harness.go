@@ -1,7 +1,7 @@
 // Package harness holds what every traceledger test harness needs and
-// that imports nothing of traceledger: a loopback port to bind later, and
+// that imports nothing of traceledger: a loopback port to bind later,
 // waiting for a condition with a deadline (the one poll loop; tests never
-// sleep to synchronise). Tests of any package, the ledger's own included,
+// sleep to synchronise), and finding a browser for the browser tests. Tests of any package, the ledger's own included,
 // can use it without an import cycle.
 package harness
 
@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os/exec"
 	"strconv"
 	"time"
 )
@@ -68,4 +69,16 @@ func Wait(tb TB, d time.Duration, what string, cond func() bool) {
 	if err := Poll(context.Background(), d, cond); err != nil {
 		tb.Fatalf("waiting for %s: %v", what, err)
 	}
+}
+
+// FindBrowser returns the path of a Chromium-family browser on PATH, or ""
+// when there is none. The browser tests (consumer pages, field app) drive
+// it headless through chromedp; CI installs Debian's chromium (.ci/run).
+func FindBrowser() string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
 }
