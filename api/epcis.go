@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/ethereum/go-ethereum/common"
+
 	"github.com/traceledger/traceledger/api/epcis"
 	"github.com/traceledger/traceledger/ledger"
 )
@@ -25,65 +27,105 @@ func (s *Server) getEPCIS(w http.ResponseWriter, r *http.Request) {
 	if !s.readConsistent(w, r) {
 		return
 	}
+	s.serveRead(w, r, readSpec{key: "epcis\x00" + ref.String(), contentType: epcis.MediaType, heavy: true,
+		build: func() ([]byte, func(ledger.Reader) (bool, error), error) { return s.buildEPCIS(ref) }})
+}
+
+// buildEPCIS builds the EPCIS document of ref and the check that it is
+// still current: the document is made of the entries of ref and its
+// ancestors (whose set never changes: a lot's parents are fixed when it is
+// made) and of what their participants registered, so it stands while
+// every one of those lots keeps its head and every participant it names
+// its updated_seq. Its creationDate is when it was built.
+func (s *Server) buildEPCIS(ref ledger.LotRef) ([]byte, func(ledger.Reader) (bool, error), error) {
 	var doc *epcis.Document
-	err = s.cluster.Store().View(func(rd ledger.Reader) error {
-		entries, err := upstreamEntries(rd, ref)
+	heads := map[ledger.LotRef]uint64{}
+	parties := map[common.Address]uint64{}
+	err := s.cluster.Store().View(func(rd ledger.Reader) error {
+		entries, lots, err := upstreamEntries(rd, ref)
 		if err != nil {
 			return err
 		}
-		parties := func(address string) (*ledger.ParticipantInfo, error) {
+		for _, l := range lots {
+			if heads[l], _, err = ledger.LotHead(rd, l); err != nil {
+				return err
+			}
+		}
+		party := func(address string) (*ledger.ParticipantInfo, error) {
 			a, err := ledger.ParseAddress(address)
 			if err != nil {
 				return nil, err
 			}
-			return ledger.GetParticipant(rd, a)
+			p, err := ledger.GetParticipant(rd, a)
+			if err == nil {
+				parties[a] = participantVersion(p)
+			}
+			return p, err
 		}
-		doc, err = epcis.FromEntries(entries, parties, s.cfg.Clock())
+		doc, err = epcis.FromEntries(entries, party, s.cfg.Clock())
 		return err
 	})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, nil, err
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {
-		s.writeError(w, r, fmt.Errorf("encode EPCIS document of %s: %w", ref, err))
-		return
+		return nil, nil, fmt.Errorf("encode EPCIS document of %s: %w", ref, err)
 	}
-	w.Header().Set("Content-Type", epcis.MediaType)
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	w.Write(append(b, '\n'))
+	current := func(rd ledger.Reader) (bool, error) {
+		for l, h := range heads {
+			if now, _, err := ledger.LotHead(rd, l); err != nil || now != h {
+				return false, err
+			}
+		}
+		for a, v := range parties {
+			if p, err := ledger.GetParticipant(rd, a); err != nil || participantVersion(p) != v {
+				return false, err
+			}
+		}
+		return true, nil
+	}
+	return b, current, nil
+}
+
+// participantVersion is the seq of a participant's latest registration,
+// 0 when it is not registered.
+func participantVersion(p *ledger.ParticipantInfo) uint64 {
+	if p == nil {
+		return 0
+	}
+	return p.UpdatedSeq
 }
 
 // upstreamEntries returns, in log order, every entry that names ref or one
-// of its ancestors (its parents, their parents, … back to each harvest).
+// of its ancestors (its parents, their parents, … back to each harvest),
+// and those lots.
 // Like a provenance bundle, it refuses a graph of more than
 // ledger.MaxBundleEntries entries.
-func upstreamEntries(rd ledger.Reader, ref ledger.LotRef) ([]*ledger.Entry, error) {
+func upstreamEntries(rd ledger.Reader, ref ledger.LotRef) ([]*ledger.Entry, []ledger.LotRef, error) {
 	seqs := map[uint64]bool{}
 	seen := map[ledger.LotRef]bool{ref: true}
 	for queue := []ledger.LotRef{ref}; len(queue) > 0; queue = queue[1:] {
 		x := queue[0]
 		l, err := ledger.GetLot(rd, x)
 		if err != nil {
-			return nil, fmt.Errorf("lot %s: %w", x, err)
+			return nil, nil, fmt.Errorf("lot %s: %w", x, err)
 		}
 		if l == nil {
 			if x == ref {
-				return nil, ledger.ErrUnknownLot.Detail("%s", ref)
+				return nil, nil, ledger.ErrUnknownLot.Detail("%s", ref)
 			}
-			return nil, fmt.Errorf("lot %s, an ancestor of %s, is missing from the state", x, ref)
+			return nil, nil, fmt.Errorf("lot %s, an ancestor of %s, is missing from the state", x, ref)
 		}
 		list, err := ledger.LotSeqs(rd, x)
 		if err != nil {
-			return nil, fmt.Errorf("entries of %s: %w", x, err)
+			return nil, nil, fmt.Errorf("entries of %s: %w", x, err)
 		}
 		for _, s := range list {
 			seqs[s] = true
 		}
 		if len(seqs) > ledger.MaxBundleEntries {
-			return nil, ledger.ErrBundleTooLarge.Detail("more than %d entries upstream of %s", ledger.MaxBundleEntries, ref)
+			return nil, nil, ledger.ErrBundleTooLarge.Detail("more than %d entries upstream of %s", ledger.MaxBundleEntries, ref)
 		}
 		for _, p := range l.Parents {
 			if !seen[p] {
@@ -91,6 +133,10 @@ func upstreamEntries(rd ledger.Reader, ref ledger.LotRef) ([]*ledger.Entry, erro
 				queue = append(queue, p)
 			}
 		}
+	}
+	lots := make([]ledger.LotRef, 0, len(seen))
+	for l := range seen {
+		lots = append(lots, l)
 	}
 	ordered := make([]uint64, 0, len(seqs))
 	for s := range seqs {
@@ -101,9 +147,9 @@ func upstreamEntries(rd ledger.Reader, ref ledger.LotRef) ([]*ledger.Entry, erro
 	for _, s := range ordered {
 		e, _, err := ledger.GetEntry(rd, s)
 		if err != nil {
-			return nil, fmt.Errorf("entry %d: %w", s, err)
+			return nil, nil, fmt.Errorf("entry %d: %w", s, err)
 		}
 		out = append(out, e)
 	}
-	return out, nil
+	return out, lots, nil
 }

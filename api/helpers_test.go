@@ -63,15 +63,26 @@ func addr(k *ecdsa.PrivateKey) string { return ledger.AddressOf(k).Hex() }
 // registered by the genesis admin.
 func startNode(t *testing.T) *fixture {
 	t.Helper()
+	return startNodeWith(t, nil)
+}
+
+// startNodeWith is startNode with the node's configuration adjusted by
+// tune (nil: unchanged).
+func startNodeWith(t *testing.T, tune func(*node.Config)) *fixture {
+	t.Helper()
 	f := &fixture{t: t, ids: new(int), client: &http.Client{Timeout: 30 * time.Second},
 		admin: newKey(t), producer: newKey(t), distributor: newKey(t), retailer: newKey(t), inspector: newKey(t)}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	n, err := node.Start(ctx, node.Config{
+	cfg := node.Config{
 		ID: "t1", DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", Bootstrap: true,
 		Admins:           []common.Address{ledger.AddressOf(f.admin)},
 		HeartbeatTimeout: raftTimeout, ElectionTimeout: raftTimeout,
-	})
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	n, err := node.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("node.Start: %v", err)
 	}

@@ -127,16 +127,23 @@ func (s *Server) getLot(w http.ResponseWriter, r *http.Request) {
 	if !s.readConsistent(w, r) {
 		return
 	}
-	var view LotView
-	err = s.cluster.Store().View(func(rd ledger.Reader) (err error) {
-		view, err = ReadLotView(rd, ref, from)
-		return err
-	})
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, view)
+	s.serveRead(w, r, readSpec{key: "lot\x00" + ref.String() + "\x00" + strconv.FormatUint(from, 10), contentType: contentTypeJSON,
+		build: func() ([]byte, func(ledger.Reader) (bool, error), error) {
+			var view LotView
+			var current func(ledger.Reader) (bool, error)
+			err := s.cluster.Store().View(func(rd ledger.Reader) (err error) {
+				if view, err = ReadLotView(rd, ref, from); err != nil {
+					return err
+				}
+				current, err = lotUnchanged(rd, ref)
+				return err
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+			b, err := json.Marshal(view)
+			return b, current, err
+		}})
 }
 
 // ReadLotView reads a lot's state and one page of its entries from seq

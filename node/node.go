@@ -47,8 +47,11 @@ type Config struct {
 	RaftAdvertise string
 	Bootstrap     bool
 	Join          string // URL of any member, for a new node
-	Admins        []common.Address
-	Logger        *slog.Logger
+	// NonVoter makes the Join ask for a non-voting membership: a read
+	// replica (see consensus.Node.JoinNonvoter).
+	NonVoter bool
+	Admins   []common.Address
+	Logger   *slog.Logger
 
 	// Consensus tuning; zero values take the consensus defaults.
 	HeartbeatTimeout  time.Duration
@@ -59,6 +62,11 @@ type Config struct {
 	// WriteLimit is the most KiB of envelopes per second one client IP may
 	// submit (0: unlimited); see api.Config.WriteRate.
 	WriteLimit float64
+	// HeavyReadLimit is how many provenance bundles or EPCIS documents
+	// one client IP may cause to be built per second (answers from the
+	// read cache are free); 0: the API's default, negative: unlimited.
+	// See api.Config.HeavyReadRate.
+	HeavyReadLimit float64
 	// BodyBudget bounds the request-body bytes held at once across all
 	// connections (0: api.DefaultBodyBudget, 64 MiB; negative: unlimited);
 	// MinBodyRate and BodyStallTimeout time each body. See api.Config.
@@ -178,7 +186,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.registerGauges(reg)
 	if n.API, err = api.New(api.Config{Cluster: n.Raft, Logger: n.logger, Registry: reg, Client: n.Raft.PeerClient(), WriteRate: cfg.WriteLimit, WriteBurst: int(4 * cfg.WriteLimit), ClusterSecret: cfg.ClusterSecret,
-		BodyBudget: cfg.BodyBudget, MinBodyRate: cfg.MinBodyRate, BodyStallTimeout: cfg.BodyStallTimeout}); err != nil {
+		BodyBudget: cfg.BodyBudget, MinBodyRate: cfg.MinBodyRate, BodyStallTimeout: cfg.BodyStallTimeout,
+		HeavyReadRate: cfg.HeavyReadLimit, HeavyReadBurst: int(max(30, 4*cfg.HeavyReadLimit))}); err != nil {
 		n.closeParts()
 		return nil, err
 	}
@@ -252,7 +261,11 @@ func (n *Node) RaftAddr() string { return n.Raft.RaftAddr() }
 // node's certificate vouches for its id; the cluster secret, when set,
 // goes with it.
 func (n *Node) join(ctx context.Context) error {
-	body, _ := json.Marshal(map[string]string{"id": n.cfg.ID, "raft": n.RaftAddr(), "http": n.httpURL, "checkpoint_key": n.Raft.CheckpointKey()})
+	join := map[string]any{"id": n.cfg.ID, "raft": n.RaftAddr(), "http": n.httpURL, "checkpoint_key": n.Raft.CheckpointKey()}
+	if n.cfg.NonVoter {
+		join["non_voter"] = true
+	}
+	body, _ := json.Marshal(join)
 	public := &http.Client{Timeout: 15 * time.Second}
 	if n.cfg.PeerTLS != nil {
 		// Trust the system's roots and the cluster's CA for --join https://….
