@@ -156,3 +156,64 @@ func TestHeavyReadLimit(t *testing.T) {
 		t.Errorf("lot JSON past the burst: %d %s, want 200 (not a heavy read)", status, body)
 	}
 }
+
+// TestLongLotPages: ?before= pages a long history backward: ?before= the
+// ledger size is the newest page, oldest first within the page, with a
+// cursor (older, used as ?before=) back to the rest; the default still
+// pages forward from the oldest entry.
+func TestLongLotPages(t *testing.T) {
+	f := startNode(t)
+	gtin := gtin14("0893456789036")
+	f.accept(f.harvest(f.producer, gtin, "LONG"))
+	const inspections = 1001 // one page is 1 000 entries
+	for sent := 0; sent < inspections; {
+		var batch []any
+		for ; sent < inspections && len(batch) < 500; sent++ {
+			batch = append(batch, sign(t, f.inspector, f.record(f.inspector, "inspect", map[string]any{"lot": lotRef(gtin, "LONG"), "result": "pass"})))
+		}
+		if status, body := f.post(map[string]any{"records": batch}); status != http.StatusCreated && status != http.StatusOK {
+			t.Fatalf("batch of inspections: %d %.300s", status, body)
+		}
+	}
+	type page struct {
+		Entries []struct {
+			Seq  uint64 `json:"seq"`
+			Type string `json:"type"`
+		} `json:"entries"`
+		Next  *uint64 `json:"next"`
+		Older *uint64 `json:"older"`
+	}
+	get := func(query string) page {
+		t.Helper()
+		status, body := f.get("/v1/lots/" + gtin + "/LONG" + query)
+		if status != http.StatusOK {
+			t.Fatalf("GET %s: %d %.300s", query, status, body)
+		}
+		var p page
+		mustDecode(t, body, &p)
+		return p
+	}
+	size, _ := f.head()
+	newest := get("?before=" + strconv.FormatUint(size, 10))
+	if len(newest.Entries) != 1000 || newest.Older == nil || newest.Next != nil || newest.Entries[0].Type != "inspect" {
+		t.Fatalf("newest page: %d entries, older %v, next %v", len(newest.Entries), newest.Older, newest.Next)
+	}
+	if last := newest.Entries[999].Seq; last != size-1 || *newest.Older != newest.Entries[0].Seq {
+		t.Errorf("newest page ends at %d (ledger size %d), older cursor %d (first shown %d)", last, size, *newest.Older, newest.Entries[0].Seq)
+	}
+	older := get("?before=" + strconv.FormatUint(*newest.Older, 10))
+	if len(older.Entries) != 2 || older.Older != nil || older.Entries[0].Type != "harvest" || older.Entries[1].Seq >= *newest.Older {
+		t.Errorf("older page: %+v", older)
+	}
+	for _, q := range []string{"", "?from=0"} {
+		forward := get(q)
+		if len(forward.Entries) != 1000 || forward.Next == nil || forward.Older != nil || forward.Entries[0].Type != "harvest" {
+			t.Errorf("%q: %d entries, next %v, older %v", q, len(forward.Entries), forward.Next, forward.Older)
+		}
+	}
+	for _, bad := range []string{"?before=x", "?from=0&before=9", "?before=-1"} {
+		if status, body := f.get("/v1/lots/" + gtin + "/LONG" + bad); status != http.StatusBadRequest {
+			t.Errorf("GET %s: %d %s, want 400", bad, status, body)
+		}
+	}
+}

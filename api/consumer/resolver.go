@@ -332,7 +332,7 @@ func (c *Consumer) serveLotJSON(w http.ResponseWriter, r *http.Request, m *model
 	if !ok {
 		var view api.LotView
 		err := c.cfg.Store.View(func(rd ledger.Reader) (err error) {
-			view, err = api.ReadLotView(rd, m.Ref, 0)
+			view, err = api.ReadLotPage(rd, m.Ref, api.LotPage{})
 			return err
 		})
 		var body []byte
