@@ -244,6 +244,17 @@ func (c *Procs) Start(i int) error {
 	})
 }
 
+// Pid is node i's process id, 0 when it is not running.
+func (c *Procs) Pid(i int) int {
+	if !c.Running(i) {
+		return 0
+	}
+	p := c.Nodes[i]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd.Process.Pid
+}
+
 // Running reports whether node i's process is alive.
 func (c *Procs) Running(i int) bool {
 	p := c.Nodes[i]
