@@ -30,6 +30,8 @@ type ClusterView struct {
 // NodeView is one member, with what it reported about itself.
 type NodeView struct {
 	consensus.Member
+	// Role is "voter" or "nonvoter" (a read replica, serve --non-voter).
+	Role      string `json:"role"`
 	State     string `json:"state,omitempty"`
 	Applied   uint64 `json:"applied_index"`
 	Reachable bool   `json:"reachable"`
@@ -41,7 +43,7 @@ func (s *Server) localView() (ClusterView, error) {
 	st := s.cluster.Status()
 	v := ClusterView{Status: st, Nodes: make([]NodeView, len(st.Members))}
 	for i, m := range st.Members {
-		v.Nodes[i] = NodeView{Member: m}
+		v.Nodes[i] = NodeView{Member: m, Role: m.Role()}
 		if m.ID == st.ID {
 			v.Nodes[i].State, v.Nodes[i].Applied, v.Nodes[i].Reachable = st.State, st.Applied, true
 		}
@@ -106,15 +108,18 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-// joinRequest is the body of POST /v1/cluster/nodes.
-type joinRequest struct {
+// JoinRequest is the body of POST /v1/cluster/nodes.
+type JoinRequest struct {
 	ID   string `json:"id"`
 	Raft string `json:"raft"`
 	HTTP string `json:"http"`
 	Key  string `json:"checkpoint_key"`
+	// NonVoter asks to join as a read replica (serve --non-voter).
+	NonVoter bool `json:"non_voter,omitempty"`
 }
 
-// postNode adds a voter. The caller presents the cluster secret, or, on
+// postNode adds a voter, or a non-voter (a read replica) when the request
+// says "non_voter": true. The caller presents the cluster secret, or, on
 // the members' channel of a cluster with peer TLS, a certificate naming
 // the node it asks to join as (see auth.go). Any node accepts a request
 // with the secret (a follower forwards it); a certificate-authenticated
@@ -126,7 +131,7 @@ func (s *Server) postNode(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	var jr joinRequest
+	var jr JoinRequest
 	if err := decodeStrict(body, &jr); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -162,7 +167,11 @@ func (s *Server) postNode(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := s.cluster.Join(jr.ID, jr.Raft, jr.HTTP, jr.Key); err != nil {
+	join := s.cluster.Join
+	if jr.NonVoter {
+		join = s.cluster.JoinNonvoter
+	}
+	if err := join(jr.ID, jr.Raft, jr.HTTP, jr.Key); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -62,13 +62,24 @@ func addr(k *ecdsa.PrivateKey) string { return ledger.AddressOf(k).Hex() }
 // are registered by the genesis admin.
 func startNode(t *testing.T) *fixture {
 	t.Helper()
+	return startNodeWith(t, nil)
+}
+
+// startNodeWith is startNode with the API's configuration adjusted by
+// tune (nil: unchanged).
+func startNodeWith(t *testing.T, tune func(*api.Config)) *fixture {
+	t.Helper()
 	f := &fixture{t: t, ids: new(int), client: &http.Client{Timeout: 30 * time.Second},
 		admin: newKey(t), producer: newKey(t), distributor: newKey(t), retailer: newKey(t), inspector: newKey(t)}
 	c, err := apitest.NewCluster([]common.Address{ledger.AddressOf(f.admin)})
 	if err != nil {
 		t.Fatalf("fake cluster: %v", err)
 	}
-	s, err := api.New(api.Config{Cluster: c})
+	cfg := api.Config{Cluster: c}
+	if tune != nil {
+		tune(&cfg)
+	}
+	s, err := api.New(cfg)
 	if err != nil {
 		t.Fatalf("api.New: %v", err)
 	}

@@ -19,6 +19,9 @@ type metrics struct {
 	forwarded prometheus.Counter
 	// bodyRefusals counts request bodies refused by the body bounds.
 	bodyRefusals *prometheus.CounterVec
+	// readHits and readBuilds count cached reads (readcache.go) answered
+	// from memory and built.
+	readHits, readBuilds prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry, budget *bodyBudget, cluster Cluster) (*metrics, error) {
@@ -40,6 +43,14 @@ func newMetrics(reg *prometheus.Registry, budget *bodyBudget, cluster Cluster) (
 			Name: "traceledger_http_body_refusals_total",
 			Help: "Request bodies refused: budget (503, the body budget was full), too_large (413, announced over the per-request limit), too_slow (408, stalled or below the minimum rate).",
 		}, []string{"reason"}),
+		readHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "traceledger_read_cache_hits_total",
+			Help: "Lot JSON, provenance bundles and EPCIS documents answered from the read cache.",
+		}),
+		readBuilds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "traceledger_read_cache_builds_total",
+			Help: "Lot JSON, provenance bundles and EPCIS documents built because none was cached or the cached one was out of date.",
+		}),
 	}
 	for _, r := range []string{"budget", "too_large", "too_slow"} {
 		m.bodyRefusals.WithLabelValues(r) // present at 0 before the first refusal
@@ -52,7 +63,7 @@ func newMetrics(reg *prometheus.Registry, budget *bodyBudget, cluster Cluster) (
 		Name: "traceledger_http_body_budget_bytes",
 		Help: "The request-body budget: the most body bytes held at once (0: unlimited).",
 	}, func() float64 { return float64(max(budget.limit, 0)) })
-	for _, c := range append([]prometheus.Collector{m.requests, m.records, m.forwarded, m.bodyRefusals, budgetInUse, budgetLimit}, clusterGauges(cluster)...) {
+	for _, c := range append([]prometheus.Collector{m.requests, m.records, m.forwarded, m.bodyRefusals, m.readHits, m.readBuilds, budgetInUse, budgetLimit}, clusterGauges(cluster)...) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

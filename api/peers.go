@@ -68,8 +68,8 @@ type JoinClient struct {
 // Join asks the cluster at via to add the member described by req, with
 // backoff: the member it asks may still be starting or between leaders.
 // It returns once the leader has answered for good, or ctx ends.
-func (c JoinClient) Join(ctx context.Context, via string, id, raftAddr, httpURL, checkpointKey string) error {
-	body, err := json.Marshal(joinRequest{ID: id, Raft: raftAddr, HTTP: httpURL, Key: checkpointKey})
+func (c JoinClient) Join(ctx context.Context, via string, req JoinRequest) error {
+	body, err := json.Marshal(req)
 	if err != nil {
 		return err
 	}

@@ -3,9 +3,11 @@ package api
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -200,57 +202,91 @@ func (s *Server) postCosign(w http.ResponseWriter, r *http.Request) {
 // getProvenance serves the self-contained provenance bundle of a lot. It
 // waits briefly for a checkpoint that covers the lot's latest entry, so that
 // a bundle fetched right after a write includes it.
+//
+// The bundle is cached (readcache.go) while the lot's updated_seq and head
+// and the cluster's checkpoint keys stay the same. A newer checkpoint does
+// not make it wrong: its entries and proofs still verify against the
+// checkpoint it embeds, which covers every entry of the lot itself. What a
+// newer checkpoint can add is entries of other lots of the graph
+// (descendants' hand-overs, a participant's re-registration), so a cached
+// bundle is rebuilt once it is older than Config.BundleRefresh and a newer
+// checkpoint exists. A bundle built against a checkpoint that did not yet
+// cover the lot (the wait timed out) is served once and not kept.
 func (s *Server) getProvenance(w http.ResponseWriter, r *http.Request) {
 	ref, err := lotRef(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`inline; filename="provenance-%s-%s.json"`, ref.GTIN, sanitizeFilename(ref.Lot)))
+	s.serveRead(w, r, readSpec{key: "bundle\x00" + ref.String(), contentType: contentTypeJSON, heavy: true,
+		build: func() ([]byte, func(ledger.Reader) (bool, error), error) { return s.buildBundle(r.Context(), ref) }})
+}
+
+// buildBundle builds the bundle of ref and the check that it may still be
+// served (see getProvenance).
+func (s *Server) buildBundle(ctx context.Context, ref ledger.LotRef) ([]byte, func(ledger.Reader) (bool, error), error) {
 	var lot *ledger.Lot
-	var seqs []uint64
-	err = s.cluster.Store().View(func(rd ledger.Reader) error {
+	var head uint64
+	err := s.cluster.Store().View(func(rd ledger.Reader) (err error) {
 		if lot, err = ledger.GetLot(rd, ref); err != nil || lot == nil {
 			return err
 		}
-		seqs, err = ledger.LotSeqs(rd, ref)
+		head, _, err = ledger.LotHead(rd, ref)
 		return err
 	})
 	if err == nil && lot == nil {
 		err = ledger.ErrUnknownLot.Detail("%s", ref)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, nil, err
 	}
-	need := lot.UpdatedSeq + 1
-	if len(seqs) > 0 {
-		need = max(need, seqs[len(seqs)-1]+1)
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	cp, msg, err := s.cluster.WaitCheckpoint(ctx, need)
+	covered := true
+	cp, msg, err := s.cluster.WaitCheckpoint(ctx, max(lot.UpdatedSeq, head)+1)
 	if err != nil {
 		var ok bool
+		covered = false
 		if cp, msg, ok, err = s.cluster.LatestCheckpoint(); err == nil && !ok {
 			err = errNoCheckpoint
 		}
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return nil, nil, err
 		}
 	}
 	keys := s.cluster.Status().CheckpointKeys()
 	var b *ledger.Bundle
+	var lotCurrent func(ledger.Reader) (bool, error)
 	err = s.cluster.Store().View(func(rd ledger.Reader) (err error) {
-		b, err = ledger.BuildBundle(rd, ref, cp, msg, keys)
+		if b, err = ledger.BuildBundle(rd, ref, cp, msg, keys); err != nil {
+			return err
+		}
+		lotCurrent, err = lotUnchanged(rd, ref)
 		return err
 	})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, nil, err
 	}
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`inline; filename="provenance-%s-%s.json"`, ref.GTIN, sanitizeFilename(ref.Lot)))
-	writeJSON(w, http.StatusOK, b)
+	body, err := json.Marshal(b)
+	if err != nil || !covered {
+		return body, nil, err
+	}
+	built := s.cfg.Clock()
+	current := func(rd ledger.Reader) (bool, error) {
+		if ok, err := lotCurrent(rd); !ok || err != nil {
+			return false, err
+		}
+		if !slices.Equal(s.cluster.Status().CheckpointKeys(), keys) {
+			return false, nil
+		}
+		if s.cfg.Clock().Sub(built) < s.cfg.BundleRefresh {
+			return true, nil
+		}
+		latest, _, ok, err := ledger.LatestCheckpoint(rd)
+		return err == nil && ok && latest.Size == cp.Size, err
+	}
+	return body, current, nil
 }
 
 func sanitizeFilename(s string) string {

@@ -7,6 +7,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -31,12 +32,24 @@ type EntryView struct {
 }
 
 // LotView is the answer of GET /v1/lots/{gtin}/{lot}: the lot's state
-// and its entries, oldest first, at most maxLotEntries of them from ?from=
-// (a seq); Next, when set, is the ?from= of the following page.
+// and one page of its entries, oldest first, at most maxLotEntries of them
+// (see LotPage). Next, when set, is the ?from= of the following page;
+// Older, when set, the ?before= of the page of older entries.
 type LotView struct {
 	Lot     *ledger.Lot `json:"lot"`
 	Entries []EntryView `json:"entries"`
 	Next    *uint64     `json:"next,omitempty"`
+	Older   *uint64     `json:"older,omitempty"`
+}
+
+// LotPage selects a page of a lot's history. From pages forward from a
+// seq (?from=, the default being the oldest entry, with Next leading on);
+// Before pages backward (?before=): the newest entries below that seq,
+// with Older leading further back. ?before= the ledger size (or any larger
+// number) is the lot's newest page, what a reader of a lot inspected daily
+// for years wants; the consumer page links there. They exclude each other.
+type LotPage struct {
+	From, Before *uint64
 }
 
 // maxLotEntries bounds one page of a lot's history: a lot inspected every
@@ -119,7 +132,7 @@ func (s *Server) getLot(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	from, err := queryUint(r, "from", 0)
+	page, err := lotPage(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -127,22 +140,65 @@ func (s *Server) getLot(w http.ResponseWriter, r *http.Request) {
 	if !s.readConsistent(w, r) {
 		return
 	}
-	var view LotView
-	err = s.cluster.Store().View(func(rd ledger.Reader) (err error) {
-		view, err = ReadLotView(rd, ref, from)
-		return err
-	})
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	s.serveRead(w, r, readSpec{key: "lot\x00" + ref.String() + "\x00" + page.String(), contentType: contentTypeJSON,
+		build: func() ([]byte, func(ledger.Reader) (bool, error), error) {
+			var view LotView
+			var current func(ledger.Reader) (bool, error)
+			err := s.cluster.Store().View(func(rd ledger.Reader) (err error) {
+				if view, err = ReadLotPage(rd, ref, page); err != nil {
+					return err
+				}
+				current, err = lotUnchanged(rd, ref)
+				return err
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+			b, err := json.Marshal(view)
+			return b, current, err
+		}})
+}
+
+// lotPage parses ?from= and ?before=.
+func lotPage(r *http.Request) (LotPage, error) {
+	var p LotPage
+	q := r.URL.Query()
+	for name, dst := range map[string]**uint64{"from": &p.From, "before": &p.Before} {
+		if !q.Has(name) {
+			continue
+		}
+		n, err := queryUint(r, name, 0)
+		if err != nil {
+			return p, err
+		}
+		*dst = &n
 	}
-	writeJSON(w, http.StatusOK, view)
+	if p.From != nil && p.Before != nil {
+		return p, ledger.ErrInvalidField.Detail("from and before exclude each other")
+	}
+	return p, nil
+}
+
+// String names the page in cache keys.
+func (p LotPage) String() string {
+	switch {
+	case p.Before != nil:
+		return "before=" + strconv.FormatUint(*p.Before, 10)
+	case p.From != nil:
+		return "from=" + strconv.FormatUint(*p.From, 10)
+	}
+	return "from=0"
 }
 
 // ReadLotView reads a lot's state and one page of its entries from seq
-// from on: the answer of GET /v1/lots/{gtin}/{lot}, which the consumer
-// resolver serves too.
+// from on.
 func ReadLotView(rd ledger.Reader, ref ledger.LotRef, from uint64) (LotView, error) {
+	return ReadLotPage(rd, ref, LotPage{From: &from})
+}
+
+// ReadLotPage reads a lot's state and one page of its entries: the answer
+// of GET /v1/lots/{gtin}/{lot}, which the consumer resolver serves too.
+func ReadLotPage(rd ledger.Reader, ref ledger.LotRef, page LotPage) (LotView, error) {
 	l, err := ledger.GetLot(rd, ref)
 	if err != nil {
 		return LotView{}, err
@@ -151,7 +207,27 @@ func ReadLotView(rd ledger.Reader, ref ledger.LotRef, from uint64) (LotView, err
 		return LotView{}, ledger.ErrUnknownLot.Detail("%s", ref)
 	}
 	view := LotView{Lot: l}
-	view.Entries, view.Next, err = entriesOf(rd, ref, from, maxLotEntries)
+	if page.Before == nil {
+		var from uint64
+		if page.From != nil {
+			from = *page.From
+		}
+		view.Entries, view.Next, err = entriesOf(rd, ref, from, maxLotEntries)
+		return view, err
+	}
+	// Backward: the index is read in log order (keys only, 8 bytes each),
+	// then only the page's entries.
+	seqs, err := ledger.LotSeqs(rd, ref)
+	if err != nil {
+		return LotView{}, err
+	}
+	n, _ := slices.BinarySearch(seqs, *page.Before)
+	seqs = seqs[:n]
+	if len(seqs) > maxLotEntries {
+		seqs = seqs[len(seqs)-maxLotEntries:]
+		view.Older = &seqs[0]
+	}
+	view.Entries, err = viewEntries(rd, seqs)
 	return view, err
 }
 
@@ -167,15 +243,21 @@ func entriesOf(rd ledger.Reader, ref ledger.LotRef, from uint64, limit int) ([]E
 		next = &seqs[limit]
 		seqs = seqs[:limit]
 	}
+	out, err := viewEntries(rd, seqs)
+	return out, next, err
+}
+
+// viewEntries reads the entries seqs.
+func viewEntries(rd ledger.Reader, seqs []uint64) ([]EntryView, error) {
 	out := make([]EntryView, 0, len(seqs))
 	for _, seq := range seqs {
 		e, data, err := ledger.GetEntry(rd, seq)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		out = append(out, viewEntry(e, data))
 	}
-	return out, next, nil
+	return out, nil
 }
 
 func (s *Server) getEntry(w http.ResponseWriter, r *http.Request) {

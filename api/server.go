@@ -19,7 +19,9 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/singleflight"
 
+	"github.com/traceledger/traceledger/api/httpcache"
 	"github.com/traceledger/traceledger/api/ratelimit"
 	"github.com/traceledger/traceledger/consensus"
 	"github.com/traceledger/traceledger/ledger"
@@ -41,6 +43,9 @@ type Cluster interface {
 	LeaderPeerURL() string
 	Status() consensus.Status
 	Join(id, raftAddr, httpURL, checkpointKey string) error
+	// JoinNonvoter adds a read replica: a member that replicates the log
+	// and serves reads but never votes.
+	JoinNonvoter(id, raftAddr, httpURL, checkpointKey string) error
 	Remove(id string) error
 
 	// Cosign signs a checkpoint that matches the local log.
@@ -87,6 +92,21 @@ type Config struct {
 	// the node the client reached, not again on the leader.
 	WriteRate  float64
 	WriteBurst int
+	// ReadCacheBytes bounds the memory of cached read answers (lot JSON,
+	// provenance bundles, EPCIS documents; see readcache.go); default
+	// DefaultReadCacheBytes.
+	ReadCacheBytes int64
+	// HeavyReadRate limits how many provenance bundles or EPCIS documents
+	// one client IP may cause to be built (answers from the cache are
+	// free), per second, with bursts of HeavyReadBurst. Default 2 a second
+	// with bursts of 30: a person browsing never meets it, a script
+	// walking every lot of the ledger does. Negative: no limit.
+	HeavyReadRate  float64
+	HeavyReadBurst int
+	// BundleRefresh is how long a cached provenance bundle of an unchanged
+	// lot is served after a newer checkpoint exists; default 30 s. See
+	// getProvenance.
+	BundleRefresh time.Duration
 	// ClusterSecret guards membership changes and fault injection (see
 	// auth.go); without it they are refused.
 	ClusterSecret string
@@ -107,6 +127,11 @@ type Server struct {
 	limit   *ratelimit.Limiter // nil: no write limit
 	budget  *bodyBudget
 	guard   *bodyGuard
+
+	// Cached reads (readcache.go).
+	reads      *httpcache.Cache[string, *cachedRead]
+	flight     singleflight.Group
+	heavyLimit *ratelimit.Limiter // nil: no limit
 }
 
 // New builds a Server.
@@ -141,6 +166,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBatch == 0 {
 		cfg.MaxBatch = 1000
 	}
+	if cfg.ReadCacheBytes <= 0 {
+		cfg.ReadCacheBytes = DefaultReadCacheBytes
+	}
+	if cfg.HeavyReadRate == 0 {
+		cfg.HeavyReadRate, cfg.HeavyReadBurst = 2, max(cfg.HeavyReadBurst, 30)
+	}
+	if cfg.BundleRefresh <= 0 {
+		cfg.BundleRefresh = 30 * time.Second
+	}
 	if cfg.AdmitWorkers == 0 {
 		cfg.AdmitWorkers = runtime.GOMAXPROCS(0)
 	}
@@ -156,6 +190,12 @@ func New(cfg Config) (*Server, error) {
 		// A runaway field device cannot crowd out the others.
 		s.limit = ratelimit.New(cfg.WriteRate, max(cfg.WriteBurst, int(cfg.WriteRate)), maxWriteClients)
 	}
+	if cfg.HeavyReadRate > 0 {
+		s.heavyLimit = ratelimit.New(cfg.HeavyReadRate, max(cfg.HeavyReadBurst, 1), maxWriteClients)
+	}
+	s.reads = httpcache.New[string](maxCachedReads, cfg.ReadCacheBytes, func(c *cachedRead) int64 {
+		return c.body.Size() + int64(len(c.etag)) + 256
+	})
 	s.routes()
 	return s, nil
 }

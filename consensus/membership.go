@@ -59,8 +59,23 @@ func (n *Node) meta(id string) (nodeMeta, bool) {
 // Joining again exactly as before (same id, Raft address, HTTP address and
 // key) is a no-op, so a restarted node may repeat its join safely. A join
 // that reuses a member's id or Raft address with anything different is
-// refused with ErrMemberConflict until that member is removed.
+// refused with ErrMemberConflict until that member is removed. A non-voter
+// that joins as a voter is promoted.
 func (n *Node) Join(id, raftAddr, httpURL, key string) error {
+	return n.join(id, raftAddr, httpURL, key, raft.Voter)
+}
+
+// JoinNonvoter adds a non-voting member (Raft's Nonvoter suffrage): a read
+// replica that receives and applies the whole log but never counts for a
+// quorum, an election or a checkpoint's cosignatures, so replicas can be
+// added near the readers without slowing or weakening writes. The rules of
+// Join apply; a voter cannot rejoin as a non-voter (ErrMemberConflict):
+// demoting a member is a removal and a new join.
+func (n *Node) JoinNonvoter(id, raftAddr, httpURL, key string) error {
+	return n.join(id, raftAddr, httpURL, key, raft.Nonvoter)
+}
+
+func (n *Node) join(id, raftAddr, httpURL, key string, suffrage raft.ServerSuffrage) error {
 	if id == "" || raftAddr == "" {
 		return errors.New("consensus: join needs a node id and a raft address")
 	}
@@ -79,7 +94,10 @@ func (n *Node) Join(id, raftAddr, httpURL, key string) error {
 			if m, ok := n.meta(id); ok && ((httpURL != "" && m.HTTP != httpURL) || (key != "" && m.Key != "" && m.Key != key)) {
 				return fmt.Errorf("%w: node %s is a member with HTTP %s and another checkpoint key or address", ErrMemberConflict, id, m.HTTP)
 			}
-			member = s.Suffrage == raft.Voter
+			if suffrage == raft.Nonvoter && s.Suffrage == raft.Voter {
+				return fmt.Errorf("%w: node %s is a voter", ErrMemberConflict, id)
+			}
+			member = s.Suffrage == suffrage
 		case sameID:
 			return fmt.Errorf("%w: node %s is a member at Raft address %s", ErrMemberConflict, id, s.Address)
 		case sameAddr:
@@ -87,10 +105,14 @@ func (n *Node) Join(id, raftAddr, httpURL, key string) error {
 		}
 	}
 	if !member {
-		if err := n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, membershipTimeout).Error(); err != nil {
-			return fmt.Errorf("add voter %s: %w", id, mapErr(err))
+		add, what := n.raft.AddVoter, "voter"
+		if suffrage == raft.Nonvoter {
+			add, what = n.raft.AddNonvoter, "non-voter"
 		}
-		n.logger.Info("node joined", "id", id, "raft", raftAddr, "http", httpURL)
+		if err := add(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, membershipTimeout).Error(); err != nil {
+			return fmt.Errorf("add %s %s: %w", what, id, mapErr(err))
+		}
+		n.logger.Info("node joined", "id", id, "raft", raftAddr, "http", httpURL, "suffrage", what)
 	}
 	if httpURL != "" || key != "" {
 		return n.publishMeta(nodeMeta{ID: id, HTTP: httpURL, Key: key})
@@ -144,16 +166,33 @@ func (n *Node) voters() int {
 	return k
 }
 
+// Roles of members, as Member.Role names them and GET /v1/cluster shows
+// them.
+const (
+	RoleVoter    = "voter"
+	RoleNonvoter = "nonvoter"
+)
+
 // Member describes one member of the cluster as this node sees it.
 type Member struct {
-	ID       string `json:"id"`
-	Raft     string `json:"raft"`
-	HTTP     string `json:"http,omitempty"`
+	ID   string `json:"id"`
+	Raft string `json:"raft"`
+	HTTP string `json:"http,omitempty"`
+	// Suffrage is Raft's: "Voter", or "Nonvoter" for a read replica (see
+	// JoinNonvoter).
 	Suffrage string `json:"suffrage"`
 	Leader   bool   `json:"leader"`
 	// CheckpointKey is the node's note verifier key: trust it to check
 	// the node's cosignatures of checkpoints.
 	CheckpointKey string `json:"checkpoint_key,omitempty"`
+}
+
+// Role is RoleVoter or RoleNonvoter.
+func (m Member) Role() string {
+	if m.Suffrage == raft.Voter.String() {
+		return RoleVoter
+	}
+	return RoleNonvoter
 }
 
 // Status is this node's view of the cluster.
@@ -169,11 +208,12 @@ type Status struct {
 	Snapshot uint64   `json:"last_snapshot_index"`
 }
 
-// CheckpointKeys lists the members' published checkpoint keys.
+// CheckpointKeys lists the voters' published checkpoint keys: only voters
+// cosign checkpoints, so only theirs count towards a majority.
 func (s Status) CheckpointKeys() []string {
 	var keys []string
 	for _, m := range s.Members {
-		if m.CheckpointKey != "" {
+		if m.CheckpointKey != "" && m.Role() == RoleVoter {
 			keys = append(keys, m.CheckpointKey)
 		}
 	}

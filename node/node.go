@@ -48,8 +48,11 @@ type Config struct {
 	RaftAdvertise string
 	Bootstrap     bool
 	Join          string // URL of any member, for a new node
-	Admins        []common.Address
-	Logger        *slog.Logger
+	// NonVoter makes the Join ask for a non-voting membership: a read
+	// replica (see consensus.Node.JoinNonvoter).
+	NonVoter bool
+	Admins   []common.Address
+	Logger   *slog.Logger
 
 	// Consensus tuning; zero values take the consensus defaults.
 	HeartbeatTimeout  time.Duration
@@ -60,6 +63,11 @@ type Config struct {
 	// WriteLimit is the most KiB of envelopes per second one client IP may
 	// submit (0: unlimited); see api.Config.WriteRate.
 	WriteLimit float64
+	// HeavyReadLimit is how many provenance bundles or EPCIS documents
+	// one client IP may cause to be built per second (answers from the
+	// read cache are free); 0: the API's default, negative: unlimited.
+	// See api.Config.HeavyReadRate.
+	HeavyReadLimit float64
 	// BodyBudget bounds the request-body bytes held at once across all
 	// connections (0: api.DefaultBodyBudget, 64 MiB; negative: unlimited);
 	// MinBodyRate and BodyStallTimeout time each body. See api.Config.
@@ -182,7 +190,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	apiCfg := api.Config{Cluster: n.raft, Logger: n.logger, Registry: reg, Client: n.raft.PeerClient(), WriteRate: cfg.WriteLimit, WriteBurst: int(4 * cfg.WriteLimit), ClusterSecret: cfg.ClusterSecret,
-		BodyBudget: cfg.BodyBudget, MinBodyRate: cfg.MinBodyRate, BodyStallTimeout: cfg.BodyStallTimeout}
+		BodyBudget: cfg.BodyBudget, MinBodyRate: cfg.MinBodyRate, BodyStallTimeout: cfg.BodyStallTimeout,
+		HeavyReadRate: cfg.HeavyReadLimit, HeavyReadBurst: int(max(30, 4*cfg.HeavyReadLimit))}
 	if cfg.FaultInjection {
 		apiCfg.Faults = stream
 	}
@@ -233,7 +242,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 
 	if cfg.Join != "" && !n.raft.Resumed() {
 		jc := api.JoinClient{Public: publicClient(cfg.PeerTLS), Peer: n.raft.PeerClient(), Secret: cfg.ClusterSecret, Logger: n.logger}
-		if err := jc.Join(ctx, cfg.Join, cfg.ID, n.RaftAddr(), n.httpURL, n.raft.CheckpointKey()); err != nil {
+		req := api.JoinRequest{ID: cfg.ID, Raft: n.RaftAddr(), HTTP: n.httpURL, Key: n.raft.CheckpointKey(), NonVoter: cfg.NonVoter}
+		if err := jc.Join(ctx, cfg.Join, req); err != nil {
 			n.Stop()
 			return nil, err
 		}

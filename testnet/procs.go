@@ -19,6 +19,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/traceledger/traceledger/consensus"
 	"github.com/traceledger/traceledger/ledger"
 	"github.com/traceledger/traceledger/ledger/demo"
 	"github.com/traceledger/traceledger/testnet/harness"
@@ -40,7 +41,8 @@ type Procs struct {
 	// MakePeerCerts); the nodes run with peer TLS.
 	CertDir string
 	client  *http.Client
-	secret  string // the cluster secret every node shares
+	secret  string   // the cluster secret every node shares
+	extra   []string // flags every node's serve command gets
 }
 
 // Proc is one node process.
@@ -79,11 +81,10 @@ func StartProcs(ctx context.Context, bin, dir string, n int, extra ...string) (*
 	}
 	c := &Procs{Bin: bin, Dir: dir, Admin: admin, client: &http.Client{Timeout: 30 * time.Second},
 		secret: fmt.Sprintf("%x", crypto.FromECDSA(admin)[:16])}
-	secretFile := c.SecretFile()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(secretFile, []byte(c.secret+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(c.SecretFile(), []byte(c.secret+"\n"), 0o600); err != nil {
 		return nil, err
 	}
 	// Members authenticate each other with certificates from a CA made
@@ -96,23 +97,15 @@ func StartProcs(ctx context.Context, bin, dir string, n int, extra ...string) (*
 	if err := MakePeerCerts(c.CertDir, ids, []string{"127.0.0.1", "localhost"}); err != nil {
 		return nil, err
 	}
+	c.extra = extra
 	for i := 0; i < n; i++ {
-		p := &Proc{ID: fmt.Sprintf("n%d", i+1), DataDir: filepath.Join(dir, fmt.Sprintf("n%d", i+1))}
-		if p.HTTPAddr, err = harness.FreeAddr(); err != nil {
-			return nil, err
+		enter := []string{"--bootstrap", "--admin", crypto.PubkeyToAddress(admin.PublicKey).Hex()}
+		if i > 0 {
+			enter = []string{"--join", c.Nodes[0].URL()}
 		}
-		if p.RaftAddr, err = harness.FreeAddr(); err != nil {
+		p, err := c.newProc(fmt.Sprintf("n%d", i+1), enter...)
+		if err != nil {
 			return nil, err
-		}
-		p.args = []string{"serve", "--data", p.DataDir, "--http", p.HTTPAddr, "--raft", p.RaftAddr,
-			"--node-id", p.ID, "--fault-injection", "--log-level", "warn", "--cluster-secret-file", secretFile}
-		ca, cert, key := PeerFiles(c.CertDir, p.ID)
-		p.args = append(p.args, "--peer-ca", ca, "--peer-cert", cert, "--peer-key", key)
-		p.args = append(p.args, extra...)
-		if i == 0 {
-			p.args = append(p.args, "--bootstrap", "--admin", crypto.PubkeyToAddress(admin.PublicKey).Hex())
-		} else {
-			p.args = append(p.args, "--join", c.Nodes[0].URL())
 		}
 		c.Nodes = append(c.Nodes, p)
 	}
@@ -136,6 +129,53 @@ func StartProcs(ctx context.Context, bin, dir string, n int, extra ...string) (*
 		return nil, fmt.Errorf("%d members: %w", n, err)
 	}
 	return c, nil
+}
+
+// newProc prepares a node: its addresses, data directory and serve
+// command line, with how it enters the cluster (--bootstrap or --join).
+func (c *Procs) newProc(id string, enter ...string) (*Proc, error) {
+	p := &Proc{ID: id, DataDir: filepath.Join(c.Dir, id)}
+	var err error
+	if p.HTTPAddr, err = harness.FreeAddr(); err != nil {
+		return nil, err
+	}
+	if p.RaftAddr, err = harness.FreeAddr(); err != nil {
+		return nil, err
+	}
+	p.args = []string{"serve", "--data", p.DataDir, "--http", p.HTTPAddr, "--raft", p.RaftAddr,
+		"--node-id", p.ID, "--fault-injection", "--log-level", "warn", "--cluster-secret-file", c.SecretFile()}
+	ca, cert, key := PeerFiles(c.CertDir, p.ID)
+	p.args = append(p.args, "--peer-ca", ca, "--peer-cert", cert, "--peer-key", key)
+	p.args = append(p.args, c.extra...)
+	p.args = append(p.args, enter...)
+	return p, nil
+}
+
+// AddNonVoter starts a read replica (serve --join … --non-voter) with a
+// certificate from the cluster's CA, and returns its index once the
+// cluster lists it as a member.
+func (c *Procs) AddNonVoter(ctx context.Context) (int, error) {
+	id := fmt.Sprintf("r%d", len(c.Nodes)+1)
+	if err := consensus.WriteNodeCert(filepath.Join(c.CertDir, "ca"), id, []string{"127.0.0.1", "localhost"}, filepath.Join(c.CertDir, id)); err != nil {
+		return 0, fmt.Errorf("certificate of %s: %w", id, err)
+	}
+	p, err := c.newProc(id, "--join", c.Nodes[0].URL(), "--non-voter")
+	if err != nil {
+		return 0, err
+	}
+	c.Nodes = append(c.Nodes, p)
+	i := len(c.Nodes) - 1
+	if err := c.Start(i); err != nil {
+		return 0, err
+	}
+	err = harness.Poll(ctx, 30*time.Second, func() bool {
+		v, err := c.View(0)
+		return err == nil && len(v.Members) == len(c.Nodes)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%s a member: %w", id, err)
+	}
+	return i, nil
 }
 
 // SecretFile is the file holding the cluster secret the nodes share.
@@ -180,6 +220,17 @@ func (c *Procs) Start(i int) error {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+}
+
+// Pid is node i's process id, 0 when it is not running.
+func (c *Procs) Pid(i int) int {
+	if !c.Running(i) {
+		return 0
+	}
+	p := c.Nodes[i]
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cmd.Process.Pid
 }
 
 // Running reports whether node i's process is alive.
@@ -300,7 +351,8 @@ type NodeView struct {
 	Head    string `json:"ledger_head"`
 	Origin  string `json:"ledger_origin"`
 	Members []struct {
-		ID string `json:"id"`
+		ID   string `json:"id"`
+		Role string `json:"role"` // voter or nonvoter
 	} `json:"nodes"`
 }
 

@@ -147,6 +147,17 @@ func (c *Cluster) Join(id, raftAddr, httpURL, checkpointKey string) error {
 	return nil
 }
 
+// JoinNonvoter adds a read replica, as Join adds a voter.
+func (c *Cluster) JoinNonvoter(id, raftAddr, httpURL, checkpointKey string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if id == c.id {
+		return consensus.ErrMemberConflict
+	}
+	c.members[id] = consensus.Member{ID: id, Raft: raftAddr, HTTP: httpURL, CheckpointKey: checkpointKey, Suffrage: "Nonvoter"}
+	return nil
+}
+
 func (c *Cluster) Remove(id string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

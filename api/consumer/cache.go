@@ -1,69 +1,34 @@
 package consumer
 
-import "sync"
+import "github.com/traceledger/traceledger/api/httpcache"
 
-// boundedCache is a map with a fixed capacity. When it is full, inserting a
-// new key evicts the key inserted longest ago (first in, first out): the
-// cost of a miss here is a re-render or a forgotten scan count, never a
-// wrong answer, so the simplest bounded policy does.
+// boundedCache is the consumer's view of httpcache.Cache: a map bounded
+// by entry count (and, for rendered bodies, by bytes) that evicts the
+// least recently used key. The cost of a miss here is a re-render or a
+// forgotten scan count, never a wrong answer.
 //
-// It is safe for concurrent use: mu guards m, ring and next.
+// It is safe for concurrent use (httpcache.Cache locks internally).
 type boundedCache[K comparable, V any] struct {
-	mu   sync.Mutex
-	m    map[K]V
-	ring []K // keys in insertion order, a circular buffer of len capacity
-	next int // the slot of ring the next new key takes
-	full bool
+	c *httpcache.Cache[K, V]
 }
 
 func newBoundedCache[K comparable, V any](capacity int) *boundedCache[K, V] {
-	if capacity < 1 {
-		capacity = 1
-	}
-	return &boundedCache[K, V]{m: make(map[K]V, min(capacity, 1024)), ring: make([]K, capacity)}
+	return &boundedCache[K, V]{c: httpcache.New[K, V](capacity, 0, nil)}
 }
 
-func (c *boundedCache[K, V]) get(k K) (V, bool) {
-	c.mu.Lock()
-	v, ok := c.m[k]
-	c.mu.Unlock()
-	return v, ok
+// newBodyCache bounds rendered bodies by count and by maxBytes of plain
+// and compressed bytes together.
+func newBodyCache[K comparable](capacity int, maxBytes int64) *boundedCache[K, httpcache.Body] {
+	return &boundedCache[K, httpcache.Body]{c: httpcache.New[K](capacity, maxBytes, httpcache.Body.Size)}
 }
 
-func (c *boundedCache[K, V]) put(k K, v V) {
-	c.update(k, func(V, bool) V { return v })
-}
+func (c *boundedCache[K, V]) get(k K) (V, bool) { return c.c.Get(k) }
+
+func (c *boundedCache[K, V]) put(k K, v V) { c.c.Put(k, v) }
 
 // update sets k to fn(old, present) atomically and returns the new value.
 // fn runs with the lock held: it must be quick and must not call back into
 // the cache.
-func (c *boundedCache[K, V]) update(k K, fn func(old V, ok bool) V) V {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	old, ok := c.m[k]
-	v := fn(old, ok)
-	if !ok {
-		c.insertLocked(k)
-	}
-	c.m[k] = v
-	return v
-}
+func (c *boundedCache[K, V]) update(k K, fn func(old V, ok bool) V) V { return c.c.Update(k, fn) }
 
-// insertLocked records a new key in the ring, evicting the oldest key when
-// the cache is full. The caller holds mu.
-func (c *boundedCache[K, V]) insertLocked(k K) {
-	if c.full {
-		delete(c.m, c.ring[c.next])
-	}
-	c.ring[c.next] = k
-	c.next++
-	if c.next == len(c.ring) {
-		c.next, c.full = 0, true
-	}
-}
-
-func (c *boundedCache[K, V]) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.m)
-}
+func (c *boundedCache[K, V]) len() int { return c.c.Len() }

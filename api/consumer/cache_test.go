@@ -224,3 +224,26 @@ func TestParticipantReRegistration(t *testing.T) {
 		t.Error("a re-registered participant did not change the ETag")
 	}
 }
+
+// TestLongHistoryPage: a lot with more entries than a page shows is cut to
+// its newest steps, and the page links to the lot's older entries.
+func TestLongHistoryPage(t *testing.T) {
+	ds := startDemo(t, nil)
+	var envs []ledger.Envelope
+	for i := range maxPageEntries {
+		env, err := demo.SignRecord(demo.Key("cert"), map[string]any{
+			"type": "inspect", "id": fmt.Sprintf("consumer-test/long-%d", i), "time": "2026-07-15T09:00:00+07:00",
+			"signer": demoAddr("cert"), "lot": map[string]string{"gtin": lycheeGTIN, "lot": lycheeLot}, "result": "pass",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		envs = append(envs, env)
+	}
+	ds.submit(t, envs...)
+	r := ds.get(t, lycheePage)
+	if r.status != http.StatusOK {
+		t.Fatalf("page: %d", r.status)
+	}
+	mustContain(t, "long page", r.body, "Lịch sử rất dài", "?before=", "Các bước cũ hơn")
+}

@@ -19,15 +19,13 @@
 // product.go (the product page a walk-up leads to), model.go (reading the
 // lot's history), render.go and templates/ (HTML), i18n.go (vi and en), qr.go and
 // labels.go (images and label sheets), scans.go (scan counts and their rate
-// limit), cache.go (the bounded caches everything above shares).
+// limit), cache.go (the bounded caches everything above shares, over package httpcache).
 //
 // Concurrency: a Consumer is safe for concurrent use. Its configuration and
 // templates never change after New; its caches lock internally (cache.go).
 package consumer
 
 import (
-	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -42,6 +40,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/traceledger/traceledger/api/httpcache"
 	"github.com/traceledger/traceledger/api/ratelimit"
 	"github.com/traceledger/traceledger/ledger"
 )
@@ -119,8 +118,8 @@ type Consumer struct {
 
 	models  *boundedCache[modelKey, *model]
 	current *boundedCache[ledger.LotRef, validModel]
-	pages   *boundedCache[string, cachedBody] // rendered HTML by ETag
-	lotJSON *boundedCache[modelKey, cachedBody]
+	pages   *boundedCache[string, httpcache.Body] // rendered HTML by ETag
+	lotJSON *boundedCache[modelKey, httpcache.Body]
 	images  *boundedCache[imageKey, []byte]
 	scans   *scanCounter
 	limiter *ratelimit.Limiter // whose scans are counted (scans.go)
@@ -130,6 +129,11 @@ type modelKey struct {
 	ref     ledger.LotRef
 	updated uint64
 }
+
+// pageCacheBytes bounds each of the caches of rendered pages and of lot
+// JSON: 32 MiB holds the pages of a few thousand ordinary lots, and a lot
+// with a very long history cannot crowd the rest out for long.
+const pageCacheBytes = 32 << 20
 
 // New validates cfg, fills its defaults and parses the templates.
 func New(cfg Config) (*Consumer, error) {
@@ -188,8 +192,8 @@ func New(cfg Config) (*Consumer, error) {
 		tmpl:         tmpl, texts: catalog(), version: version,
 		models:  newBoundedCache[modelKey, *model](1024),
 		current: newBoundedCache[ledger.LotRef, validModel](4096),
-		pages:   newBoundedCache[string, cachedBody](512),
-		lotJSON: newBoundedCache[modelKey, cachedBody](1024),
+		pages:   newBodyCache[string](512, pageCacheBytes),
+		lotJSON: newBodyCache[modelKey](1024, pageCacheBytes),
 		images:  newBoundedCache[imageKey, []byte](256),
 		scans:   newScanCounter(cfg.MaxSerials),
 		limiter: ratelimit.New(cfg.ScanRate, cfg.ScanBurst, cfg.MaxClients),
@@ -299,31 +303,11 @@ type validModel struct {
 // fingerprint (lot, its updated_seq, the participants it names) plus any
 // extra parts (checkpoint state, today's date for certificate validity).
 func (c *Consumer) etag(parts ...string) string {
-	h := sha256.New()
-	h.Write([]byte(c.version))
-	for _, p := range parts {
-		h.Write([]byte{0})
-		h.Write([]byte(p))
-	}
-	var sum [sha256.Size]byte
-	return `"` + hex.EncodeToString(h.Sum(sum[:0])[:12]) + `"`
+	return httpcache.ETag(append([]string{c.version}, parts...)...)
 }
 
-// notModified reports whether the request's If-None-Match matches etag
-// (RFC 9110 §13.1.2, weak comparison).
-func notModified(r *http.Request, etag string) bool {
-	inm := r.Header.Get("If-None-Match")
-	if inm == "" {
-		return false
-	}
-	for _, t := range strings.Split(inm, ",") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == "*" || t == etag {
-			return true
-		}
-	}
-	return false
-}
+// notModified reports whether the request's If-None-Match matches etag.
+func notModified(r *http.Request, etag string) bool { return httpcache.NotModified(r, etag) }
 
 // setCaching marks a response cacheable by phones and CDNs until MaxAge,
 // then revalidated with its ETag.
@@ -333,71 +317,16 @@ func (c *Consumer) setCaching(w http.ResponseWriter, etag string) {
 	h.Set("Cache-Control", c.cacheControl)
 }
 
-// cachedBody is a response body kept both plain and gzip-compressed, so
-// that a cached answer costs no compression. A page of a dozen steps
-// shrinks about threefold: what a phone on a weak 3G link downloads.
-type cachedBody struct {
-	plain, gz []byte
-}
-
-func newCachedBody(plain []byte) cachedBody {
-	var b bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&b, gzip.BestCompression)
-	if err == nil {
-		zw.Write(plain)
-		err = zw.Close()
-	}
-	if err != nil || b.Len() >= len(plain) {
-		return cachedBody{plain: plain}
-	}
-	return cachedBody{plain: plain, gz: b.Bytes()}
-}
-
-// gzipETag is the entity tag of the gzip-encoded representation: a strong
-// tag names one byte sequence, so the two encodings need two tags.
-func gzipETag(etag string) string { return strings.TrimSuffix(etag, `"`) + `-gz"` }
+// gzipETag is the entity tag of a body's gzip-encoded representation.
+func gzipETag(etag string) string { return httpcache.GzipETag(etag) }
 
 // serveCached answers a cacheable body under etag, gzip-encoded when the
 // client accepts it, or 304 when the client holds it already.
-func (c *Consumer) serveCached(w http.ResponseWriter, r *http.Request, etag, contentType string, b cachedBody) {
-	h := w.Header()
-	h.Add("Vary", "Accept-Encoding")
-	body := b.plain
-	if b.gz != nil && acceptsGzip(r) {
-		etag, body = gzipETag(etag), b.gz
-		h.Set("Content-Encoding", "gzip")
-	}
-	c.setCaching(w, etag)
-	if notModified(r, etag) {
-		h.Del("Content-Encoding")
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	write(w, http.StatusOK, contentType, body)
+func (c *Consumer) serveCached(w http.ResponseWriter, r *http.Request, etag, contentType string, b httpcache.Body) {
+	httpcache.Serve(w, r, etag, c.cacheControl, contentType, b)
 }
 
-// acceptsGzip reports whether Accept-Encoding allows gzip (RFC 9110
-// §12.5.3): listed, or covered by "*", with a q-value above 0.
-func acceptsGzip(r *http.Request) bool {
-	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
-		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		coding = strings.ToLower(strings.TrimSpace(coding))
-		if coding != "gzip" && coding != "*" {
-			continue
-		}
-		q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
-		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
-	}
-	return false
-}
-
-// write sends a complete body with its length. A write error means the
-// client went away; there is nobody left to tell.
+// write sends a complete body with its length.
 func write(w http.ResponseWriter, status int, contentType string, body []byte) {
-	h := w.Header()
-	h.Set("Content-Type", contentType)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	w.Write(body)
+	httpcache.Write(w, status, contentType, body)
 }

@@ -57,25 +57,25 @@ const vietnamOffset = 7 * 3600
 type texts struct {
 	Lang, Other, OtherName string
 
-	Title, Product, GTIN, Lot, Serial, Variety, Status, Holder        string
-	StatusActive, StatusInTransit, StatusConsumed, StatusRecalled     string
-	RecallTitle, RecallDo, RecallOrigin, RecallReason, RecallDate     string
-	Producer, Harvest, HarvestPlace, HarvestDate, Map, GrowingArea    string
-	Quantity, Journey, JourneyNote, Handover, From, To, Sent          string
-	Received, InTransit, Processing, MadeFrom, MadeInto, Inspection   string
-	Pass, Fail, Recall, By, LotLabel, Certificates, NoCertificates    string
-	Valid, ValidFrom, ValidUntil, CertValid, CertExpired, CertNotYet  string
-	Stars, Number, Issuer, Note, Verification, SigAllOK, SigBad       string
-	Registered, Unregistered, CheckpointOK, CheckpointPending         string
-	CheckpointNone, RawData, ScanInfo, ScanWarn, ScanNote, Truncated  string
-	NotFoundTitle, NotFoundBody, BadTitle, BadBody, Advice, Detail    string
-	NoLot, Footer, LabelScan, LabelsTitle, LabelsPrint, ScanUncounted string
-	NoLinkTitle, NoLinkBody, WalkUpTitle, WalkUpBody, RecentLots      string
-	TimeZone, LabelsLocal                                             string
-	Catch, CatchPlace, CatchDate, Origin, OperatedBy, Contact         string
-	SigPlain, SigPlainBad, CheckpointPlain, CheckpointPlainPending    string
-	CheckpointPlainNone, Details                                      string
-	LotsOnLedger                                                      string
+	Title, Product, GTIN, Lot, Serial, Variety, Status, Holder                   string
+	StatusActive, StatusInTransit, StatusConsumed, StatusRecalled                string
+	RecallTitle, RecallDo, RecallOrigin, RecallReason, RecallDate                string
+	Producer, Harvest, HarvestPlace, HarvestDate, Map, GrowingArea               string
+	Quantity, Journey, JourneyNote, Handover, From, To, Sent                     string
+	Received, InTransit, Processing, MadeFrom, MadeInto, Inspection              string
+	Pass, Fail, Recall, By, LotLabel, Certificates, NoCertificates               string
+	Valid, ValidFrom, ValidUntil, CertValid, CertExpired, CertNotYet             string
+	Stars, Number, Issuer, Note, Verification, SigAllOK, SigBad                  string
+	Registered, Unregistered, CheckpointOK, CheckpointPending                    string
+	CheckpointNone, RawData, ScanInfo, ScanWarn, ScanNote, Truncated, OlderSteps string
+	NotFoundTitle, NotFoundBody, BadTitle, BadBody, Advice, Detail               string
+	NoLot, Footer, LabelScan, LabelsTitle, LabelsPrint, ScanUncounted            string
+	NoLinkTitle, NoLinkBody, WalkUpTitle, WalkUpBody, RecentLots                 string
+	TimeZone, LabelsLocal                                                        string
+	Catch, CatchPlace, CatchDate, Origin, OperatedBy, Contact                    string
+	SigPlain, SigPlainBad, CheckpointPlain, CheckpointPlainPending               string
+	CheckpointPlainNone, Details                                                 string
+	LotsOnLedger                                                                 string
 
 	Units  map[string]string
 	Months [12]string
@@ -118,6 +118,7 @@ func catalog() map[string]*texts {
 		ScanNote:          "Số lần quét do máy chủ này đếm.",
 		ScanUncounted:     "Lần quét này không được đếm (quá nhiều lượt quét từ mạng của bạn).",
 		Truncated:         "Lịch sử rất dài: chỉ hiển thị %d bước.",
+		OlderSteps:        "Các bước cũ hơn (JSON)",
 		NotFoundTitle:     "Không tìm thấy sản phẩm",
 		NotFoundBody:      "Mã này không có trong sổ cái truy xuất nguồn gốc. Sản phẩm có thể là hàng giả.",
 		BadTitle:          "Mã không hợp lệ",
@@ -184,6 +185,7 @@ func catalog() map[string]*texts {
 		ScanNote:          "Scans are counted by this server.",
 		ScanUncounted:     "This scan was not counted (too many scans from your network).",
 		Truncated:         "Very long history: only %d steps are shown.",
+		OlderSteps:        "Older steps (JSON)",
 		NotFoundTitle:     "Product not found",
 		NotFoundBody:      "This code is not in the traceability ledger. The product may be counterfeit.",
 		BadTitle:          "Invalid code",

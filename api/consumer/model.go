@@ -24,7 +24,10 @@ import (
 // making one page view expensive.
 const (
 	maxLineageLots = 256
-	maxPageEntries = 2000
+	// maxPageEntries is how many of the newest entries a page shows; the
+	// page links to the lot's JSON for older ones (model.OlderBefore). A
+	// step weighs about 500 bytes of HTML, so a page stays readable on 3G.
+	maxPageEntries = 500
 )
 
 // Kinds of journey events.
@@ -177,6 +180,10 @@ type model struct {
 	Verify    verifyResult
 	MaxSeq    uint64 // the newest entry shown
 	Truncated bool
+	// OlderBefore, when not 0, is the oldest entry shown of a history cut
+	// to its newest maxPageEntries: the ?before= of the lot JSON's page of
+	// older entries.
+	OlderBefore uint64
 
 	// partySeq is each named participant's UpdatedSeq when the model was
 	// built: a re-registration (new name or town) makes the model stale
@@ -282,6 +289,7 @@ func buildModel(rd ledger.Reader, lot *ledger.Lot) (*model, error) {
 	slices.Sort(seqs)
 	if len(seqs) > maxPageEntries {
 		seqs, m.Truncated = seqs[len(seqs)-maxPageEntries:], true
+		m.OlderBefore = seqs[0]
 	}
 
 	entries := make([]decodedEntry, 0, len(seqs))

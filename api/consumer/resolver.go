@@ -11,6 +11,7 @@ import (
 
 	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/api/digitallink"
+	"github.com/traceledger/traceledger/api/httpcache"
 	"github.com/traceledger/traceledger/ledger"
 )
 
@@ -297,7 +298,7 @@ func (c *Consumer) servePage(w http.ResponseWriter, r *http.Request, lang string
 			c.internalError(w, r, err)
 			return
 		}
-		b = newCachedBody(page)
+		b = httpcache.NewBody(page)
 		c.pages.put(etag, b)
 	}
 	c.serveCached(w, r, etag, contentTypeHTML, b)
@@ -331,7 +332,7 @@ func (c *Consumer) serveLotJSON(w http.ResponseWriter, r *http.Request, m *model
 	if !ok {
 		var view api.LotView
 		err := c.cfg.Store.View(func(rd ledger.Reader) (err error) {
-			view, err = api.ReadLotView(rd, m.Ref, 0)
+			view, err = api.ReadLotPage(rd, m.Ref, api.LotPage{})
 			return err
 		})
 		var body []byte
@@ -342,7 +343,7 @@ func (c *Consumer) serveLotJSON(w http.ResponseWriter, r *http.Request, m *model
 			c.internalError(w, r, fmt.Errorf("lot JSON of %s: %w", m.Ref, err))
 			return
 		}
-		b = newCachedBody(append(body, '\n'))
+		b = httpcache.NewBody(append(body, '\n'))
 		c.lotJSON.put(key, b)
 	}
 	c.serveCached(w, r, etag, contentTypeJSON, b)
@@ -433,7 +434,7 @@ func (c *Consumer) serveLinkset(w http.ResponseWriter, r *http.Request, ls *link
 	}
 	h := w.Header()
 	h.Add("Link", "<"+c.public+contextPath+`>; rel="`+jsonLDContextRel+`"; type="`+mediaJSONLD+`"`)
-	c.serveCached(w, r, c.etag("linkset", string(body)), mediaLinkset, cachedBody{plain: append(body, '\n')})
+	c.serveCached(w, r, c.etag("linkset", string(body)), mediaLinkset, httpcache.Body{Plain: append(body, '\n')})
 }
 
 // linksetContextDoc maps a linkset's members to Linked Data: the linkset
@@ -448,7 +449,7 @@ func (c *Consumer) linksetContext(w http.ResponseWriter, r *http.Request) {
 	if corsPreflight(w, r) {
 		return
 	}
-	c.serveCached(w, r, c.etag("context"), mediaJSONLD, cachedBody{plain: []byte(linksetContextDoc)})
+	c.serveCached(w, r, c.etag("context"), mediaJSONLD, httpcache.Body{Plain: []byte(linksetContextDoc)})
 }
 
 // serveRecallStatus answers gs1:recallStatus: whether the lot is

@@ -21,25 +21,42 @@ import (
 	"github.com/traceledger/traceledger/testnet"
 )
 
+// benchUsage lists the bench scenarios.
+const benchUsage = `usage: traceledger bench SCENARIO [flags] [--json]
+  ingest    [--nodes N] [--records N] [--clients N] [--single N]   records/s written
+  failover  [--runs N]                                             leader kill to next write
+  lookup    [--conns N] [--duration D] [--inspections N] [--replica] reads beside a bare handler
+  proof     [--entries N] [--conns N] [--duration D]               proofs and tiles
+  recovery  [--entries N]                                          restart to serving
+  storage   [--entries N]                                          disk and memory per entry`
+
 func runBench(ctx context.Context, args []string) error {
-	if len(args) == 0 || (args[0] != "ingest" && args[0] != "failover") {
-		return errors.New("usage: traceledger bench ingest [--nodes N] [--records N] [--clients N] [--single N]\n       traceledger bench failover [--runs N]")
+	scenarios := map[string]func(context.Context, []string) error{
+		"ingest": runBenchIngest, "failover": runBenchFailover, "lookup": runBenchLookup,
+		"proof": runBenchProof, "recovery": runBenchRecovery, "storage": runBenchStorage,
 	}
-	if args[0] == "failover" {
-		return runBenchFailover(ctx, args[1:])
+	if len(args) == 0 || scenarios[args[0]] == nil {
+		return errors.New(benchUsage)
 	}
+	return scenarios[args[0]](ctx, args[1:])
+}
+
+// runBenchIngest measures records committed per second through the
+// leader, in batches and one per request.
+func runBenchIngest(ctx context.Context, args []string) error {
 	fs := newFlags("bench ingest")
 	nodes := fs.Int("nodes", 1, "cluster size (each node is a separate process on this machine)")
 	records := fs.Int("records", 100_000, "signed records to send in batches of 100")
 	single := fs.Int("single", 20_000, "signed records to send one per request")
 	clients := fs.Int("clients", 16, "concurrent clients")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	asJSON := fs.Bool("json", false, "print the figures as one JSON document")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	fmt.Printf("traceledger bench ingest: %d node(s), %d CPUs, GOMAXPROCS %d, %s\n\n", *nodes, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
+	rep := newBenchReport("ingest", *asJSON, map[string]any{"nodes": *nodes, "records": *records, "single": *single, "clients": *clients})
 
 	ceiling := recoveryCeiling(2 * time.Second)
-	fmt.Printf("secp256k1 recovery ceiling (all cores): %8.0f recoveries/s\n", ceiling)
+	rep.add(benchResult{Name: "secp256k1 recovery ceiling (all cores)", Value: ceiling, Unit: "recoveries/s"})
 
 	c, cleanup, err := benchCluster(ctx, *nodes)
 	if err != nil {
@@ -55,23 +72,20 @@ func runBench(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("signing %d records… ", *records+*single)
 	envs := signHarvests(producers, *records+*single)
-	fmt.Println("done")
 
 	batched, err := load(ctx, url, envs[:*records], 100, *clients)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("ingest, batches of 100, %2d clients:           %8.0f records/s  (p50 %v, p99 %v per request; %.0f%% of the recovery ceiling)\n",
-		*clients, batched.rate, batched.p50, batched.p99, 100*batched.rate/ceiling)
+	rep.add(batched.result(fmt.Sprintf("ingest, batches of 100, %d clients", *clients), ceiling))
 	one, err := load(ctx, url, envs[*records:], 1, *clients*4)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("ingest, one envelope per request, %2d clients: %8.0f records/s  (p50 %v, p99 %v per request)\n",
-		*clients*4, one.rate, one.p50, one.p99)
-	return nil
+	rep.add(one.result(fmt.Sprintf("ingest, one envelope per request, %d clients", *clients*4), 0))
+	rep.note("ratio of the batched rate is to the recovery ceiling; latencies are per request")
+	return rep.finish()
 }
 
 // benchCluster starts n node processes of this binary in a temporary directory.
@@ -97,13 +111,23 @@ func benchCluster(ctx context.Context, n int, extra ...string) (*testnet.Procs, 
 
 // registerProducers creates n producer keys and has admin register them.
 func registerProducers(ctx context.Context, url string, admin *ecdsa.PrivateKey, n int) ([]*ecdsa.PrivateKey, error) {
-	producers := make([]*ecdsa.PrivateKey, n)
+	roles := make([]string, n)
+	for i := range roles {
+		roles[i] = "producer"
+	}
+	return registerParticipants(ctx, url, admin, n, "bench-p", roles...)
+}
+
+// registerParticipants creates n keys and has admin register the i-th with
+// roles[i%len(roles)], under record ids prefix0, prefix1, ….
+func registerParticipants(ctx context.Context, url string, admin *ecdsa.PrivateKey, n int, prefix string, roles ...string) ([]*ecdsa.PrivateKey, error) {
+	keys := make([]*ecdsa.PrivateKey, n)
 	var regs []ledger.Envelope
-	for i := range producers {
-		producers[i], _ = newKey()
-		env, err := demo.SignRecord(admin, map[string]any{"type": "participant", "id": fmt.Sprintf("bench-p%d", i),
+	for i := range keys {
+		keys[i], _ = newKey()
+		env, err := demo.SignRecord(admin, map[string]any{"type": "participant", "id": fmt.Sprintf("%s%d", prefix, i),
 			"time": "2026-01-01T00:00:00+07:00", "signer": ledger.AddressOf(admin).Hex(),
-			"address": ledger.AddressOf(producers[i]).Hex(), "name": fmt.Sprintf("Bench producer %d", i), "roles": []string{"producer"}})
+			"address": ledger.AddressOf(keys[i]).Hex(), "name": fmt.Sprintf("Bench %s %d", roles[i%len(roles)], i), "roles": []string{roles[i%len(roles)]}})
 		if err != nil {
 			return nil, err
 		}
@@ -116,9 +140,9 @@ func registerProducers(ctx context.Context, url string, admin *ecdsa.PrivateKey,
 	body, _ := json.Marshal(map[string]any{"records": regs})
 	status, resp, _, err := c.do(ctx, http.MethodPost, "/v1/records", body)
 	if err != nil || status != http.StatusOK {
-		return nil, fmt.Errorf("register producers: %d %s %v", status, resp, err)
+		return nil, fmt.Errorf("register participants: %d %s %v", status, resp, err)
 	}
-	return producers, nil
+	return keys, nil
 }
 
 // recoveryCeiling measures EIP-191 signature recoveries per second on all
@@ -149,6 +173,8 @@ func recoveryCeiling(d time.Duration) float64 {
 }
 
 func signHarvests(producers []*ecdsa.PrivateKey, count int) []json.RawMessage {
+	prog := startProgress("signing records", int64(count))
+	defer prog.done()
 	out := make([]json.RawMessage, count)
 	var wg sync.WaitGroup
 	workers := runtime.GOMAXPROCS(0)
@@ -168,6 +194,7 @@ func signHarvests(producers []*ecdsa.PrivateKey, count int) []json.RawMessage {
 					panic(err) // the bench's own records are always valid
 				}
 				out[i], _ = json.Marshal(env)
+				prog.add(1)
 			}
 		}(w)
 	}
@@ -175,14 +202,11 @@ func signHarvests(producers []*ecdsa.PrivateKey, count int) []json.RawMessage {
 	return out
 }
 
-type loadResult struct {
-	rate     float64
-	p50, p99 time.Duration
-}
-
 // load sends envs to base in requests of batch envelopes from clients
 // goroutines, and measures committed records per second.
-func load(ctx context.Context, base string, envs []json.RawMessage, batch, clients int) (loadResult, error) {
+func load(ctx context.Context, base string, envs []json.RawMessage, batch, clients int) (readLoad, error) {
+	prog := startProgress(fmt.Sprintf("ingest, batches of %d", batch), int64(len(envs)))
+	defer prog.done()
 	var bodies [][]byte
 	var counts []int
 	for i := 0; i < len(envs); i += batch {
@@ -226,11 +250,13 @@ func load(ctx context.Context, base string, envs []json.RawMessage, batch, clien
 				switch {
 				case batch == 1 && resp.StatusCode == http.StatusCreated:
 					committed.Add(1)
+					prog.add(1)
 				case batch > 1 && resp.StatusCode == http.StatusOK:
 					// Count without decoding: the client shares the CPUs
 					// with the node it measures.
 					accepted := bytes.Count(body, []byte(`"status":201`))
 					committed.Add(int64(accepted))
+					prog.add(int64(accepted))
 					if accepted != counts[i] {
 						errs <- fmt.Errorf("bench batch refused envelopes: %s", body[:min(len(body), 300)])
 						return
@@ -246,13 +272,13 @@ func load(ctx context.Context, base string, envs []json.RawMessage, batch, clien
 	elapsed := time.Since(start)
 	close(errs)
 	if err := <-errs; err != nil {
-		return loadResult{}, err
+		return readLoad{}, err
 	}
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	return loadResult{rate: float64(committed.Load()) / elapsed.Seconds(),
+	return readLoad{unit: "records/s", rate: float64(committed.Load()) / elapsed.Seconds(),
 		p50: all[len(all)/2].Round(time.Microsecond), p99: all[len(all)*99/100].Round(time.Microsecond)}, nil
 }

@@ -9,7 +9,7 @@
 //	traceledger sign --key FILE [--url URL | --offline] [--history PATH ...] [RECORD.json]
 //	traceledger submit [--url URL] FILE|DIR ...
 //	traceledger lot [--url URL] GTIN LOT
-//	traceledger bench ingest
+//	traceledger bench ingest|failover|lookup|proof|recovery|storage [--json]
 //	traceledger testnet --nodes 3
 //	traceledger verify [--trust KEYFILE] BUNDLE|URL
 //	traceledger audit --data DIR | --url URL [--tiles]
@@ -44,7 +44,7 @@ func commands() map[string]command {
 		"sign":        {"sign a record: record JSON in, envelope out", runSign},
 		"submit":      {"send envelopes from files or directories, retrying until answered", runSubmit},
 		"lot":         {"show a lot's state and history", runLot},
-		"bench":       {"measure ingest throughput on this machine", runBench},
+		"bench":       {"measure ingest, reads, proofs, recovery and storage on this machine", runBench},
 		"testnet":     {"run a local multi-node cluster with the demo history", runTestnet},
 		"verify":      {"check a provenance bundle offline: signatures, proofs, cosignatures, custody", runVerify},
 		"audit":       {"re-check a whole ledger: hashes, signatures, rules, state, Merkle root", runAudit},

@@ -33,6 +33,8 @@ func runServe(ctx context.Context, args []string) error {
 		raftAdvertise = fs.String("raft-advertise", "", "HOST:PORT peers reach this node's Raft at (default the --raft address)")
 		bootstrap     = fs.Bool("bootstrap", false, "start a new cluster with this node as its only voter (ignored when the data dir holds cluster state)")
 		join          = fs.String("join", "", "URL of a running member to join (ignored when the data dir holds cluster state)")
+		nonVoter      = fs.Bool("non-voter", false, "with --join: join as a non-voting member, a read replica that replicates the log, serves every read and forwards writes, without counting for the write quorum")
+		readLimit     = fs.Float64("read-limit", 0, "provenance bundles or EPCIS documents one client IP may cause to be built per second (0: 2; negative: unlimited); cached answers are free; beyond it: 429")
 		dev           = fs.Bool("dev", false, "one node in ./data with a dev admin key and the demo history")
 		logLevel      = fs.String("log-level", "info", "debug, info, warn or error")
 		writeLimit    = fs.Float64("write-limit", 0, "KiB of envelopes per second one client IP may submit, about one envelope per KiB (0: unlimited); beyond it: 429")
@@ -83,6 +85,9 @@ func runServe(ctx context.Context, args []string) error {
 	if *bootstrap && *join != "" {
 		return errors.New("--bootstrap and --join exclude each other")
 	}
+	if *nonVoter && *join == "" {
+		return errors.New("--non-voter needs --join")
+	}
 	if *join != "" {
 		if u, err := url.Parse(*join); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("--join %q is not an http(s) URL", *join)
@@ -126,7 +131,7 @@ func runServe(ctx context.Context, args []string) error {
 	n, err := node.Start(ctx, node.Config{
 		ID: *nodeID, DataDir: *dataDir, HTTPAddr: *httpAddr, RaftAddr: *raftAddr,
 		HTTPAdvertise: strings.TrimRight(*httpAdvertise, "/"), RaftAdvertise: *raftAdvertise,
-		Bootstrap: *bootstrap, Join: *join, Admins: adminAddrs, Logger: logger, FaultInjection: *faults,
+		Bootstrap: *bootstrap, Join: *join, NonVoter: *nonVoter, HeavyReadLimit: *readLimit, Admins: adminAddrs, Logger: logger, FaultInjection: *faults,
 		HeartbeatTimeout: *raftTimeout, ElectionTimeout: *raftTimeout, WriteLimit: *writeLimit, ClusterSecret: secret,
 		PeerTLS: peerTLS, TLSCert: *tlsCert, TLSKey: *tlsKey,
 		BodyBudget: *bodyBudget << 20, MaxConnsPerClient: *connsPerIP,

@@ -258,7 +258,13 @@ func openBadger(opts Options, dir string) (*badger.DB, error) {
 		WithIndexCacheSize(64 << 20).
 		WithBlockCacheSize(64 << 20).
 		WithValueThreshold(64 << 10).
-		WithCompression(options.None).
+		// Entries and lot states are JSON: zstd at its fastest level
+		// roughly halves the tables for little CPU, most of it in
+		// compactions off the write path (bench storage, BENCHMARKS.md).
+		// Each table records its own compression, so stores written
+		// without it open unchanged.
+		WithCompression(options.ZSTD).
+		WithZSTDCompressionLevel(1).
 		// One writer (the state machine) and snapshot reads: there are no
 		// conflicting transactions to detect.
 		WithDetectConflicts(false).

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/term"
+)
+
+// benchReport collects the figures of one bench scenario. In text mode
+// each figure is printed as it is measured; with --json nothing goes to
+// stdout until finish prints one document, so that the output can be
+// piped into a table or compared between runs.
+type benchReport struct {
+	Scenario string         `json:"scenario"`
+	Machine  benchMachine   `json:"machine"`
+	Params   map[string]any `json:"params,omitempty"`
+	Results  []benchResult  `json:"results"`
+	Notes    []string       `json:"notes,omitempty"`
+
+	asJSON bool
+	out    io.Writer
+}
+
+// benchMachine describes where the figures were measured.
+type benchMachine struct {
+	CPUs       int    `json:"cpus"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	Go         string `json:"go"`
+	OS         string `json:"os"`
+}
+
+// benchResult is one measured figure. Latencies are per request, in
+// milliseconds; Ratio compares a rate with the scenario's baseline.
+type benchResult struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit"`
+	P50ms float64 `json:"p50_ms,omitempty"`
+	P99ms float64 `json:"p99_ms,omitempty"`
+	Ratio float64 `json:"ratio,omitempty"`
+}
+
+func newBenchReport(scenario string, asJSON bool, params map[string]any) *benchReport {
+	r := &benchReport{Scenario: scenario, asJSON: asJSON, out: os.Stdout, Params: params,
+		Machine: benchMachine{CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH}}
+	if !asJSON {
+		var ps []string
+		for k, v := range params {
+			ps = append(ps, fmt.Sprintf("%s=%v", k, v))
+		}
+		slices.Sort(ps)
+		fmt.Fprintf(r.out, "traceledger bench %s: %d CPUs, GOMAXPROCS %d, %s %s\n\n", scenario, r.Machine.CPUs, r.Machine.GOMAXPROCS, r.Machine.Go, strings.Join(ps, " "))
+	}
+	return r
+}
+
+// add records a figure and prints it in text mode.
+func (r *benchReport) add(res benchResult) {
+	r.Results = append(r.Results, res)
+	if r.asJSON {
+		return
+	}
+	line := fmt.Sprintf("%-44s %12.1f %s", res.Name, res.Value, res.Unit)
+	if res.P50ms > 0 || res.P99ms > 0 {
+		line += fmt.Sprintf("  (p50 %.2f ms, p99 %.2f ms)", res.P50ms, res.P99ms)
+	}
+	if res.Ratio > 0 {
+		line += fmt.Sprintf("  %.0f %%", 100*res.Ratio)
+	}
+	fmt.Fprintln(r.out, line)
+}
+
+// note records a remark (how a figure was obtained, an extrapolation).
+func (r *benchReport) note(format string, args ...any) {
+	n := fmt.Sprintf(format, args...)
+	r.Notes = append(r.Notes, n)
+	if !r.asJSON {
+		fmt.Fprintln(r.out, "note: "+n)
+	}
+}
+
+// finish prints the JSON document in --json mode.
+func (r *benchReport) finish() error {
+	if !r.asJSON {
+		return nil
+	}
+	enc := json.NewEncoder(r.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// progress draws a bar on stderr while a long step runs, only when stderr
+// is a terminal: logs and pipes get no control characters. Its goroutine
+// is started by startProgress and stopped by done.
+type progress struct {
+	label string
+	total int64
+	n     atomic.Int64
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+func startProgress(label string, total int64) *progress {
+	p := &progress{label: label, total: max(total, 1), stop: make(chan struct{})}
+	if !term.IsTerminal(int(os.Stderr.Fd())) {
+		return p
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-p.stop:
+				fmt.Fprintf(os.Stderr, "\r%-72s\r", "")
+				return
+			case <-tick.C:
+				frac := min(float64(p.n.Load())/float64(p.total), 1)
+				const width = 30
+				fill := int(frac * width)
+				fmt.Fprintf(os.Stderr, "\r%-28s [%s%s] %3.0f%%", p.label, strings.Repeat("#", fill), strings.Repeat(" ", width-fill), 100*frac)
+			}
+		}
+	}()
+	return p
+}
+
+// add advances the bar by n of total.
+func (p *progress) add(n int64) { p.n.Add(n) }
+
+// done clears the bar and waits for its goroutine.
+func (p *progress) done() {
+	close(p.stop)
+	p.wg.Wait()
+}
+
+// readLoad is the outcome of a load (getLoad, or load for writes): the
+// rate of answered requests (or committed records), and request latency.
+type readLoad struct {
+	rate     float64
+	p50, p99 time.Duration
+	unit     string // of rate; "" is req/s
+}
+
+func (l readLoad) result(name string, baseline float64) benchResult {
+	unit := l.unit
+	if unit == "" {
+		unit = "req/s"
+	}
+	res := benchResult{Name: name, Value: l.rate, Unit: unit,
+		P50ms: float64(l.p50.Microseconds()) / 1000, P99ms: float64(l.p99.Microseconds()) / 1000}
+	if baseline > 0 {
+		res.Ratio = l.rate / baseline
+	}
+	return res
+}
+
+// getLoad sends GET url from conns goroutines, each on its own keep-alive
+// connection, for d, and measures answered requests per second. Every
+// answer must have status want; header lines ("Name: value") are added to
+// each request. Bodies are read in full, as a client would.
+func getLoad(ctx context.Context, url string, conns int, d time.Duration, want int, headers ...string) (readLoad, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: time.Minute}
+	lat := make([][]time.Duration, conns)
+	errs := make(chan error, conns)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	prog := startProgress("GET "+url[strings.LastIndex(url, "/")+1:], int64(d/time.Millisecond))
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+				for _, h := range headers {
+					k, v, _ := strings.Cut(h, ": ")
+					req.Header.Set(k, v)
+				}
+				t0 := time.Now()
+				resp, err := hc.Do(req)
+				if err != nil {
+					if ctx.Err() == nil {
+						errs <- err
+					}
+					return
+				}
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err != nil && ctx.Err() != nil {
+					return
+				}
+				if resp.StatusCode != want {
+					errs <- fmt.Errorf("GET %s: %s, want %d", url, resp.Status, want)
+					return
+				}
+				lat[c] = append(lat[c], time.Since(t0))
+				if c == 0 {
+					prog.n.Store(int64(time.Since(start) / time.Millisecond))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	prog.done()
+	elapsed := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		return readLoad{}, err
+	}
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	if len(all) == 0 {
+		return readLoad{}, fmt.Errorf("GET %s: no request completed in %v", url, d)
+	}
+	slices.Sort(all)
+	return readLoad{rate: float64(len(all)) / elapsed.Seconds(), p50: all[len(all)/2], p99: all[len(all)*99/100]}, nil
+}

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/traceledger/traceledger/testnet"
+	"github.com/traceledger/traceledger/testnet/harness"
+)
+
+// ingest writes n harvest records through url in batches of 100 and
+// returns the mean size of their envelopes in bytes.
+func ingest(ctx context.Context, url string, admin *ecdsa.PrivateKey, n int) (float64, error) {
+	producers, err := registerProducers(ctx, url, admin, 8)
+	if err != nil {
+		return 0, err
+	}
+	envs := signHarvests(producers, n)
+	var total int
+	for _, e := range envs {
+		total += len(e)
+	}
+	if _, err := load(ctx, url, envs, 100, 16); err != nil {
+		return 0, err
+	}
+	return float64(total) / float64(max(n, 1)), nil
+}
+
+// ingestedNode starts one node process and writes n records through it.
+func ingestedNode(ctx context.Context, n int) (*testnet.Procs, func(), float64, error) {
+	c, cleanup, err := benchCluster(ctx, 1)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	envBytes, err := ingest(ctx, c.Nodes[0].URL(), c.Admin, n)
+	if err != nil {
+		cleanup()
+		return nil, nil, 0, err
+	}
+	return c, cleanup, envBytes, nil
+}
+
+// runBenchRecovery measures how long a node holding --entries records
+// takes from process start to serving: /healthz (listening), /readyz (a
+// leader known, reads possible) and a lot read answered.
+func runBenchRecovery(ctx context.Context, args []string) error {
+	fset := newFlags("bench recovery")
+	entries := fset.Int("entries", 100_000, "harvest records written before the restart")
+	asJSON := fset.Bool("json", false, "print the figures as one JSON document")
+	if err := parseFlags(fset, args); err != nil {
+		return err
+	}
+	rep := newBenchReport("recovery", *asJSON, map[string]any{"entries": *entries})
+	c, cleanup, _, err := ingestedNode(ctx, *entries)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	v, err := c.View(0)
+	if err != nil {
+		return err
+	}
+	if err := c.Stop(0); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := c.Start(0); err != nil {
+		return err
+	}
+	healthy := time.Since(start)
+	url := c.Nodes[0].URL()
+	ready, err := pollStatus(ctx, url+"/readyz", start)
+	if err != nil {
+		return err
+	}
+	served, err := pollStatus(ctx, url+"/v1/lots/08936000000127/B0", start)
+	if err != nil {
+		return err
+	}
+	rep.add(benchResult{Name: "restart to /healthz", Value: ms(healthy), Unit: "ms"})
+	rep.add(benchResult{Name: "restart to /readyz", Value: ms(ready), Unit: "ms"})
+	rep.add(benchResult{Name: "restart to a lot read answered", Value: ms(served), Unit: "ms"})
+	rep.note("one node with %d entries (ledger size %d), stopped with SIGTERM and started again with the same command line", *entries, v.Size)
+	return rep.finish()
+}
+
+// pollStatus polls url until it answers 200 and returns the time since start.
+func pollStatus(ctx context.Context, url string, start time.Time) (time.Duration, error) {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	err := harness.Poll(ctx, 5*time.Minute, func() bool {
+		resp, err := hc.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return time.Since(start), err
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// runBenchStorage measures the disk and memory a node uses for --entries
+// records: bytes on disk per entry (the state store, the Raft log and
+// snapshots) against the envelopes' own size, and resident memory.
+func runBenchStorage(ctx context.Context, args []string) error {
+	fset := newFlags("bench storage")
+	entries := fset.Int("entries", 100_000, "harvest records written")
+	asJSON := fset.Bool("json", false, "print the figures as one JSON document")
+	if err := parseFlags(fset, args); err != nil {
+		return err
+	}
+	rep := newBenchReport("storage", *asJSON, map[string]any{"entries": *entries})
+	c, cleanup, envBytes, err := ingestedNode(ctx, *entries)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	v, err := c.View(0)
+	if err != nil {
+		return err
+	}
+	rss, err := residentBytes(c.Pid(0))
+	if err != nil {
+		return err
+	}
+	// Stopping lets Badger flush its memtables, so that the disk figure
+	// counts what a running node keeps, not what is still in memory.
+	if err := c.Stop(0); err != nil {
+		return err
+	}
+	sizes, err := dirSizes(c.Nodes[0].DataDir)
+	if err != nil {
+		return err
+	}
+	var total int64
+	for _, n := range sizes {
+		total += n
+	}
+	perEntry := float64(total) / float64(v.Size)
+	rep.add(benchResult{Name: "envelope, mean", Value: envBytes, Unit: "bytes"})
+	rep.add(benchResult{Name: "disk per entry, total", Value: perEntry, Unit: "bytes", Ratio: perEntry / envBytes})
+	for _, part := range []string{"state", "raft", "snapshots", "other"} {
+		rep.add(benchResult{Name: "disk per entry, " + part, Value: float64(sizes[part]) / float64(v.Size), Unit: "bytes"})
+	}
+	rep.add(benchResult{Name: "resident memory after ingest", Value: float64(rss) / (1 << 20), Unit: "MiB"})
+	rep.note("ledger size %d; ratio of the total is to the mean envelope", v.Size)
+	return rep.finish()
+}
+
+// dirSizes sums the files of a node's data directory by part: the Badger
+// state (state/), the Raft log (raft/), snapshots (snapshots/), the rest.
+func dirSizes(dir string) (map[string]int64, error) {
+	sizes := map[string]int64{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		part := "other"
+		for _, p := range []string{"state", "raft", "snapshots"} {
+			if strings.HasPrefix(rel, p) {
+				part = p
+			}
+		}
+		sizes[part] += info.Size()
+		return nil
+	})
+	return sizes, err
+}
+
+// residentBytes reads a process's resident set size (VmRSS, Linux).
+func residentBytes(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("resident memory of %d: %w", pid, err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for process %d", pid)
+}
