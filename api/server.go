@@ -86,9 +86,11 @@ type Config struct {
 	// the node the client reached, not again on the leader.
 	WriteRate  float64
 	WriteBurst int
-	// ClusterSecret guards membership changes and fault injection (see
-	// auth.go); without it they are refused.
+	// ClusterSecret guards membership changes, fault injection and
+	// backups (see auth.go); without it they are refused.
 	ClusterSecret string
+	// Snapshots serves GET /v1/backup (backup.go); nil: no backups.
+	Snapshots Snapshots
 }
 
 // Server is the HTTP API of one node.
@@ -179,6 +181,7 @@ func (s *Server) routes() {
 	r.HandleFunc("/v1/cluster", s.getCluster).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/v1/cluster/nodes", s.postNode).Methods(http.MethodPost) // authorizes itself: secret or the joiner's certificate
 	r.HandleFunc("/v1/cluster/nodes/{id}", RequireSecret(s.cfg.ClusterSecret, s.deleteNode)).Methods(http.MethodDelete)
+	r.HandleFunc("/v1/backup", RequireSecret(s.cfg.ClusterSecret, s.getBackup)).Methods(http.MethodGet)
 	r.HandleFunc("/log/checkpoint", s.getCheckpoint).Methods(http.MethodGet, http.MethodHead) // c2sp.org/tlog-tiles (tiles.go)
 	r.PathPrefix("/log/tile/").HandlerFunc(s.getTile).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)

@@ -86,6 +86,16 @@ type Config struct {
 	Mount func(r *mux.Router, n *Node) error
 }
 
+// The layout of a node's data directory: the ledger state (badgerkv) in
+// StateDir, the Raft log and snapshots in RaftDir, and the checkpoint key
+// in node.key. A directory with neither state nor Raft log is new.
+
+// StateDir is where a node keeps its ledger state.
+func StateDir(dataDir string) string { return filepath.Join(dataDir, "state") }
+
+// RaftDir is where a node keeps its Raft log and snapshots.
+func RaftDir(dataDir string) string { return filepath.Join(dataDir, "raft") }
+
 // Node is a running node.
 type Node struct {
 	cfg     Config
@@ -139,7 +149,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.httpURL == "" {
 		n.httpURL = scheme + ln.Addr().String()
 	}
-	if n.Store, err = badgerkv.Open(badgerkv.Options{Dir: filepath.Join(cfg.DataDir, "state"), Logger: n.logger}); err != nil {
+	if n.Store, err = badgerkv.Open(badgerkv.Options{Dir: StateDir(cfg.DataDir), Logger: n.logger}); err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -163,7 +173,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.Raft, err = consensus.New(consensus.Config{
 		CheckpointKey: signer, CheckpointVerifier: vkey, Cosigner: api.CosignClient{HTTP: stream.Client()}, Stream: stream,
-		ID: cfg.ID, Dir: filepath.Join(cfg.DataDir, "raft"), RaftBind: cfg.RaftAddr, RaftAdvertise: cfg.RaftAdvertise,
+		ID: cfg.ID, Dir: RaftDir(cfg.DataDir), RaftBind: cfg.RaftAddr, RaftAdvertise: cfg.RaftAdvertise,
 		HTTPAdvertise: n.httpURL, Bootstrap: cfg.Bootstrap, Admins: cfg.Admins, Logger: n.logger,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs,
@@ -177,7 +187,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.registerGauges(reg)
-	if n.API, err = api.New(api.Config{Cluster: n.Raft, Logger: n.logger, Registry: reg, Client: n.Raft.PeerClient(), WriteRate: cfg.WriteLimit, WriteBurst: int(4 * cfg.WriteLimit), ClusterSecret: cfg.ClusterSecret,
+	if n.API, err = api.New(api.Config{Cluster: n.Raft, Logger: n.logger, Registry: reg, Client: n.Raft.PeerClient(), WriteRate: cfg.WriteLimit, WriteBurst: int(4 * cfg.WriteLimit), ClusterSecret: cfg.ClusterSecret, Snapshots: n.Store,
 		BodyBudget: cfg.BodyBudget, MinBodyRate: cfg.MinBodyRate, BodyStallTimeout: cfg.BodyStallTimeout}); err != nil {
 		n.closeParts()
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/ledger"
 	"github.com/traceledger/traceledger/ledger/badgerkv"
+	"github.com/traceledger/traceledger/node"
 )
 
 // runAudit re-checks a whole ledger: from a data directory (a stopped node,
@@ -54,7 +55,7 @@ func runAudit(ctx context.Context, args []string) error {
 	var fails []ledger.Failure
 	var size uint64
 	if *dataDir != "" {
-		src, err := badgerkv.Open(badgerkv.Options{Dir: filepath.Join(*dataDir, "state")})
+		src, err := badgerkv.Open(badgerkv.Options{Dir: node.StateDir(*dataDir)})
 		if err != nil {
 			return fmt.Errorf("%w (is the node still running? stop it or audit a copy)", err)
 		}
