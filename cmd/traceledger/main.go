@@ -17,6 +17,7 @@
 //	traceledger certs node --ca DIR --id ID --host HOST... --out DIR
 //	traceledger backup --url URL --out FILE
 //	traceledger restore --from FILE --data DIR [--trust KEYFILE]
+//	traceledger seed --url URL --admin-key FILE
 //
 // Every flag can also be set as TRACELEDGER_<FLAG> in the environment
 // (TRACELEDGER_NODE_ID for --node-id); a flag on the command line wins.
@@ -55,6 +56,7 @@ func commands() map[string]command {
 		"certs":   {"make the CA and node certificates members authenticate each other with", runCerts},
 		"backup":  {"stream a consistent backup of a running node's ledger into a file", runBackup},
 		"restore": {"prepare a new node's data directory from a backup file", runRestore},
+		"seed":    {"submit the demo history to a running ledger (its genesis admin's key)", runSeed},
 	}
 }
 
