@@ -195,7 +195,7 @@ func runRestore(ctx context.Context, args []string) error {
 		cleanup()
 		return err
 	}
-	err = backup.Restore(db, br, trusted)
+	signers, err := backup.Restore(db, br, trusted)
 	pr.bar.Finish()
 	if cerr := db.Close(); err == nil {
 		err = cerr
@@ -205,12 +205,12 @@ func runRestore(ctx context.Context, args []string) error {
 		return fmt.Errorf("%s: %w", *from, err)
 	}
 	h := br.Header
-	keys := "the backup's own node keys"
+	keys := fmt.Sprintf("%d node keys named in the backup (give --trust to check against keys you hold)", len(h.Keys))
 	if len(trusted) > 0 {
-		keys = "the keys in " + *trustFile
+		keys = fmt.Sprintf("%d trusted keys in %s", len(trusted), *trustFile)
 	}
-	fmt.Printf("restored %s into %s: %d entries, root %s, checkpoint of size %d verified against %s (%s)\n",
-		h.Origin, *dataDir, h.Size, h.Root, h.CheckpointSize, keys, time.Since(start).Round(time.Millisecond))
+	fmt.Printf("restored %s into %s: %d entries, root %s (%s)\n", h.Origin, *dataDir, h.Size, h.Root, time.Since(start).Round(time.Millisecond))
+	fmt.Printf("checkpoint of size %d signed by %s, of the %s\n", h.CheckpointSize, strings.Join(signers, ", "), keys)
 	fmt.Printf("start it as a new single-node cluster:\n  traceledger serve --data %s --node-id ID --bootstrap [--http …] [--raft …]\n", shellQuote(*dataDir))
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"slices"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/traceledger/traceledger/ledger"
 )
 
@@ -84,35 +86,44 @@ func Write(w io.Writer, h Header, snap ledger.Snapshot) (int64, error) {
 
 // Restore loads a backup into store, replacing its whole state, and checks
 // the result: the data must describe themselves exactly as the header
-// does (origin, size, root, applied index, checkpoint, keys), the
-// checkpoint must match the tree at its size, and it must be signed by a
-// majority of trusted, or, when trusted is empty, of the keys the backup
-// names. Any failure returns an error naming it (ErrTruncated,
-// ErrChecksum, ErrMismatch, ledger.ErrCheckpoint …), and the caller must
-// discard store.
+// does (origin, size, root, applied index, checkpoint, keys) and the
+// checkpoint must match the tree at its size. Its signatures are checked
+// against trusted, of which a majority must have signed (as verify and
+// audit --trust do), or, when trusted is empty, against the keys the
+// backup names, of which at least one must have signed and none may have
+// signed falsely: those keys come from the same file, so they show that
+// the checkpoint is the cluster's own, not that the cluster is the one
+// the caller means — that takes trusted keys. (A majority of the named
+// keys is not required: a checkpoint signed while the cluster had fewer
+// members stays the latest until the ledger grows.) It returns the names
+// of the keys that signed.
+//
+// Any failure returns an error naming it (ErrTruncated, ErrChecksum,
+// ErrMismatch, ledger.ErrCheckpoint …), and the caller must discard store.
 //
 // The restored state is made to start a new Raft log: its applied index
 // (m/applied) is reset to 0 and any piecewise progress (m/piece) cleared.
 // Both count positions in the old cluster's log; kept, a new cluster's
 // state machine would skip its first m/applied entries as already applied
 // (consensus FSM) — its own membership and checkpoints among them.
-func Restore(store ledger.SnapshotStore, r *Reader, trusted []string) error {
+func Restore(store ledger.SnapshotStore, r *Reader, trusted []string) ([]string, error) {
 	if err := store.Restore(r); err != nil {
 		// The stream is read first and checked last: name the fault of
 		// the file when it has one, rather than what it did to the load.
 		if _, derr := io.Copy(io.Discard, r); derr != nil {
-			return derr
+			return nil, derr
 		}
-		return fmt.Errorf("%w: the snapshot does not load: %v", ErrMismatch, err)
+		return nil, fmt.Errorf("%w: the snapshot does not load: %v", ErrMismatch, err)
 	}
 	// The store stops at the stream's own end; the trailer follows.
 	if n, err := io.Copy(io.Discard, r); err != nil {
-		return err
+		return nil, err
 	} else if n > 0 {
-		return fmt.Errorf("%w: %d bytes follow the end of the snapshot", ErrMismatch, n)
+		return nil, fmt.Errorf("%w: %d bytes follow the end of the snapshot", ErrMismatch, n)
 	}
 	want := r.Header
-	return store.Update(func(w ledger.Writer) error {
+	var signers []string
+	err := store.Update(func(w ledger.Writer) error {
 		got, err := describe(w)
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrMismatch, err)
@@ -124,11 +135,12 @@ func Restore(store ledger.SnapshotStore, r *Reader, trusted []string) error {
 		if err != nil {
 			return err
 		}
-		keys := trusted
-		if len(keys) == 0 {
-			keys = want.Keys
+		var signed ledger.Checkpoint
+		if len(trusted) > 0 {
+			signed, signers, err = ledger.OpenCheckpoint([]byte(want.Checkpoint), trusted)
+		} else {
+			signed, signers, err = openByAny([]byte(want.Checkpoint), want.Keys)
 		}
-		signed, _, err := ledger.OpenCheckpoint([]byte(want.Checkpoint), keys)
 		if err != nil {
 			return fmt.Errorf("checkpoint of size %d: %w", cp.Size, err)
 		}
@@ -140,6 +152,31 @@ func Restore(store ledger.SnapshotStore, r *Reader, trusted []string) error {
 		}
 		return ledger.ClearApplyProgress(w)
 	})
+	return signers, err
+}
+
+// openByAny verifies a checkpoint note signed by at least one of keys,
+// every signature by one of them valid (note.Open), and returns it with
+// the names of the keys that signed.
+func openByAny(msg []byte, keys []string) (ledger.Checkpoint, []string, error) {
+	var vs []note.Verifier
+	for _, k := range keys {
+		v, err := note.NewVerifier(k)
+		if err != nil {
+			return ledger.Checkpoint{}, nil, ledger.ErrCheckpoint.Detail("node key %q: %v", k, err)
+		}
+		vs = append(vs, v)
+	}
+	n, err := note.Open(msg, note.VerifierList(vs...))
+	if err != nil {
+		return ledger.Checkpoint{}, nil, ledger.ErrCheckpoint.Detail("not signed by the node keys the backup names: %v", err)
+	}
+	var names []string
+	for _, s := range n.Sigs {
+		names = append(names, s.Name)
+	}
+	cp, err := ledger.ParseCheckpoint([]byte(n.Text))
+	return cp, names, err
 }
 
 // compare reports the first field in which the data differ from the

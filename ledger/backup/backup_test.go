@@ -38,6 +38,8 @@ func openMem(t *testing.T) *badgerkv.DB {
 type cluster struct {
 	signers []note.Signer
 	keys    []string
+	// signWith sign its checkpoints; default: the first two signers.
+	signWith []note.Signer
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -61,7 +63,11 @@ func newCluster(t *testing.T) *cluster {
 func (c *cluster) checkpoint(t *testing.T, cp ledger.Checkpoint) []byte {
 	t.Helper()
 	var notes [][]byte
-	for _, s := range c.signers[:2] {
+	with := c.signWith
+	if with == nil {
+		with = c.signers[:2]
+	}
+	for _, s := range with {
 		n, err := ledger.SignCheckpoint(cp, s)
 		if err != nil {
 			t.Fatal(err)
@@ -145,7 +151,8 @@ func restore(t *testing.T, file []byte, trusted []string) (*badgerkv.DB, error) 
 	if err != nil {
 		return dst, err
 	}
-	return dst, backup.Restore(dst, r, trusted)
+	_, err = backup.Restore(dst, r, trusted)
+	return dst, err
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -196,6 +203,30 @@ func TestRoundTripCheckpointBehind(t *testing.T) {
 	}
 	if _, err := restore(t, file, nil); err != nil {
 		t.Fatalf("restore: %v", err)
+	}
+}
+
+// A checkpoint signed while the cluster was smaller (one signature of the
+// three keys the backup names) restores; one signed by none of them does
+// not, unless the caller trusts its signer.
+func TestCheckpointSigners(t *testing.T) {
+	c := newCluster(t)
+	c.signWith = c.signers[:1]
+	file, _ := take(t, source(t, c, 30, 30, nil), nil)
+	if _, err := restore(t, file, nil); err != nil {
+		t.Errorf("a checkpoint signed by one of the named keys: %v", err)
+	}
+	if _, err := restore(t, file, c.keys); !errors.Is(err, ledger.ErrCheckpoint) {
+		t.Errorf("a checkpoint signed by 1 of 3 trusted keys: %v, want ErrCheckpoint", err)
+	}
+	stranger := newCluster(t)
+	c.signWith = stranger.signers[:1]
+	file, _ = take(t, source(t, c, 30, 30, nil), nil)
+	if _, err := restore(t, file, nil); !errors.Is(err, ledger.ErrCheckpoint) {
+		t.Errorf("a checkpoint signed by none of the named keys: %v, want ErrCheckpoint", err)
+	}
+	if _, err := restore(t, file, stranger.keys[:1]); err != nil {
+		t.Errorf("a checkpoint signed by the one trusted key: %v", err)
 	}
 }
 
@@ -269,7 +300,7 @@ func TestRestoreNamesTheFaultOfTheFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = backup.Restore(openMem(t), r, nil)
+			_, err = backup.Restore(openMem(t), r, nil)
 			if !errors.Is(err, backup.ErrTruncated) && !errors.Is(err, backup.ErrChecksum) {
 				t.Fatalf("restore: %v", err)
 			}
