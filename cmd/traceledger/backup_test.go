@@ -12,20 +12,25 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/traceledger/traceledger/ledger"
 	"github.com/traceledger/traceledger/ledger/backup"
+	"github.com/traceledger/traceledger/ledger/badgerkv"
 	"github.com/traceledger/traceledger/node"
 	"github.com/traceledger/traceledger/testnet"
 )
@@ -227,4 +232,86 @@ func TestBackupAndRestore(t *testing.T) {
 		t.Errorf("the restored ledger's new tree is not consistent with the old checkpoint: %v", err)
 	}
 	p.stop()
+}
+
+var backupEntries = flag.Int("backup-entries", 100_000, "entries in the ledger BenchmarkBackupRoundTrip backs up")
+
+// BenchmarkBackupRoundTrip measures backup and restore of a large ledger,
+// as an operator runs them: a node serving a ledger of -backup-entries
+// entries (written straight through the ledger's applier, then started
+// with serve --bootstrap), traceledger backup over HTTP, traceledger
+// restore into a new data directory, traceledger audit of the result.
+//
+//	go test -run '^$' -bench BackupRoundTrip -benchtime 1x ./cmd/traceledger/
+func BenchmarkBackupRoundTrip(b *testing.B) {
+	dir := b.TempDir()
+	data := filepath.Join(dir, "node")
+	db, err := badgerkv.Open(badgerkv.Options{Dir: node.StateDir(data)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	admin, _ := crypto.GenerateKey()
+	start := time.Now()
+	if err := testnet.FillLedger(db, admin, *backupEntries, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("filled a ledger of %d entries in %s", *backupEntries, time.Since(start).Round(time.Millisecond))
+	env := []string{"TRACELEDGER_CLUSTER_SECRET=" + testSecret}
+	srv := exec.Command(binPath, "serve", "--data", data, "--node-id", "s1", "--bootstrap",
+		"--http", "127.0.0.1:0", "--raft", "127.0.0.1:0", "--raft-timeout", "200ms")
+	srv.Env = cleanEnv(env...)
+	out, err := srv.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { srv.Process.Signal(syscall.SIGTERM); srv.Wait() }()
+	lines := collect(out)
+	var base string
+	deadline := time.Now().Add(time.Minute)
+	for base == "" {
+		for _, l := range lines.snapshot() {
+			if m := servingLine.FindStringSubmatch(l); m != nil {
+				base = m[2]
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("serve printed no serving line within a minute")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	timed := func(what string, args ...string) time.Duration {
+		cmd := exec.Command(binPath, args...)
+		cmd.Env = cleanEnv(env...)
+		start := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%s: %v\n%s", what, err, out)
+		} else {
+			b.Logf("%s: %s", what, bytes.TrimSpace(out))
+		}
+		return time.Since(start)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		file := filepath.Join(dir, fmt.Sprintf("b%d.backup", i))
+		restored := filepath.Join(dir, fmt.Sprintf("r%d", i))
+		tb := timed("backup", "backup", "--url", base, "--out", file)
+		tr := timed("restore", "restore", "--from", file, "--data", restored)
+		b.StopTimer()
+		ta := timed("audit", "audit", "--data", restored)
+		b.StartTimer()
+		st, err := os.Stat(file)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(st.Size())/(1<<20), "MiB")
+		b.ReportMetric(tb.Seconds(), "backup-s")
+		b.ReportMetric(tr.Seconds(), "restore-s")
+		b.ReportMetric(ta.Seconds(), "audit-s")
+	}
 }
