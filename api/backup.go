@@ -94,7 +94,8 @@ func (s *Server) alignedSnapshot(ctx context.Context) (ledger.Snapshot, backup.H
 			return nil, h, err
 		}
 		snap.Close()
-		if errors.Is(err, backup.ErrNotReady) && try == backupAlignTries {
+		// Without a genesis entry there is no ledger to wait for.
+		if errors.Is(err, backup.ErrNotReady) && (h.Origin == "" || try == backupAlignTries) {
 			return nil, h, err
 		}
 		wctx, cancel := context.WithTimeout(ctx, backupAlignWait)
