@@ -34,12 +34,9 @@ func runAudit(ctx context.Context, args []string) error {
 	if *tiles && *base == "" {
 		return errors.New("--tiles reads from --url")
 	}
-	var trusted []string
-	if *trustFile != "" {
-		var err error
-		if trusted, err = readKeyFile(*trustFile); err != nil {
-			return err
-		}
+	trusted, err := readTrusted(*trustFile)
+	if err != nil {
+		return err
 	}
 	scratchDir, err := os.MkdirTemp("", "traceledger-audit-")
 	if err != nil {

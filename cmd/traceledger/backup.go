@@ -127,12 +127,9 @@ func runRestore(ctx context.Context, args []string) error {
 	if *from == "" || *dataDir == "" {
 		return errors.New("--from FILE and --data DIR are required")
 	}
-	var trusted []string
-	if *trustFile != "" {
-		var err error
-		if trusted, err = readKeyFile(*trustFile); err != nil {
-			return err
-		}
+	trusted, err := readTrusted(*trustFile)
+	if err != nil {
+		return err
 	}
 	for _, d := range []string{node.StateDir(*dataDir), node.RaftDir(*dataDir)} {
 		if _, err := os.Stat(d); err == nil {
