@@ -218,15 +218,19 @@ func newBar(total int64, what string) *progressbar.ProgressBar {
 	if total <= 0 {
 		total = -1
 	}
-	return progressbar.NewOptions64(total,
+	visible := term.IsTerminal(int(os.Stderr.Fd()))
+	opts := []progressbar.Option{
 		progressbar.OptionSetDescription(what),
 		progressbar.OptionSetWriter(os.Stderr),
-		progressbar.OptionSetVisibility(term.IsTerminal(int(os.Stderr.Fd()))),
+		progressbar.OptionSetVisibility(visible),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(os.Stderr) }),
-	)
+		progressbar.OptionThrottle(100 * time.Millisecond),
+	}
+	if visible { // an invisible bar still runs its completion hook
+		opts = append(opts, progressbar.OptionOnCompletion(func() { fmt.Fprintln(os.Stderr) }))
+	}
+	return progressbar.NewOptions64(total, opts...)
 }
 
 // progressReader advances bar by the bytes read through it. An estimate
