@@ -1,6 +1,6 @@
 // Package api serves traceledger over HTTP with gorilla/mux: signed record
 // submission, reads of lots, entries and participants, cluster membership,
-// health and metrics.
+// backups, health and metrics.
 //
 // The package declares what it consumes (Cluster) and never reaches into
 // Raft or Badger directly. Every error goes through classify (errors.go),

@@ -89,7 +89,9 @@ func BuildImage(ctx context.Context, moduleDir string) (string, error) {
 	return tag, nil
 }
 
-// Compose is one running copy of docker-compose.yml.
+// Compose is one running copy of docker-compose.yml. Its methods may be
+// called concurrently: each runs docker or docker-compose once and keeps
+// no state.
 type Compose struct {
 	// Project is the compose project name: containers, network and
 	// volumes are named after it, so copies never collide.
