@@ -57,7 +57,7 @@ testnet: build
 # A FROM-scratch image needs a static binary (secp256k1 is linked through cgo).
 image:
 	CGO_ENABLED=1 $(GO) build -tags netgo,osusergo -ldflags '-s -w -linkmode external -extldflags "-static"' -o testnet/traceledger ./cmd/traceledger
-	cd testnet && docker build -t traceledger:latest . ; rm -f testnet/traceledger
+	cd testnet && docker build -t traceledger:latest . ; rm -f traceledger
 
 # Three containers on a private network (see testnet/docker-compose.yml),
 # with a CA, node certificates, a cluster secret and the genesis admin's
