@@ -48,6 +48,9 @@ const (
 // it and opens a new snapshot, a few times; under a steady stream of
 // writes it then sends the last one, whose checkpoint covers a prefix of
 // its tree (the header says which: checkpoint_size ≤ size).
+//
+// Each request holds its own snapshot, a Badger read transaction, from
+// the first byte it sends to the last; writes go on meanwhile.
 func (s *Server) getBackup(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Snapshots == nil {
 		s.writeError(w, r, errNotFound.with("this node does not serve backups"))
@@ -55,6 +58,9 @@ func (s *Server) getBackup(w http.ResponseWriter, r *http.Request) {
 	}
 	snap, h, err := s.alignedSnapshot(r.Context())
 	if err != nil {
+		if r.Context().Err() != nil {
+			return // the client has gone
+		}
 		if errors.Is(err, backup.ErrNotReady) {
 			err = errBackupNotReady
 		}
