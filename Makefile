@@ -9,7 +9,7 @@ PKGS    := ./...
 # Two cores here: one package's tests at a time, each free to use both cores.
 TESTFLAGS ?= -p 1 -count=1 -timeout 20m
 
-.PHONY: all build install run test vet fmt fuzz bench testnet image compose clean
+.PHONY: all build install run test vet fmt fuzz bench testnet image compose compose-files testnet-docker testnet-docker-down clean
 
 all: build
 
@@ -57,16 +57,34 @@ testnet: build
 # A FROM-scratch image needs a static binary (secp256k1 is linked through cgo).
 image:
 	CGO_ENABLED=1 $(GO) build -tags netgo,osusergo -ldflags '-s -w -linkmode external -extldflags "-static"' -o testnet/traceledger ./cmd/traceledger
-	cd testnet && docker build -t traceledger:latest . ; rm -f testnet/traceledger
+	cd testnet && docker build -t traceledger:latest . ; rm -f traceledger
 
 # Three containers on a private network (see testnet/docker-compose.yml),
-# with a CA, node certificates and a cluster secret made on first use.
+# with a CA, node certificates, a cluster secret and the genesis admin's
+# key made on first use, and a one-shot container that seeds the demo.
+# make testnet-docker runs them in the background, make compose in the
+# foreground; make testnet-docker-down removes them with their volumes.
 CERTS := testnet/certs
-compose: build image
+COMPOSE_ENV = TRACELEDGER_CLUSTER_SECRET=$${TRACELEDGER_CLUSTER_SECRET:-$$(cat $(CERTS)/cluster.secret)} \
+	TRACELEDGER_ADMIN=$$(cat $(CERTS)/admin.address)
+compose-files: build
 	@test -f $(CERTS)/ca/ca.pem || ./$(BIN) certs init --out $(CERTS)/ca
 	@for n in n1 n2 n3; do test -f $(CERTS)/$$n/node.pem || ./$(BIN) certs node --ca $(CERTS)/ca --id $$n --host $$n --out $(CERTS)/$$n || exit 1; done
 	@test -s $(CERTS)/cluster.secret || (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > $(CERTS)/cluster.secret)
-	TRACELEDGER_CLUSTER_SECRET=$${TRACELEDGER_CLUSTER_SECRET:-$$(cat $(CERTS)/cluster.secret)} docker-compose -f testnet/docker-compose.yml up
+	@test -s $(CERTS)/admin.key || ./$(BIN) keygen --plain --out $(CERTS)/admin.key > $(CERTS)/admin.address
+
+compose: compose-files image
+	$(COMPOSE_ENV) docker-compose -f testnet/docker-compose.yml up
+
+testnet-docker: compose-files image
+	$(COMPOSE_ENV) docker-compose -f testnet/docker-compose.yml up -d
+	@echo "waiting for the demo to be seeded …"
+	@$(COMPOSE_ENV) sh -c 'docker wait $$(docker-compose -f testnet/docker-compose.yml ps -q seed) | grep -qx 0 || (docker-compose -f testnet/docker-compose.yml logs seed; exit 1)'
+	@echo "traceledger testnet: n1 http://127.0.0.1:8081  n2 http://127.0.0.1:8082  n3 http://127.0.0.1:8083 (demo seeded; admin key $(CERTS)/admin.key)"
+	@echo "stop it: make testnet-docker-down"
+
+testnet-docker-down:
+	$(COMPOSE_ENV) docker-compose -f testnet/docker-compose.yml down -v
 
 clean:
 	rm -rf bin data testnet/traceledger

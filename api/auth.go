@@ -8,8 +8,9 @@ import (
 )
 
 // Cluster authentication. Membership changes (join, removal) and fault
-// injection can take over a cluster, so they are refused unless the caller
-// proves it may make them:
+// injection can take over a cluster, and a backup (GET /v1/backup) streams
+// the whole state with the members' metadata, so they are refused unless
+// the caller proves it may make them:
 //
 //   - an operator, or a joining node, presents the cluster secret:
 //     Authorization: Bearer <secret> (serve --cluster-secret-file); with
@@ -27,7 +28,7 @@ import (
 
 // errNoSecret: membership and fault injection are off without a secret.
 var errNoSecret = &httpError{status: http.StatusForbidden, code: "cluster_secret_required",
-	msg: "membership changes and fault injection are disabled: start every node with --cluster-secret-file FILE (or TRACELEDGER_CLUSTER_SECRET) and send Authorization: Bearer <secret>"}
+	msg: "membership changes, fault injection and backups are disabled: start every node with --cluster-secret-file FILE (or TRACELEDGER_CLUSTER_SECRET) and send Authorization: Bearer <secret>"}
 
 var errUnauthorized = &httpError{status: http.StatusUnauthorized, code: "unauthorized", msg: "this operation needs the cluster secret (Authorization: Bearer …)"}
 

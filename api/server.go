@@ -1,6 +1,6 @@
 // Package api serves traceledger over HTTP with gorilla/mux: signed record
 // submission, reads of lots, entries and participants, cluster membership,
-// health and metrics.
+// backups, health and metrics.
 //
 // The package declares what it consumes (Cluster) and never reaches into
 // Raft or Badger directly. Every error goes through classify (errors.go),
@@ -107,13 +107,15 @@ type Config struct {
 	// lot is served after a newer checkpoint exists; default 30 s. See
 	// getProvenance.
 	BundleRefresh time.Duration
-	// ClusterSecret guards membership changes and fault injection (see
-	// auth.go); without it they are refused.
+	// ClusterSecret guards membership changes, fault injection and
+	// backups (see auth.go); without it they are refused.
 	ClusterSecret string
 	// Faults, when set, serves /v1/debug/faults (faults.go), behind the
 	// cluster secret: multi-process fault tests and the chaos workload
 	// only, never in production.
 	Faults FaultInjector
+	// Snapshots serves GET /v1/backup (backup.go); nil: no backups.
+	Snapshots Snapshots
 }
 
 // Server is the HTTP API of one node.
@@ -231,6 +233,7 @@ func (s *Server) routes() {
 	if s.cfg.Faults != nil {
 		r.HandleFunc("/v1/debug/faults", RequireSecret(s.cfg.ClusterSecret, s.faults)).Methods(http.MethodGet, http.MethodPost)
 	}
+	r.HandleFunc("/v1/backup", RequireSecret(s.cfg.ClusterSecret, s.getBackup)).Methods(http.MethodGet)
 	r.HandleFunc("/log/checkpoint", s.getCheckpoint).Methods(http.MethodGet, http.MethodHead) // c2sp.org/tlog-tiles (tiles.go)
 	r.PathPrefix("/log/tile/").HandlerFunc(s.getTile).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)

@@ -171,6 +171,8 @@ type SnapshotStore interface {
 
 // Snapshot is a point-in-time view of a SnapshotStore.
 type Snapshot interface {
+	// View reads the view's state (the same state WriteTo streams).
+	View(fn func(Reader) error) error
 	WriteTo(w io.Writer) (int64, error)
 	// Close releases the view.
 	Close()

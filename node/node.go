@@ -102,6 +102,16 @@ type Config struct {
 
 var _ api.ApplyCounters = (*consensus.Node)(nil)
 
+// The layout of a node's data directory: the ledger state (badgerkv) in
+// StateDir, the Raft log and snapshots in RaftDir, and the checkpoint key
+// in node.key. A directory with neither state nor Raft log is new.
+
+// StateDir is where a node keeps its ledger state.
+func StateDir(dataDir string) string { return filepath.Join(dataDir, "state") }
+
+// RaftDir is where a node keeps its Raft log and snapshots.
+func RaftDir(dataDir string) string { return filepath.Join(dataDir, "raft") }
+
 // Node is a running node.
 type Node struct {
 	cfg     Config
@@ -152,7 +162,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.httpURL == "" {
 		n.httpURL = scheme + ln.Addr().String()
 	}
-	if n.store, err = badgerkv.Open(badgerkv.Options{Dir: filepath.Join(cfg.DataDir, "state"), GCInterval: gcEvery, Logger: n.logger}); err != nil {
+	if n.store, err = badgerkv.Open(badgerkv.Options{Dir: StateDir(cfg.DataDir), GCInterval: gcEvery, Logger: n.logger}); err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -176,7 +186,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.raft, err = consensus.New(consensus.Config{
 		CheckpointKey: signer, CheckpointVerifier: vkey, Cosigner: api.CosignClient{HTTP: stream.Client()}, Stream: stream,
-		ID: cfg.ID, Dir: filepath.Join(cfg.DataDir, "raft"), RaftBind: cfg.RaftAddr, RaftAdvertise: cfg.RaftAdvertise,
+		ID: cfg.ID, Dir: RaftDir(cfg.DataDir), RaftBind: cfg.RaftAddr, RaftAdvertise: cfg.RaftAdvertise,
 		HTTPAdvertise: n.httpURL, Bootstrap: cfg.Bootstrap, Admins: cfg.Admins, Logger: n.logger,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs,
@@ -189,7 +199,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	apiCfg := api.Config{Cluster: n.raft, Logger: n.logger, Registry: reg, Client: n.raft.PeerClient(), WriteRate: cfg.WriteLimit, WriteBurst: int(4 * cfg.WriteLimit), ClusterSecret: cfg.ClusterSecret,
+	apiCfg := api.Config{Cluster: n.raft, Logger: n.logger, Registry: reg, Client: n.raft.PeerClient(), WriteRate: cfg.WriteLimit, WriteBurst: int(4 * cfg.WriteLimit), ClusterSecret: cfg.ClusterSecret, Snapshots: n.store,
 		BodyBudget: cfg.BodyBudget, MinBodyRate: cfg.MinBodyRate, BodyStallTimeout: cfg.BodyStallTimeout,
 		HeavyReadRate: cfg.HeavyReadLimit, HeavyReadBurst: int(max(30, 4*cfg.HeavyReadLimit))}
 	if cfg.FaultInjection {

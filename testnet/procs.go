@@ -358,15 +358,24 @@ type NodeView struct {
 
 // View asks node i about itself.
 func (c *Procs) View(i int) (NodeView, error) {
+	v, err := ViewAt(c.Nodes[i].URL())
+	if err != nil {
+		return v, fmt.Errorf("%s: %w", c.Nodes[i].ID, err)
+	}
+	return v, nil
+}
+
+// ViewAt asks the node at url about itself.
+func ViewAt(url string) (NodeView, error) {
 	var v NodeView
 	client := &http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get(c.Nodes[i].URL() + "/v1/cluster?local=true")
+	resp, err := client.Get(url + "/v1/cluster?local=true")
 	if err != nil {
 		return v, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return v, fmt.Errorf("%s: %s", c.Nodes[i].ID, resp.Status)
+		return v, fmt.Errorf("%s", resp.Status)
 	}
 	return v, json.NewDecoder(resp.Body).Decode(&v)
 }
@@ -411,26 +420,51 @@ func (c *Procs) SameHead() (bool, string) {
 // Seed submits the demo history through node i (any node: followers
 // forward).
 func (c *Procs) Seed(ctx context.Context, i int) error {
-	v, err := c.View(i)
-	if err != nil {
-		return fmt.Errorf("seed: %w", err)
-	}
-	envs, err := demo.EnvelopesFor(c.Admin, v.Origin)
-	if err != nil {
-		return err
-	}
-	b, _ := json.Marshal(map[string]any{"records": envs})
-	return harness.Poll(ctx, 30*time.Second, func() bool {
-		resp, err := c.client.Post(c.Nodes[i].URL()+"/v1/records", "application/json", bytes.NewReader(b))
+	return SeedDemo(ctx, c.Nodes[i].URL(), c.Admin, 30*time.Second)
+}
+
+// SeedDemo submits the demo history, signed for the ledger the node at url
+// serves, whose genesis admin is admin. It retries for up to wait until
+// the node answers and accepts every envelope: the envelopes are
+// deterministic, so a retry, or seeding a seeded ledger, is answered
+// entry for entry and changes nothing.
+func SeedDemo(ctx context.Context, url string, admin *ecdsa.PrivateKey, wait time.Duration) error {
+	client := &http.Client{Timeout: 10 * time.Second}
+	var body []byte
+	var last error
+	err := harness.Poll(ctx, wait, func() bool {
+		if body == nil {
+			v, err := ViewAt(url)
+			if err != nil || v.Origin == "" {
+				last = fmt.Errorf("no ledger at %s yet (%v)", url, err)
+				return false
+			}
+			envs, err := demo.EnvelopesFor(admin, v.Origin)
+			if err != nil {
+				last = err
+				return false
+			}
+			body, _ = json.Marshal(map[string]any{"records": envs})
+		}
+		resp, err := client.Post(url+"/v1/records", "application/json", bytes.NewReader(body))
 		if err != nil {
+			last = err
 			return false
 		}
 		defer resp.Body.Close()
 		var ans struct {
 			Rejected int `json:"rejected"`
 		}
-		return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&ans) == nil && ans.Rejected == 0
+		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&ans) != nil || ans.Rejected != 0 {
+			last = fmt.Errorf("%s answered %s with %d envelopes refused", url, resp.Status, ans.Rejected)
+			return false
+		}
+		return true
 	})
+	if err != nil {
+		return fmt.Errorf("seed demo: %w (last: %v)", err, last)
+	}
+	return nil
 }
 
 // AdminAddress is the genesis admin's address.

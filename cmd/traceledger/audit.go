@@ -11,6 +11,7 @@ import (
 	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/ledger"
 	"github.com/traceledger/traceledger/ledger/badgerkv"
+	"github.com/traceledger/traceledger/node"
 )
 
 // runAudit re-checks a whole ledger: from a data directory (a stopped node,
@@ -33,12 +34,9 @@ func runAudit(ctx context.Context, args []string) error {
 	if *tiles && *base == "" {
 		return errors.New("--tiles reads from --url")
 	}
-	var trusted []string
-	if *trustFile != "" {
-		var err error
-		if trusted, err = readKeyFile(*trustFile); err != nil {
-			return err
-		}
+	trusted, err := readTrusted(*trustFile)
+	if err != nil {
+		return err
 	}
 	scratchDir, err := os.MkdirTemp("", "traceledger-audit-")
 	if err != nil {
@@ -54,7 +52,7 @@ func runAudit(ctx context.Context, args []string) error {
 	var fails []ledger.Failure
 	var size uint64
 	if *dataDir != "" {
-		src, err := badgerkv.Open(badgerkv.Options{Dir: filepath.Join(*dataDir, "state")})
+		src, err := badgerkv.Open(badgerkv.Options{Dir: node.StateDir(*dataDir)})
 		if err != nil {
 			return fmt.Errorf("%w (is the node still running? stop it or audit a copy)", err)
 		}

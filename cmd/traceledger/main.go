@@ -15,6 +15,9 @@
 //	traceledger audit --data DIR | --url URL [--tiles]
 //	traceledger certs init --out DIR
 //	traceledger certs node --ca DIR --id ID --host HOST... --out DIR
+//	traceledger backup --url URL --out FILE
+//	traceledger restore --from FILE --data DIR [--trust KEYFILE]
+//	traceledger seed --url URL --admin-key FILE
 //
 // Every flag can also be set as TRACELEDGER_<FLAG> in the environment
 // (TRACELEDGER_NODE_ID for --node-id); a flag on the command line wins.
@@ -52,6 +55,9 @@ func commands() map[string]command {
 		"export":      {"write a lot's upstream history as a GS1 EPCIS 2.0 JSON-LD document", runExport},
 		"certs":       {"make the CA and node certificates members authenticate each other with", runCerts},
 		"participant": {"register a participant (participant add), signed with an admin's key", runParticipant},
+		"backup":      {"stream a consistent backup of a running node's ledger into a file", runBackup},
+		"restore":     {"prepare a new node's data directory from a backup file", runRestore},
+		"seed":        {"submit the demo history to a running ledger (its genesis admin's key)", runSeed},
 	}
 }
 

@@ -142,6 +142,14 @@ func checkpointOrigin(note string) string {
 	return origin
 }
 
+// readTrusted reads the keys of a --trust file; none without one.
+func readTrusted(path string) ([]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	return readKeyFile(path)
+}
+
 func readKeyFile(path string) ([]string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {

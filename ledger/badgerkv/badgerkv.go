@@ -382,6 +382,19 @@ func (d *DB) Snapshot() ledger.Snapshot {
 	return &snapshot{g: d.cur, tx: d.cur.db.NewTransaction(false)}
 }
 
+// View runs fn over the snapshot's read transaction. Not concurrently
+// with WriteTo: a Badger transaction serves one iterator at a time.
+func (s *snapshot) View(fn func(ledger.Reader) error) error { return fn(&txn{s.tx}) }
+
+// EstimateSize returns the bytes the live state takes on disk (LSM tree
+// and value log): a rough guide to the length of a snapshot stream.
+func (d *DB) EstimateSize() int64 {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	lsm, vlog := d.cur.db.Size()
+	return lsm + vlog
+}
+
 // Close releases the read transaction. Call it exactly once.
 func (s *snapshot) Close() {
 	s.tx.Discard()
