@@ -91,7 +91,7 @@ func TestAuditOnDiskAndBitFlip(t *testing.T) {
 	h.must(h.producer, rec)
 
 	dir := filepath.Join(t.TempDir(), "state")
-	disk, err := badgerkv.Open(badgerkv.Options{Dir: dir})
+	disk, err := badgerkv.Open(badgerkv.Options{Dir: dir, Uncompressed: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,6 +59,10 @@ type Options struct {
 	// replayed from it (the state machine skips what m/applied already
 	// covers), so the default is off.
 	SyncWrites bool
+	// Uncompressed writes tables without compression, so that their bytes
+	// can be read (and damaged) as written: forensics, and the test that a
+	// bit flipped on disk is caught by audit. Stores open either way.
+	Uncompressed bool
 	// GCInterval, when positive, runs value-log garbage collection that
 	// often for as long as the DB is open (see collectGarbage); a node
 	// sets it, tools that open a store briefly do not.
@@ -247,6 +251,13 @@ func setCurrent(dir, name string) error {
 	return d.Sync()
 }
 
+func compression(opts Options) options.CompressionType {
+	if opts.Uncompressed {
+		return options.None
+	}
+	return options.ZSTD
+}
+
 func openBadger(opts Options, dir string) (*badger.DB, error) {
 	bo := badger.DefaultOptions(dir).
 		WithInMemory(opts.InMemory).
@@ -263,7 +274,7 @@ func openBadger(opts Options, dir string) (*badger.DB, error) {
 		// compactions off the write path (bench storage, BENCHMARKS.md).
 		// Each table records its own compression, so stores written
 		// without it open unchanged.
-		WithCompression(options.ZSTD).
+		WithCompression(compression(opts)).
 		WithZSTDCompressionLevel(1).
 		// One writer (the state machine) and snapshot reads: there are no
 		// conflicting transactions to detect.
