@@ -37,11 +37,15 @@ const artifactsDir = "../../testdata/artifacts"
 type gate struct {
 	shut    atomic.Bool
 	dropped atomic.Int64 // POSTs of records dropped while shut
+	posts   atomic.Int64 // POSTs let through
 }
 
 func (g *gate) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !g.shut.Load() {
+			if r.Method == http.MethodPost {
+				g.posts.Add(1)
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -478,6 +482,17 @@ func TestBrowserFieldApp(t *testing.T) {
 	if !strings.HasPrefix(detail, "403 ") {
 		t.Errorf("the refused recall shows %q, want the server's 403 and message", detail)
 	}
+	if explain := dist.str(`document.querySelector('#outbox-list li[data-state=refused] .explain').textContent`); explain != "Vai trò của bạn không cho phép việc này." {
+		t.Errorf("the refusal is explained as %q", explain)
+	}
+	// Sending it again changes nothing: the same refusal comes back.
+	posts := net.posts.Load()
+	dist.do("send again", chromedp.Click(chromedp.CSS(`#outbox-list li[data-state=refused] button.retry`)))
+	if err := testnet.Poll(dist.ctx, 30*time.Second, func() bool { return net.posts.Load() > posts }); err != nil {
+		t.Fatalf("\"send again\" sent nothing: %v", err)
+	}
+	dist.waitFor("the second refusal", `(async () => { const it = (await (await import('/app/store.js')).allItems('outbox')).find(i => i.type === 'recall');
+		return it.state === 'refused' && it.status === 403 && document.querySelector('#outbox-list li[data-state=refused]'); })()`)
 	dist.shot("fieldapp-outbox-refused-vi.png")
 	dist.do("dismiss", chromedp.Click(chromedp.CSS(`#outbox-list li[data-state=refused] button.dismiss`)))
 	dist.waitFor("the dismissed item to go", `!document.querySelector('#outbox-list li[data-state=refused]')`)

@@ -195,11 +195,16 @@ async function renderOutbox() {
   $('#outbox-list').replaceChildren(...items.map(it => {
     let detail = '';
     if (it.state === 'accepted') detail = `seq ${it.seq}`;
-    if (it.state === 'refused') detail = `${it.status} ${it.error.code}: ${it.error.message}`;
+    let explain = null;
+    if (it.state === 'refused') {
+      detail = `${it.status} ${it.error.code}: ${it.error.message}`;
+      const key = 'code.' + it.error.code;
+      if (t(key) !== key) explain = el('p', { class: 'explain' }, t(key));
+    }
     const lot = it.lot ? ` ${it.lot.lot}` : it.address ? ` ${it.address}` : '';
     return el('li', { 'data-state': it.state, 'data-id': it.id },
       el('strong', {}, `${t('nav.' + it.type) !== 'nav.' + it.type ? t('nav.' + it.type) : it.type}${lot}`), ' ',
-      el('span', { class: 'state' }, t('state.' + it.state)), ' ', el('span', { class: 'detail' }, detail),
+      el('span', { class: 'state' }, t('state.' + it.state)), ' ', el('span', { class: 'detail' }, detail), explain,
       // A refusal may pass once the ledger has changed (the signer
       // registered, the lot received): the same envelope can go again.
       it.state === 'refused' ? el('button', { type: 'button', class: 'retry', onclick: async () => { await store.retry(it.n); kick(); } }, t('retry')) : null,

@@ -99,6 +99,28 @@ export const WORDS = {
   'registered': ['Đã đăng ký', 'Registered'],
   'none': ['Chưa có.', 'None yet.'],
   'asof': ['Cập nhật', 'As of'],
+  // The ledger's refusals (ledger/errors.go), said plainly in Vietnamese;
+  // the server's own sentence is shown beside them.
+  'code.bad_signature': ['Chữ ký không hợp lệ.', 'Bad signature.'],
+  'code.signer_mismatch': ['Chữ ký không khớp với người ký.', 'The signature does not match the signer.'],
+  'code.unknown_lot': ['Sổ cái không có lô này.', 'The ledger has no such lot.'],
+  'code.unknown_participant': ['Sổ cái không có thành viên này.', 'No such participant.'],
+  'code.not_registered': ['Bạn chưa được đăng ký: nhờ quản trị viên quét mã QR của bạn, rồi bấm Gửi lại.', 'You are not registered yet: ask an admin to scan your QR code, then send again.'],
+  'code.wrong_role': ['Vai trò của bạn không cho phép việc này.', 'Your role does not allow this.'],
+  'code.not_holder': ['Bạn không giữ lô này.', 'You do not hold this lot.'],
+  'code.not_recipient': ['Lô này không gửi cho bạn.', 'This lot was not sent to you.'],
+  'code.id_reused': ['Mã bản ghi đã được dùng cho nội dung khác.', 'The record id was used for other content.'],
+  'code.lot_exists': ['Số lô này đã có trong sổ cái.', 'This lot already exists.'],
+  'code.double_transfer': ['Lô đang trên đường chuyển đi.', 'The lot is already in transit.'],
+  'code.unregistered_recipient': ['Người nhận chưa được đăng ký.', 'The recipient is not registered.'],
+  'code.lot_in_transit': ['Lô đang được vận chuyển.', 'The lot is in transit.'],
+  'code.lot_consumed': ['Lô đã dùng hết.', 'The lot has been used up.'],
+  'code.lot_recalled': ['Lô đã bị thu hồi.', 'The lot has been recalled.'],
+  'code.insufficient_quantity': ['Số lượng vượt quá phần còn lại của lô.', 'More than what is left of the lot.'],
+  'code.unit_mismatch': ['Đơn vị khác với đơn vị của lô.', 'The unit differs from the lot\'s.'],
+  'code.already_recalled': ['Lô đã bị thu hồi trước đó.', 'The lot was already recalled.'],
+  'code.stale': ['Lô đã thay đổi từ lúc bạn ký: hãy ký lại.', 'The lot changed since you signed: sign again.'],
+  'code.wrong_ledger': ['Bản ghi được ký cho một sổ cái khác.', 'The record was signed for another ledger.'],
 };
 
 let lang = (typeof localStorage !== 'undefined' && localStorage.getItem('lang')) || 'vi';
