@@ -101,13 +101,7 @@ func startLedger(t *testing.T, admin common.Address) (string, *gate) {
 // there is none.
 func startBrowser(t *testing.T) context.Context {
 	t.Helper()
-	bin := testnet.FindBrowser()
-	if bin == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("no chromium on PATH; install Debian's chromium (.ci/run does: apt-get install -y chromium)")
-		}
-		t.Skip("no chromium, chromium-browser or google-chrome on PATH (with CI set this test fails instead)")
-	}
+	bin := testnet.RequireBrowser(t)
 	if err := os.MkdirAll(artifactsDir, 0o755); err != nil {
 		t.Fatal(err)
 	}

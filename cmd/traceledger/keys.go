@@ -155,17 +155,9 @@ func runKeygen(ctx context.Context, args []string) error {
 		return err
 	}
 	if *backup {
-		pin, err := passphrase(*pinFile)
+		pin, err := newSecret(*pinFile, "a key backup needs a PIN, and there is no terminal to ask for one on: set --pin-file or TRACELEDGER_PIN")
 		if err != nil {
 			return err
-		}
-		if pin == "" {
-			if !term.IsTerminal(int(os.Stdin.Fd())) {
-				return errors.New("a key backup needs a PIN, and there is no terminal to ask for one on: set --pin-file or TRACELEDGER_PIN")
-			}
-			if pin, err = askNewPassphrase(os.Stdin, os.Stderr); err != nil {
-				return err
-			}
 		}
 		if len(pin) < 6 {
 			return errors.New("the PIN must have at least 6 characters, as the app asks")
@@ -185,17 +177,9 @@ func runKeygen(ctx context.Context, args []string) error {
 			return err
 		}
 	} else {
-		pass, err := passphrase(*passFile)
+		pass, err := newSecret(*passFile, "a keystore needs a passphrase, and there is no terminal to ask for one on: set --passphrase-file or TRACELEDGER_PASSPHRASE (or --plain for a demo key)")
 		if err != nil {
 			return err
-		}
-		if pass == "" {
-			if !term.IsTerminal(int(os.Stdin.Fd())) {
-				return errors.New("a keystore needs a passphrase, and there is no terminal to ask for one on: set --passphrase-file or TRACELEDGER_PASSPHRASE (or --plain for a demo key)")
-			}
-			if pass, err = askNewPassphrase(os.Stdin, os.Stderr); err != nil {
-				return err
-			}
 		}
 		n, p := keystore.StandardScryptN, keystore.StandardScryptP
 		if *light {
@@ -215,6 +199,33 @@ func runKeygen(ctx context.Context, args []string) error {
 	}
 	fmt.Println(ledger.AddressOf(k).Hex())
 	return nil
+}
+
+// newSecret returns the passphrase or PIN for a new key file: from file or
+// the environment (see passphrase), else asked twice on the terminal; with
+// neither, it fails with noTerminal.
+func newSecret(file, noTerminal string) (string, error) {
+	s, err := passphrase(file)
+	if err != nil || s != "" {
+		return s, err
+	}
+	if !term.IsTerminal(int(os.Stdin.Fd())) {
+		return "", errors.New(noTerminal)
+	}
+	return askNewPassphrase(os.Stdin, os.Stderr)
+}
+
+// signingKey loads the --key file of a command that signs, its passphrase
+// or PIN from passFile or the environment (or the terminal, for a backup).
+func signingKey(keyFile, passFile string) (*ecdsa.PrivateKey, error) {
+	if keyFile == "" {
+		return nil, errors.New("--key FILE is required")
+	}
+	pass, err := passphrase(passFile)
+	if err != nil {
+		return nil, err
+	}
+	return loadKey(keyFile, pass)
 }
 
 // askNewPassphrase asks for a new keystore's passphrase on the terminal
@@ -259,14 +270,7 @@ func runSign(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *keyFile == "" {
-		return errors.New("--key FILE is required")
-	}
-	pass, err := passphrase(*passFile)
-	if err != nil {
-		return err
-	}
-	key, err := loadKey(*keyFile, pass)
+	key, err := signingKey(*keyFile, *passFile)
 	if err != nil {
 		return err
 	}
