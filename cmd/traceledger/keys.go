@@ -38,8 +38,11 @@ import (
 
 func newKey() (*ecdsa.PrivateKey, error) { return crypto.GenerateKey() }
 
-func savePlainKey(path string, k *ecdsa.PrivateKey) error {
-	return writeSecret(path, []byte(hex.EncodeToString(crypto.FromECDSA(k))+"\n"))
+func savePlainKey(path string, k *ecdsa.PrivateKey) error { return writeSecret(path, plainKeyBytes(k)) }
+
+// plainKeyBytes is a key in the plain form: 64 hex digits and a newline.
+func plainKeyBytes(k *ecdsa.PrivateKey) []byte {
+	return []byte(hex.EncodeToString(crypto.FromECDSA(k)) + "\n")
 }
 
 // writeSecret creates path with mode 0600 and refuses to overwrite.
@@ -154,7 +157,9 @@ func runKeygen(ctx context.Context, args []string) error {
 	} else if k, err = newKey(); err != nil {
 		return err
 	}
-	if *backup {
+	var blob []byte
+	switch {
+	case *backup:
 		pin, err := newSecret(*pinFile, "a key backup needs a PIN, and there is no terminal to ask for one on: set --pin-file or TRACELEDGER_PIN")
 		if err != nil {
 			return err
@@ -162,21 +167,12 @@ func runKeygen(ctx context.Context, args []string) error {
 		if len(pin) < 6 {
 			return errors.New("the PIN must have at least 6 characters, as the app asks")
 		}
-		blob, err := fieldapp.SealBackup(k, pin, fieldapp.BackupIterations)
-		if err != nil {
+		if blob, err = fieldapp.SealBackup(k, pin, fieldapp.BackupIterations); err != nil {
 			return err
 		}
-		if err := writeSecret(*out, blob); err != nil {
-			return err
-		}
-		fmt.Println(ledger.AddressOf(k).Hex())
-		return nil
-	}
-	if *plain {
-		if err := savePlainKey(*out, k); err != nil {
-			return err
-		}
-	} else {
+	case *plain:
+		blob = plainKeyBytes(k)
+	default:
 		pass, err := newSecret(*passFile, "a keystore needs a passphrase, and there is no terminal to ask for one on: set --passphrase-file or TRACELEDGER_PASSPHRASE (or --plain for a demo key)")
 		if err != nil {
 			return err
@@ -189,13 +185,12 @@ func runKeygen(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		blob, err := keystore.EncryptKey(&keystore.Key{Id: id, Address: ledger.AddressOf(k), PrivateKey: k}, pass, n, p)
-		if err != nil {
+		if blob, err = keystore.EncryptKey(&keystore.Key{Id: id, Address: ledger.AddressOf(k), PrivateKey: k}, pass, n, p); err != nil {
 			return err
 		}
-		if err := writeSecret(*out, blob); err != nil {
-			return err
-		}
+	}
+	if err := writeSecret(*out, blob); err != nil {
+		return err
 	}
 	fmt.Println(ledger.AddressOf(k).Hex())
 	return nil
