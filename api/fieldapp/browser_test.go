@@ -311,8 +311,19 @@ func TestBrowserFieldApp(t *testing.T) {
 	base, net := startLedger(t, ledger.AddressOf(adminKey))
 	const gtin, lotCode = "08936000000127", "FA2606A"
 
-	// The app installs its service worker, then opens with the network cut.
+	// The landing page: who runs the ledger, a box for a lot code (a scan
+	// button only where the browser can scan), the way to the app.
 	prod := newTab(t, browser, "producer")
+	prod.do("open the landing page", chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#lookup")))
+	if op := prod.str(`document.getElementById('operator').textContent`); !strings.Contains(op, "Sở Công Thương Bắc Giang") {
+		t.Errorf("the landing page names the operator as %q", op)
+	}
+	prod.waitFor("the scan button decided", `document.getElementById('scan').hidden === !('BarcodeDetector' in window)`)
+	prod.shot("landing-vi.png")
+	prod.do("look up a lot", chromedp.SendKeys(chromedp.CSS("#code"), "8936000000127/LN2606A"), chromedp.Submit(chromedp.CSS("#code")))
+	prod.waitFor("the lot's Digital Link", `location.pathname === '/01/08936000000127/10/LN2606A'`)
+
+	// The app installs its service worker, then opens with the network cut.
 	prod.open(base + "/app/")
 	prod.waitFor("the service worker to control the page", `navigator.serviceWorker.controller !== null`)
 	prod.waitFor("the shell in the cache", `caches.keys().then(k => k.some(n => n.startsWith('traceledger-app-')))`)
@@ -498,4 +509,15 @@ func TestBrowserFieldApp(t *testing.T) {
 		t.Errorf("English home page heading %q", h)
 	}
 	dist.shot("fieldapp-home-en.png")
+
+	// Readable on a small phone: nothing wider than 360 px.
+	dist.do("a 360 px screen", chromedp.EmulateViewport(360, 740, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	for _, page := range []string{"#home", "#harvest", "#transform", "#outbox", "#participant"} {
+		dist.visit(page)
+		var wider float64
+		dist.eval(`document.documentElement.scrollWidth - innerWidth`, &wider)
+		if wider > 0 {
+			t.Errorf("%s is %v px wider than a 360 px screen", page, wider)
+		}
+	}
 }

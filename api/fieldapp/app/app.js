@@ -6,6 +6,7 @@ import * as S from './signer.js';
 import { checkRecord, normalizeGTIN } from './checks.js';
 import * as store from './store.js';
 import { t, translate, getLang, setLang } from './i18n.js';
+import { canScan, scan } from './scan.js';
 
 const UNITS = ['KGM', 'GRM', 'TNE', 'LTR', 'MLT', 'H87', 'XBX', 'XBO', 'XJR', 'XBG', 'XCT', 'XSA', 'XPK'];
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -385,34 +386,6 @@ async function exportKey() {
   setTimeout(() => URL.revokeObjectURL(a.href), 60000);
 }
 
-// ---- scanning ----
-
-async function scan(input) {
-  if (!('BarcodeDetector' in window) || !navigator.mediaDevices?.getUserMedia) {
-    say(t('err.noscan'), 'refused');
-    input.focus();
-    return;
-  }
-  const dlg = $('#scanner'), video = $('video', dlg);
-  const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' } });
-  video.srcObject = stream;
-  await video.play();
-  dlg.showModal();
-  const detector = new BarcodeDetector({ formats: ['qr_code'] });
-  let open = true;
-  const close = () => { open = false; stream.getTracks().forEach(tr => tr.stop()); dlg.close(); };
-  $('button', dlg).onclick = close;
-  while (open) {
-    const codes = await detector.detect(video).catch(() => []);
-    if (codes.length) {
-      input.value = codes[0].rawValue;
-      close();
-    } else {
-      await new Promise(r => requestAnimationFrame(r));
-    }
-  }
-}
-
 // ---- start ----
 
 function netState() {
@@ -451,7 +424,10 @@ async function start() {
   for (const b of $$('[data-add]')) {
     b.onclick = () => { const fs = $(`fieldset.${b.dataset.add}`, b.form); fs.after(fs.cloneNode(true)); };
   }
-  for (const b of $$('[data-scan]')) b.onclick = () => scan(b.form.elements[b.dataset.scan]);
+  for (const b of $$('[data-scan]')) {
+    const input = b.form.elements[b.dataset.scan];
+    b.onclick = () => canScan() ? scan(input, $('#scanner')).catch(e => say(e.message, 'refused')) : (say(t('err.noscan'), 'refused'), input.focus());
+  }
   for (const b of $$('[data-gps]')) {
     b.onclick = () => navigator.geolocation.getCurrentPosition(
       p => { b.form.elements.geo.value = `${p.coords.latitude.toFixed(6)},${p.coords.longitude.toFixed(6)}`; },

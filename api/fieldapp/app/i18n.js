@@ -29,6 +29,7 @@ export const WORDS = {
   'nav.recall': ['Thu hồi', 'Recall'],
   'nav.participant': ['Đăng ký thành viên', 'Register a participant'],
   'nav.outbox': ['Hàng đợi', 'Outbox'],
+  'nav.receive': ['Nhận lô', 'Receive'],
   'nav.backup': ['Sao lưu khoá', 'Key backup'],
   'f.product': ['Sản phẩm', 'Product'],
   'f.lot': ['Số lô', 'Lot code'],
