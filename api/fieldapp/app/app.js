@@ -8,7 +8,10 @@ import * as store from './store.js';
 import { t, translate, getLang, setLang } from './i18n.js';
 import { canScan, scan } from './scan.js';
 
-const UNITS = ['KGM', 'GRM', 'TNE', 'LTR', 'MLT', 'H87', 'XBX', 'XBO', 'XJR', 'XBG', 'XCT', 'XSA', 'XPK'];
+// UNITS are the UN/ECE Rec 20 codes the forms offer, with the word a
+// person reads (the ledger accepts more; ledger/gs1.go lists them).
+const UNITS = { KGM: 'kg', GRM: 'g', TNE: 'tấn', LTR: 'lít', MLT: 'ml', H87: 'cái', XBX: 'hộp', XBO: 'chai', XJR: 'hũ', XBG: 'túi', XCT: 'thùng', XSA: 'bao', XPK: 'gói' };
+const unit = code => UNITS[code] || code;
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
 
@@ -151,7 +154,7 @@ function route() {
 function lotItem(l, extra) {
   const code = `${l.gtin}/${l.lot}`;
   return el('li', { 'data-lot': code },
-    el('strong', {}, l.product?.name || code), ' ', el('span', { class: 'qty' }, `${l.quantity?.amount ?? ''} ${l.quantity?.unit ?? ''}`),
+    el('strong', {}, l.product?.name || code), ' ', el('span', { class: 'qty' }, `${l.quantity?.amount ?? ''} ${unit(l.quantity?.unit ?? '')}`),
     el('br'), el('code', {}, code), ' ',
     el('a', { href: lotPath(l.gtin, l.lot) }, t('page')), ' · ', el('a', { href: `/labels${lotPath(l.gtin, l.lot)}` }, t('labels')),
     extra);
@@ -180,7 +183,7 @@ function renderHome() {
 function fillSelects() {
   for (const s of $$('select[data-held]')) {
     const cur = s.value;
-    s.replaceChildren(...state.held.map(l => el('option', { value: `${l.gtin}/${l.lot}` }, `${l.product?.name || ''} · ${l.lot} (${l.quantity.amount} ${l.quantity.unit})`)));
+    s.replaceChildren(...state.held.map(l => el('option', { value: `${l.gtin}/${l.lot}` }, `${l.product?.name || ''} · ${l.lot} (${l.quantity.amount} ${unit(l.quantity.unit)})`)));
     if (cur) s.value = cur;
   }
   for (const s of $$('select[data-recipients]')) {
@@ -394,7 +397,7 @@ function netState() {
 }
 
 async function start() {
-  for (const s of $$('select[data-units]')) s.replaceChildren(...UNITS.map(u => el('option', { value: u }, u)));
+  for (const s of $$('select[data-units]')) s.replaceChildren(...Object.entries(UNITS).map(([code, word]) => el('option', { value: code }, `${word} (${code})`)));
   translate();
   netState();
   $('#lang').textContent = getLang() === 'en' ? 'VI' : 'EN';
