@@ -478,6 +478,16 @@ func TestBrowserFieldApp(t *testing.T) {
 		t.Fatalf("the lot after the receive: holder %s in transit to %q, want %s", lv.Lot.Holder, lv.Lot.InTransitTo, distributor)
 	}
 
+	// Opening the app again asks for the PIN; a wrong one is refused.
+	dist.open(base + "/app/")
+	dist.waitFor("the unlock page", `!document.getElementById('unlock').hidden`)
+	dist.fill("#f-unlock", map[string]string{"pin": "975311"})
+	dist.submit("#f-unlock")
+	dist.waitFor("the wrong PIN refused", `document.getElementById('msg').textContent === 'Sai mã PIN.'`)
+	dist.fill("#f-unlock", map[string]string{"pin": "975310"})
+	dist.submit("#f-unlock")
+	dist.waitFor("the home page", `!document.getElementById('home').hidden`)
+
 	// A refused record stays visible, with the server's message, until dismissed.
 	dist.visit("#recall")
 	dist.fill("#recall", map[string]string{"code": gtin + "/" + lotCode, "reason": "thử"})

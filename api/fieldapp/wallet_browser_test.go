@@ -82,6 +82,10 @@ func TestBrowserProcessorWithWallet(t *testing.T) {
 		t.Fatalf("the app uses %s, want the wallet's %s", got, user)
 	}
 
+	if hidden := b.str(`String(document.querySelector('#actions a[href="#backup"]').hidden)`); hidden != "true" {
+		t.Error("the app offers a key backup for a wallet's key")
+	}
+
 	// One tap on the incoming lot.
 	b.waitFor("the incoming lot", fmt.Sprintf(`document.querySelector('#incoming li[data-lot=%q] button.receive')`, lychee.String()))
 	b.do("tap receive", chromedp.Click(chromedp.CSS(`#incoming button.receive`)))

@@ -167,6 +167,7 @@ function renderHome() {
   $('#me-who').textContent = me ? `${me.name} · ${me.roles.map(r => t('role.' + r)).join(', ')}` : '';
   $('#me-note').hidden = !!me;
   for (const a of $$('#actions [data-role]')) a.hidden = !!me && !me.roles.includes(a.dataset.role) && !me.roles.includes('admin');
+  $('#actions a[href="#backup"]').hidden = state.wallet; // the wallet keeps its own key
   const held = $('#held'), incoming = $('#incoming');
   held.replaceChildren(...state.held.map(l => lotItem(l)));
   incoming.replaceChildren(...state.incoming.map(l => {
