@@ -64,7 +64,7 @@ function gtin14(g) {
 // name it as typed; else a JSON number, as the ledger wants.
 function amount(s) {
   s = s.trim().replace(',', '.');
-  return /^\d+(\.\d+)?$/.test(s) ? Number(s) : s;
+  return /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(s) ? Number(s) : s;
 }
 
 function clean(o) {
