@@ -219,16 +219,16 @@ async function renderOutbox() {
 
 // ---- sending ----
 
-// kick sends the outbox (unless the phone knows it is offline) and then
-// reads the ledger again. body[data-sending] says a send is under way.
+// kick sends the outbox and then reads the ledger again.
+// body[data-sending] says a send is under way. It tries even when
+// navigator.onLine says offline: that flag only knows whether the phone
+// has a network interface, and a failed try costs nothing.
 async function kick() {
-  if (navigator.onLine !== false) {
-    document.body.dataset.sending = 'true';
-    try {
-      await store.sendOutbox('', () => { if (!$('#outbox').hidden) renderOutbox(); });
-    } finally {
-      delete document.body.dataset.sending;
-    }
+  document.body.dataset.sending = 'true';
+  try {
+    await store.sendOutbox('', () => { if (!$('#outbox').hidden) renderOutbox(); });
+  } finally {
+    delete document.body.dataset.sending;
   }
   if (!$('#outbox').hidden) await renderOutbox();
   await refresh();
