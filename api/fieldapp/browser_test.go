@@ -351,6 +351,9 @@ func TestBrowserFieldApp(t *testing.T) {
 	prod.fill("#f-create", map[string]string{"pin": "246810", "pin2": "246810"})
 	prod.submit("#f-create")
 	prod.waitFor("the home page", `!document.getElementById('home').hidden`)
+	if msg := prod.str(`document.getElementById('msg').hidden ? '' : document.getElementById('msg').textContent`); msg != "Đã tạo khoá. Hãy tải tệp sao lưu." {
+		t.Errorf("after making the key the app says %q, want the reminder to back it up", msg)
+	}
 	producer := prod.str(`document.querySelector('#home [data-me]').textContent`)
 	if _, err := ledger.ParseAddress(producer); err != nil {
 		t.Fatalf("the app shows %q as its address: %v", producer, err)
@@ -373,6 +376,10 @@ func TestBrowserFieldApp(t *testing.T) {
 	harvest["lot"] = lotCode
 	prod.fill("#harvest", harvest)
 	prod.submit("#harvest")
+	prod.waitFor("the outbox", `document.body.dataset.page === 'outbox'`)
+	if msg := prod.str(`document.getElementById('msg').hidden ? '' : document.getElementById('msg').textContent`); msg != "Đã ký. Bản ghi nằm trong hàng đợi." {
+		t.Errorf("after signing the app says %q", msg)
+	}
 	// The service worker asks for a Background Sync, which tries at once
 	// when the browser believes it has a network, and finds none; the
 	// harvest waits. (A machine with no network interface but loopback

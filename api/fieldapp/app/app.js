@@ -259,8 +259,7 @@ async function sign(record) {
     envelope = (await S.signRecord(state.priv, record)).envelope;
   }
   await store.queue(envelope);
-  say(t('ok.queued'));
-  location.hash = '#outbox';
+  goTo('#outbox', t('ok.queued'));
   await requestSync();
   kick();
   return true;
@@ -320,6 +319,22 @@ function codeOrSay(s) {
 
 // ---- keys ----
 
+// goTo shows page with message (or none): pushState, not location.hash,
+// for a hashchange would clear the message.
+function goTo(page, message) {
+  if (message) say(message);
+  else $('#msg').hidden = true;
+  history.pushState(null, '', page);
+  route();
+}
+
+// goHome shows the home page once a key is in use, and reads the ledger.
+function goHome(form, message) {
+  form?.reset();
+  goTo('#home', message);
+  refresh();
+}
+
 async function useKey(priv, backup) {
   await store.putItem('keys', backup, 'me');
   Object.assign(state, { priv, address: backup.address, wallet: false });
@@ -331,11 +346,7 @@ async function createKey(f) {
   if (pin !== f.elements.pin2.value) return say(t('err.pinmatch'), 'refused');
   const priv = S.generateKey();
   await useKey(priv, await store.sealKey(priv, pin));
-  f.reset();
-  say(t('ok.key'));
-  location.hash = '#home';
-  route();
-  refresh();
+  goHome(f, t('ok.key'));
 }
 
 async function importKey(f) {
@@ -354,11 +365,7 @@ async function importKey(f) {
   } catch (e) {
     return say(e instanceof store.BadPIN ? t('err.badpin') : t('err.nokey'), 'refused');
   }
-  f.reset();
-  say(t('ok.restored'));
-  location.hash = '#home';
-  route();
-  refresh();
+  goHome(f, t('ok.restored'));
 }
 
 async function unlock(f) {
@@ -367,10 +374,7 @@ async function unlock(f) {
   } catch {
     return say(t('err.badpin'), 'refused');
   }
-  f.reset();
-  $('#msg').hidden = true;
-  route();
-  refresh();
+  goHome(f);
 }
 
 async function useWallet() {
@@ -378,9 +382,7 @@ async function useWallet() {
   const address = checksum(acct.slice(2).toLowerCase());
   await store.putItem('keys', { wallet: true, address }, 'me');
   Object.assign(state, { address, wallet: true, priv: null });
-  location.hash = '#home';
-  route();
-  refresh();
+  goHome();
 }
 
 async function exportKey() {
