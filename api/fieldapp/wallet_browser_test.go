@@ -23,11 +23,13 @@ import (
 // MetaMask would after the user's approval. It counts its signatures.
 const fakeWallet = `window.ethereum = {
 	async request({ method, params }) {
-		const S = await import('/app/signer.js'), k = S.fromHex('%s');
+		const S = await import('/app/signer.js'), k = S.fromHex('%[1]s');
 		if (method === 'eth_requestAccounts') return [S.addressOf(k).toLowerCase()];
 		if (method === 'personal_sign') {
+			// window.walletOtherKey: the user picked another account in the wallet.
+			const key = window.walletOtherKey ? S.fromHex('%[1]s'.replace(/.$/, '1')) : k;
 			window.walletSignatures = (window.walletSignatures || 0) + 1;
-			return '0x' + S.toHex(await S.signMessage(k, S.fromHex(params[0])));
+			return '0x' + S.toHex(await S.signMessage(key, S.fromHex(params[0])));
 		}
 		throw new Error('unsupported ' + method);
 	},
@@ -85,6 +87,17 @@ func TestBrowserProcessorWithWallet(t *testing.T) {
 	if hidden := b.str(`String(document.querySelector('#actions a[href="#backup"]').hidden)`); hidden != "true" {
 		t.Error("the app offers a key backup for a wallet's key")
 	}
+
+	// A signature by another of the wallet's accounts is caught before
+	// it reaches the outbox.
+	b.eval(`(() => { window.walletOtherKey = true; return true })()`, nil)
+	b.waitFor("the incoming lot", fmt.Sprintf(`document.querySelector('#incoming li[data-lot=%q] button.receive')`, lychee.String()))
+	b.do("tap receive", chromedp.Click(chromedp.CSS(`#incoming button.receive`)))
+	b.waitFor("the refusal", `document.getElementById('msg').textContent.startsWith('Ví đã ký bằng một tài khoản khác')`)
+	if n := len(b.outbox()); n != 0 {
+		t.Fatalf("a signature by another account reached the outbox (%d items)", n)
+	}
+	b.eval(`(() => { window.walletOtherKey = false; window.walletSignatures = 0; return true })()`, nil)
 
 	// One tap on the incoming lot.
 	b.waitFor("the incoming lot", fmt.Sprintf(`document.querySelector('#incoming li[data-lot=%q] button.receive')`, lychee.String()))

@@ -252,9 +252,17 @@ async function sign(record) {
   }
   let envelope;
   if (state.wallet) {
-    const msg = '0x' + S.toHex(S.utf8(S.canonicalize(record)));
-    const signature = await window.ethereum.request({ method: 'personal_sign', params: [msg, state.address] });
-    envelope = { record, signature };
+    // The wallet may refuse, or sign with another of its accounts: check
+    // before queueing what the ledger would refuse (401).
+    const canonical = S.utf8(S.canonicalize(record));
+    try {
+      const signature = await window.ethereum.request({ method: 'personal_sign', params: ['0x' + S.toHex(canonical), state.address] });
+      if (S.recoverAddress(canonical, S.fromHex(signature)) !== state.address) throw new Error(t('err.walletaccount'));
+      envelope = { record, signature };
+    } catch (e) {
+      say(e.message || String(e), 'refused');
+      return false;
+    }
   } else {
     envelope = (await S.signRecord(state.priv, record)).envelope;
   }

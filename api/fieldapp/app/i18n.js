@@ -93,6 +93,7 @@ export const WORDS = {
   'err.norecipient': ['Chọn người nhận.', 'Choose a recipient.'],
   'err.noscan': ['Trình duyệt này không quét được mã: hãy dán.', 'This browser cannot scan codes: paste instead.'],
   'err.gps': ['Không lấy được vị trí.', 'Cannot get the position.'],
+  'err.walletaccount': ['Ví đã ký bằng một tài khoản khác: hãy chọn lại tài khoản trong ví.', 'The wallet signed with another account: choose the account again in the wallet.'],
   'ok.queued': ['Đã ký. Bản ghi nằm trong hàng đợi.', 'Signed. The record is in the outbox.'],
   'ok.key': ['Đã tạo khoá. Hãy tải tệp sao lưu.', 'Key created. Download a backup.'],
   'ok.restored': ['Đã khôi phục khoá.', 'Key restored.'],
