@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -321,7 +322,9 @@ func TestBrowserSigningTime(t *testing.T) {
 		sum += v
 		worst = max(worst, v)
 	}
-	t.Logf("browser signing of a harvest record: mean %.2f ms, worst %.2f ms over %d records (first %.2f ms)", sum/float64(len(ms)-5), worst, len(ms)-5, ms[0])
+	sorted := slices.Sorted(slices.Values(ms[5:]))
+	t.Logf("browser signing of a harvest record: median %.2f ms, mean %.2f ms, worst %.2f ms over %d records (first %.2f ms)",
+		sorted[len(sorted)/2], sum/float64(len(ms)-5), worst, len(ms)-5, ms[0])
 }
 
 func timeNow() time.Time { return time.Now() }
