@@ -113,7 +113,8 @@ func TestNoOtherOrigins(t *testing.T) {
 	a, _ := newTestApp(t, Config{})
 	for name, as := range a.assets {
 		for _, bad := range []string{"http://", "https://", "//cdn", "//fonts"} {
-			if name != "sw.js" && bytes.Contains(as.body, []byte("src=\""+bad)) || bytes.Contains(as.body, []byte("href=\""+bad)) || bytes.Contains(as.body, []byte("url("+bad)) {
+			if bytes.Contains(as.body, []byte("src=\""+bad)) || bytes.Contains(as.body, []byte("href=\""+bad)) ||
+				bytes.Contains(as.body, []byte("url("+bad)) || bytes.Contains(as.body, []byte("import('"+bad)) {
 				t.Errorf("%s refers to another origin (%s)", name, bad)
 			}
 		}
