@@ -23,13 +23,7 @@ const artifactsDir = "../../testdata/artifacts"
 // Vietnamese page, its English switch, a recalled lot and a counterfeit
 // code. It saves screenshots under testdata/artifacts/.
 func TestBrowser(t *testing.T) {
-	bin := harness.FindBrowser()
-	if bin == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("no chromium, chromium-browser or google-chrome on PATH; install Debian's chromium (.ci/run does: apt-get install -y chromium)")
-		}
-		t.Skip("no chromium, chromium-browser or google-chrome on PATH (with CI set this test fails instead)")
-	}
+	bin := harness.RequireBrowser(t)
 	if err := os.MkdirAll(artifactsDir, 0o755); err != nil {
 		t.Fatal(err)
 	}

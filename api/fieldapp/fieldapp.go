@@ -12,6 +12,16 @@
 // RFC 6979 and low-S; its checks (app/checks.js) are ledger/validate.go's,
 // with the same codes and messages, in Vietnamese too.
 //
+// Why a JavaScript signer and not the Go code compiled to WebAssembly: one
+// implementation would be attractive, but even a package holding only the
+// canonical form and the signature would carry go-ethereum's secp256k1 and
+// the Go runtime, megabytes against a 150 KB budget for phones on 3G. The
+// signer is 300 lines of JavaScript with no dependencies (BigInt
+// arithmetic, WebCrypto for HMAC-SHA-256), 4.6 KB gzipped, and the browser
+// tests hold it to the Go code: the same canonical bytes and the same
+// signature, byte for byte, for every record and message of the
+// conformance files in testdata/.
+//
 // Caching: every asset is answered with an ETag and "Cache-Control:
 // no-cache", so the browser revalidates each time it is online (a 304 costs
 // a few bytes). The service worker's cache name carries a digest of all
@@ -30,7 +40,11 @@
 //	                additional data = the address as written>"}
 //
 // The AES key is PBKDF2-HMAC-SHA-256(PIN, salt, iterations, 32 bytes)
-// (RFC 8018 §5.2; 600 000 iterations is OWASP's 2023 figure for it).
+// (RFC 8018 §5.2; 600 000 iterations is OWASP's 2023 figure for it). A
+// six-digit PIN keeps the key from whoever picks up the phone; it does not
+// keep it from someone who copies the backup file and tries every PIN for
+// a few days. Backups belong where only their owner can reach them, and a
+// longer PIN buys time.
 package fieldapp
 
 import (

@@ -98,7 +98,7 @@ func TestServiceWorkerVersion(t *testing.T) {
 		t.Errorf("sw.js does not carry the version %q", a.Version())
 	}
 	// The shell the worker caches must exist.
-	for _, f := range []string{"index.html", "app.css", "app.js", "signer.js", "checks.js", "store.js", "i18n.js", "manifest.webmanifest", "icon.svg"} {
+	for _, f := range shellFiles {
 		if !strings.Contains(body, "'"+f+"'") {
 			t.Errorf("sw.js does not cache %s", f)
 		}
@@ -113,7 +113,8 @@ func TestNoOtherOrigins(t *testing.T) {
 	a, _ := newTestApp(t, Config{})
 	for name, as := range a.assets {
 		for _, bad := range []string{"http://", "https://", "//cdn", "//fonts"} {
-			if name != "sw.js" && bytes.Contains(as.body, []byte("src=\""+bad)) || bytes.Contains(as.body, []byte("href=\""+bad)) || bytes.Contains(as.body, []byte("url("+bad)) {
+			if bytes.Contains(as.body, []byte("src=\""+bad)) || bytes.Contains(as.body, []byte("href=\""+bad)) ||
+				bytes.Contains(as.body, []byte("url("+bad)) || bytes.Contains(as.body, []byte("import('"+bad)) {
 				t.Errorf("%s refers to another origin (%s)", name, bad)
 			}
 		}
@@ -217,7 +218,7 @@ func TestBackupRoundTrip(t *testing.T) {
 }
 
 // shellFiles is what the service worker caches: the first load.
-var shellFiles = []string{"index.html", "app.css", "app.js", "signer.js", "checks.js", "store.js", "i18n.js", "manifest.webmanifest", "icon.svg"}
+var shellFiles = []string{"index.html", "app.css", "app.js", "signer.js", "checks.js", "store.js", "i18n.js", "scan.js", "manifest.webmanifest", "icon.svg"}
 
 // TestPageWeight reports the bytes of the app shell and of the signer as
 // sent with gzip, and holds the shell to its budget of 150 KB.

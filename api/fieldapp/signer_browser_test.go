@@ -11,10 +11,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/gorilla/mux"
 
@@ -320,7 +322,42 @@ func TestBrowserSigningTime(t *testing.T) {
 		sum += v
 		worst = max(worst, v)
 	}
-	t.Logf("browser signing of a harvest record: mean %.2f ms, worst %.2f ms over %d records (first %.2f ms)", sum/float64(len(ms)-5), worst, len(ms)-5, ms[0])
+	sorted := slices.Sorted(slices.Values(ms[5:]))
+	t.Logf("browser signing of a harvest record: median %.2f ms, mean %.2f ms, worst %.2f ms over %d records (first %.2f ms)",
+		sorted[len(sorted)/2], sum/float64(len(ms)-5), worst, len(ms)-5, ms[0])
 }
 
 func timeNow() time.Time { return time.Now() }
+
+// TestBrowserImportsCLIBackup: a backup file written by the Go code (what
+// `traceledger keygen --backup` writes) is imported through the app's file
+// input; a wrong PIN is refused and nothing is stored.
+func TestBrowserImportsCLIBackup(t *testing.T) {
+	browser := startBrowser(t)
+	b := newTab(t, browser, "import")
+	b.open(appServer(t) + "/app/")
+	key := demo.Key("fieldapp-cli-backup")
+	blob, err := SealBackup(key, "246801", minIterations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "producer.json")
+	if err := os.WriteFile(file, blob, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b.do("choose the file", chromedp.SetUploadFiles(chromedp.CSS(`#f-import [name=file]`), []string{file}))
+	b.fill("#f-import", map[string]string{"pin": "111111"})
+	b.submit("#f-import")
+	b.waitFor("the wrong PIN refused", `document.getElementById('msg').textContent === 'Sai mã PIN.'`)
+	var stored bool
+	b.eval(`(async () => !!(await (await import('/app/store.js')).getItem('keys', 'me')))()`, &stored)
+	if stored {
+		t.Error("a backup opened with a wrong PIN was stored")
+	}
+	b.fill("#f-import", map[string]string{"pin": "246801"})
+	b.submit("#f-import")
+	b.waitFor("the home page", `!document.getElementById('home').hidden`)
+	if got := b.str(`document.querySelector('#home [data-me]').textContent`); got != ledger.AddressOf(key).Hex() {
+		t.Errorf("the app imported %s, want %s", got, ledger.AddressOf(key).Hex())
+	}
+}

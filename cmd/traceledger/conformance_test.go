@@ -235,6 +235,14 @@ func TestServeDev(t *testing.T) {
 		t.Errorf("consumer page: %d, operator missing", status)
 	}
 	key := filepath.Join(dir, "data", "dev-admin.key")
+	// The output says where the field app is and which key makes its user the admin.
+	p.waitLine("the field app's address", func(l string) bool { return strings.Contains(l, p.url+"/app/") && strings.Contains(l, key) })
+	if status, body := get(t, p.url, "/"); status != http.StatusOK || !strings.Contains(string(body), "Sở Công Thương Bắc Giang") || !strings.Contains(string(body), `href="/app/"`) {
+		t.Errorf("landing page: %d, operator or app link missing", status)
+	}
+	if status, _ := get(t, p.url, "/app/"); status != http.StatusOK {
+		t.Errorf("GET /app/: %d", status)
+	}
 	if st, err := os.Stat(key); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("dev admin key %s: %v, mode %v; want a 0600 file", key, err, st)
 	}

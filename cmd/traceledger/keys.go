@@ -38,8 +38,11 @@ import (
 
 func newKey() (*ecdsa.PrivateKey, error) { return crypto.GenerateKey() }
 
-func savePlainKey(path string, k *ecdsa.PrivateKey) error {
-	return writeSecret(path, []byte(hex.EncodeToString(crypto.FromECDSA(k))+"\n"))
+func savePlainKey(path string, k *ecdsa.PrivateKey) error { return writeSecret(path, plainKeyBytes(k)) }
+
+// plainKeyBytes is a key in the plain form: 64 hex digits and a newline.
+func plainKeyBytes(k *ecdsa.PrivateKey) []byte {
+	return []byte(hex.EncodeToString(crypto.FromECDSA(k)) + "\n")
 }
 
 // writeSecret creates path with mode 0600 and refuses to overwrite.
@@ -154,48 +157,25 @@ func runKeygen(ctx context.Context, args []string) error {
 	} else if k, err = newKey(); err != nil {
 		return err
 	}
-	if *backup {
-		pin, err := passphrase(*pinFile)
+	var blob []byte
+	switch {
+	case *backup:
+		pin, err := newSecret(*pinFile, "a key backup needs a PIN, and there is no terminal to ask for one on: set --pin-file or TRACELEDGER_PIN")
 		if err != nil {
 			return err
-		}
-		if pin == "" {
-			if !term.IsTerminal(int(os.Stdin.Fd())) {
-				return errors.New("a key backup needs a PIN, and there is no terminal to ask for one on: set --pin-file or TRACELEDGER_PIN")
-			}
-			if pin, err = askNewPassphrase(os.Stdin, os.Stderr); err != nil {
-				return err
-			}
 		}
 		if len(pin) < 6 {
 			return errors.New("the PIN must have at least 6 characters, as the app asks")
 		}
-		blob, err := fieldapp.SealBackup(k, pin, fieldapp.BackupIterations)
+		if blob, err = fieldapp.SealBackup(k, pin, fieldapp.BackupIterations); err != nil {
+			return err
+		}
+	case *plain:
+		blob = plainKeyBytes(k)
+	default:
+		pass, err := newSecret(*passFile, "a keystore needs a passphrase, and there is no terminal to ask for one on: set --passphrase-file or TRACELEDGER_PASSPHRASE (or --plain for a demo key)")
 		if err != nil {
 			return err
-		}
-		if err := writeSecret(*out, blob); err != nil {
-			return err
-		}
-		fmt.Println(ledger.AddressOf(k).Hex())
-		return nil
-	}
-	if *plain {
-		if err := savePlainKey(*out, k); err != nil {
-			return err
-		}
-	} else {
-		pass, err := passphrase(*passFile)
-		if err != nil {
-			return err
-		}
-		if pass == "" {
-			if !term.IsTerminal(int(os.Stdin.Fd())) {
-				return errors.New("a keystore needs a passphrase, and there is no terminal to ask for one on: set --passphrase-file or TRACELEDGER_PASSPHRASE (or --plain for a demo key)")
-			}
-			if pass, err = askNewPassphrase(os.Stdin, os.Stderr); err != nil {
-				return err
-			}
 		}
 		n, p := keystore.StandardScryptN, keystore.StandardScryptP
 		if *light {
@@ -205,16 +185,42 @@ func runKeygen(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		blob, err := keystore.EncryptKey(&keystore.Key{Id: id, Address: ledger.AddressOf(k), PrivateKey: k}, pass, n, p)
-		if err != nil {
-			return err
-		}
-		if err := writeSecret(*out, blob); err != nil {
+		if blob, err = keystore.EncryptKey(&keystore.Key{Id: id, Address: ledger.AddressOf(k), PrivateKey: k}, pass, n, p); err != nil {
 			return err
 		}
 	}
+	if err := writeSecret(*out, blob); err != nil {
+		return err
+	}
 	fmt.Println(ledger.AddressOf(k).Hex())
 	return nil
+}
+
+// newSecret returns the passphrase or PIN for a new key file: from file or
+// the environment (see passphrase), else asked twice on the terminal; with
+// neither, it fails with noTerminal.
+func newSecret(file, noTerminal string) (string, error) {
+	s, err := passphrase(file)
+	if err != nil || s != "" {
+		return s, err
+	}
+	if !term.IsTerminal(int(os.Stdin.Fd())) {
+		return "", errors.New(noTerminal)
+	}
+	return askNewPassphrase(os.Stdin, os.Stderr)
+}
+
+// signingKey loads the --key file of a command that signs, its passphrase
+// or PIN from passFile or the environment (or the terminal, for a backup).
+func signingKey(keyFile, passFile string) (*ecdsa.PrivateKey, error) {
+	if keyFile == "" {
+		return nil, errors.New("--key FILE is required")
+	}
+	pass, err := passphrase(passFile)
+	if err != nil {
+		return nil, err
+	}
+	return loadKey(keyFile, pass)
 }
 
 // askNewPassphrase asks for a new keystore's passphrase on the terminal
@@ -259,14 +265,7 @@ func runSign(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *keyFile == "" {
-		return errors.New("--key FILE is required")
-	}
-	pass, err := passphrase(*passFile)
-	if err != nil {
-		return err
-	}
-	key, err := loadKey(*keyFile, pass)
+	key, err := signingKey(*keyFile, *passFile)
 	if err != nil {
 		return err
 	}

@@ -40,14 +40,7 @@ func runParticipant(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	if *keyFile == "" {
-		return errors.New("--key ADMIN_KEY is required")
-	}
-	pass, err := passphrase(*passFile)
-	if err != nil {
-		return err
-	}
-	key, err := loadKey(*keyFile, pass)
+	key, err := signingKey(*keyFile, *passFile)
 	if err != nil {
 		return err
 	}

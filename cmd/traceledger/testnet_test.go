@@ -32,6 +32,7 @@ func TestTestnetKeepsTheAdminKey(t *testing.T) {
 		}
 		return keyPath != ""
 	})
+	p.waitLine("the field app's address", func(l string) bool { return strings.Contains(l, "/app/") && strings.Contains(l, keyPath) })
 	if strings.Contains(p.stdout.String(), "temporary directory") {
 		t.Errorf("a --dir testnet is called temporary:\n%s", p.stdout)
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"time"
@@ -81,4 +82,23 @@ func FindBrowser() string {
 		}
 	}
 	return ""
+}
+
+// RequireBrowser returns FindBrowser's path, or skips the test when there
+// is no browser; under CI (CI set) it fails instead, for a browser test
+// must not pass by not running.
+func RequireBrowser(t interface {
+	Helper()
+	Fatal(args ...any)
+	Skip(args ...any)
+}) string {
+	t.Helper()
+	bin := FindBrowser()
+	if bin == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no chromium, chromium-browser or google-chrome on PATH; install Debian's chromium (.ci/run does: apt-get install -y chromium)")
+		}
+		t.Skip("no chromium, chromium-browser or google-chrome on PATH (with CI set this test fails instead)")
+	}
+	return bin
 }

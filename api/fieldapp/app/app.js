@@ -6,8 +6,12 @@ import * as S from './signer.js';
 import { checkRecord, normalizeGTIN } from './checks.js';
 import * as store from './store.js';
 import { t, translate, getLang, setLang } from './i18n.js';
+import { canScan, scan } from './scan.js';
 
-const UNITS = ['KGM', 'GRM', 'TNE', 'LTR', 'MLT', 'H87', 'XBX', 'XBO', 'XJR', 'XBG', 'XCT', 'XSA', 'XPK'];
+// UNITS are the UN/ECE Rec 20 codes the forms offer, with the word a
+// person reads (the ledger accepts more; ledger/gs1.go lists them).
+const UNITS = { KGM: 'kg', GRM: 'g', TNE: 'tấn', LTR: 'lít', MLT: 'ml', H87: 'cái', XBX: 'hộp', XBO: 'chai', XJR: 'hũ', XBG: 'túi', XCT: 'thùng', XSA: 'bao', XPK: 'gói' };
+const unit = code => UNITS[code] || code;
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
 
@@ -60,7 +64,7 @@ function gtin14(g) {
 // name it as typed; else a JSON number, as the ledger wants.
 function amount(s) {
   s = s.trim().replace(',', '.');
-  return /^\d+(\.\d+)?$/.test(s) ? Number(s) : s;
+  return /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(s) ? Number(s) : s;
 }
 
 function clean(o) {
@@ -150,7 +154,7 @@ function route() {
 function lotItem(l, extra) {
   const code = `${l.gtin}/${l.lot}`;
   return el('li', { 'data-lot': code },
-    el('strong', {}, l.product?.name || code), ' ', el('span', { class: 'qty' }, `${l.quantity?.amount ?? ''} ${l.quantity?.unit ?? ''}`),
+    el('strong', {}, l.product?.name || code), ' ', el('span', { class: 'qty' }, `${l.quantity?.amount ?? ''} ${unit(l.quantity?.unit ?? '')}`),
     el('br'), el('code', {}, code), ' ',
     el('a', { href: lotPath(l.gtin, l.lot) }, t('page')), ' · ', el('a', { href: `/labels${lotPath(l.gtin, l.lot)}` }, t('labels')),
     extra);
@@ -163,6 +167,7 @@ function renderHome() {
   $('#me-who').textContent = me ? `${me.name} · ${me.roles.map(r => t('role.' + r)).join(', ')}` : '';
   $('#me-note').hidden = !!me;
   for (const a of $$('#actions [data-role]')) a.hidden = !!me && !me.roles.includes(a.dataset.role) && !me.roles.includes('admin');
+  $('#actions a[href="#backup"]').hidden = state.wallet; // the wallet keeps its own key
   const held = $('#held'), incoming = $('#incoming');
   held.replaceChildren(...state.held.map(l => lotItem(l)));
   incoming.replaceChildren(...state.incoming.map(l => {
@@ -179,7 +184,7 @@ function renderHome() {
 function fillSelects() {
   for (const s of $$('select[data-held]')) {
     const cur = s.value;
-    s.replaceChildren(...state.held.map(l => el('option', { value: `${l.gtin}/${l.lot}` }, `${l.product?.name || ''} · ${l.lot} (${l.quantity.amount} ${l.quantity.unit})`)));
+    s.replaceChildren(...state.held.map(l => el('option', { value: `${l.gtin}/${l.lot}` }, `${l.product?.name || ''} · ${l.lot} (${l.quantity.amount} ${unit(l.quantity.unit)})`)));
     if (cur) s.value = cur;
   }
   for (const s of $$('select[data-recipients]')) {
@@ -195,11 +200,16 @@ async function renderOutbox() {
   $('#outbox-list').replaceChildren(...items.map(it => {
     let detail = '';
     if (it.state === 'accepted') detail = `seq ${it.seq}`;
-    if (it.state === 'refused') detail = `${it.status} ${it.error.code}: ${it.error.message}`;
+    let explain = null;
+    if (it.state === 'refused') {
+      detail = `${it.status} ${it.error.code}: ${it.error.message}`;
+      const key = 'code.' + it.error.code;
+      if (t(key) !== key) explain = el('p', { class: 'explain' }, t(key));
+    }
     const lot = it.lot ? ` ${it.lot.lot}` : it.address ? ` ${it.address}` : '';
     return el('li', { 'data-state': it.state, 'data-id': it.id },
       el('strong', {}, `${t('nav.' + it.type) !== 'nav.' + it.type ? t('nav.' + it.type) : it.type}${lot}`), ' ',
-      el('span', { class: 'state' }, t('state.' + it.state)), ' ', el('span', { class: 'detail' }, detail),
+      el('span', { class: 'state' }, t('state.' + it.state)), ' ', el('span', { class: 'detail' }, detail), explain,
       // A refusal may pass once the ledger has changed (the signer
       // registered, the lot received): the same envelope can go again.
       it.state === 'refused' ? el('button', { type: 'button', class: 'retry', onclick: async () => { await store.retry(it.n); kick(); } }, t('retry')) : null,
@@ -209,16 +219,16 @@ async function renderOutbox() {
 
 // ---- sending ----
 
-// kick sends the outbox (unless the phone knows it is offline) and then
-// reads the ledger again. body[data-sending] says a send is under way.
+// kick sends the outbox and then reads the ledger again.
+// body[data-sending] says a send is under way. It tries even when
+// navigator.onLine says offline: that flag only knows whether the phone
+// has a network interface, and a failed try costs nothing.
 async function kick() {
-  if (navigator.onLine !== false) {
-    document.body.dataset.sending = 'true';
-    try {
-      await store.sendOutbox('', () => { if (!$('#outbox').hidden) renderOutbox(); });
-    } finally {
-      delete document.body.dataset.sending;
-    }
+  document.body.dataset.sending = 'true';
+  try {
+    await store.sendOutbox('', () => { if (!$('#outbox').hidden) renderOutbox(); });
+  } finally {
+    delete document.body.dataset.sending;
   }
   if (!$('#outbox').hidden) await renderOutbox();
   await refresh();
@@ -242,15 +252,22 @@ async function sign(record) {
   }
   let envelope;
   if (state.wallet) {
-    const msg = '0x' + S.toHex(S.utf8(S.canonicalize(record)));
-    const signature = await window.ethereum.request({ method: 'personal_sign', params: [msg, state.address] });
-    envelope = { record, signature };
+    // The wallet may refuse, or sign with another of its accounts: check
+    // before queueing what the ledger would refuse (401).
+    const canonical = S.utf8(S.canonicalize(record));
+    try {
+      const signature = await window.ethereum.request({ method: 'personal_sign', params: ['0x' + S.toHex(canonical), state.address] });
+      if (S.recoverAddress(canonical, S.fromHex(signature)) !== state.address) throw new Error(t('err.walletaccount'));
+      envelope = { record, signature };
+    } catch (e) {
+      say(e.message || String(e), 'refused');
+      return false;
+    }
   } else {
     envelope = (await S.signRecord(state.priv, record)).envelope;
   }
   await store.queue(envelope);
-  say(t('ok.queued'));
-  location.hash = '#outbox';
+  goTo('#outbox', t('ok.queued'));
   await requestSync();
   kick();
   return true;
@@ -310,6 +327,22 @@ function codeOrSay(s) {
 
 // ---- keys ----
 
+// goTo shows page with message (or none): pushState, not location.hash,
+// for a hashchange would clear the message.
+function goTo(page, message) {
+  if (message) say(message);
+  else $('#msg').hidden = true;
+  history.pushState(null, '', page);
+  route();
+}
+
+// goHome shows the home page once a key is in use, and reads the ledger.
+function goHome(form, message) {
+  form?.reset();
+  goTo('#home', message);
+  refresh();
+}
+
 async function useKey(priv, backup) {
   await store.putItem('keys', backup, 'me');
   Object.assign(state, { priv, address: backup.address, wallet: false });
@@ -321,11 +354,7 @@ async function createKey(f) {
   if (pin !== f.elements.pin2.value) return say(t('err.pinmatch'), 'refused');
   const priv = S.generateKey();
   await useKey(priv, await store.sealKey(priv, pin));
-  f.reset();
-  say(t('ok.key'));
-  location.hash = '#home';
-  route();
-  refresh();
+  goHome(f, t('ok.key'));
 }
 
 async function importKey(f) {
@@ -344,11 +373,7 @@ async function importKey(f) {
   } catch (e) {
     return say(e instanceof store.BadPIN ? t('err.badpin') : t('err.nokey'), 'refused');
   }
-  f.reset();
-  say(t('ok.restored'));
-  location.hash = '#home';
-  route();
-  refresh();
+  goHome(f, t('ok.restored'));
 }
 
 async function unlock(f) {
@@ -357,10 +382,7 @@ async function unlock(f) {
   } catch {
     return say(t('err.badpin'), 'refused');
   }
-  f.reset();
-  $('#msg').hidden = true;
-  route();
-  refresh();
+  goHome(f);
 }
 
 async function useWallet() {
@@ -368,9 +390,7 @@ async function useWallet() {
   const address = checksum(acct.slice(2).toLowerCase());
   await store.putItem('keys', { wallet: true, address }, 'me');
   Object.assign(state, { address, wallet: true, priv: null });
-  location.hash = '#home';
-  route();
-  refresh();
+  goHome();
 }
 
 async function exportKey() {
@@ -378,34 +398,6 @@ async function exportKey() {
   const a = el('a', { href: URL.createObjectURL(new Blob([JSON.stringify(backup, null, 1) + '\n'], { type: 'application/json' })), download: `traceledger-key-${backup.address}.json` });
   a.click();
   setTimeout(() => URL.revokeObjectURL(a.href), 60000);
-}
-
-// ---- scanning ----
-
-async function scan(input) {
-  if (!('BarcodeDetector' in window) || !navigator.mediaDevices?.getUserMedia) {
-    say(t('err.noscan'), 'refused');
-    input.focus();
-    return;
-  }
-  const dlg = $('#scanner'), video = $('video', dlg);
-  const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' } });
-  video.srcObject = stream;
-  await video.play();
-  dlg.showModal();
-  const detector = new BarcodeDetector({ formats: ['qr_code'] });
-  let open = true;
-  const close = () => { open = false; stream.getTracks().forEach(tr => tr.stop()); dlg.close(); };
-  $('button', dlg).onclick = close;
-  while (open) {
-    const codes = await detector.detect(video).catch(() => []);
-    if (codes.length) {
-      input.value = codes[0].rawValue;
-      close();
-    } else {
-      await new Promise(r => requestAnimationFrame(r));
-    }
-  }
 }
 
 // ---- start ----
@@ -416,7 +408,7 @@ function netState() {
 }
 
 async function start() {
-  for (const s of $$('select[data-units]')) s.replaceChildren(...UNITS.map(u => el('option', { value: u }, u)));
+  for (const s of $$('select[data-units]')) s.replaceChildren(...Object.entries(UNITS).map(([code, word]) => el('option', { value: code }, `${word} (${code})`)));
   translate();
   netState();
   $('#lang').textContent = getLang() === 'en' ? 'VI' : 'EN';
@@ -446,7 +438,10 @@ async function start() {
   for (const b of $$('[data-add]')) {
     b.onclick = () => { const fs = $(`fieldset.${b.dataset.add}`, b.form); fs.after(fs.cloneNode(true)); };
   }
-  for (const b of $$('[data-scan]')) b.onclick = () => scan(b.form.elements[b.dataset.scan]);
+  for (const b of $$('[data-scan]')) {
+    const input = b.form.elements[b.dataset.scan];
+    b.onclick = () => canScan() ? scan(input, $('#scanner')).catch(e => say(e.message, 'refused')) : (say(t('err.noscan'), 'refused'), input.focus());
+  }
   for (const b of $$('[data-gps]')) {
     b.onclick = () => navigator.geolocation.getCurrentPosition(
       p => { b.form.elements.geo.value = `${p.coords.latitude.toFixed(6)},${p.coords.longitude.toFixed(6)}`; },

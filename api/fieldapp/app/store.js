@@ -107,13 +107,7 @@ export function parseHexKey(text) {
 // sent | accepted | refused, seq, error}.
 
 /** retry puts a refused item back in the queue (its envelope unchanged). */
-export async function retry(n) {
-  const it = await getItem('outbox', n);
-  if (it && it.state === 'refused') {
-    Object.assign(it, { state: 'waiting', error: undefined, status: undefined });
-    await putItem('outbox', it);
-  }
-}
+export const retry = n => update(n, it => it.state === 'refused' ? Object.assign(it, { state: 'waiting', error: undefined, status: undefined }) : undefined);
 
 /** queue stores a signed envelope to send. */
 export async function queue(envelope) {
@@ -124,6 +118,31 @@ export async function queue(envelope) {
   return item;
 }
 
+// update changes outbox item n in one read-write transaction: fn gets the
+// item and returns it changed, or nothing to leave it. It returns the
+// stored item, or undefined when fn left it (or there is none).
+async function update(n, fn) {
+  const d = await db();
+  return new Promise((resolve, reject) => {
+    const t = d.transaction('outbox', 'readwrite'), s = t.objectStore('outbox');
+    let result;
+    const rq = s.get(n);
+    rq.onsuccess = () => {
+      const next = rq.result && fn(rq.result);
+      if (next) { s.put(next); result = next; }
+    };
+    t.oncomplete = () => resolve(result);
+    t.onerror = () => reject(t.error);
+    t.onabort = () => reject(t.error);
+  });
+}
+
+// SEND_TIMEOUT bounds one POST: a request lost on a weak link must not
+// hold the outbox for ever. A "sent" item older than CLAIM_STALE was left
+// by a sender that went away (the page closed mid-request) and is taken
+// again.
+const SEND_TIMEOUT = 60000, CLAIM_STALE = 90000;
+
 let sending = null;
 
 /**
@@ -131,45 +150,40 @@ let sending = null;
  * the order they were signed (a transfer after the harvest it moves). A
  * network failure or a 5xx/429 leaves the item waiting for the next try;
  * 201/200 mark it accepted with its seq; any other answer marks it
- * refused with the ledger's message. One run at a time per context.
+ * refused with the ledger's message.
+ *
+ * The page and the service worker (Background Sync) may both run it: each
+ * item is claimed ("sent") in a transaction before its request, so only
+ * one of them sends it, and an answer never overwrites a final state.
+ * Within one context, one run at a time.
  */
 export function sendOutbox(base = '', onChange = () => {}) {
   sending ??= (async () => {
     try {
-      const items = (await allItems('outbox')).filter(i => i.state === 'waiting' || i.state === 'sent');
-      for (const queued of items) {
-        // The page and the service worker may both be sending: take the
-        // item as it is now, and leave it if the other one finished it.
-        const it = await getItem('outbox', queued.n);
-        if (!it || (it.state !== 'waiting' && it.state !== 'sent')) continue;
-        it.state = 'sent';
-        await putItem('outbox', it);
+      for (const queued of await allItems('outbox')) {
+        const it = await update(queued.n, cur => {
+          const stale = cur.state === 'sent' && Date.now() - (cur.claimed || 0) > CLAIM_STALE;
+          return (cur.state === 'waiting' || stale) ? Object.assign(cur, { state: 'sent', claimed: Date.now() }) : undefined;
+        });
+        if (!it) continue;
         onChange(it);
-        let rs, answer;
+        let rs, answer, next;
         try {
-          // A request lost on a weak link must not hold the outbox for
-          // ever: give up after a minute and try again later (safe: the
-          // ledger answers a resent envelope 200).
-          rs = await fetch(base + '/v1/records', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: it.body, signal: AbortSignal.timeout(60000) });
+          rs = await fetch(base + '/v1/records', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: it.body, signal: AbortSignal.timeout(SEND_TIMEOUT) });
           answer = await rs.json().catch(() => ({}));
         } catch {
-          it.state = 'waiting';
-          await putItem('outbox', it);
-          onChange(it);
-          break; // offline: try again on the next chance
+          rs = null; // offline: try again on the next chance
         }
-        if (rs.status === 201 || rs.status === 200) {
-          Object.assign(it, { state: 'accepted', seq: answer.seq, status: rs.status });
-        } else if (rs.status >= 500 || rs.status === 429 || rs.status === 408) {
-          it.state = 'waiting';
-          await putItem('outbox', it);
-          onChange(it);
-          break;
+        if (!rs || rs.status >= 500 || rs.status === 429 || rs.status === 408) {
+          next = { state: 'waiting' };
+        } else if (rs.status === 201 || rs.status === 200) {
+          next = { state: 'accepted', seq: answer.seq, status: rs.status };
         } else {
-          Object.assign(it, { state: 'refused', status: rs.status, error: answer.error || { code: String(rs.status), message: rs.statusText } });
+          next = { state: 'refused', status: rs.status, error: answer.error || { code: String(rs.status), message: rs.statusText } };
         }
-        await putItem('outbox', it);
-        onChange(it);
+        const done = await update(it.n, cur => cur.state === 'sent' && cur.claimed === it.claimed ? Object.assign(cur, next) : undefined);
+        if (done) onChange(done);
+        if (next.state === 'waiting') break;
       }
     } finally {
       sending = null;

@@ -12,7 +12,7 @@ import { sendOutbox } from './store.js';
 
 const VERSION = '__ASSETS_VERSION__';
 const CACHE = 'traceledger-app-' + VERSION;
-const SHELL = ['./', 'index.html', 'app.css', 'app.js', 'signer.js', 'checks.js', 'store.js', 'i18n.js', 'manifest.webmanifest', 'icon.svg'];
+const SHELL = ['./', 'index.html', 'app.css', 'app.js', 'signer.js', 'checks.js', 'store.js', 'i18n.js', 'scan.js', 'manifest.webmanifest', 'icon.svg'];
 
 self.addEventListener('install', e => {
   e.waitUntil(caches.open(CACHE).then(c => c.addAll(SHELL)).then(() => self.skipWaiting()));
