@@ -58,6 +58,8 @@ type Store interface {
 //	x/p/<address:20><seq:8>   empty: entries signed by or naming a participant
 //	x/r/<address:20><seq:8>   empty: entries registering a participant (genesis, participant)
 //	x/t/<gtin:14><lot>        seq:8 of the latest entry naming the lot (its Prev for the next)
+//	x/q/t/<time:8><seq:8>     empty: events by event time (see eventindex.go)
+//	x/q/k/<kind:1><value>\0<seq:8>  empty: events by epc, epcClass, bizStep … (eventindex.go)
 //	m/size                    number of entries:8
 //
 //	m/applied                 last applied Raft log index:8 (consensus FSM, SetAppliedIndex)

@@ -11,6 +11,9 @@ import (
 
 	"github.com/dlclark/regexp2"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 )
 
 // schemaJSON is the GS1 EPCIS 2.0 JSON Schema (draft-07), as published in
@@ -108,12 +111,10 @@ func deepest(ve *jsonschema.ValidationError) *FieldError {
 	for _, s := range best.InstanceLocation {
 		ptr += "/" + strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
 	}
-	reason := best.Error()
-	if i := strings.LastIndex(reason, ": "); i >= 0 && strings.HasPrefix(reason, "jsonschema") {
-		reason = reason[i+2:]
+	if req, ok := best.ErrorKind.(*kind.Required); ok && len(req.Missing) > 0 {
+		return &FieldError{Pointer: ptr + "/" + req.Missing[0], Reason: "missing, and required here"}
 	}
-	reason = strings.TrimSpace(strings.TrimPrefix(reason, "- at '"+ptr+"':"))
-	return &FieldError{Pointer: ptr, Reason: reason}
+	return &FieldError{Pointer: ptr, Reason: best.ErrorKind.LocalizedString(message.NewPrinter(language.English))}
 }
 
 // applyErrata relaxes three places where the 2.0.0 schema is stricter
