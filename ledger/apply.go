@@ -142,7 +142,7 @@ func applyEnvelope(w Writer, recordTime string, env *Admitted, parts participant
 	if err != nil {
 		return res, err
 	}
-	if err := indexEvent(w, seq, rec); err != nil {
+	if err := indexEvent(w, seq, leaf, rec); err != nil {
 		return res, err
 	}
 	if rec.Participant != nil {

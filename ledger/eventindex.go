@@ -13,12 +13,13 @@ package ledger
 // keys sort in time order across 1970. The kinds of x/q/k:
 //
 //	'e'  epc: epcList and childEPCs (MATCH_epc)
-//	'a'  other instance identifiers: inputEPCList, outputEPCList, parentID (with 'e': MATCH_anyEPC)
+//	'a'  every instance identifier: those of 'e', inputEPCList, outputEPCList, parentID (MATCH_anyEPC)
 //	'c'  epcClass of every quantity list (MATCH_epcClass, MATCH_anyEPCClass)
 //	'b'  bizStep, as a CBV word or the URI (EQ_bizStep)
 //	'd'  disposition, likewise (EQ_disposition)
 //	'y'  event type (eventType)
-//	'i'  eventID of a partner event (GET /epcis/events/{eventID})
+//	'i'  eventID: a partner event's id (its eventID or event hash), a
+//	     custody record's EventID (GET /epcis/events/{eventID})
 //	'l'  bizLocation of a partner event (EQ_bizLocation)
 //
 // Identifiers are in their canonical GS1 Digital Link form where they
@@ -33,8 +34,25 @@ import (
 	"encoding/binary"
 	"time"
 
+	"github.com/google/uuid"
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/traceledger/traceledger/ledger/epcisevent"
 )
+
+// EPCISNamespace is the IRI of traceledger's EPCIS extension members
+// (the "traceledger:" prefix of api/epcis). It lives under the project's
+// own repository path, so it cannot collide with anyone's vocabulary.
+const EPCISNamespace = "https://github.com/traceledger/traceledger/ns/epcis/"
+
+// eventNamespace is the UUID name space of the eventIDs of custody
+// records' events: the version 5 UUID of EPCISNamespace (RFC 9562 §5.5),
+// so that an event's id is a stable function of its entry.
+var eventNamespace = uuid.NewSHA1(uuid.NameSpaceURL, []byte(EPCISNamespace))
+
+// EventID is the eventID of the EPCIS event a custody entry maps to: the
+// version 5 UUID URN of its leaf hash in eventNamespace.
+func EventID(leaf tlog.Hash) string { return uuid.NewSHA1(eventNamespace, leaf[:]).URN() }
 
 var (
 	prefixEventTime = []byte("x/q/t/")
@@ -44,7 +62,7 @@ var (
 // Event index kinds (see the table above).
 const (
 	EventKeyEPC         byte = 'e'
-	EventKeyOtherEPC    byte = 'a'
+	EventKeyAnyEPC      byte = 'a'
 	EventKeyClass       byte = 'c'
 	EventKeyBizStep     byte = 'b'
 	EventKeyDisposition byte = 'd'
@@ -77,25 +95,21 @@ func EventKeyPrefix(kind byte, value string) []byte {
 // EventTimePrefix is the prefix of the event time index.
 func EventTimePrefix() []byte { return prefixEventTime }
 
-// indexEvent writes the query indexes of the entry at seq; records that
-// are not events (participants) get none.
-func indexEvent(w Writer, seq uint64, rec *Record) error {
+// indexEvent writes the query indexes of the entry at seq, whose leaf
+// hash is leaf; records that are not events (participants) get none.
+func indexEvent(w Writer, seq uint64, leaf tlog.Hash, rec *Record) error {
 	var t time.Time
 	keys := map[byte][]string{}
 	if rec.Epcis != nil {
 		s := rec.Epcis.summary
 		t = s.EventTime
 		keys[EventKeyEPC] = s.EPCs
-		for _, id := range s.AnyEPCs {
-			if !contains(s.EPCs, id) {
-				keys[EventKeyOtherEPC] = append(keys[EventKeyOtherEPC], id)
-			}
-		}
+		keys[EventKeyAnyEPC] = s.AnyEPCs
 		keys[EventKeyClass] = s.Classes
 		keys[EventKeyBizStep] = nonEmpty(s.BizStep)
 		keys[EventKeyDisposition] = nonEmpty(s.Disposition)
 		keys[EventKeyType] = []string{s.Type}
-		keys[EventKeyID] = nonEmpty(s.EventID)
+		keys[EventKeyID] = []string{rec.ID} // the eventID, or the event hash
 		keys[EventKeyBizLocation] = nonEmpty(s.BizLocation)
 	} else {
 		m, ok := custodyEvents[rec.Type]
@@ -116,6 +130,7 @@ func indexEvent(w Writer, seq uint64, rec *Record) error {
 		keys[EventKeyBizStep] = nonEmpty(m.step)
 		keys[EventKeyDisposition] = nonEmpty(disp)
 		keys[EventKeyType] = []string{m.typ}
+		keys[EventKeyID] = []string{EventID(leaf)}
 		for _, l := range rec.Lots() {
 			keys[EventKeyClass] = append(keys[EventKeyClass], LotClass(l))
 		}
@@ -146,28 +161,16 @@ func nonEmpty(s string) []string {
 	return []string{s}
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // ScanEventIndex calls fn for every entry under an event index prefix
-// (EventTimePrefix or EventKeyPrefix), in key order, from the key after
-// after (nil: from the start); fn gets the entry's seq and the key, which
-// is the position to resume after. fn returns false to stop.
-func ScanEventIndex(r Reader, prefix, after []byte, fn func(seq uint64, key []byte) bool) error {
-	var start []byte
-	if after != nil {
-		if !bytes.HasPrefix(after, prefix) {
-			return ErrInvalidField.Detail("page token is not a position in this index")
-		}
-		start = append(bytes.Clone(after), 0)
+// (EventTimePrefix or EventKeyPrefix), in key order, from the key from
+// (nil: from the start; else it must lie under prefix, or the error is
+// ErrInvalidField: a position in another index); fn gets the entry's seq
+// and its key. fn returns false to stop.
+func ScanEventIndex(r Reader, prefix, from []byte, fn func(seq uint64, key []byte) bool) error {
+	if from != nil && !bytes.HasPrefix(from, prefix) {
+		return ErrInvalidField.Detail("the page token is not a position of this query")
 	}
-	return r.Scan(prefix, start, func(k, _ []byte) bool {
+	return r.Scan(prefix, from, func(k, _ []byte) bool {
 		if len(k) < len(prefix)+8 {
 			return true
 		}

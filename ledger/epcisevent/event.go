@@ -43,6 +43,8 @@ type Summary struct {
 	// Lots are the classes that name a lot: GTIN-14 and lot code, from
 	// https://id.gs1.org/01/{gtin}/10/{lot} (or urn:epc:class:lgtin).
 	Lots []Lot
+
+	rawBizStep, rawDisposition string // as written, for the CBV rule
 }
 
 // Lot is a lot an event names by GTIN and lot code (GS1 AI 01 and 10).
@@ -55,28 +57,6 @@ type Lot struct{ GTIN, Lot string }
 func Check(event json.RawMessage) (*Summary, error) {
 	if len(event) > MaxEventBytes {
 		return nil, &FieldError{Reason: fmt.Sprintf("the event is %d bytes, at most %d", len(event), MaxEventBytes)}
-	}
-	var ev struct {
-		Type        json.RawMessage `json:"type"`
-		EventID     string          `json:"eventID"`
-		EventTime   string          `json:"eventTime"`
-		BizStep     string          `json:"bizStep"`
-		Disposition string          `json:"disposition"`
-		ParentID    string          `json:"parentID"`
-		ReadPoint   struct {
-			ID string `json:"id"`
-		} `json:"readPoint"`
-		BizLocation struct {
-			ID string `json:"id"`
-		} `json:"bizLocation"`
-		EPCList            []string   `json:"epcList"`
-		ChildEPCs          []string   `json:"childEPCs"`
-		InputEPCList       []string   `json:"inputEPCList"`
-		OutputEPCList      []string   `json:"outputEPCList"`
-		QuantityList       []quantity `json:"quantityList"`
-		ChildQuantityList  []quantity `json:"childQuantityList"`
-		InputQuantityList  []quantity `json:"inputQuantityList"`
-		OutputQuantityList []quantity `json:"outputQuantityList"`
 	}
 	trimmed := bytes.TrimSpace(event)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
@@ -93,14 +73,11 @@ func Check(event json.RawMessage) (*Summary, error) {
 	if err := ValidateSchema(trimmed); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(trimmed, &ev); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return nil, &FieldError{Pointer: "/" + strings.ReplaceAll(te.Field, ".", "/"), Reason: "wrong JSON type"}
-		}
-		return nil, &FieldError{Reason: err.Error()}
+	s, err := Summarize(trimmed)
+	if err != nil {
+		return nil, err
 	}
-	for field, v := range map[string]string{"bizStep": ev.BizStep, "disposition": ev.Disposition} {
+	for field, v := range map[string]string{"bizStep": s.rawBizStep, "disposition": s.rawDisposition} {
 		if v == "" {
 			continue
 		}
@@ -108,18 +85,35 @@ func Check(event json.RawMessage) (*Summary, error) {
 			return nil, err
 		}
 	}
+	return s, nil
+}
+
+// Summarize derives an event's Summary without checking it against the
+// schema: for events the ledger already holds, and for the events of the
+// ledger's own export. A member of the wrong JSON type is a *FieldError.
+func Summarize(event json.RawMessage) (*Summary, error) {
+	var ev eventFields
+	if err := json.Unmarshal(event, &ev); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, &FieldError{Pointer: "/" + strings.ReplaceAll(te.Field, ".", "/"), Reason: "wrong JSON type"}
+		}
+		return nil, &FieldError{Reason: err.Error()}
+	}
 	t, err := time.Parse(time.RFC3339Nano, ev.EventTime)
 	if err != nil {
 		return nil, &FieldError{Pointer: "/eventTime", Reason: fmt.Sprintf("%q is not an RFC 3339 time with offset", ev.EventTime)}
 	}
 	s := &Summary{
-		Type:        typ,
-		EventID:     ev.EventID,
-		EventTime:   t.UTC(),
-		BizStep:     CBVTerm("bizStep", ev.BizStep),
-		Disposition: CBVTerm("disposition", ev.Disposition),
-		BizLocation: CanonicalID(ev.BizLocation.ID),
-		ReadPoint:   CanonicalID(ev.ReadPoint.ID),
+		Type:           ev.Type,
+		EventID:        ev.EventID,
+		EventTime:      t.UTC(),
+		BizStep:        CBVTerm("bizStep", ev.BizStep),
+		Disposition:    CBVTerm("disposition", ev.Disposition),
+		BizLocation:    CanonicalID(ev.BizLocation.ID),
+		ReadPoint:      CanonicalID(ev.ReadPoint.ID),
+		rawBizStep:     ev.BizStep,
+		rawDisposition: ev.Disposition,
 	}
 	s.EPCs = canonicalSet(ev.EPCList, ev.ChildEPCs)
 	s.AnyEPCs = canonicalSet(ev.EPCList, ev.ChildEPCs, ev.InputEPCList, ev.OutputEPCList, []string{ev.ParentID})
@@ -136,6 +130,30 @@ func Check(event json.RawMessage) (*Summary, error) {
 		}
 	}
 	return s, nil
+}
+
+// eventFields are the members of an event a Summary reads.
+type eventFields struct {
+	Type        string `json:"type"`
+	EventID     string `json:"eventID"`
+	EventTime   string `json:"eventTime"`
+	BizStep     string `json:"bizStep"`
+	Disposition string `json:"disposition"`
+	ParentID    string `json:"parentID"`
+	ReadPoint   struct {
+		ID string `json:"id"`
+	} `json:"readPoint"`
+	BizLocation struct {
+		ID string `json:"id"`
+	} `json:"bizLocation"`
+	EPCList            []string   `json:"epcList"`
+	ChildEPCs          []string   `json:"childEPCs"`
+	InputEPCList       []string   `json:"inputEPCList"`
+	OutputEPCList      []string   `json:"outputEPCList"`
+	QuantityList       []quantity `json:"quantityList"`
+	ChildQuantityList  []quantity `json:"childQuantityList"`
+	InputQuantityList  []quantity `json:"inputQuantityList"`
+	OutputQuantityList []quantity `json:"outputQuantityList"`
 }
 
 type quantity struct {
