@@ -216,3 +216,84 @@ func TestEPCISQuery(t *testing.T) {
 		t.Errorf("OPTIONS /epcis/events: %d %v", status, h)
 	}
 }
+
+// TestPartnerEventInLotHistory: a partner's event naming a lot is in the
+// lot's history — its JSON, EPCIS export (valid against the
+// schema) and provenance bundle (which verifies) — and changes no custody.
+func TestPartnerEventInLotHistory(t *testing.T) {
+	f := startNode(t)
+	c, err := epcistest.Load("../testdata/epcis")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gtin := gtin14("893600000012")
+	f.accept(f.harvest(f.producer, gtin, "VAI-P1"))
+	ev := map[string]any{
+		"@context":  []any{epcisevent.ContextURL, map[string]any{"wh": "https://warehouse.example.vn/epcis/"}},
+		"type":      "ObjectEvent",
+		"eventTime": "2026-06-13T08:00:00+07:00", "eventTimeZoneOffset": "+07:00",
+		"action":       "OBSERVE",
+		"bizStep":      "storing",
+		"disposition":  "sellable_not_accessible",
+		"quantityList": []any{map[string]any{"epcClass": "urn:epc:class:lgtin:8936000.000012.VAI-P1", "quantity": 40, "uom": "KGM"}},
+		"wh:coldRoom":  "B2",
+	}
+	env, id := partnerRecord(t, f.distributor, ev)
+	partner := f.accept(env)
+
+	var lot struct {
+		Lot struct {
+			Holder string `json:"holder"`
+		} `json:"lot"`
+		Entries []struct {
+			Seq  uint64 `json:"seq"`
+			Type string `json:"type"`
+		} `json:"entries"`
+	}
+	mustDecode(t, f.mustGet("/v1/lots/"+gtin+"/VAI-P1"), &lot)
+	if lot.Lot.Holder != addr(f.producer) {
+		t.Errorf("holder %s after a partner event, want the producer", lot.Lot.Holder)
+	}
+	found := false
+	for _, e := range lot.Entries {
+		found = found || (e.Seq == partner.Seq && e.Type == "epcis")
+	}
+	if !found {
+		t.Errorf("lot entries %+v lack the partner event %d", lot.Entries, partner.Seq)
+	}
+
+	if doc := f.exportLot(c, gtin, "VAI-P1"); len(doc.Body.EventList) != 2 {
+		t.Fatalf("export has %d events, want harvest and partner", len(doc.Body.EventList))
+	}
+	var export struct {
+		Body struct {
+			EventList []map[string]any `json:"eventList"`
+		} `json:"epcisBody"`
+	}
+	mustDecode(t, f.mustGet("/v1/lots/"+gtin+"/VAI-P1/epcis"), &export)
+	if got := export.Body.EventList[1]; got["eventID"] != id || got["wh:coldRoom"] != "B2" || got["traceledger:signature"] == nil {
+		t.Errorf("exported partner event %v", got)
+	}
+
+	var bundle ledger.Bundle
+	f.waitFor("a bundle under a checkpoint covering the partner event", func() bool {
+		status, body := f.get("/v1/lots/" + gtin + "/VAI-P1/provenance")
+		if status != http.StatusOK || json.Unmarshal(body, &bundle) != nil {
+			return false
+		}
+		g, _ := ledger.NormalizeGTIN(gtin)
+		return slicesContains(bundle.Lots[g+"/VAI-P1"], partner.Seq)
+	})
+	if _, fails := ledger.VerifyBundle(&bundle, bundle.NodeKeys); len(fails) != 0 {
+		t.Errorf("bundle with a partner event: %v", fails)
+	}
+}
+
+func slicesContains(list []uint64, x uint64) bool {
+	for _, v := range list {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}

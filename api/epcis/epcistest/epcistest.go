@@ -77,28 +77,39 @@ func (c *Checker) Validate(doc []byte) error {
 
 // CheckTerms checks that every key of the document, outside @context, is
 // a keyword, a term of the EPCIS 2.0 context, or a compact IRI whose prefix
-// the document's own @context declares: a JSON-LD processor then drops
+// an @context in force there declares (the document's, or an event's own): a JSON-LD processor then drops
 // nothing.
 func (c *Checker) CheckTerms(doc []byte) error {
 	var v map[string]any
 	if err := json.Unmarshal(doc, &v); err != nil {
 		return fmt.Errorf("epcistest: %w", err)
 	}
-	prefixes := map[string]bool{}
-	if list, ok := v["@context"].([]any); ok {
+	var bad []string
+	// declared adds the prefixes an object's own @context declares to
+	// those in force around it (JSON-LD: contexts nest).
+	declared := func(x map[string]any, outer map[string]bool) map[string]bool {
+		list, ok := x["@context"].([]any)
+		if !ok {
+			return outer
+		}
+		inner := map[string]bool{}
+		for k := range outer {
+			inner[k] = true
+		}
 		for _, item := range list {
 			if m, ok := item.(map[string]any); ok {
 				for k := range m {
-					prefixes[k] = true
+					inner[k] = true
 				}
 			}
 		}
+		return inner
 	}
-	var bad []string
-	var walk func(path string, x any)
-	walk = func(path string, x any) {
+	var walk func(path string, x any, prefixes map[string]bool)
+	walk = func(path string, x any, prefixes map[string]bool) {
 		switch x := x.(type) {
 		case map[string]any:
+			prefixes = declared(x, prefixes)
 			for k, val := range x {
 				if k == "@context" {
 					continue
@@ -107,15 +118,15 @@ func (c *Checker) CheckTerms(doc []byte) error {
 				if !strings.HasPrefix(k, "@") && !c.terms[k] && !(compact && prefixes[p]) {
 					bad = append(bad, path+"/"+k)
 				}
-				walk(path+"/"+k, val)
+				walk(path+"/"+k, val, prefixes)
 			}
 		case []any:
 			for i, val := range x {
-				walk(fmt.Sprintf("%s/%d", path, i), val)
+				walk(fmt.Sprintf("%s/%d", path, i), val, prefixes)
 			}
 		}
 	}
-	walk("", v)
+	walk("", v, nil)
 	if len(bad) > 0 {
 		sort.Strings(bad)
 		return fmt.Errorf("epcistest: keys that are neither EPCIS terms nor declared extensions: %s", strings.Join(bad, ", "))
