@@ -51,6 +51,8 @@ func commands() map[string]command {
 		"qr":      {"write the QR code (PNG or SVG) of a lot's GS1 Digital Link", runQR},
 		"export":  {"write a lot's upstream history as a GS1 EPCIS 2.0 JSON-LD document", runExport},
 		"certs":   {"make the CA and node certificates members authenticate each other with", runCerts},
+		"gateway": {"serve the EPCIS 2.0 capture binding on a partner's side, signing with its key", runGateway},
+		"import":  {"import epcis FILE: sign and submit the events of an EPCIS 2.0 document", runImport},
 	}
 }
 

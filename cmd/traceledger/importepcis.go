@@ -1,0 +1,131 @@
+package main
+
+// traceledger import epcis FILE: the gateway's capture from the command
+// line. Every event of an EPCIS 2.0 document is checked and signed as an
+// `epcis` record with the partner's key, then submitted in batches with
+// retries, a progress bar on stderr.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+func runImport(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "epcis" {
+		return errors.New("usage: traceledger import epcis FILE --key KEY [--url URL] [--proceed]")
+	}
+	fs := newFlags("import epcis")
+	keyFile := fs.String("key", "", "the partner's key file (keystore or plain)")
+	passFile := fs.String("passphrase-file", "", "file holding the keystore passphrase (default $TRACELEDGER_PASSPHRASE)")
+	base := fs.String("url", defaultURL(), "ledger node URL (any member)")
+	proceed := fs.Bool("proceed", false, "submit the valid events of a document that has invalid ones (default: submit none)")
+	batch := fs.Int("batch", 500, "events per request")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || *keyFile == "" {
+		return errors.New("usage: traceledger import epcis FILE --key KEY [--url URL] [--proceed]")
+	}
+	if *batch < 1 || *batch > 1000 {
+		return errors.New("--batch is 1 to 1000")
+	}
+	pass, err := passphrase(*passFile)
+	if err != nil {
+		return err
+	}
+	key, err := loadKey(*keyFile, pass)
+	if err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	events, problems, err := signDocument(key, raw)
+	if err != nil {
+		return err
+	}
+	for _, p := range problems {
+		fmt.Fprintf(os.Stderr, "traceledger import: event %s: %s\n", strings.TrimPrefix(p.Instance, "/epcisBody/eventList/"), p.Detail)
+	}
+	if len(problems) > 0 && !*proceed {
+		return fmt.Errorf("%d of the document's events are invalid; nothing was submitted (--proceed submits the others)", len(problems))
+	}
+	c, err := newClient(*base)
+	if err != nil {
+		return err
+	}
+	bar := newProgress(os.Stderr, len(events))
+	var accepted, existing, refused int
+	for start := 0; start < len(events); start += *batch {
+		part := events[start:min(start+*batch, len(events))]
+		envs := make([]pending, len(part))
+		for i, e := range part {
+			envs[i] = pending{env: e.Envelope}
+		}
+		items, err := c.sendBatch(ctx, envs, 10*time.Minute)
+		if err != nil {
+			bar.done()
+			return fmt.Errorf("after %d of %d events: %w (running the same command again is safe)", start, len(events), err)
+		}
+		for i, it := range items {
+			switch it.Status {
+			case http.StatusCreated:
+				accepted++
+			case http.StatusOK:
+				existing++
+			default:
+				refused++
+				msg := http.StatusText(it.Status)
+				if it.Error != nil {
+					msg = it.Error.Message
+				}
+				bar.note(fmt.Sprintf("event %d (%s): %d %s", part[i].Index, part[i].ID, it.Status, msg))
+			}
+		}
+		bar.set(start + len(part))
+	}
+	bar.done()
+	fmt.Printf("%d events: %d recorded, %d already on the ledger, %d refused, %d invalid\n",
+		len(events)+len(problems), accepted, existing, refused, len(problems))
+	if refused > 0 {
+		return fmt.Errorf("the ledger refused %d event(s)", refused)
+	}
+	return nil
+}
+
+// progress draws a progress bar on a terminal line: [#####-----] n/total.
+type progress struct {
+	w            io.Writer
+	total, shown int
+}
+
+func newProgress(w io.Writer, total int) *progress {
+	p := &progress{w: w, total: total}
+	p.set(0)
+	return p
+}
+
+func (p *progress) set(n int) {
+	const width = 30
+	filled := width
+	if p.total > 0 {
+		filled = width * n / p.total
+	}
+	p.shown = n
+	fmt.Fprintf(p.w, "\r[%s%s] %d/%d events", strings.Repeat("#", filled), strings.Repeat("-", width-filled), n, p.total)
+}
+
+// note prints a line above the bar.
+func (p *progress) note(s string) {
+	fmt.Fprintf(p.w, "\r\x1b[K%s\n", s)
+	p.set(p.shown)
+}
+
+func (p *progress) done() { fmt.Fprintln(p.w) }
