@@ -29,7 +29,15 @@ func runImport(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 || *keyFile == "" {
+	files := fs.Args()
+	if len(files) > 1 {
+		// Flags after FILE, as in "import epcis FILE --key KEY".
+		if err := fs.Parse(files[1:]); err != nil {
+			return err
+		}
+		files = append(files[:1], fs.Args()...)
+	}
+	if len(files) != 1 || *keyFile == "" {
 		return errors.New("usage: traceledger import epcis FILE --key KEY [--url URL] [--proceed]")
 	}
 	if *batch < 1 || *batch > 1000 {
@@ -43,7 +51,7 @@ func runImport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	raw, err := os.ReadFile(fs.Arg(0))
+	raw, err := os.ReadFile(files[0])
 	if err != nil {
 		return err
 	}
