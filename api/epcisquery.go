@@ -48,12 +48,15 @@ const (
 	maxPerPage     = 1000
 	// maxQueryScan bounds the index entries one request examines.
 	maxQueryScan = 10_000
-	// problemType prefixes the RFC 7807 problem types of the binding.
-	problemType = "epcisException:"
+	// ProblemTypePrefix prefixes the RFC 7807 problem types of the
+	// binding (epcisException:QueryParameterException …).
+	ProblemTypePrefix = "epcisException:"
 )
 
-// epcisHeaders are the version headers every answer of the binding carries.
-func epcisHeaders(h http.Header) {
+// EPCISHeaders sets the headers every answer of the EPCIS 2.0 REST
+// binding carries: the EPCIS and CBV versions, the identifier format, and
+// the extension namespace. The gateway's capture binding uses them too.
+func EPCISHeaders(h http.Header) {
 	h.Set("GS1-EPCIS-Version", "2.0.0")
 	h.Set("GS1-EPCIS-Min", "2.0.0")
 	h.Set("GS1-EPCIS-Max", "2.0.0")
@@ -64,9 +67,10 @@ func epcisHeaders(h http.Header) {
 	h.Set("GS1-Extensions", epcis.Prefix+"="+epcis.Namespace)
 }
 
-// problem is an RFC 7807 problem response body, as the binding writes its
-// errors (EPCIS 2.0 §12.5: epcisException types).
-type problem struct {
+// Problem is an RFC 7807 problem response body, as the binding writes its
+// errors (EPCIS 2.0 §12.5: epcisException types), and a capture job lists
+// them.
+type Problem struct {
 	Type     string `json:"type"`
 	Title    string `json:"title"`
 	Status   int    `json:"status"`
@@ -89,8 +93,8 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error)
 	default:
 		s.logger.Error("EPCIS query failed", "path", r.URL.Path, "err", err)
 	}
-	epcisHeaders(w.Header())
-	b, _ := json.Marshal(problem{Type: problemType + typ, Title: title, Status: status, Detail: detail.Message, Instance: r.URL.RequestURI()})
+	EPCISHeaders(w.Header())
+	b, _ := json.Marshal(Problem{Type: ProblemTypePrefix + typ, Title: title, Status: status, Detail: detail.Message, Instance: r.URL.RequestURI()})
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
@@ -341,7 +345,7 @@ func (s *Server) writeQueryDocument(w http.ResponseWriter, r *http.Request, even
 		s.writeProblem(w, r, fmt.Errorf("encode query document: %w", err))
 		return
 	}
-	epcisHeaders(w.Header())
+	EPCISHeaders(w.Header())
 	if next != nil {
 		u := *r.URL
 		v := u.Query()
@@ -439,7 +443,7 @@ func (s *Server) getEPCISEvent(w http.ResponseWriter, r *http.Request) {
 // optionsEPCIS answers OPTIONS on the query resources: the versions and
 // the methods (EPCIS 2.0 REST binding, discovery).
 func (s *Server) optionsEPCIS(w http.ResponseWriter, r *http.Request) {
-	epcisHeaders(w.Header())
+	EPCISHeaders(w.Header())
 	w.Header().Set("Allow", "OPTIONS, GET, HEAD")
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -24,12 +24,12 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/ledger"
 	"github.com/traceledger/traceledger/ledger/epcisevent"
 )
 
 const (
-	problemPrefix     = "epcisException:"
 	behaviourRollback = "rollback"
 	behaviourProceed  = "proceed"
 )
@@ -42,7 +42,7 @@ var errNotDocument = errors.New("not an EPCISDocument or EPCISQueryDocument")
 // its eventID or canonical event hash as id, its eventTime as time. It
 // returns the signed events and a problem per invalid event; an error
 // means the body is not a document.
-func signDocument(key *ecdsa.PrivateKey, raw []byte) ([]jobEvent, []problem, error) {
+func signDocument(key *ecdsa.PrivateKey, raw []byte) ([]jobEvent, []api.Problem, error) {
 	var head struct {
 		Type    string          `json:"type"`
 		Context json.RawMessage `json:"@context"`
@@ -62,7 +62,7 @@ func signDocument(key *ecdsa.PrivateKey, raw []byte) ([]jobEvent, []problem, err
 	}
 	signer := ledger.AddressOf(key).Hex()
 	var events []jobEvent
-	var problems []problem
+	var problems []api.Problem
 	seen := map[string]string{} // id → canonical record, within the document
 	for i, ev := range doc.Events {
 		je, err := signEvent(key, signer, ev, doc.Context)
@@ -74,7 +74,7 @@ func signDocument(key *ecdsa.PrivateKey, raw []byte) ([]jobEvent, []problem, err
 			}
 		}
 		if err != nil {
-			problems = append(problems, problem{Type: problemPrefix + "ValidationException", Title: "invalid EPCIS event",
+			problems = append(problems, api.Problem{Type: api.ProblemTypePrefix + "ValidationException", Title: "invalid EPCIS event",
 				Status: http.StatusBadRequest, Detail: err.Error(), Instance: eventPointer(i)})
 			continue
 		}
@@ -138,18 +138,8 @@ func (c *captureServer) mount(r *mux.Router) {
 	r.HandleFunc("/capture/{id}", c.get).Methods(http.MethodGet, http.MethodHead)
 }
 
-// versionHeaders are the binding's version headers.
-func versionHeaders(h http.Header) {
-	h.Set("GS1-EPCIS-Version", "2.0.0")
-	h.Set("GS1-EPCIS-Min", "2.0.0")
-	h.Set("GS1-EPCIS-Max", "2.0.0")
-	h.Set("GS1-CBV-Version", "2.0.0")
-	h.Set("GS1-CBV-Min", "2.0.0")
-	h.Set("GS1-CBV-Max", "2.0.0")
-}
-
-func writeProblem(w http.ResponseWriter, p problem) {
-	versionHeaders(w.Header())
+func writeProblem(w http.ResponseWriter, p api.Problem) {
+	api.EPCISHeaders(w.Header())
 	b, _ := json.Marshal(p)
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -158,7 +148,7 @@ func writeProblem(w http.ResponseWriter, p problem) {
 }
 
 func (c *captureServer) options(w http.ResponseWriter, r *http.Request) {
-	versionHeaders(w.Header())
+	api.EPCISHeaders(w.Header())
 	w.Header().Set("Allow", "OPTIONS, POST")
 	w.Header().Set("GS1-EPCIS-Capture-Limit", strconv.Itoa(c.maxEvents))
 	w.Header().Set("GS1-EPCIS-Capture-File-Size-Limit", strconv.FormatInt(c.maxBytes, 10))
@@ -168,7 +158,7 @@ func (c *captureServer) options(w http.ResponseWriter, r *http.Request) {
 
 func (c *captureServer) post(w http.ResponseWriter, r *http.Request) {
 	bad := func(status int, typ, title, detail string) {
-		writeProblem(w, problem{Type: problemPrefix + typ, Title: title, Status: status, Detail: detail, Instance: r.URL.Path})
+		writeProblem(w, api.Problem{Type: api.ProblemTypePrefix + typ, Title: title, Status: status, Detail: detail, Instance: r.URL.Path})
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || (mt != "application/json" && mt != "application/ld+json") {
 		bad(http.StatusUnsupportedMediaType, "ValidationException", "unsupported media type", "send the EPCIS document as application/json or application/ld+json")
@@ -224,7 +214,7 @@ func (c *captureServer) post(w http.ResponseWriter, r *http.Request) {
 		bad(http.StatusInternalServerError, "ImplementationException", "capture failed", err.Error())
 		return
 	}
-	versionHeaders(w.Header())
+	api.EPCISHeaders(w.Header())
 	w.Header().Set("Location", "/capture/"+id)
 	w.WriteHeader(http.StatusAccepted)
 }
@@ -232,15 +222,15 @@ func (c *captureServer) post(w http.ResponseWriter, r *http.Request) {
 func (c *captureServer) get(w http.ResponseWriter, r *http.Request) {
 	j, ok := c.outbox.get(mux.Vars(r)["id"])
 	if !ok {
-		writeProblem(w, problem{Type: problemPrefix + "NoSuchResourceException", Title: "no such capture job", Status: http.StatusNotFound, Instance: r.URL.Path})
+		writeProblem(w, api.Problem{Type: api.ProblemTypePrefix + "NoSuchResourceException", Title: "no such capture job", Status: http.StatusNotFound, Instance: r.URL.Path})
 		return
 	}
 	b, err := json.Marshal(j)
 	if err != nil {
-		writeProblem(w, problem{Type: problemPrefix + "ImplementationException", Title: "capture job unreadable", Status: http.StatusInternalServerError})
+		writeProblem(w, api.Problem{Type: api.ProblemTypePrefix + "ImplementationException", Title: "capture job unreadable", Status: http.StatusInternalServerError})
 		return
 	}
-	versionHeaders(w.Header())
+	api.EPCISHeaders(w.Header())
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	w.Write(append(b, '\n'))

@@ -37,17 +37,10 @@ func runGateway(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *keyFile == "" {
-		return errors.New("--key FILE is required")
-	}
 	if *batch < 1 || *batch > 1000 || *maxEvents < 1 || *maxBytes < 1 {
 		return errors.New("--batch is 1 to 1000; --capture-limit and --capture-bytes are positive")
 	}
-	pass, err := passphrase(*passFile)
-	if err != nil {
-		return err
-	}
-	key, err := loadKey(*keyFile, pass)
+	key, err := keyFromFlags(*keyFile, *passFile)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/api/epcis/epcistest"
 	"github.com/traceledger/traceledger/ledger"
 	"github.com/traceledger/traceledger/ledger/epcisevent"
@@ -273,7 +274,7 @@ func TestGatewayConformance(t *testing.T) {
 		status, job, body := capture(t, gw.url, doc)
 		switch {
 		case status == http.StatusBadRequest:
-			var p problem
+			var p api.Problem
 			if json.Unmarshal(body, &p) != nil || p.Detail == "" || !strings.HasPrefix(p.Type, "epcisException:") {
 				t.Errorf("%s: refused without a reason: %s", name, body)
 			}

@@ -37,17 +37,13 @@ func runImport(ctx context.Context, args []string) error {
 		}
 		files = append(files[:1], fs.Args()...)
 	}
-	if len(files) != 1 || *keyFile == "" {
+	if len(files) != 1 {
 		return errors.New("usage: traceledger import epcis FILE --key KEY [--url URL] [--proceed]")
 	}
 	if *batch < 1 || *batch > 1000 {
 		return errors.New("--batch is 1 to 1000")
 	}
-	pass, err := passphrase(*passFile)
-	if err != nil {
-		return err
-	}
-	key, err := loadKey(*keyFile, pass)
+	key, err := keyFromFlags(*keyFile, *passFile)
 	if err != nil {
 		return err
 	}

@@ -78,6 +78,19 @@ func loadKey(path, passphrase string) (*ecdsa.PrivateKey, error) {
 }
 
 // passphrase returns the passphrase from a file, or TRACELEDGER_PASSPHRASE.
+// keyFromFlags loads the key named by --key, with the passphrase of
+// --passphrase-file (or $TRACELEDGER_PASSPHRASE).
+func keyFromFlags(keyFile, passFile string) (*ecdsa.PrivateKey, error) {
+	if keyFile == "" {
+		return nil, errors.New("--key FILE is required")
+	}
+	pass, err := passphrase(passFile)
+	if err != nil {
+		return nil, err
+	}
+	return loadKey(keyFile, pass)
+}
+
 func passphrase(file string) (string, error) {
 	if file != "" {
 		b, err := os.ReadFile(file)
@@ -183,14 +196,7 @@ func runSign(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *keyFile == "" {
-		return errors.New("--key FILE is required")
-	}
-	pass, err := passphrase(*passFile)
-	if err != nil {
-		return err
-	}
-	key, err := loadKey(*keyFile, pass)
+	key, err := keyFromFlags(*keyFile, *passFile)
 	if err != nil {
 		return err
 	}

@@ -24,18 +24,20 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/traceledger/traceledger/api"
 )
 
 // captureJob is a capture job as the binding reports it (EPCIS 2.0 REST
 // binding, CaptureJob), with the outbox's own state.
 type captureJob struct {
-	CaptureID  string    `json:"captureID"`
-	CreatedAt  string    `json:"createdAt"`
-	FinishedAt string    `json:"finishedAt,omitempty"`
-	Running    bool      `json:"running"`
-	Success    bool      `json:"success"`
-	Behaviour  string    `json:"captureErrorBehaviour"`
-	Errors     []problem `json:"errors"`
+	CaptureID  string        `json:"captureID"`
+	CreatedAt  string        `json:"createdAt"`
+	FinishedAt string        `json:"finishedAt,omitempty"`
+	Running    bool          `json:"running"`
+	Success    bool          `json:"success"`
+	Behaviour  string        `json:"captureErrorBehaviour"`
+	Errors     []api.Problem `json:"errors"`
 	// Events are the signed envelopes to submit, in document order.
 	Events []jobEvent `json:"events,omitempty"`
 }
@@ -50,22 +52,13 @@ type jobEvent struct {
 	Seq      *uint64         `json:"seq,omitempty"`
 }
 
-// problem is an RFC 7807 problem, as the binding reports errors.
-type problem struct {
-	Type     string `json:"type"`
-	Title    string `json:"title"`
-	Status   int    `json:"status,omitempty"`
-	Detail   string `json:"detail,omitempty"`
-	Instance string `json:"instance,omitempty"`
-}
-
 // report is the job as GET /capture/{id} answers it: without the outbox's
 // envelopes.
 func (j *captureJob) report() captureJob {
 	r := *j
 	r.Events = nil
 	if r.Errors == nil {
-		r.Errors = []problem{}
+		r.Errors = []api.Problem{}
 	}
 	return r
 }
@@ -231,7 +224,7 @@ func (o *outbox) submit(ctx context.Context, j *captureJob) error {
 		case err != nil:
 			return err
 		case status == http.StatusNotFound:
-			o.finish(j, []problem{{Type: problemPrefix + "SecurityException", Title: "the ledger does not know this gateway's key",
+			o.finish(j, []api.Problem{{Type: api.ProblemTypePrefix + "SecurityException", Title: "the ledger does not know this gateway's key",
 				Status: http.StatusForbidden, Detail: fmt.Sprintf("%s is not a registered participant of the ledger at %s; no event was submitted", o.signer, o.client.base)}})
 			return o.persist(j)
 		case status != http.StatusOK:
@@ -258,7 +251,7 @@ func (o *outbox) submit(ctx context.Context, j *captureJob) error {
 		if err != nil {
 			return err
 		}
-		var refused []problem
+		var refused []api.Problem
 		o.mu.Lock()
 		for k, it := range items {
 			e := &j.Events[part[k]]
@@ -272,7 +265,7 @@ func (o *outbox) submit(ctx context.Context, j *captureJob) error {
 				if it.Error != nil {
 					detail = it.Error.Message
 				}
-				refused = append(refused, problem{Type: problemPrefix + "ValidationException", Title: "the ledger refused the event",
+				refused = append(refused, api.Problem{Type: api.ProblemTypePrefix + "ValidationException", Title: "the ledger refused the event",
 					Status: it.Status, Detail: detail, Instance: eventPointer(e.Index)})
 			}
 		}
@@ -285,7 +278,7 @@ func (o *outbox) submit(ctx context.Context, j *captureJob) error {
 }
 
 // finish ends a job: not running, successful when it has no error.
-func (o *outbox) finish(j *captureJob, errs []problem) {
+func (o *outbox) finish(j *captureJob, errs []api.Problem) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	j.Errors = append(j.Errors, errs...)

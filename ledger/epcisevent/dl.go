@@ -129,9 +129,10 @@ var dlRehost = []string{"/00/", "/01/", "/253/", "/255/", "/401/", "/402/", "/41
 var webEscape = strings.NewReplacer("!", "%21", "(", "%28", ")", "%29", "*", "%2A",
 	"+", "%2B", ",", "%2C", ":", "%3A")
 
-// checkDigit is the GS1 mod-10 check digit (GS1 General Specifications
-// §7.9.1) of the digits in body, as a string.
-func checkDigit(body string) string {
+// CheckDigit returns the GS1 mod-10 check digit (GS1 General
+// Specifications §7.9.1) for the digits in body: weights 3 and 1 alternate
+// from the rightmost digit. (ledger.CheckDigit is this one.)
+func CheckDigit(body string) byte {
 	sum := 0
 	for i := 0; i < len(body); i++ {
 		d := int(body[len(body)-1-i] - '0')
@@ -140,8 +141,11 @@ func checkDigit(body string) string {
 		}
 		sum += d
 	}
-	return strconv.Itoa((10 - sum%10) % 10)
+	return byte('0' + (10-sum%10)%10)
 }
+
+// checkDigit is CheckDigit as a string, to append to a key.
+func checkDigit(body string) string { return string(CheckDigit(body)) }
 
 // gtinOf rebuilds the 13 digits of a GTIN without its check digit from a
 // company prefix and an item reference whose first digit is the indicator.
