@@ -21,11 +21,14 @@ import (
 )
 
 func runBench(ctx context.Context, args []string) error {
-	if len(args) == 0 || (args[0] != "ingest" && args[0] != "failover") {
-		return errors.New("usage: traceledger bench ingest [--nodes N] [--records N] [--clients N] [--single N]\n       traceledger bench failover [--runs N]")
+	if len(args) == 0 || (args[0] != "ingest" && args[0] != "failover" && args[0] != "epcis") {
+		return errors.New("usage: traceledger bench ingest [--nodes N] [--records N] [--clients N] [--single N]\n       traceledger bench failover [--runs N]\n       traceledger bench epcis [--nodes N] [--events N] [--query-events N]")
 	}
-	if args[0] == "failover" {
+	switch args[0] {
+	case "failover":
 		return runBenchFailover(ctx, args[1:])
+	case "epcis":
+		return runBenchEPCIS(ctx, args[1:])
 	}
 	fs := newFlags("bench ingest")
 	nodes := fs.Int("nodes", 1, "cluster size (each node is a separate process on this machine)")

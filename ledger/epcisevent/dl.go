@@ -155,8 +155,13 @@ func gtinOf(cp, itemref string) string { return itemref[:1] + cp + itemref[1:] }
 // EPC URI, EPC class or pattern URI, or Digital Link URI, and false when
 // uri names no GS1 key the normaliser knows.
 func CanonicalDL(uri string) (string, bool) {
-	dot := strings.IndexByte(uri, '.')
-	if dot < 0 {
+	if strings.IndexByte(uri, '.') < 0 {
+		return "", false
+	}
+	if !strings.HasPrefix(uri, "urn:epc:") {
+		if strings.HasPrefix(uri, "http") {
+			return canonicalWebURI(uri)
+		}
 		return "", false
 	}
 	const gs1 = "https://id.gs1.org/"
