@@ -146,6 +146,10 @@ func TestEpcisIndexes(t *testing.T) {
 	if got := seqs(ledger.EventKeyPrefix(ledger.EventKeyBizStep, "commissioning")); len(got) != 1 || got[0] != h.Seq {
 		t.Errorf("custody bizStep index %v, want [%d]", got, h.Seq)
 	}
+	// A harvest's bizLocation is where the lot stays, as the export says.
+	if got := seqs(ledger.EventKeyPrefix(ledger.EventKeyBizLocation, "geo:21.387,106.556")); len(got) != 1 || got[0] != h.Seq {
+		t.Errorf("custody bizLocation index %v, want [%d]", got, h.Seq)
+	}
 	// By event time: the harvest (06-01) before the partner event (06-02).
 	if got := seqs(ledger.EventTimePrefix()); len(got) != 2 || got[0] != h.Seq || got[1] != p.Seq {
 		t.Errorf("time index %v", got)

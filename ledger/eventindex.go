@@ -20,18 +20,19 @@ package ledger
 //	'y'  event type (eventType)
 //	'i'  eventID: a partner event's id (its eventID or event hash), a
 //	     custody record's EventID (GET /epcis/events/{eventID})
-//	'l'  bizLocation of a partner event (EQ_bizLocation)
+//	'l'  bizLocation (EQ_bizLocation)
 //
 // Identifiers are in their canonical GS1 Digital Link form where they
 // have one (epcisevent.CanonicalID). A custody record is indexed under
-// its type's bizStep and disposition, and under the epcClass of each lot
-// it names; its bizLocation, a recall's descendant lots and a receive's
-// source are known only to the mapping, so a query filters the mapped
-// events again and uses these indexes only to narrow its scan.
+// its type's bizStep and disposition, its bizLocation, and the epcClass of
+// each lot it names; a recall's descendant lots are known only to the
+// mapping, so a query filters the mapped events again and uses these
+// indexes only to narrow its walk.
 
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -129,6 +130,7 @@ func indexEvent(w Writer, seq uint64, leaf tlog.Hash, rec *Record) error {
 		}
 		keys[EventKeyBizStep] = nonEmpty(m.step)
 		keys[EventKeyDisposition] = nonEmpty(disp)
+		keys[EventKeyBizLocation] = nonEmpty(custodyBizLocation(rec))
 		keys[EventKeyType] = []string{m.typ}
 		keys[EventKeyID] = []string{EventID(leaf)}
 		for _, l := range rec.Lots() {
@@ -146,6 +148,32 @@ func indexEvent(w Writer, seq uint64, leaf tlog.Hash, rec *Record) error {
 		}
 	}
 	return nil
+}
+
+// custodyBizLocation is the bizLocation the export gives a custody
+// record (api/epcis, setPlace): the place where the lot stays after a
+// harvest, a receive or a transform, by its GLN
+// (https://id.gs1.org/414/{gln}) or else its geo: URI; "" for other
+// records and places without either.
+func custodyBizLocation(rec *Record) string {
+	var p *Place
+	switch {
+	case rec.Harvest != nil:
+		p = &rec.Harvest.Place
+	case rec.Receive != nil:
+		p = rec.Receive.Place
+	case rec.Transform != nil:
+		p = rec.Transform.Place
+	}
+	switch {
+	case p == nil:
+		return ""
+	case p.FacilityGLN != "":
+		return epcisevent.CanonicalID("https://id.gs1.org/414/" + p.FacilityGLN)
+	case p.Geo != "":
+		return "geo:" + strings.ReplaceAll(p.Geo, " ", "")
+	}
+	return ""
 }
 
 // LotClass is a lot's EPC class as the indexes and the export write it:
