@@ -236,6 +236,9 @@ func applyGenesis(w Writer, c *Command) error {
 	if _, err := appendEntry(w, e, nil, nil, c.Admins); err != nil {
 		return err
 	}
+	if err := w.Set(keyEventIndex, eventIndexVersion); err != nil {
+		return err
+	}
 	for _, a := range c.Admins {
 		p := &ParticipantInfo{Address: a.Hex(), Name: "Genesis admin", Roles: []string{RoleAdmin}}
 		if err := putJSON(w, participantKey(a), p); err != nil {

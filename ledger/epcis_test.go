@@ -155,3 +155,53 @@ func TestEpcisIndexes(t *testing.T) {
 		t.Errorf("time index %v", got)
 	}
 }
+
+// TestIndexEventsBackfill: a ledger written before the event indexes gets
+// exactly the keys Apply would have written, and a second run is a no-op.
+func TestIndexEventsBackfill(t *testing.T) {
+	f := newFixture(t)
+	f.must(f.producer, harvestRec("VAI-3", "100", "KGM"))
+	f.move("VAI-3", f.producer, f.distributor)
+	f.must(f.inspector, inspectRec("VAI-3", "pass"))
+	f.must(f.distributor, epcisRec(t, partnerEvent("VAI-3", "storing")))
+	want := map[string]string{}
+	old := ledger.NewMemStore()
+	f.view(func(r ledger.Reader) error {
+		return r.Scan(nil, nil, func(k, v []byte) bool {
+			want[string(k)] = string(v)
+			return true
+		})
+	})
+	if err := old.Update(func(w ledger.Writer) error {
+		for k, v := range want {
+			if !strings.HasPrefix(k, "x/q/") && k != "m/events" {
+				if err := w.Set([]byte(k), []byte(v)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for run := 0; run < 2; run++ {
+		if err := ledger.IndexEvents(old); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		old.View(func(r ledger.Reader) error {
+			return r.Scan(nil, nil, func(k, v []byte) bool {
+				got[string(k)] = string(v)
+				return true
+			})
+		})
+		if len(got) != len(want) {
+			t.Errorf("run %d: %d keys after the backfill, want %d", run, len(got), len(want))
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("run %d: key %q = %q, want %q", run, k, got[k], v)
+			}
+		}
+	}
+}

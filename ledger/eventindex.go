@@ -32,6 +32,7 @@ package ledger
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"strings"
 	"time"
 
@@ -204,4 +205,57 @@ func ScanEventIndex(r Reader, prefix, from []byte, fn func(seq uint64, key []byt
 		}
 		return fn(binary.BigEndian.Uint64(k[len(k)-8:]), k)
 	})
+}
+
+// eventIndexVersion is the value of m/events: the layout of the event
+// indexes that every entry has.
+var eventIndexVersion = []byte{1}
+
+// indexChunk is how many entries IndexEvents indexes per transaction.
+const indexChunk = 5_000
+
+// IndexEvents writes the event indexes of every entry of a ledger written
+// before they existed (m/events absent), as Apply would have, and then
+// m/events; a ledger that has them is left alone. It runs when a node
+// opens its store, before the state machine applies anything, so no entry
+// is appended meanwhile. The writes are idempotent: a node stopped half
+// way starts over on its next start.
+func IndexEvents(st Store) error {
+	var size uint64
+	done := false
+	if err := st.View(func(r Reader) error {
+		_, ok, err := r.Get(keyEventIndex)
+		done = ok
+		if err == nil && !ok {
+			size, err = Size(r)
+		}
+		return err
+	}); err != nil || done {
+		return err
+	}
+	for from := uint64(0); from < size; from += indexChunk {
+		err := st.Update(func(w Writer) error {
+			for seq := from; seq < min(from+indexChunk, size); seq++ {
+				e, data, err := GetEntry(w, seq)
+				if err != nil {
+					return err
+				}
+				if e.Type == TypeGenesis {
+					continue
+				}
+				rec, err := DecodeRecord(e.Record)
+				if err != nil {
+					return errCorrupt("entry %d: %v", seq, err)
+				}
+				if err := indexEvent(w, seq, LeafHash(data), rec); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("index events %d–%d: %w", from, min(from+indexChunk, size)-1, err)
+		}
+	}
+	return st.Update(func(w Writer) error { return w.Set(keyEventIndex, eventIndexVersion) })
 }

@@ -143,6 +143,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		ln.Close()
 		return nil, err
 	}
+	// A ledger written before the EPCIS event indexes gets them now,
+	// before Raft applies anything.
+	if err := ledger.IndexEvents(n.Store); err != nil {
+		n.Store.Close()
+		ln.Close()
+		return nil, err
+	}
 	skey, vkey, err := loadCheckpointKey(filepath.Join(cfg.DataDir, "node.key"), cfg.ID)
 	if err != nil {
 		n.Store.Close()
