@@ -234,6 +234,10 @@ func (s *Server) routes() {
 		r.HandleFunc("/v1/debug/faults", RequireSecret(s.cfg.ClusterSecret, s.faults)).Methods(http.MethodGet, http.MethodPost)
 	}
 	r.HandleFunc("/v1/backup", RequireSecret(s.cfg.ClusterSecret, s.getBackup)).Methods(http.MethodGet)
+	r.HandleFunc("/epcis/events", s.getEPCISEvents).Methods(http.MethodGet, http.MethodHead) // EPCIS 2.0 query binding (epcisquery.go)
+	r.HandleFunc("/epcis/events/{eventID}", s.getEPCISEvent).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/epcis/epcs/{epc}/events", s.getEPCISEPCEvents).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/epcis/{rest:.*}", s.optionsEPCIS).Methods(http.MethodOptions)
 	r.HandleFunc("/log/checkpoint", s.getCheckpoint).Methods(http.MethodGet, http.MethodHead) // c2sp.org/tlog-tiles (tiles.go)
 	r.PathPrefix("/log/tile/").HandlerFunc(s.getTile).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet, http.MethodHead)

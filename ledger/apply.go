@@ -138,8 +138,11 @@ func applyEnvelope(w Writer, recordTime string, env *Admitted, parts participant
 	}
 	entry := &Entry{Seq: seq, Type: rec.Type, RecordTime: recordTime, Signer: a.me,
 		Record: env.Canonical, Signature: fmt.Sprintf("0x%x", env.Signature)}
-	leaf, err := appendEntry(w, entry, rec.Lots(), a.participants(rec))
+	leaf, err := appendEntry(w, entry, rec.Lots(), a.partnerLots, a.participants(rec))
 	if err != nil {
+		return res, err
+	}
+	if err := indexEvent(w, seq, leaf, rec); err != nil {
 		return res, err
 	}
 	if rec.Participant != nil {
@@ -159,8 +162,21 @@ func applyEnvelope(w Writer, recordTime string, env *Admitted, parts participant
 }
 
 // appendEntry writes entry as the next leaf, with its indexes, and returns
-// its leaf hash.
-func appendEntry(w Writer, e *Entry, lots []LotRef, parts []common.Address) (tlog.Hash, error) {
+// its leaf hash. lots are the lots whose custody chain the entry extends
+// (it becomes their head); partner lots list the entry too, and it names
+// their head as its Prev, but it does not become their head: a partner's
+// event neither changes custody nor makes a signer's `after` stale.
+func appendEntry(w Writer, e *Entry, lots, partner []LotRef, parts []common.Address) (tlog.Hash, error) {
+	for _, l := range partner {
+		if prev, ok, err := w.Get(lotHeadKey(l)); err != nil {
+			return tlog.Hash{}, err
+		} else if ok && len(prev) == 8 {
+			if e.Prev == nil {
+				e.Prev = make(map[string]uint64, len(partner))
+			}
+			e.Prev[l.String()] = binary.BigEndian.Uint64(prev)
+		}
+	}
 	for _, l := range lots {
 		k := lotHeadKey(l)
 		if prev, ok, err := w.Get(k); err != nil {
@@ -186,7 +202,7 @@ func appendEntry(w Writer, e *Entry, lots []LotRef, parts []common.Address) (tlo
 	if err := appendLeaf(w, int64(e.Seq), leaf); err != nil {
 		return leaf, err
 	}
-	for _, l := range lots {
+	for _, l := range append(lots[:len(lots):len(lots)], partner...) {
 		if err := w.Set(cat(lotIndexPrefix(l), u64(e.Seq)), nil); err != nil {
 			return leaf, err
 		}
@@ -217,7 +233,10 @@ func applyGenesis(w Writer, c *Command) error {
 		return err
 	}
 	e := &Entry{Seq: 0, Type: TypeGenesis, RecordTime: c.Time.UTC().Format(time.RFC3339Nano), Record: canon}
-	if _, err := appendEntry(w, e, nil, c.Admins); err != nil {
+	if _, err := appendEntry(w, e, nil, nil, c.Admins); err != nil {
+		return err
+	}
+	if err := w.Set(keyEventIndex, eventIndexVersion); err != nil {
 		return err
 	}
 	for _, a := range c.Admins {
@@ -242,6 +261,8 @@ type applier struct {
 	// wrongLedger is this ledger's origin when the record names another.
 	wrongLedger string
 	parts       participantCache
+	// partnerLots are the existing lots an `epcis` record's event names.
+	partnerLots []LotRef
 }
 
 // participantCache keeps the participants one command has read, decoded:
@@ -336,6 +357,8 @@ func (a *applier) check(rec *Record) (func(seq uint64) error, error) {
 		return a.checkInspect(rec.Inspect)
 	case rec.Recall != nil:
 		return a.checkRecall(rec.Recall)
+	case rec.Epcis != nil:
+		return a.checkEpcis(rec.Epcis)
 	}
 	return nil, refuse(ErrUnknownType.Detail("%q", rec.Type))
 }

@@ -100,7 +100,7 @@ func Audit(src Reader, scratch Store, trusted []string) []Failure {
 
 // derivedPrefixes are the keys Apply derives from entries: compareState
 // compares them with the replay.
-var derivedPrefixes = [][]byte{prefixEntry, prefixHash, prefixLot, prefixParticipant, prefixID, []byte("x/"), keySize}
+var derivedPrefixes = [][]byte{prefixEntry, prefixHash, prefixLot, prefixParticipant, prefixID, []byte("x/"), keySize, keyEventIndex}
 
 // otherKeys are the keys of the key table (storage.go) written by other
 // means than Apply. Audit cannot recompute them from the entries; check

@@ -61,10 +61,13 @@ func DecodeRecord(raw []byte) (*Record, error) {
 	case TypeRecall:
 		rec.Recall = &Recall{}
 		target = rec.Recall
+	case TypeEpcis:
+		rec.Epcis = &Epcis{}
+		target = rec.Epcis
 	case "":
 		return nil, ErrMissingField.Detail("type")
 	default:
-		return nil, ErrUnknownType.Detail("%q (want participant, harvest, transfer, receive, transform, inspect or recall)", typ)
+		return nil, ErrUnknownType.Detail("%q (want participant, harvest, transfer, receive, transform, inspect, recall or epcis)", typ)
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()

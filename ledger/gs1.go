@@ -1,6 +1,10 @@
 package ledger
 
-import "unicode/utf8"
+import (
+	"unicode/utf8"
+
+	"github.com/traceledger/traceledger/ledger/epcisevent"
+)
 
 // GS1 identifiers, as the GS1 General Specifications define them.
 //
@@ -38,17 +42,7 @@ func NormalizeGTIN(s string) (string, error) {
 
 // CheckDigit returns the GS1 mod-10 check digit for the digits in body:
 // weights 3 and 1 alternate from the rightmost digit.
-func CheckDigit(body string) byte {
-	sum := 0
-	for i := 0; i < len(body); i++ {
-		d := int(body[len(body)-1-i] - '0')
-		if i%2 == 0 {
-			d *= 3
-		}
-		sum += d
-	}
-	return byte('0' + (10-sum%10)%10)
-}
+func CheckDigit(body string) byte { return epcisevent.CheckDigit(body) }
 
 // CheckLot reports whether s is a valid lot or serial: 1–20 characters of
 // GS1 character set 82.

@@ -106,6 +106,7 @@ type Record struct {
 	Transform   *Transform   `json:"-"`
 	Inspect     *Inspect     `json:"-"`
 	Recall      *Recall      `json:"-"`
+	Epcis       *Epcis       `json:"-"`
 }
 
 // Participant registers or updates a participant.
@@ -195,7 +196,9 @@ type Recall struct {
 	Attrs  json.RawMessage `json:"attributes,omitempty"`
 }
 
-// Lots returns every lot the record names, in the order it names them.
+// Lots returns every lot whose custody the record is about, in the order
+// it names them. An `epcis` record names none: the lots its event names
+// list it as a partner event, and Apply finds which of them exist.
 func (r *Record) Lots() []LotRef {
 	switch {
 	case r.Harvest != nil:

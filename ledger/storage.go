@@ -58,7 +58,11 @@ type Store interface {
 //	x/p/<address:20><seq:8>   empty: entries signed by or naming a participant
 //	x/r/<address:20><seq:8>   empty: entries registering a participant (genesis, participant)
 //	x/t/<gtin:14><lot>        seq:8 of the latest entry naming the lot (its Prev for the next)
+//	x/q/t/<time:8><seq:8>     empty: events by event time (see eventindex.go)
+//	x/q/k/<kind:1><value>\0<seq:8>  empty: events by epc, epcClass, bizStep … (eventindex.go)
 //	m/size                    number of entries:8
+//	m/events                  0x01: every entry has its x/q/ event indexes (set at genesis,
+//	                          or by IndexEvents on a ledger written before them)
 //
 //	m/applied                 last applied Raft log index:8 (consensus FSM, SetAppliedIndex)
 //	m/piece                   progress of a Raft log applied piecewise: log index:8 ‖
@@ -79,6 +83,7 @@ var (
 	prefixRegIndex    = []byte("x/r/")
 	prefixLotHead     = []byte("x/t/")
 	keySize           = []byte("m/size")
+	keyEventIndex     = []byte("m/events")
 	keyApplied        = []byte("m/applied")
 	keyApplyProgress  = []byte("m/piece")
 	prefixNodeMeta    = []byte("n/")

@@ -46,8 +46,12 @@ func (h *Header) validate() error {
 	if h.ID == "" {
 		return ErrMissingField.Detail("id")
 	}
-	if n := len([]rune(h.ID)); n > 64 {
-		return ErrInvalidField.Detail("id is %d characters, at most 64", n)
+	maxID := 64
+	if h.Type == TypeEpcis {
+		maxID = maxEpcisID
+	}
+	if n := len([]rune(h.ID)); n > maxID {
+		return ErrInvalidField.Detail("id is %d characters, at most %d", n, maxID)
 	}
 	if strings.ContainsFunc(h.ID, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return ErrInvalidField.Detail("id contains control characters")

@@ -166,6 +166,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		ln.Close()
 		return nil, err
 	}
+	// A ledger written before the EPCIS event indexes gets them now,
+	// before Raft applies anything.
+	if err := ledger.IndexEvents(n.store); err != nil {
+		n.store.Close()
+		ln.Close()
+		return nil, err
+	}
 	skey, vkey, err := loadCheckpointKey(filepath.Join(cfg.DataDir, "node.key"), cfg.ID)
 	if err != nil {
 		n.store.Close()

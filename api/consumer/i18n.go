@@ -71,7 +71,7 @@ type texts struct {
 	NotFoundTitle, NotFoundBody, BadTitle, BadBody, Advice, Detail               string
 	NoLot, Footer, LabelScan, LabelsTitle, LabelsPrint, ScanUncounted            string
 	NoLinkTitle, NoLinkBody, WalkUpTitle, WalkUpBody, RecentLots                 string
-	TimeZone, LabelsLocal                                                        string
+	TimeZone, LabelsLocal, PartnerEvent                                          string
 	Catch, CatchPlace, CatchDate, Origin, OperatedBy, Contact                    string
 	SigPlain, SigPlainBad, CheckpointPlain, CheckpointPlainPending               string
 	CheckpointPlainNone, Details                                                 string
@@ -100,6 +100,7 @@ func catalog() map[string]*texts {
 		Handover:    "Bàn giao", From: "Từ", To: "Đến", Sent: "Gửi đi", Received: "Đã nhận", InTransit: "Đang vận chuyển",
 		Processing: "Chế biến", MadeFrom: "Nguyên liệu", MadeInto: "Thành phẩm", Inspection: "Kiểm định",
 		Pass: "Đạt", Fail: "Không đạt", Recall: "Thu hồi", By: "Thực hiện", LotLabel: "Lô",
+		PartnerEvent: "Sự kiện của đối tác (EPCIS)",
 		Certificates: "Chứng nhận", NoCertificates: "Chưa có chứng nhận nào được ghi cho sản phẩm này.",
 		Valid: "Hiệu lực", ValidFrom: "từ", ValidUntil: "đến",
 		CertValid: "Còn hiệu lực", CertExpired: "Hết hiệu lực", CertNotYet: "Chưa có hiệu lực",
@@ -167,6 +168,7 @@ func catalog() map[string]*texts {
 		Handover:    "Hand-over", From: "From", To: "To", Sent: "Sent", Received: "Received", InTransit: "In transit",
 		Processing: "Processing", MadeFrom: "Made from", MadeInto: "Made into", Inspection: "Inspection",
 		Pass: "Passed", Fail: "Failed", Recall: "Recall", By: "By", LotLabel: "Lot",
+		PartnerEvent: "Partner event (EPCIS)",
 		Certificates: "Certificates", NoCertificates: "No certificate has been recorded for this product.",
 		Valid: "Valid", ValidFrom: "from", ValidUntil: "until",
 		CertValid: "Valid", CertExpired: "Expired", CertNotYet: "Not yet valid",

@@ -37,6 +37,9 @@ const (
 	kindTransform = "transform"
 	kindInspect   = "inspect"
 	kindRecall    = "recall"
+	// kindPartner is a partner's own EPCIS event on a lot (an `epcis`
+	// record): shown in the journey, it changes no custody.
+	kindPartner = "partner"
 )
 
 // party is a participant as the page names it.
@@ -96,6 +99,7 @@ type event struct {
 	Result, Note  string
 	Cert          *certInfo
 	Reason        string
+	Step          string // partner: the event's bizStep, a CBV word in words or a URI
 }
 
 // How a harvest was taken: gathered on a farm (the default), or caught at
@@ -406,6 +410,16 @@ func buildModel(rd ledger.Reader, lot *ledger.Lot) (*model, error) {
 		case r.Recall != nil:
 			ev.Kind, ev.Reason = kindRecall, r.Recall.Reason
 			setLot(r.Recall.Lot)
+		case r.Epcis != nil:
+			sum := r.Epcis.Summary()
+			ev.Kind, ev.Step = kindPartner, strings.ReplaceAll(sum.BizStep, "_", " ")
+			// The event belongs to the lot of this page's lineage it names.
+			for _, l := range sum.Lots {
+				ref := ledger.LotRef{GTIN: l.GTIN, Lot: l.Lot}
+				if _, ok := lots[ref]; ok && (ev.Lot == (ledger.LotRef{}) || ref == m.Ref) {
+					setLot(ref)
+				}
+			}
 		default:
 			continue
 		}

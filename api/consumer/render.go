@@ -261,6 +261,8 @@ func (p *pageView) EventTitle(ev *event) string {
 		return p.T.Inspection
 	case kindRecall:
 		return p.T.Recall
+	case kindPartner:
+		return p.T.PartnerEvent
 	}
 	return ev.Kind
 }

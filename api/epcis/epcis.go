@@ -56,7 +56,7 @@ const (
 	// Namespace is the IRI Prefix stands for. It lives under the project's
 	// own repository path, which the project controls, so that it cannot
 	// collide with anyone else's vocabulary; it need not resolve.
-	Namespace = "https://github.com/traceledger/traceledger/ns/epcis/"
+	Namespace = ledger.EPCISNamespace
 	// DigitalLinkBase is the canonical GS1 Digital Link domain EPCIS 2.0
 	// uses for identifiers (GS1 Digital Link Standard: URI Syntax 1.2).
 	DigitalLinkBase = "https://id.gs1.org"
@@ -103,11 +103,53 @@ type Event struct {
 	Seq        uint64      `json:"traceledger:seq"`
 	EntryHash  string      `json:"traceledger:entryHash"`
 	Signer     string      `json:"traceledger:signer,omitempty"`
+	Signature  string      `json:"traceledger:signature,omitempty"`
 	RecordID   string      `json:"traceledger:recordID,omitempty"`
 	Place      *Place      `json:"traceledger:place,omitempty"`
 	Process    string      `json:"traceledger:process,omitempty"`
 	Inspection *Inspection `json:"traceledger:inspection,omitempty"`
 	Recall     *Recall     `json:"traceledger:recall,omitempty"`
+
+	// Partner is the event of a partner's `epcis` record as its signer
+	// wrote it; when set, the event is written as Partner with the
+	// extension members of the entry (seq, entry hash, signer, signature,
+	// record id) added, and an eventID when it has none: its id on the
+	// ledger, the GS1 canonical event hash (EPCIS 2.0 §8.9, as the capture
+	// binding asks a server to populate a missing eventID).
+	Partner json.RawMessage `json:"-"`
+}
+
+// MarshalJSON writes a mapped event, or a partner's event with the
+// entry's extension members.
+func (ev Event) MarshalJSON() ([]byte, error) {
+	type plain Event
+	if ev.Partner == nil {
+		return json.Marshal(plain(ev))
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(ev.Partner, &m); err != nil {
+		return nil, fmt.Errorf("partner event of entry %d: %w", ev.Seq, err)
+	}
+	set := func(k string, v any) error {
+		b, err := json.Marshal(v)
+		m[k] = b
+		return err
+	}
+	if _, ok := m["eventID"]; !ok {
+		if err := set("eventID", ev.RecordID); err != nil {
+			return nil, err
+		}
+	}
+	for _, kv := range []struct {
+		k string
+		v any
+	}{{Prefix + ":seq", ev.Seq}, {Prefix + ":entryHash", ev.EntryHash}, {Prefix + ":signer", ev.Signer},
+		{Prefix + ":signature", ev.Signature}, {Prefix + ":recordID", ev.RecordID}} {
+		if err := set(kv.k, kv.v); err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(m)
 }
 
 // QuantityElement is a quantity of a class of objects, here a lot

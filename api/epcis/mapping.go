@@ -5,8 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/traceledger/traceledger/api/digitallink"
 	"github.com/traceledger/traceledger/ledger"
 )
@@ -72,6 +70,8 @@ func (m *mapper) event(e *ledger.Entry) (Event, bool, error) {
 		m.inspect(&ev, rec.Inspect)
 	case rec.Recall != nil:
 		m.recall(&ev, rec.Recall)
+	case rec.Epcis != nil:
+		ev.Partner = rec.Epcis.Event
 	default:
 		return Event{}, false, fmt.Errorf("record type %q has no EPCIS mapping", rec.Type)
 	}
@@ -100,10 +100,11 @@ func (m *mapper) common(e *ledger.Entry, rec *ledger.Record) (Event, error) {
 		EventTime:           rec.Time,
 		EventTimeZoneOffset: offset,
 		RecordTime:          e.RecordTime,
-		EventID:             eventID(leaf[:]),
+		EventID:             ledger.EventID(leaf),
 		Seq:                 e.Seq,
 		EntryHash:           ledger.HashHex(leaf),
 		Signer:              e.Signer,
+		Signature:           e.Signature,
 		RecordID:            rec.ID,
 	}, nil
 }
@@ -120,11 +121,6 @@ func (m *mapper) common(e *ledger.Entry, rec *ledger.Record) (Event, error) {
 // consumer may recompute from the EPCIS fields, and the leaf hash is of the
 // ledger entry instead. The leaf hash itself is in
 // traceledger:entryHash, where a verifier checks it against the log.
-func eventID(leaf []byte) string {
-	ns := uuid.NewSHA1(uuid.NameSpaceURL, []byte(Namespace))
-	return uuid.NewSHA1(ns, leaf).URN()
-}
-
 // zoneOffset writes t's UTC offset as EPCIS eventTimeZoneOffset wants it:
 // ±hh:mm, within ±14:00.
 func zoneOffset(t time.Time) (string, error) {

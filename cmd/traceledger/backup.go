@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 
 	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/ledger/backup"
@@ -88,7 +87,7 @@ func runBackup(ctx context.Context, args []string) error {
 		return fmt.Errorf("%s sent no backup: %w", *base, err)
 	}
 	h := br.Header
-	counted.bar = newBar(h.Estimate, "backup")
+	counted.bar = newBar(h.Estimate, "backup", true)
 	counted.bar.Add64(br.Consumed())
 	if _, err := io.Copy(io.Discard, br); err != nil {
 		counted.bar.Exit()
@@ -150,7 +149,7 @@ func runRestore(ctx context.Context, args []string) error {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return nil, nil, err
 		}
-		pr := &progressReader{r: f, bar: newBar(st.Size(), what)}
+		pr := &progressReader{r: f, bar: newBar(st.Size(), what, true)}
 		br, err := backup.NewReader(pr)
 		if err != nil {
 			pr.bar.Exit()
@@ -210,27 +209,6 @@ func runRestore(ctx context.Context, args []string) error {
 	fmt.Printf("checkpoint of size %d signed by %s, of the %s\n", h.CheckpointSize, strings.Join(signers, ", "), keys)
 	fmt.Printf("start it as a new single-node cluster:\n  traceledger serve --data %s --node-id ID --bootstrap [--http …] [--raft …]\n", shellQuote(*dataDir))
 	return nil
-}
-
-// newBar is a byte progress bar on stderr, shown only on a terminal.
-// total ≤ 0 means unknown.
-func newBar(total int64, what string) *progressbar.ProgressBar {
-	if total <= 0 {
-		total = -1
-	}
-	visible := term.IsTerminal(int(os.Stderr.Fd()))
-	opts := []progressbar.Option{
-		progressbar.OptionSetDescription(what),
-		progressbar.OptionSetWriter(os.Stderr),
-		progressbar.OptionSetVisibility(visible),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(100 * time.Millisecond),
-	}
-	if visible { // an invisible bar still runs its completion hook
-		opts = append(opts, progressbar.OptionOnCompletion(func() { fmt.Fprintln(os.Stderr) }))
-	}
-	return progressbar.NewOptions64(total, opts...)
 }
 
 // progressReader advances bar by the bytes read through it. An estimate

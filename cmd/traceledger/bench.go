@@ -28,12 +28,14 @@ const benchUsage = `usage: traceledger bench SCENARIO [flags] [--json]
   lookup    [--conns N] [--duration D] [--inspections N] [--replica] reads beside a bare handler
   proof     [--entries N] [--conns N] [--duration D]               proofs and tiles
   recovery  [--entries N]                                          restart to serving
-  storage   [--entries N]                                          disk and memory per entry`
+  storage   [--entries N]                                          disk and memory per entry
+  epcis     [--nodes N] [--events N] [--query-events N]            EPCIS capture through the gateway, queries`
 
 func runBench(ctx context.Context, args []string) error {
 	scenarios := map[string]func(context.Context, []string) error{
 		"ingest": runBenchIngest, "failover": runBenchFailover, "lookup": runBenchLookup,
 		"proof": runBenchProof, "recovery": runBenchRecovery, "storage": runBenchStorage,
+		"epcis": runBenchEPCIS,
 	}
 	if len(args) == 0 || scenarios[args[0]] == nil {
 		return errors.New(benchUsage)
@@ -173,8 +175,8 @@ func recoveryCeiling(d time.Duration) float64 {
 }
 
 func signHarvests(producers []*ecdsa.PrivateKey, count int) []json.RawMessage {
-	prog := startProgress("signing records", int64(count))
-	defer prog.done()
+	prog := newBar(int64(count), "signing records", false)
+	defer prog.Finish()
 	out := make([]json.RawMessage, count)
 	var wg sync.WaitGroup
 	workers := runtime.GOMAXPROCS(0)
@@ -194,7 +196,7 @@ func signHarvests(producers []*ecdsa.PrivateKey, count int) []json.RawMessage {
 					panic(err) // the bench's own records are always valid
 				}
 				out[i], _ = json.Marshal(env)
-				prog.add(1)
+				prog.Add64(1)
 			}
 		}(w)
 	}
@@ -205,8 +207,8 @@ func signHarvests(producers []*ecdsa.PrivateKey, count int) []json.RawMessage {
 // load sends envs to base in requests of batch envelopes from clients
 // goroutines, and measures committed records per second.
 func load(ctx context.Context, base string, envs []json.RawMessage, batch, clients int) (readLoad, error) {
-	prog := startProgress(fmt.Sprintf("ingest, batches of %d", batch), int64(len(envs)))
-	defer prog.done()
+	prog := newBar(int64(len(envs)), fmt.Sprintf("ingest, batches of %d", batch), false)
+	defer prog.Finish()
 	var bodies [][]byte
 	var counts []int
 	for i := 0; i < len(envs); i += batch {
@@ -250,13 +252,13 @@ func load(ctx context.Context, base string, envs []json.RawMessage, batch, clien
 				switch {
 				case batch == 1 && resp.StatusCode == http.StatusCreated:
 					committed.Add(1)
-					prog.add(1)
+					prog.Add64(1)
 				case batch > 1 && resp.StatusCode == http.StatusOK:
 					// Count without decoding: the client shares the CPUs
 					// with the node it measures.
 					accepted := bytes.Count(body, []byte(`"status":201`))
 					committed.Add(int64(accepted))
-					prog.add(int64(accepted))
+					prog.Add64(int64(accepted))
 					if accepted != counts[i] {
 						errs <- fmt.Errorf("bench batch refused envelopes: %s", body[:min(len(body), 300)])
 						return

@@ -172,18 +172,18 @@ func seedLongLot(ctx context.Context, url string, admin *ecdsa.PrivateKey, n int
 		return ref, err
 	}
 	envs := []ledger.Envelope{harvest}
-	prog := startProgress("signing inspections", int64(n))
+	prog := newBar(int64(n), "signing inspections", false)
 	for i := range n {
 		env, err := demo.SignRecord(inspector, map[string]any{"type": "inspect", "id": fmt.Sprintf("long-inspect-%d", i),
 			"time": "2026-06-02T06:00:00+07:00", "signer": ledger.AddressOf(inspector).Hex(), "lot": ref, "result": "pass"})
 		if err != nil {
-			prog.done()
+			prog.Finish()
 			return ref, err
 		}
 		envs = append(envs, env)
-		prog.add(1)
+		prog.Add64(1)
 	}
-	prog.done()
+	prog.Finish()
 	cl, err := newClient(url)
 	if err != nil {
 		return ref, err

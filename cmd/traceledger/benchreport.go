@@ -11,10 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"golang.org/x/term"
 )
 
 // benchReport collects the figures of one bench scenario. In text mode
@@ -100,52 +97,6 @@ func (r *benchReport) finish() error {
 	return enc.Encode(r)
 }
 
-// progress draws a bar on stderr while a long step runs, only when stderr
-// is a terminal: logs and pipes get no control characters. Its goroutine
-// is started by startProgress and stopped by done.
-type progress struct {
-	label string
-	total int64
-	n     atomic.Int64
-	stop  chan struct{}
-	wg    sync.WaitGroup
-}
-
-func startProgress(label string, total int64) *progress {
-	p := &progress{label: label, total: max(total, 1), stop: make(chan struct{})}
-	if !term.IsTerminal(int(os.Stderr.Fd())) {
-		return p
-	}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-p.stop:
-				fmt.Fprintf(os.Stderr, "\r%-72s\r", "")
-				return
-			case <-tick.C:
-				frac := min(float64(p.n.Load())/float64(p.total), 1)
-				const width = 30
-				fill := int(frac * width)
-				fmt.Fprintf(os.Stderr, "\r%-28s [%s%s] %3.0f%%", p.label, strings.Repeat("#", fill), strings.Repeat(" ", width-fill), 100*frac)
-			}
-		}
-	}()
-	return p
-}
-
-// add advances the bar by n of total.
-func (p *progress) add(n int64) { p.n.Add(n) }
-
-// done clears the bar and waits for its goroutine.
-func (p *progress) done() {
-	close(p.stop)
-	p.wg.Wait()
-}
-
 // readLoad is the outcome of a load (getLoad, or load for writes): the
 // rate of answered requests (or committed records), and request latency.
 type readLoad struct {
@@ -179,7 +130,7 @@ func getLoad(ctx context.Context, url string, conns int, d time.Duration, want i
 	errs := make(chan error, conns)
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	prog := startProgress("GET "+url[strings.LastIndex(url, "/")+1:], int64(d/time.Millisecond))
+	prog := newBar(int64(d/time.Millisecond), "GET "+url[strings.LastIndex(url, "/")+1:]+" (ms)", false)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for c := range conns {
@@ -211,13 +162,13 @@ func getLoad(ctx context.Context, url string, conns int, d time.Duration, want i
 				}
 				lat[c] = append(lat[c], time.Since(t0))
 				if c == 0 {
-					prog.n.Store(int64(time.Since(start) / time.Millisecond))
+					prog.Set64(int64(time.Since(start) / time.Millisecond))
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	prog.done()
+	prog.Finish()
 	elapsed := time.Since(start)
 	close(errs)
 	if err := <-errs; err != nil {

@@ -58,6 +58,8 @@ func commands() map[string]command {
 		"backup":      {"stream a consistent backup of a running node's ledger into a file", runBackup},
 		"restore":     {"prepare a new node's data directory from a backup file", runRestore},
 		"seed":        {"submit the demo history to a running ledger (its genesis admin's key)", runSeed},
+		"gateway":     {"serve the EPCIS 2.0 capture binding on a partner's side, signing with its key", runGateway},
+		"import":      {"import epcis FILE: sign and submit the events of an EPCIS 2.0 document", runImport},
 	}
 }
 

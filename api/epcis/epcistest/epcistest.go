@@ -1,15 +1,11 @@
 // Package epcistest checks EPCIS 2.0 documents for tests: against the
-// GS1 EPCIS 2.0 JSON Schema (EPCIS-JSON-Schema.json, draft-07) and against
-// the terms of the EPCIS 2.0 JSON-LD context (epcis-context.jsonld), both
-// as published in the GS1 EPCIS repository and kept in testdata/epcis.
-//
-// The schema's patterns are ECMA-262 regular expressions, as JSON Schema
-// specifies; one of them uses a lookahead that Go's regexp lacks, so they
-// are compiled with github.com/dlclark/regexp2 in ECMAScript mode.
+// GS1 EPCIS 2.0 JSON Schema (EPCIS-JSON-Schema.json, draft-07, compiled
+// into package epcisevent) and against the terms of the EPCIS 2.0 JSON-LD
+// context (epcis-context.jsonld, as published in the GS1 EPCIS repository
+// and kept in testdata/epcis).
 package epcistest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -17,38 +13,16 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/dlclark/regexp2"
-	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/traceledger/traceledger/ledger/epcisevent"
 )
 
 // Checker validates EPCIS 2.0 JSON-LD documents.
 type Checker struct {
-	schema *jsonschema.Schema
-	terms  map[string]bool
+	terms map[string]bool
 }
 
-// Load reads EPCIS-JSON-Schema.json and epcis-context.jsonld from dir.
+// Load reads epcis-context.jsonld from dir.
 func Load(dir string) (*Checker, error) {
-	schemaPath := filepath.Join(dir, "EPCIS-JSON-Schema.json")
-	f, err := os.Open(schemaPath)
-	if err != nil {
-		return nil, fmt.Errorf("epcistest: %w", err)
-	}
-	defer f.Close()
-	doc, err := jsonschema.UnmarshalJSON(f)
-	if err != nil {
-		return nil, fmt.Errorf("epcistest: %s: %w", schemaPath, err)
-	}
-	c := jsonschema.NewCompiler()
-	c.UseRegexpEngine(ecmaRegexp)
-	c.AssertFormat() // draft-07 asserts formats anyway; say so
-	if err := c.AddResource(schemaPath, doc); err != nil {
-		return nil, fmt.Errorf("epcistest: add schema: %w", err)
-	}
-	sch, err := c.Compile(schemaPath)
-	if err != nil {
-		return nil, fmt.Errorf("epcistest: compile schema: %w", err)
-	}
 	ctxPath := filepath.Join(dir, "epcis-context.jsonld")
 	raw, err := os.ReadFile(ctxPath)
 	if err != nil {
@@ -60,16 +34,14 @@ func Load(dir string) (*Checker, error) {
 	}
 	terms := map[string]bool{}
 	collectTerms(ctx, terms)
-	return &Checker{schema: sch, terms: terms}, nil
+	return &Checker{terms: terms}, nil
 }
 
-// Validate checks a document against the EPCIS 2.0 JSON Schema.
+// Validate checks a document against the EPCIS 2.0 JSON Schema, compiled
+// into package epcisevent with its documented errata: the schema the
+// ledger admits events by.
 func (c *Checker) Validate(doc []byte) error {
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
-	if err != nil {
-		return fmt.Errorf("epcistest: document is not JSON: %w", err)
-	}
-	if err := c.schema.Validate(inst); err != nil {
+	if err := epcisevent.ValidateSchema(doc); err != nil {
 		return fmt.Errorf("epcistest: schema: %w", err)
 	}
 	return nil
@@ -77,28 +49,39 @@ func (c *Checker) Validate(doc []byte) error {
 
 // CheckTerms checks that every key of the document, outside @context, is
 // a keyword, a term of the EPCIS 2.0 context, or a compact IRI whose prefix
-// the document's own @context declares: a JSON-LD processor then drops
+// an @context in force there declares (the document's, or an event's own): a JSON-LD processor then drops
 // nothing.
 func (c *Checker) CheckTerms(doc []byte) error {
 	var v map[string]any
 	if err := json.Unmarshal(doc, &v); err != nil {
 		return fmt.Errorf("epcistest: %w", err)
 	}
-	prefixes := map[string]bool{}
-	if list, ok := v["@context"].([]any); ok {
+	var bad []string
+	// declared adds the prefixes an object's own @context declares to
+	// those in force around it (JSON-LD: contexts nest).
+	declared := func(x map[string]any, outer map[string]bool) map[string]bool {
+		list, ok := x["@context"].([]any)
+		if !ok {
+			return outer
+		}
+		inner := map[string]bool{}
+		for k := range outer {
+			inner[k] = true
+		}
 		for _, item := range list {
 			if m, ok := item.(map[string]any); ok {
 				for k := range m {
-					prefixes[k] = true
+					inner[k] = true
 				}
 			}
 		}
+		return inner
 	}
-	var bad []string
-	var walk func(path string, x any)
-	walk = func(path string, x any) {
+	var walk func(path string, x any, prefixes map[string]bool)
+	walk = func(path string, x any, prefixes map[string]bool) {
 		switch x := x.(type) {
 		case map[string]any:
+			prefixes = declared(x, prefixes)
 			for k, val := range x {
 				if k == "@context" {
 					continue
@@ -107,15 +90,15 @@ func (c *Checker) CheckTerms(doc []byte) error {
 				if !strings.HasPrefix(k, "@") && !c.terms[k] && !(compact && prefixes[p]) {
 					bad = append(bad, path+"/"+k)
 				}
-				walk(path+"/"+k, val)
+				walk(path+"/"+k, val, prefixes)
 			}
 		case []any:
 			for i, val := range x {
-				walk(fmt.Sprintf("%s/%d", path, i), val)
+				walk(fmt.Sprintf("%s/%d", path, i), val, prefixes)
 			}
 		}
 	}
-	walk("", v)
+	walk("", v, nil)
 	if len(bad) > 0 {
 		sort.Strings(bad)
 		return fmt.Errorf("epcistest: keys that are neither EPCIS terms nor declared extensions: %s", strings.Join(bad, ", "))
@@ -148,21 +131,4 @@ func collectTerms(x any, terms map[string]bool) {
 			collectTerms(v, terms)
 		}
 	}
-}
-
-type ecma regexp2.Regexp
-
-func (re *ecma) MatchString(s string) bool {
-	ok, err := (*regexp2.Regexp)(re).MatchString(s)
-	return err == nil && ok
-}
-
-func (re *ecma) String() string { return (*regexp2.Regexp)(re).String() }
-
-func ecmaRegexp(s string) (jsonschema.Regexp, error) {
-	re, err := regexp2.Compile(s, regexp2.ECMAScript)
-	if err != nil {
-		return nil, err
-	}
-	return (*ecma)(re), nil
 }

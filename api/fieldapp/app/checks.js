@@ -266,7 +266,7 @@ export function checkRecord(r, checksum) {
   if (e) return e;
   if (!r.type) return fail('missing_field', 'type');
   const byType = BY_TYPE[r.type];
-  if (!byType) return fail('unknown_type', `${q(r.type)} (want participant, harvest, transfer, receive, transform, inspect or recall)`, `${q(r.type)} (cần participant, harvest, transfer, receive, transform, inspect hoặc recall)`);
+  if (!byType) return fail('unknown_type', `${q(r.type)} (want participant, harvest, transfer, receive, transform, inspect, recall or epcis)`, `${q(r.type)} (cần participant, harvest, transfer, receive, transform, inspect, recall hoặc epcis)`);
   if (!r.id) return fail('missing_field', 'id');
   const n = [...r.id].length;
   if (n > 64) return fail('invalid_field', `id is ${n} characters, at most 64`, `id có ${n} ký tự, tối đa 64`);

@@ -1,0 +1,261 @@
+package ledger
+
+// Event indexes for the EPCIS 2.0 query interface (api, GET /epcis/…).
+// Every entry that is an event — a custody record, mapped as the EPCIS
+// export maps it (api/epcis), or a partner's `epcis` record — is indexed
+// by Apply, so every replica has the indexes and Audit rebuilds them by
+// replay:
+//
+//	x/q/t/<event time:8><seq:8>          empty: every event, by event time
+//	x/q/k/<kind:1><value>\0<seq:8>       empty: every event, by a field's value
+//
+// The event time is Unix milliseconds with the sign bit flipped, so that
+// keys sort in time order across 1970. The kinds of x/q/k:
+//
+//	'e'  epc: epcList and childEPCs (MATCH_epc)
+//	'a'  every instance identifier: those of 'e', inputEPCList, outputEPCList, parentID (MATCH_anyEPC)
+//	'c'  epcClass of every quantity list (MATCH_epcClass, MATCH_anyEPCClass)
+//	'b'  bizStep, as a CBV word or the URI (EQ_bizStep)
+//	'd'  disposition, likewise (EQ_disposition)
+//	'y'  event type (eventType)
+//	'i'  eventID: a partner event's id (its eventID or event hash), a
+//	     custody record's EventID (GET /epcis/events/{eventID})
+//	'l'  bizLocation (EQ_bizLocation)
+//
+// Identifiers are in their canonical GS1 Digital Link form where they
+// have one (epcisevent.CanonicalID). A custody record is indexed under
+// its type's bizStep and disposition, its bizLocation, and the epcClass of
+// each lot it names; a recall's descendant lots are known only to the
+// mapping, so a query filters the mapped events again and uses these
+// indexes only to narrow its walk.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/traceledger/traceledger/ledger/epcisevent"
+)
+
+// EPCISNamespace is the IRI of traceledger's EPCIS extension members
+// (the "traceledger:" prefix of api/epcis). It lives under the project's
+// own repository path, so it cannot collide with anyone's vocabulary.
+const EPCISNamespace = "https://github.com/traceledger/traceledger/ns/epcis/"
+
+// eventNamespace is the UUID name space of the eventIDs of custody
+// records' events: the version 5 UUID of EPCISNamespace (RFC 9562 §5.5),
+// so that an event's id is a stable function of its entry.
+var eventNamespace = uuid.NewSHA1(uuid.NameSpaceURL, []byte(EPCISNamespace))
+
+// EventID is the eventID of the EPCIS event a custody entry maps to: the
+// version 5 UUID URN of its leaf hash in eventNamespace.
+func EventID(leaf tlog.Hash) string { return uuid.NewSHA1(eventNamespace, leaf[:]).URN() }
+
+var (
+	prefixEventTime = []byte("x/q/t/")
+	prefixEventKey  = []byte("x/q/k/")
+)
+
+// Event index kinds (see the table above).
+const (
+	EventKeyEPC         byte = 'e'
+	EventKeyAnyEPC      byte = 'a'
+	EventKeyClass       byte = 'c'
+	EventKeyBizStep     byte = 'b'
+	EventKeyDisposition byte = 'd'
+	EventKeyType        byte = 'y'
+	EventKeyID          byte = 'i'
+	EventKeyBizLocation byte = 'l'
+)
+
+// custodyEvents gives the EPCIS event type, bizStep and disposition of
+// each custody record type, as the export maps them (DESIGN §4
+// "Standards"; api/epcis). An inspection's disposition depends on its
+// result and a recall has no CBV bizStep.
+var custodyEvents = map[string]struct{ typ, step, disp string }{
+	TypeHarvest:   {"ObjectEvent", "commissioning", "active"},
+	TypeTransfer:  {"ObjectEvent", "shipping", "in_transit"},
+	TypeReceive:   {"ObjectEvent", "receiving", "in_progress"},
+	TypeTransform: {"TransformationEvent", "commissioning", "active"},
+	TypeInspect:   {"ObjectEvent", "inspecting", ""},
+	TypeRecall:    {"ObjectEvent", "", "recalled"},
+}
+
+// EventTimeKey is the x/q/t key part of a time.
+func EventTimeKey(t time.Time) []byte { return u64(uint64(t.UnixMilli()) ^ 1<<63) }
+
+// EventKeyPrefix is the prefix of the x/q/k keys of one value of a kind.
+func EventKeyPrefix(kind byte, value string) []byte {
+	return cat(prefixEventKey, []byte{kind}, []byte(value), []byte{0})
+}
+
+// EventTimePrefix is the prefix of the event time index.
+func EventTimePrefix() []byte { return prefixEventTime }
+
+// indexEvent writes the query indexes of the entry at seq, whose leaf
+// hash is leaf; records that are not events (participants) get none.
+func indexEvent(w Writer, seq uint64, leaf tlog.Hash, rec *Record) error {
+	var t time.Time
+	keys := map[byte][]string{}
+	if rec.Epcis != nil {
+		s := rec.Epcis.summary
+		t = s.EventTime
+		keys[EventKeyEPC] = s.EPCs
+		keys[EventKeyAnyEPC] = s.AnyEPCs
+		keys[EventKeyClass] = s.Classes
+		keys[EventKeyBizStep] = nonEmpty(s.BizStep)
+		keys[EventKeyDisposition] = nonEmpty(s.Disposition)
+		keys[EventKeyType] = []string{s.Type}
+		keys[EventKeyID] = []string{rec.ID} // the eventID, or the event hash
+		keys[EventKeyBizLocation] = nonEmpty(s.BizLocation)
+	} else {
+		m, ok := custodyEvents[rec.Type]
+		if !ok {
+			return nil
+		}
+		var err error
+		if t, err = ParseTime(rec.Time); err != nil {
+			return errCorrupt("record %s: %v", rec.ID, err)
+		}
+		disp := m.disp
+		if rec.Inspect != nil {
+			disp = "conformant"
+			if rec.Inspect.Result != "pass" {
+				disp = "non_conformant"
+			}
+		}
+		keys[EventKeyBizStep] = nonEmpty(m.step)
+		keys[EventKeyDisposition] = nonEmpty(disp)
+		keys[EventKeyBizLocation] = nonEmpty(custodyBizLocation(rec))
+		keys[EventKeyType] = []string{m.typ}
+		keys[EventKeyID] = []string{EventID(leaf)}
+		for _, l := range rec.Lots() {
+			keys[EventKeyClass] = append(keys[EventKeyClass], LotClass(l))
+		}
+	}
+	if err := w.Set(cat(prefixEventTime, EventTimeKey(t), u64(seq)), nil); err != nil {
+		return err
+	}
+	for kind, values := range keys {
+		for _, v := range values {
+			if err := w.Set(cat(EventKeyPrefix(kind, v), u64(seq)), nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// custodyBizLocation is the bizLocation the export gives a custody
+// record (api/epcis, setPlace): the place where the lot stays after a
+// harvest, a receive or a transform, by its GLN
+// (https://id.gs1.org/414/{gln}) or else its geo: URI; "" for other
+// records and places without either.
+func custodyBizLocation(rec *Record) string {
+	var p *Place
+	switch {
+	case rec.Harvest != nil:
+		p = &rec.Harvest.Place
+	case rec.Receive != nil:
+		p = rec.Receive.Place
+	case rec.Transform != nil:
+		p = rec.Transform.Place
+	}
+	switch {
+	case p == nil:
+		return ""
+	case p.FacilityGLN != "":
+		return epcisevent.CanonicalID("https://id.gs1.org/414/" + p.FacilityGLN)
+	case p.Geo != "":
+		return "geo:" + strings.ReplaceAll(p.Geo, " ", "")
+	}
+	return ""
+}
+
+// LotClass is a lot's EPC class as the indexes and the export write it:
+// its canonical GS1 Digital Link URI https://id.gs1.org/01/{gtin}/10/{lot}.
+func LotClass(l LotRef) string {
+	return epcisevent.CanonicalID("https://id.gs1.org/01/" + l.GTIN + "/10/" + l.Lot)
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// ScanEventIndex calls fn for every entry under an event index prefix
+// (EventTimePrefix or EventKeyPrefix), in key order, from the key from
+// (nil: from the start; else it must lie under prefix, or the error is
+// ErrInvalidField: a position in another index); fn gets the entry's seq
+// and its key. fn returns false to stop.
+func ScanEventIndex(r Reader, prefix, from []byte, fn func(seq uint64, key []byte) bool) error {
+	if from != nil && !bytes.HasPrefix(from, prefix) {
+		return ErrInvalidField.Detail("the page token is not a position of this query")
+	}
+	return r.Scan(prefix, from, func(k, _ []byte) bool {
+		if len(k) < len(prefix)+8 {
+			return true
+		}
+		return fn(binary.BigEndian.Uint64(k[len(k)-8:]), k)
+	})
+}
+
+// eventIndexVersion is the value of m/events: the layout of the event
+// indexes that every entry has.
+var eventIndexVersion = []byte{1}
+
+// indexChunk is how many entries IndexEvents indexes per transaction.
+const indexChunk = 5_000
+
+// IndexEvents writes the event indexes of every entry of a ledger written
+// before they existed (m/events absent), as Apply would have, and then
+// m/events; a ledger that has them is left alone. It runs when a node
+// opens its store, before the state machine applies anything, so no entry
+// is appended meanwhile. The writes are idempotent: a node stopped half
+// way starts over on its next start.
+func IndexEvents(st Store) error {
+	var size uint64
+	done := false
+	if err := st.View(func(r Reader) error {
+		_, ok, err := r.Get(keyEventIndex)
+		done = ok
+		if err == nil && !ok {
+			size, err = Size(r)
+		}
+		return err
+	}); err != nil || done {
+		return err
+	}
+	for from := uint64(0); from < size; from += indexChunk {
+		err := st.Update(func(w Writer) error {
+			for seq := from; seq < min(from+indexChunk, size); seq++ {
+				e, data, err := GetEntry(w, seq)
+				if err != nil {
+					return err
+				}
+				if e.Type == TypeGenesis {
+					continue
+				}
+				rec, err := DecodeRecord(e.Record)
+				if err != nil {
+					return errCorrupt("entry %d: %v", seq, err)
+				}
+				if err := indexEvent(w, seq, LeafHash(data), rec); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("index events %d–%d: %w", from, min(from+indexChunk, size)-1, err)
+		}
+	}
+	return st.Update(func(w Writer) error { return w.Set(keyEventIndex, eventIndexVersion) })
+}
