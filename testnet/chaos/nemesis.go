@@ -1,0 +1,396 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/traceledger/traceledger/testnet"
+)
+
+// Fault kinds the nemesis injects, in the order reports list them.
+const (
+	FaultKill            = "kill"             // SIGKILL of a random node, restarted at once
+	FaultKillLeader      = "kill-leader"      // SIGKILL of the leader, restarted at once
+	FaultPause           = "pause"            // SIGSTOP of a random node, SIGCONT after a hold
+	FaultPartitionLeader = "partition-leader" // the leader cut off from every other node
+	FaultPartitionSplit  = "partition-split"  // a random minority cut off from the majority
+	FaultPartitionBridge = "partition-bridge" // two sides that reach each other only through one node
+	FaultRestartAll      = "restart-all"      // SIGKILL of every node, all restarted
+)
+
+// FaultKinds lists every kind of fault, in report order.
+var FaultKinds = []string{FaultKill, FaultKillLeader, FaultPause, FaultPartitionLeader,
+	FaultPartitionSplit, FaultPartitionBridge, FaultRestartAll}
+
+// fault is one injected fault: when, on which nodes, and when it ended
+// (the killed nodes answered again, the paused node was thawed, the
+// partition was lifted).
+type fault struct {
+	Kind   string
+	Nodes  []string
+	At     time.Duration
+	Healed time.Duration // 0 while active
+}
+
+// nemesis injects faults into a cluster of processes.
+//
+// Concurrency: run's goroutine decides and injects; restarts run on
+// goroutines of their own (tracked by restarts) so that a slow start
+// never delays the next fault; the leader tracker runs one goroutine per
+// node (tracked by trackers) until its context ends. mu guards every
+// field below it.
+type nemesis struct {
+	c        *testnet.Procs
+	rng      *rand.Rand
+	log      *slog.Logger
+	start    time.Time
+	interval time.Duration
+	restarts sync.WaitGroup
+	trackers sync.WaitGroup
+
+	mu        sync.Mutex
+	up        []bool      // running and not being restarted
+	pausedAt  []int       // index in faults of the pause holding the node; -1 when not paused
+	resumeAt  []time.Time // when a paused node is thawed
+	blocks    [][]string  // the current partition: Raft addresses each node blocks
+	part      int         // index in faults of the current partition; -1 when none
+	partUntil time.Time
+	faults    []fault
+	leader    int // node last seen as leader; -1 before any
+	leaderAt  time.Time
+	errs      []error // injections that failed (a node did not restart)
+}
+
+func newNemesis(c *testnet.Procs, seed uint64, interval time.Duration, log *slog.Logger, start time.Time) *nemesis {
+	n := len(c.Nodes)
+	m := &nemesis{c: c, rng: rand.New(rand.NewPCG(seed, 0x6e656d65)), log: log, start: start, interval: interval,
+		up: make([]bool, n), pausedAt: make([]int, n), resumeAt: make([]time.Time, n), blocks: make([][]string, n),
+		part: -1, leader: -1}
+	for i := range m.up {
+		m.up[i], m.pausedAt[i] = true, -1
+	}
+	return m
+}
+
+// track polls every node's view of itself, so that the nemesis knows the
+// leader without asking when it strikes.
+func (m *nemesis) track(ctx context.Context) {
+	for i := range m.c.Nodes {
+		m.trackers.Add(1)
+		go func() {
+			defer m.trackers.Done()
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				m.mu.Lock()
+				ok := m.up[i] && m.pausedAt[i] < 0
+				m.mu.Unlock()
+				if !ok {
+					continue
+				}
+				if v, err := m.c.View(i); err == nil && v.State == "Leader" {
+					m.mu.Lock()
+					m.leader, m.leaderAt = i, time.Now()
+					m.mu.Unlock()
+				}
+			}
+		}()
+	}
+}
+
+// run injects one fault every interval until ctx ends, cycling through
+// every kind in a shuffled order so that each kind gets its share, and
+// ends faults whose hold has passed.
+func (m *nemesis) run(ctx context.Context) {
+	t := time.NewTicker(m.interval)
+	defer t.Stop()
+	var bag []string
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		m.expire(ctx)
+		if len(bag) == 0 {
+			bag = append([]string(nil), FaultKinds...)
+			m.rng.Shuffle(len(bag), func(i, j int) { bag[i], bag[j] = bag[j], bag[i] })
+		}
+		kind := bag[0]
+		bag = bag[1:]
+		m.inject(ctx, kind)
+	}
+}
+
+// hold is how long a pause or a partition lasts: one to four intervals.
+func (m *nemesis) hold() time.Duration {
+	return m.interval + time.Duration(m.rng.Int64N(int64(3*m.interval)+1))
+}
+
+func (m *nemesis) since() time.Duration { return time.Since(m.start) }
+
+// record adds a fault; the caller holds mu.
+func (m *nemesis) recordLocked(kind string, nodes ...int) int {
+	f := fault{Kind: kind, At: m.since()}
+	for _, i := range nodes {
+		f.Nodes = append(f.Nodes, m.c.Nodes[i].ID)
+	}
+	m.faults = append(m.faults, f)
+	return len(m.faults) - 1
+}
+
+func (m *nemesis) inject(ctx context.Context, kind string) {
+	m.mu.Lock()
+	var live []int // nodes whose process runs
+	for i, up := range m.up {
+		if up {
+			live = append(live, i)
+		}
+	}
+	leader := m.leader
+	if leader >= 0 && !m.up[leader] {
+		leader = -1
+	}
+	m.mu.Unlock()
+	switch kind {
+	case FaultKill:
+		if len(live) > 0 {
+			m.kill(kind, live[m.rng.IntN(len(live))])
+		}
+	case FaultKillLeader:
+		if leader >= 0 {
+			m.kill(kind, leader)
+		}
+	case FaultRestartAll:
+		m.kill(kind, live...)
+	case FaultPause:
+		m.mu.Lock()
+		var cand []int
+		for _, i := range live {
+			if m.pausedAt[i] < 0 {
+				cand = append(cand, i)
+			}
+		}
+		if len(cand) > 0 {
+			i := cand[m.rng.IntN(len(cand))]
+			if err := m.c.Pause(i); err == nil {
+				m.pausedAt[i] = m.recordLocked(kind, i)
+				m.resumeAt[i] = time.Now().Add(m.hold())
+			}
+		}
+		m.mu.Unlock()
+	case FaultPartitionLeader:
+		if leader >= 0 {
+			m.partition(ctx, kind, []int{leader}, -1)
+		}
+	case FaultPartitionSplit:
+		perm := m.rng.Perm(len(m.c.Nodes))
+		m.partition(ctx, kind, perm[:(len(perm)-1)/2], -1)
+	case FaultPartitionBridge:
+		perm := m.rng.Perm(len(m.c.Nodes))
+		// perm[0] is the bridge; the others split in two sides.
+		m.partition(ctx, kind, perm[1:1+(len(perm)-1)/2], perm[0])
+	}
+}
+
+// kill sends SIGKILL to the nodes and restarts them in the background.
+func (m *nemesis) kill(kind string, nodes ...int) {
+	if len(nodes) == 0 {
+		return
+	}
+	m.mu.Lock()
+	idx := m.recordLocked(kind, nodes...)
+	for _, i := range nodes {
+		m.up[i] = false
+		m.pausedAt[i] = -1 // a killed process is no longer paused; its pause ends with it
+	}
+	m.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, i := range nodes {
+		wg.Add(1)
+		go func() { defer wg.Done(); m.c.Kill(i) }()
+	}
+	wg.Wait()
+	m.healPausesOf(nodes)
+	pending := len(nodes)
+	for _, i := range nodes {
+		m.restarts.Add(1)
+		go func() {
+			defer m.restarts.Done()
+			err := m.c.Start(i)
+			for try := 1; err != nil && try < 3; try++ {
+				m.c.Kill(i)
+				err = m.c.Start(i)
+			}
+			m.mu.Lock()
+			if err != nil {
+				m.errs = append(m.errs, fmt.Errorf("restart %s: %w", m.c.Nodes[i].ID, err))
+			}
+			m.up[i] = err == nil
+			blocks := m.blocks[i]
+			if pending--; pending == 0 {
+				m.faults[idx].Healed = m.since()
+			}
+			m.mu.Unlock()
+			if err == nil && len(blocks) > 0 {
+				// A restarted process has forgotten its cut links; the
+				// network it rejoins has not.
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				m.c.SetLinks(ctx, i, blocks)
+				cancel()
+			}
+		}()
+	}
+}
+
+// healPausesOf ends the pause faults of killed nodes.
+func (m *nemesis) healPausesOf(nodes []int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, i := range nodes {
+		for j := len(m.faults) - 1; j >= 0; j-- {
+			if f := &m.faults[j]; f.Kind == FaultPause && f.Healed == 0 && f.Nodes[0] == m.c.Nodes[i].ID {
+				f.Healed = m.since()
+			}
+		}
+	}
+}
+
+// partition cuts every link between side and the other nodes, except
+// those of bridge (≥ 0), which keeps its links to both sides. It
+// replaces the current partition.
+func (m *nemesis) partition(ctx context.Context, kind string, side []int, bridge int) {
+	n := len(m.c.Nodes)
+	in := make([]bool, n)
+	for _, i := range side {
+		in[i] = true
+	}
+	blocks := make([][]string, n)
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			if i != j && i != bridge && j != bridge && in[i] != in[j] {
+				blocks[i] = append(blocks[i], m.c.Nodes[j].RaftAddr)
+			}
+		}
+	}
+	m.mu.Lock()
+	if m.part >= 0 {
+		m.faults[m.part].Healed = m.since()
+	}
+	nodes := append([]int(nil), side...)
+	if bridge >= 0 {
+		nodes = append([]int{bridge}, nodes...)
+	}
+	m.part = m.recordLocked(kind, nodes...)
+	m.partUntil = time.Now().Add(m.hold())
+	m.blocks = blocks
+	m.mu.Unlock()
+	m.pushLinks(ctx)
+}
+
+// pushLinks tells every running, unpaused node the links it must cut.
+// One side's block cuts a link, so a node that cannot be told (paused,
+// restarting) is covered by its peers, and told when it is back.
+func (m *nemesis) pushLinks(ctx context.Context) {
+	m.mu.Lock()
+	var targets []int
+	for i := range m.c.Nodes {
+		if m.up[i] && m.pausedAt[i] < 0 {
+			targets = append(targets, i)
+		}
+	}
+	blocks := append([][]string(nil), m.blocks...)
+	m.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, i := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			m.c.SetLinks(ctx, i, blocks[i])
+		}()
+	}
+	wg.Wait()
+}
+
+// expire thaws paused nodes and lifts the partition whose hold has passed.
+func (m *nemesis) expire(ctx context.Context) {
+	now := time.Now()
+	m.mu.Lock()
+	var thawed []int
+	for i, f := range m.pausedAt {
+		if f >= 0 && !now.Before(m.resumeAt[i]) {
+			m.c.Resume(i)
+			m.faults[f].Healed = m.since()
+			m.pausedAt[i] = -1
+			thawed = append(thawed, i)
+		}
+	}
+	lift := m.part >= 0 && !now.Before(m.partUntil)
+	if lift {
+		m.faults[m.part].Healed = m.since()
+		m.part = -1
+		m.blocks = make([][]string, len(m.c.Nodes))
+	}
+	m.mu.Unlock()
+	if lift || len(thawed) > 0 {
+		// A thawed node may hold links of a partition since lifted or
+		// miss those of a newer one: tell it, with the others.
+		m.pushLinks(ctx)
+	}
+}
+
+// healAll ends every fault: it waits for restarts, thaws every node,
+// restarts any that is down and restores every link. It returns the
+// errors of restarts that failed.
+func (m *nemesis) healAll() []error {
+	m.restarts.Wait()
+	m.mu.Lock()
+	m.resumeAt = make([]time.Time, len(m.c.Nodes))
+	m.partUntil = time.Time{}
+	m.mu.Unlock()
+	m.expire(context.Background())
+	m.mu.Lock()
+	var down []int
+	for i, up := range m.up {
+		if up && !m.c.Running(i) {
+			m.errs = append(m.errs, fmt.Errorf("%s exited by itself", m.c.Nodes[i].ID))
+		}
+		if !up || !m.c.Running(i) {
+			down = append(down, i)
+		}
+	}
+	m.mu.Unlock()
+	for _, i := range down {
+		if err := m.c.Start(i); err != nil {
+			m.mu.Lock()
+			m.errs = append(m.errs, fmt.Errorf("final restart of %s: %w", m.c.Nodes[i].ID, err))
+			m.mu.Unlock()
+			continue
+		}
+		m.mu.Lock()
+		m.up[i] = true
+		m.mu.Unlock()
+	}
+	m.pushLinks(context.Background())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]error(nil), m.errs...)
+}
+
+// record returns the faults injected.
+func (m *nemesis) record() []fault {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]fault(nil), m.faults...)
+}
