@@ -125,9 +125,14 @@ func (m *nemesis) run(ctx context.Context) {
 			bag = append([]string(nil), FaultKinds...)
 			m.rng.Shuffle(len(bag), func(i, j int) { bag[i], bag[j] = bag[j], bag[i] })
 		}
-		kind := bag[0]
-		bag = bag[1:]
-		m.inject(ctx, kind)
+		// The first kind that can strike now; one that cannot (no leader
+		// known, every node down) waits in the bag for a later tick.
+		for k, kind := range bag {
+			if m.inject(ctx, kind) {
+				bag = append(bag[:k], bag[k+1:]...)
+				break
+			}
+		}
 	}
 }
 
@@ -148,7 +153,8 @@ func (m *nemesis) recordLocked(kind string, nodes ...int) int {
 	return len(m.faults) - 1
 }
 
-func (m *nemesis) inject(ctx context.Context, kind string) {
+// inject strikes with a fault of kind, if it can now.
+func (m *nemesis) inject(ctx context.Context, kind string) bool {
 	m.mu.Lock()
 	var live []int // nodes whose process runs
 	for i, up := range m.up {
@@ -156,42 +162,52 @@ func (m *nemesis) inject(ctx context.Context, kind string) {
 			live = append(live, i)
 		}
 	}
+	// The leader is the node last seen as leader, in the last second,
+	// by the tracker (which polls every 100 ms).
 	leader := m.leader
-	if leader >= 0 && !m.up[leader] {
+	if leader >= 0 && (!m.up[leader] || time.Since(m.leaderAt) > time.Second) {
 		leader = -1
 	}
 	m.mu.Unlock()
 	switch kind {
 	case FaultKill:
-		if len(live) > 0 {
-			m.kill(kind, live[m.rng.IntN(len(live))])
+		if len(live) == 0 {
+			return false
 		}
+		m.kill(kind, live[m.rng.IntN(len(live))])
 	case FaultKillLeader:
-		if leader >= 0 {
-			m.kill(kind, leader)
+		if leader < 0 {
+			return false
 		}
+		m.kill(kind, leader)
 	case FaultRestartAll:
+		if len(live) == 0 {
+			return false
+		}
 		m.kill(kind, live...)
 	case FaultPause:
 		m.mu.Lock()
+		defer m.mu.Unlock()
 		var cand []int
 		for _, i := range live {
 			if m.pausedAt[i] < 0 {
 				cand = append(cand, i)
 			}
 		}
-		if len(cand) > 0 {
-			i := cand[m.rng.IntN(len(cand))]
-			if err := m.c.Pause(i); err == nil {
-				m.pausedAt[i] = m.recordLocked(kind, i)
-				m.resumeAt[i] = time.Now().Add(m.hold())
-			}
+		if len(cand) == 0 {
+			return false
 		}
-		m.mu.Unlock()
+		i := cand[m.rng.IntN(len(cand))]
+		if err := m.c.Pause(i); err != nil {
+			return false
+		}
+		m.pausedAt[i] = m.recordLocked(kind, i)
+		m.resumeAt[i] = time.Now().Add(m.hold())
 	case FaultPartitionLeader:
-		if leader >= 0 {
-			m.partition(ctx, kind, []int{leader}, -1)
+		if leader < 0 {
+			return false
 		}
+		m.partition(ctx, kind, []int{leader}, -1)
 	case FaultPartitionSplit:
 		perm := m.rng.Perm(len(m.c.Nodes))
 		m.partition(ctx, kind, perm[:(len(perm)-1)/2], -1)
@@ -200,6 +216,7 @@ func (m *nemesis) inject(ctx context.Context, kind string) {
 		// perm[0] is the bridge; the others split in two sides.
 		m.partition(ctx, kind, perm[1:1+(len(perm)-1)/2], perm[0])
 	}
+	return true
 }
 
 // kill sends SIGKILL to the nodes and restarts them in the background.
