@@ -19,7 +19,7 @@ func runChaos(ctx context.Context, args []string) error {
 	nodes := fs.Int("nodes", 3, "number of nodes (3–9)")
 	duration := fs.Duration("duration", 60*time.Second, "how long clients and faults run")
 	seed := fs.Uint64("seed", 0, "seed of every random choice, to replay a run (0: from the clock, printed)")
-	clients := fs.Int("clients", 6, "concurrent clients")
+	clients := fs.Int("clients", 8, "concurrent clients")
 	interval := fs.Duration("interval", 70*time.Millisecond, "one fault per interval")
 	raftTimeout := fs.Duration("raft-timeout", 100*time.Millisecond, "the nodes' --raft-timeout")
 	dir := fs.String("dir", "", "data directory for the nodes, kept (default: a temporary one, removed on exit)")

@@ -58,7 +58,7 @@ type Config struct {
 	Nodes    int    // default 3
 	Duration time.Duration
 	Seed     uint64
-	Clients  int           // concurrent clients; default 6
+	Clients  int           // concurrent clients; default 8
 	Interval time.Duration // one fault per interval; default 70 ms
 	// RaftTimeout is the nodes' --raft-timeout (default 100 ms): with the
 	// leader killed hundreds of times a minute, elections must be quick
@@ -86,7 +86,7 @@ func (c *Config) defaults() error {
 		return errors.New("chaos: the duration must be positive")
 	}
 	if c.Clients == 0 {
-		c.Clients = 6
+		c.Clients = 8
 	}
 	if c.Interval == 0 {
 		c.Interval = 70 * time.Millisecond

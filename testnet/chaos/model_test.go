@@ -27,13 +27,13 @@ func rd(call, ret int64, s lotState) porcupine.Operation {
 }
 
 var (
-	harvestA  = lotInput{Op: opHarvest, Actor: alice, Qty: 40, Key: "a/h"}
-	toBob     = lotInput{Op: opTransfer, Actor: alice, To: bob, Key: "a/t1"}
-	toCarol   = lotInput{Op: opTransfer, Actor: alice, To: carol, Key: "a/t2"}
-	bobGets   = lotInput{Op: opReceive, Actor: bob, Key: "b/r"}
-	inTransit = lotState{Exists: true, Holder: alice, Transit: bob, Qty: 40, Head: "a/t1"}
-	atBob     = lotState{Exists: true, Holder: bob, Qty: 40, Head: "b/r"}
-	harvested = lotState{Exists: true, Holder: alice, Qty: 40, Head: "a/h"}
+	harvestA       = lotInput{Op: opHarvest, Actor: alice, Qty: 40, Key: "a/h"}
+	toBob          = lotInput{Op: opTransfer, Actor: alice, To: bob, Key: "a/t1"}
+	toCarol        = lotInput{Op: opTransfer, Actor: alice, To: carol, Key: "a/t2"}
+	bobGets        = lotInput{Op: opReceive, Actor: bob, Key: "b/r"}
+	inTransitToBob = lotState{Exists: true, Holder: alice, Transit: bob, Qty: 40, Head: "a/t1"}
+	atBob          = lotState{Exists: true, Holder: bob, Qty: 40, Head: "b/r"}
+	harvested      = lotState{Exists: true, Holder: alice, Qty: 40, Head: "a/h"}
 )
 
 func TestCustodyModel(t *testing.T) {
@@ -43,11 +43,11 @@ func TestCustodyModel(t *testing.T) {
 		want porcupine.CheckResult
 	}{
 		{"hand-over", []porcupine.Operation{
-			w(0, 10, harvestA, outAcked, ""), w(20, 30, toBob, outAcked, ""), rd(40, 50, inTransit),
+			w(0, 10, harvestA, outAcked, ""), w(20, 30, toBob, outAcked, ""), rd(40, 50, inTransitToBob),
 			w(60, 70, bobGets, outAcked, ""), rd(80, 90, atBob)}, porcupine.Ok},
 		{"racing transfers, one wins", []porcupine.Operation{
 			w(0, 10, harvestA, outAcked, ""), w(20, 40, toBob, outAcked, ""), w(21, 41, toCarol, outRefused, "double_transfer"),
-			rd(50, 60, inTransit)}, porcupine.Ok},
+			rd(50, 60, inTransitToBob)}, porcupine.Ok},
 		{"racing transfers, both win", []porcupine.Operation{
 			w(0, 10, harvestA, outAcked, ""), w(20, 40, toBob, outAcked, ""), w(21, 41, toCarol, outAcked, "")}, porcupine.Illegal},
 		{"a read that misses an acknowledged transfer", []porcupine.Operation{
@@ -68,11 +68,11 @@ func TestCustodyModel(t *testing.T) {
 			w(0, 10, harvestA, outAcked, ""), w(20, 30, toBob, outAcked, ""), w(40, 50, bobGets, outAcked, ""),
 			w(60, 70, lotInput{Op: opTransfer, Actor: bob, To: carol, After: "a/t1", Key: "b/t"}, outRefused, "stale")}, porcupine.Ok},
 		{"an unknown transfer seen later", []porcupine.Operation{
-			w(0, 10, harvestA, outAcked, ""), w(20, -1, toBob, outUnknown, ""), rd(100, 110, inTransit)}, porcupine.Ok},
+			w(0, 10, harvestA, outAcked, ""), w(20, -1, toBob, outUnknown, ""), rd(100, 110, inTransitToBob)}, porcupine.Ok},
 		{"an unknown transfer never seen", []porcupine.Operation{
 			w(0, 10, harvestA, outAcked, ""), w(20, -1, toBob, outUnknown, ""), rd(100, 110, harvested)}, porcupine.Ok},
 		{"an unknown transfer seen, then undone", []porcupine.Operation{
-			w(0, 10, harvestA, outAcked, ""), w(20, -1, toBob, outUnknown, ""), rd(100, 110, inTransit), rd(120, 130, harvested)}, porcupine.Illegal},
+			w(0, 10, harvestA, outAcked, ""), w(20, -1, toBob, outUnknown, ""), rd(100, 110, inTransitToBob), rd(120, 130, harvested)}, porcupine.Illegal},
 		{"a take beyond what is left", []porcupine.Operation{
 			w(0, 10, harvestA, outAcked, ""), w(20, 30, lotInput{Op: opTake, Actor: alice, Qty: 41, Key: "a/x"}, outAcked, "")}, porcupine.Illegal},
 		{"takes and what is left", []porcupine.Operation{

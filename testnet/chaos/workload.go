@@ -171,14 +171,37 @@ func (w *workload) run(ctx context.Context, client int, rng *rand.Rand) {
 	}
 }
 
-// hotLot picks one of the newest lots, so that clients contend.
-func (w *workload) hotLot(rng *rand.Rand) (string, belief) {
+// hotLots is how many of the newest lots clients act on: few enough that
+// they contend.
+const hotLots = 12
+
+// hotLot picks one of the newest lots, mostly one that clients believe
+// fit (prefer; nil: any), so that most operations could succeed and
+// some are refused.
+func (w *workload) hotLot(rng *rand.Rand, prefer func(belief) bool) (string, belief) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n := min(len(w.lots), 12)
-	lot := w.lots[len(w.lots)-1-rng.IntN(n)]
+	hot := w.lots[len(w.lots)-min(len(w.lots), hotLots):]
+	if prefer != nil && rng.IntN(8) > 0 {
+		var fit []string
+		for _, lot := range hot {
+			if prefer(*w.beliefs[lot]) {
+				fit = append(fit, lot)
+			}
+		}
+		if len(fit) > 0 {
+			hot = fit
+		}
+	}
+	lot := hot[rng.IntN(len(hot))]
 	return lot, *w.beliefs[lot]
 }
+
+// movable: a lot its holder can transfer or transform.
+func movable(b belief) bool { return b.transit == "" && b.qty > 0 }
+
+// inTransit: a lot its recipient can receive.
+func inTransit(b belief) bool { return b.transit != "" }
 
 // newLot reserves a fresh lot code.
 func (w *workload) newLot() string {
@@ -204,7 +227,7 @@ func (w *workload) harvest(ctx context.Context, client int, rng *rand.Rand) {
 	lot := ""
 	w.mu.Lock()
 	if len(w.lots) > 0 && rng.IntN(10) == 0 {
-		lot = w.lots[len(w.lots)-1-rng.IntN(min(len(w.lots), 12))] // a harvest of a lot that exists: lot_exists
+		lot = w.lots[len(w.lots)-1-rng.IntN(min(len(w.lots), hotLots))] // a harvest of a lot that exists: lot_exists
 	}
 	w.mu.Unlock()
 	if lot == "" {
@@ -218,7 +241,7 @@ func (w *workload) harvest(ctx context.Context, client int, rng *rand.Rand) {
 }
 
 func (w *workload) transfer(ctx context.Context, client int, rng *rand.Rand) {
-	lot, b := w.hotLot(rng)
+	lot, b := w.hotLot(rng, movable)
 	a := w.actorOf(b.holder, rng)
 	if rng.IntN(8) == 0 {
 		a = w.actor(rng)
@@ -233,7 +256,7 @@ func (w *workload) transfer(ctx context.Context, client int, rng *rand.Rand) {
 }
 
 func (w *workload) receive(ctx context.Context, client int, rng *rand.Rand) {
-	lot, b := w.hotLot(rng)
+	lot, b := w.hotLot(rng, inTransit)
 	a := w.actorOf(b.transit, rng)
 	if b.transit == "" || rng.IntN(8) == 0 {
 		a = w.actor(rng)
@@ -247,7 +270,7 @@ func (w *workload) receive(ctx context.Context, client int, rng *rand.Rand) {
 }
 
 func (w *workload) transform(ctx context.Context, client int, rng *rand.Rand) {
-	lot, b := w.hotLot(rng)
+	lot, b := w.hotLot(rng, movable)
 	a := w.actorOf(b.holder, rng)
 	out := w.newLot()
 	take := int64(1 + rng.IntN(3))
@@ -375,7 +398,7 @@ type lotAnswer struct {
 // read makes one linearizable read of a hot lot through a random node. A
 // read that gets no answer tells nothing and is not recorded.
 func (w *workload) read(ctx context.Context, client int, rng *rand.Rand) {
-	lot, _ := w.hotLot(rng)
+	lot, _ := w.hotLot(rng, nil)
 	base := w.urls[rng.IntN(len(w.urls))]
 	o := &op{Client: client, Kind: "read", Lot: lot, In: lotInput{Op: opRead}, Out: lotOutput{Outcome: outRead}}
 	o.Call = time.Since(w.start)
