@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
@@ -67,6 +68,26 @@ func BuildBinary(moduleDir, dir string) (string, error) {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// MainWithBinary is the TestMain of a package whose tests run traceledger
+// processes: it builds the binary from the module at moduleDir into a
+// temporary directory, hands its path to use, runs the tests, removes
+// the directory and returns the exit code for os.Exit.
+func MainWithBinary(m *testing.M, moduleDir string, use func(bin string)) int {
+	dir, err := os.MkdirTemp("", "traceledger-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	bin, err := BuildBinary(moduleDir, dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	use(bin)
+	return m.Run()
 }
 
 // FreeAddr returns a loopback address with a port that was free a moment

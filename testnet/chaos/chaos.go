@@ -125,11 +125,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	var urls []string
-	for _, p := range c.Nodes {
-		urls = append(urls, p.URL())
-	}
-	w := newWorkload(urls, keys)
+	w := newWorkload(nodeURLs(c), keys)
 	joined, err := c.View(0)
 	if err != nil {
 		return nil, err
@@ -191,6 +187,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r.countOps(history)
 	r.countFaults(nem.record(), history)
 	return r, nil
+}
+
+// nodeURLs lists the nodes' base URLs.
+func nodeURLs(c *testnet.Procs) []string {
+	var urls []string
+	for _, p := range c.Nodes {
+		urls = append(urls, p.URL())
+	}
+	return urls
 }
 
 // converge waits until every node holds the same log and serves a
@@ -255,29 +260,22 @@ type watcher struct {
 func (w *watcher) run(ctx context.Context) {
 	hc := &http.Client{Timeout: 500 * time.Millisecond}
 	last := map[int]string{}
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, 50*time.Millisecond, func() {
 		i := w.rng.IntN(len(w.c.Nodes))
 		resp, err := hc.Get(w.c.Nodes[i].URL() + "/v1/checkpoint")
 		if err != nil {
-			continue
+			return
 		}
 		b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()
 		if err != nil || resp.StatusCode != http.StatusOK || last[i] == string(b) {
-			continue
+			return
 		}
 		last[i] = string(b)
 		w.mu.Lock()
 		w.notes = append(w.notes, seenCheckpoint{Node: w.c.Nodes[i].ID, Index: i, At: time.Since(w.start), Note: b})
 		w.mu.Unlock()
-	}
+	})
 }
 
 func (w *watcher) seen() []seenCheckpoint {

@@ -83,27 +83,34 @@ func (m *nemesis) track(ctx context.Context) {
 		m.trackers.Add(1)
 		go func() {
 			defer m.trackers.Done()
-			t := time.NewTicker(100 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
+			every(ctx, 100*time.Millisecond, func() {
 				m.mu.Lock()
 				ok := m.up[i] && m.pausedAt[i] < 0
 				m.mu.Unlock()
 				if !ok {
-					continue
+					return
 				}
 				if v, err := m.c.View(i); err == nil && v.State == "Leader" {
 					m.mu.Lock()
 					m.leader, m.leaderAt = i, time.Now()
 					m.mu.Unlock()
 				}
-			}
+			})
 		}()
+	}
+}
+
+// every calls f every d until ctx ends.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		f()
 	}
 }
 
@@ -111,15 +118,8 @@ func (m *nemesis) track(ctx context.Context) {
 // every kind in a shuffled order so that each kind gets its share, and
 // ends faults whose hold has passed.
 func (m *nemesis) run(ctx context.Context) {
-	t := time.NewTicker(m.interval)
-	defer t.Stop()
 	var bag []string
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, m.interval, func() {
 		m.expire(ctx)
 		if len(bag) == 0 {
 			bag = append([]string(nil), FaultKinds...)
@@ -133,7 +133,7 @@ func (m *nemesis) run(ctx context.Context) {
 				break
 			}
 		}
-	}
+	})
 }
 
 // hold is how long a pause or a partition lasts: one to four intervals.

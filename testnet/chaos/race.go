@@ -35,10 +35,7 @@ func RaceTransfers(ctx context.Context, c *testnet.Procs, rounds int, seed uint6
 	if err != nil {
 		return res, err
 	}
-	var urls []string
-	for _, p := range c.Nodes {
-		urls = append(urls, p.URL())
-	}
+	urls := nodeURLs(c)
 	w := newWorkload(urls, keys)
 	if err := w.register(ctx, c.Admin); err != nil {
 		return res, err
