@@ -34,7 +34,13 @@ func runChaos(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *dir == "" {
+	if *dir != "" {
+		// The nodes' data must start empty: a run checks the history it
+		// made, not one left over.
+		if ents, err := os.ReadDir(*dir); err == nil && len(ents) > 0 {
+			return fmt.Errorf("%s is not empty: choose a new --dir", *dir)
+		}
+	} else {
 		d, err := os.MkdirTemp("", "traceledger-chaos-")
 		if err != nil {
 			return err

@@ -20,10 +20,17 @@ func TestTestnetChaos(t *testing.T) {
 		}
 	}
 
-	r := run(t, nil, "testnet", "chaos", "--duration", "4s", "--seed", "5", "--json", "--dir", filepath.Join(t.TempDir(), "c"))
+	dir := filepath.Join(t.TempDir(), "c")
+	r := run(t, nil, "testnet", "chaos", "--duration", "4s", "--seed", "5", "--json", "--dir", dir)
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
+	defer func() {
+		// The directory of a run is not reused.
+		if again := run(t, nil, "testnet", "chaos", "--duration", "1s", "--dir", dir); again.code == 0 || !strings.Contains(again.stderr, "is not empty") {
+			t.Errorf("a second run in %s: exit %d, %q", dir, again.code, again.stderr)
+		}
+	}()
 	var rep struct {
 		Seed       uint64 `json:"seed"`
 		Nodes      int    `json:"nodes"`

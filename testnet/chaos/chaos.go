@@ -185,7 +185,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r.checkCheckpoints(watch.seen(), nodeKeys, joined.Size, ref)
 	r.checkLinearizable(history, cfg.CheckTimeout)
 	r.countOps(history)
-	r.countFaults(nem.record(), history)
+	faults, links, failed := nem.record()
+	r.countFaults(faults, history)
+	r.LinkRequests, r.LinkRequestsFailed = links, failed
 	return r, nil
 }
 

@@ -40,9 +40,13 @@ func TestChaos20s(t *testing.T) {
 			t.Errorf("no %s fault injected", f.Kind)
 		}
 	}
-	all := r.Operations["all"]
-	if all.Acknowledged-r.Operations["read"].Acknowledged < 20 || r.Operations["read"].Acknowledged == 0 || all.Refused == 0 {
-		t.Errorf("too little was tested: %+v", *all)
+	// Not a measure of availability: a sign that the workload ran at all.
+	all, reads := r.Operations["all"], r.Operations["read"]
+	if all.Acknowledged-reads.Acknowledged < 5 || reads.Acknowledged == 0 {
+		t.Errorf("too little was tested: %+v, reads %+v", *all, *reads)
+	}
+	if r.LinkRequests == 0 {
+		t.Error("no partition was set")
 	}
 	if r.LotsChecked == 0 || r.CheckpointsSeen == 0 {
 		t.Errorf("%d lots checked, %d checkpoints seen", r.LotsChecked, r.CheckpointsSeen)

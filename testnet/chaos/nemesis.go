@@ -19,7 +19,7 @@ const (
 	FaultPartitionLeader = "partition-leader" // the leader cut off from every other node
 	FaultPartitionSplit  = "partition-split"  // a random minority cut off from the majority
 	FaultPartitionBridge = "partition-bridge" // two sides that reach each other only through one node
-	FaultRestartAll      = "restart-all"      // SIGKILL of every node, all restarted
+	FaultRestartAll      = "restart-all"      // SIGKILL of every running node, all restarted at once
 )
 
 // FaultKinds lists every kind of fault, in report order.
@@ -63,6 +63,10 @@ type nemesis struct {
 	leader    int // node last seen as leader; -1 before any
 	leaderAt  time.Time
 	errs      []error // injections that failed (a node did not restart)
+	// links counts the fault-injection requests that set a node's cut
+	// links, and linksFailed those that got no answer (the node was
+	// paused or killed meanwhile: its peers' blocks hold the partition).
+	links, linksFailed int
 }
 
 func newNemesis(c *testnet.Procs, seed uint64, interval time.Duration, log *slog.Logger, start time.Time) *nemesis {
@@ -261,9 +265,7 @@ func (m *nemesis) kill(kind string, nodes ...int) {
 			if err == nil && len(blocks) > 0 {
 				// A restarted process has forgotten its cut links; the
 				// network it rejoins has not.
-				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				m.c.SetLinks(ctx, i, blocks)
-				cancel()
+				m.setLinks(context.Background(), i, blocks)
 			}
 		}()
 	}
@@ -330,14 +332,23 @@ func (m *nemesis) pushLinks(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, i := range targets {
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(ctx, time.Second)
-			defer cancel()
-			m.c.SetLinks(ctx, i, blocks[i])
-		}()
+		go func() { defer wg.Done(); m.setLinks(ctx, i, blocks[i]) }()
 	}
 	wg.Wait()
+}
+
+// setLinks sets node i's cut links, waiting a second at most, and counts
+// the request.
+func (m *nemesis) setLinks(ctx context.Context, i int, blocked []string) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	err := m.c.SetLinks(ctx, i, blocked)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.links++
+	if err != nil {
+		m.linksFailed++
+	}
 }
 
 // expire thaws paused nodes and lifts the partition whose hold has passed.
@@ -405,9 +416,9 @@ func (m *nemesis) healAll() []error {
 	return append([]error(nil), m.errs...)
 }
 
-// record returns the faults injected.
-func (m *nemesis) record() []fault {
+// record returns the faults injected and the counts of link requests.
+func (m *nemesis) record() (faults []fault, links, linksFailed int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]fault(nil), m.faults...)
+	return append([]fault(nil), m.faults...), m.links, m.linksFailed
 }

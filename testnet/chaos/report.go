@@ -23,6 +23,12 @@ type Report struct {
 	// Operations counts the clients' operations by kind ("all" sums them).
 	Operations map[string]*OpCounts `json:"operations"`
 	Faults     []FaultCount         `json:"faults"`
+	// LinkRequests counts the fault-injection requests that set a node's
+	// cut Raft links (partitions, and their lifting); LinkRequestsFailed
+	// those that got no answer because the node was paused or killed
+	// meanwhile (its peers' blocks still cut the links).
+	LinkRequests       int `json:"link_requests"`
+	LinkRequestsFailed int `json:"link_requests_failed"`
 	// ConvergeSeconds is the time from the end of the faults to every node
 	// holding the same log and serving a checkpoint of all of it.
 	ConvergeSeconds float64 `json:"converge_seconds"`
@@ -187,6 +193,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(tw, "all\t%d\t\t\t\t\n", total)
 	tw.Flush()
+	fmt.Fprintf(w, "(partitions set by %d fault-injection requests, %d unanswered by a paused or killed node)\n", r.LinkRequests, r.LinkRequestsFailed)
 	fmt.Fprintln(w)
 	if r.Converged {
 		fmt.Fprintf(w, "converged %.2f s after the last fault: every node holds the same log of %d entries and serves its checkpoint\n\n", r.ConvergeSeconds, r.LogSize)
