@@ -120,24 +120,45 @@ func every(ctx context.Context, d time.Duration, f func()) {
 
 // run injects one fault every interval until ctx ends, cycling through
 // every kind in a shuffled order so that each kind gets its share, and
-// ends faults whose hold has passed.
+// ends faults whose hold has passed. The schedule is fixed: when an
+// injection takes longer than an interval (a partition waits for the
+// nodes to answer), the next ones follow at once until it is caught up,
+// so a run of d makes d/interval faults however loaded the machine.
 func (m *nemesis) run(ctx context.Context) {
 	var bag []string
-	every(ctx, m.interval, func() {
-		m.expire(ctx)
-		if len(bag) == 0 {
-			bag = append([]string(nil), FaultKinds...)
-			m.rng.Shuffle(len(bag), func(i, j int) { bag[i], bag[j] = bag[j], bag[i] })
+	next := time.Now()
+	for {
+		next = next.Add(m.interval)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Until(next)):
 		}
-		// The first kind that can strike now; one that cannot (no leader
-		// known, every node down) waits in the bag for a later tick.
-		for k, kind := range bag {
-			if m.inject(ctx, kind) {
-				bag = append(bag[:k], bag[k+1:]...)
+		if ctx.Err() != nil {
+			return
+		}
+		m.expire(ctx)
+		// The first kind in the bag that can strike now; one that cannot
+		// (no leader known, every node down) stays in the bag, ahead of
+		// the next round of kinds, for a later tick.
+		for tried := 0; tried < 2; tried++ {
+			if tried > 0 || len(bag) == 0 {
+				round := append([]string(nil), FaultKinds...)
+				m.rng.Shuffle(len(round), func(i, j int) { round[i], round[j] = round[j], round[i] })
+				bag = append(bag, round...)
+			}
+			struck := false
+			for k, kind := range bag {
+				if struck = m.inject(ctx, kind); struck {
+					bag = append(bag[:k], bag[k+1:]...)
+					break
+				}
+			}
+			if struck {
 				break
 			}
 		}
-	})
+	}
 }
 
 // hold is how long a pause or a partition lasts: one to four intervals.
