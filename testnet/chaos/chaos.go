@@ -139,8 +139,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	wctx, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
 	nem := newNemesis(c, cfg.Seed, cfg.Interval, log, w.start)
-	tctx, stopTracking := context.WithCancel(ctx)
-	nem.track(tctx)
+	nem.startHelpers()
+	defer nem.stop()
 	watch := &watcher{c: c, start: w.start, rng: rand.New(rand.NewPCG(cfg.Seed, 0x77617463))}
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -155,8 +155,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	log.Info("healing every fault")
 	healStart := time.Now()
 	errs := nem.healAll()
-	stopTracking()
-	nem.trackers.Wait()
 	nodeKeys, converged := converge(ctx, c)
 	r := &Report{Seed: cfg.Seed, Nodes: cfg.Nodes, PeerTLS: c.CertDir != "", Seconds: cfg.Duration.Seconds(),
 		IntervalMS: ms(cfg.Interval), RaftTimeout: cfg.RaftTimeout.String(),

@@ -38,11 +38,12 @@ type fault struct {
 
 // nemesis injects faults into a cluster of processes.
 //
-// Concurrency: run's goroutine decides and injects; restarts run on
-// goroutines of their own (tracked by restarts) so that a slow start
-// never delays the next fault; the leader tracker runs one goroutine per
-// node (tracked by trackers) until its context ends. mu guards every
-// field below it.
+// Concurrency: run's goroutine decides and injects, and never waits on
+// a node: restarts run on goroutines of their own (tracked by restarts),
+// and each node has a goroutine that tells it its cut links (started by
+// startHelpers, tracked by helpers), always the latest ones, whenever retell
+// marks it. The leader tracker runs one goroutine per node, also among
+// helpers. stop ends the helpers. mu guards every field below it.
 type nemesis struct {
 	c        *testnet.Procs
 	rng      *rand.Rand
@@ -50,7 +51,9 @@ type nemesis struct {
 	start    time.Time
 	interval time.Duration
 	restarts sync.WaitGroup
-	trackers sync.WaitGroup
+	helpers  sync.WaitGroup
+	stopHelp context.CancelFunc
+	dirty    []chan struct{} // per node, capacity 1: its links must be told again
 
 	mu        sync.Mutex
 	up        []bool      // running and not being restarted
@@ -74,19 +77,42 @@ func newNemesis(c *testnet.Procs, seed uint64, interval time.Duration, log *slog
 	m := &nemesis{c: c, rng: rand.New(rand.NewPCG(seed, 0x6e656d65)), log: log, start: start, interval: interval,
 		up: make([]bool, n), pausedAt: make([]int, n), resumeAt: make([]time.Time, n), blocks: make([][]string, n),
 		part: -1, leader: -1}
+	for range n {
+		m.dirty = append(m.dirty, make(chan struct{}, 1))
+	}
 	for i := range m.up {
 		m.up[i], m.pausedAt[i] = true, -1
 	}
 	return m
 }
 
-// track polls every node's view of itself, so that the nemesis knows the
-// leader without asking when it strikes.
-func (m *nemesis) track(ctx context.Context) {
+// startHelpers starts the helpers: for each node, a tracker that polls its
+// view of itself, so that the nemesis knows the leader without asking
+// when it strikes, and the goroutine that tells it its cut links.
+func (m *nemesis) startHelpers() {
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stopHelp = cancel
 	for i := range m.c.Nodes {
-		m.trackers.Add(1)
+		m.helpers.Add(2)
 		go func() {
-			defer m.trackers.Done()
+			defer m.helpers.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-m.dirty[i]:
+				}
+				m.mu.Lock()
+				ok := m.up[i] && m.pausedAt[i] < 0
+				blocks := m.blocks[i]
+				m.mu.Unlock()
+				if ok {
+					m.setLinks(ctx, i, blocks)
+				}
+			}
+		}()
+		go func() {
+			defer m.helpers.Done()
 			every(ctx, 100*time.Millisecond, func() {
 				m.mu.Lock()
 				ok := m.up[i] && m.pausedAt[i] < 0
@@ -101,6 +127,27 @@ func (m *nemesis) track(ctx context.Context) {
 				}
 			})
 		}()
+	}
+}
+
+// stop ends the helpers and waits for them.
+func (m *nemesis) stop() {
+	m.stopHelp()
+	m.helpers.Wait()
+}
+
+// retell marks nodes (none: every node) to be told their cut links.
+func (m *nemesis) retell(nodes ...int) {
+	if len(nodes) == 0 {
+		for i := range m.dirty {
+			nodes = append(nodes, i)
+		}
+	}
+	for _, i := range nodes {
+		select {
+		case m.dirty[i] <- struct{}{}:
+		default: // already marked
+		}
 	}
 }
 
@@ -137,7 +184,7 @@ func (m *nemesis) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		m.expire(ctx)
+		m.expire()
 		// The first kind in the bag that can strike now; one that cannot
 		// (no leader known, every node down) stays in the bag, ahead of
 		// the next round of kinds, for a later tick.
@@ -149,7 +196,7 @@ func (m *nemesis) run(ctx context.Context) {
 			}
 			struck := false
 			for k, kind := range bag {
-				if struck = m.inject(ctx, kind); struck {
+				if struck = m.inject(kind); struck {
 					bag = append(bag[:k], bag[k+1:]...)
 					break
 				}
@@ -179,7 +226,7 @@ func (m *nemesis) recordLocked(kind string, nodes ...int) int {
 }
 
 // inject strikes with a fault of kind, if it can now.
-func (m *nemesis) inject(ctx context.Context, kind string) bool {
+func (m *nemesis) inject(kind string) bool {
 	m.mu.Lock()
 	var live []int // nodes whose process runs
 	for i, up := range m.up {
@@ -232,14 +279,14 @@ func (m *nemesis) inject(ctx context.Context, kind string) bool {
 		if leader < 0 {
 			return false
 		}
-		m.partition(ctx, kind, []int{leader}, -1)
+		m.partition(kind, []int{leader}, -1)
 	case FaultPartitionSplit:
 		perm := m.rng.Perm(len(m.c.Nodes))
-		m.partition(ctx, kind, perm[:(len(perm)-1)/2], -1)
+		m.partition(kind, perm[:(len(perm)-1)/2], -1)
 	case FaultPartitionBridge:
 		perm := m.rng.Perm(len(m.c.Nodes))
 		// perm[0] is the bridge; the others split in two sides.
-		m.partition(ctx, kind, perm[1:1+(len(perm)-1)/2], perm[0])
+		m.partition(kind, perm[1:1+(len(perm)-1)/2], perm[0])
 	}
 	return true
 }
@@ -278,16 +325,13 @@ func (m *nemesis) kill(kind string, nodes ...int) {
 				m.errs = append(m.errs, fmt.Errorf("restart %s: %w", m.c.Nodes[i].ID, err))
 			}
 			m.up[i] = err == nil
-			blocks := m.blocks[i]
 			if pending--; pending == 0 {
 				m.faults[idx].Healed = m.since()
 			}
 			m.mu.Unlock()
-			if err == nil && len(blocks) > 0 {
-				// A restarted process has forgotten its cut links; the
-				// network it rejoins has not.
-				m.setLinks(context.Background(), i, blocks)
-			}
+			// A restarted process has forgotten its cut links; the
+			// network it rejoins has not.
+			m.retell(i)
 		}()
 	}
 }
@@ -308,7 +352,7 @@ func (m *nemesis) healPausesOf(nodes []int) {
 // partition cuts every link between side and the other nodes, except
 // those of bridge (≥ 0), which keeps its links to both sides. It
 // replaces the current partition.
-func (m *nemesis) partition(ctx context.Context, kind string, side []int, bridge int) {
+func (m *nemesis) partition(kind string, side []int, bridge int) {
 	n := len(m.c.Nodes)
 	in := make([]bool, n)
 	for _, i := range side {
@@ -334,13 +378,15 @@ func (m *nemesis) partition(ctx context.Context, kind string, side []int, bridge
 	m.partUntil = time.Now().Add(m.hold())
 	m.blocks = blocks
 	m.mu.Unlock()
-	m.pushLinks(ctx)
+	// One side's block cuts a link, so a node that cannot be told
+	// (paused, restarting) is covered by its peers, and told when it is
+	// back.
+	m.retell()
 }
 
-// pushLinks tells every running, unpaused node the links it must cut.
-// One side's block cuts a link, so a node that cannot be told (paused,
-// restarting) is covered by its peers, and told when it is back.
-func (m *nemesis) pushLinks(ctx context.Context) {
+// tellLinks tells every running, unpaused node the links it must cut, and
+// waits for the answers.
+func (m *nemesis) tellLinks(ctx context.Context) {
 	m.mu.Lock()
 	var targets []int
 	for i := range m.c.Nodes {
@@ -373,7 +419,7 @@ func (m *nemesis) setLinks(ctx context.Context, i int, blocked []string) {
 }
 
 // expire thaws paused nodes and lifts the partition whose hold has passed.
-func (m *nemesis) expire(ctx context.Context) {
+func (m *nemesis) expire() {
 	now := time.Now()
 	m.mu.Lock()
 	var thawed []int
@@ -392,23 +438,26 @@ func (m *nemesis) expire(ctx context.Context) {
 		m.blocks = make([][]string, len(m.c.Nodes))
 	}
 	m.mu.Unlock()
-	if lift || len(thawed) > 0 {
+	if lift {
+		m.retell()
+	} else if len(thawed) > 0 {
 		// A thawed node may hold links of a partition since lifted or
-		// miss those of a newer one: tell it, with the others.
-		m.pushLinks(ctx)
+		// miss those of a newer one.
+		m.retell(thawed...)
 	}
 }
 
-// healAll ends every fault: it waits for restarts, thaws every node,
-// restarts any that is down and restores every link. It returns the
-// errors of restarts that failed.
+// healAll ends every fault: it stops the helpers, waits for restarts,
+// thaws every node, restarts any that is down and restores every link.
+// It returns the errors of restarts that failed.
 func (m *nemesis) healAll() []error {
+	m.stop()
 	m.restarts.Wait()
 	m.mu.Lock()
 	m.resumeAt = make([]time.Time, len(m.c.Nodes))
 	m.partUntil = time.Time{}
 	m.mu.Unlock()
-	m.expire(context.Background())
+	m.expire()
 	m.mu.Lock()
 	var down []int
 	for i, up := range m.up {
@@ -431,7 +480,7 @@ func (m *nemesis) healAll() []error {
 		m.up[i] = true
 		m.mu.Unlock()
 	}
-	m.pushLinks(context.Background())
+	m.tellLinks(context.Background())
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([]error(nil), m.errs...)
