@@ -22,6 +22,7 @@ func runChaos(ctx context.Context, args []string) error {
 	clients := fs.Int("clients", 8, "concurrent clients")
 	interval := fs.Duration("interval", 70*time.Millisecond, "one fault per interval")
 	raftTimeout := fs.Duration("raft-timeout", 100*time.Millisecond, "the nodes' --raft-timeout")
+	races := fs.Int("races", 40, "afterwards, race two transfers of one lot through two nodes this many times")
 	dir := fs.String("dir", "", "data directory for the nodes, kept (default: a temporary one, removed on exit)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := parseFlags(fs, args); err != nil {
@@ -50,7 +51,7 @@ func runChaos(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "chaos: %d nodes in %s, %s, seed %d\n", *nodes, *dir, *duration, *seed)
 	r, err := chaos.Run(ctx, chaos.Config{Bin: bin, Dir: *dir, Nodes: *nodes, Duration: *duration, Seed: *seed,
-		Clients: *clients, Interval: *interval, RaftTimeout: *raftTimeout,
+		Clients: *clients, Interval: *interval, RaftTimeout: *raftTimeout, Races: *races,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ func TestTestnetChaos(t *testing.T) {
 	for _, args := range [][]string{
 		{"--nodes", "2"},
 		{"--duration", "0s"},
+		{"--interval", "-1s"},
 	} {
 		r := run(t, nil, append([]string{"testnet", "chaos"}, args...)...)
 		if r.code == 0 || !strings.Contains(r.stderr, "chaos:") {
@@ -21,7 +22,7 @@ func TestTestnetChaos(t *testing.T) {
 	}
 
 	dir := filepath.Join(t.TempDir(), "c")
-	r := run(t, nil, "testnet", "chaos", "--duration", "4s", "--seed", "5", "--json", "--dir", dir)
+	r := run(t, nil, "testnet", "chaos", "--duration", "4s", "--seed", "5", "--races", "3", "--json", "--dir", dir)
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -43,12 +44,16 @@ func TestTestnetChaos(t *testing.T) {
 			Kind  string `json:"kind"`
 			Count int    `json:"count"`
 		} `json:"faults"`
-		Lost []string `json:"lost"`
+		Lost  []string `json:"lost"`
+		Races int      `json:"races"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("report is not JSON: %v\n%s", err, r.stdout)
 	}
-	if rep.Seed != 5 || rep.Nodes != 3 || !rep.PeerTLS || !rep.Converged || len(rep.Faults) != 7 || rep.Operations["all"].Operations == 0 {
+	if rep.Lost == nil {
+		t.Error(`"lost" is not an array`)
+	}
+	if rep.Seed != 5 || rep.Nodes != 3 || !rep.PeerTLS || !rep.Converged || len(rep.Faults) != 7 || rep.Operations["all"].Operations == 0 || rep.Races != 3 {
 		t.Errorf("report: %+v", rep)
 	}
 }

@@ -66,7 +66,10 @@ type Config struct {
 	RaftTimeout time.Duration
 	// CheckTimeout bounds the linearizability check of one lot (default 30 s).
 	CheckTimeout time.Duration
-	Logger       *slog.Logger // progress; default discards
+	// Races, when positive, races two transfers of one lot through two
+	// nodes that many times once the checks are done (RaceTransfers).
+	Races  int
+	Logger *slog.Logger // progress; default discards
 }
 
 // actors is how many participants sign the workload's records.
@@ -82,8 +85,8 @@ func (c *Config) defaults() error {
 	if c.Nodes < 3 || c.Nodes > 9 {
 		return fmt.Errorf("chaos: %d nodes; partitions need 3 to 9", c.Nodes)
 	}
-	if c.Duration <= 0 {
-		return errors.New("chaos: the duration must be positive")
+	if c.Duration <= 0 || c.Clients < 0 || c.Interval < 0 || c.RaftTimeout < 0 || c.Races < 0 {
+		return errors.New("chaos: the duration must be positive, and clients, interval, raft timeout and races not negative")
 	}
 	if c.Clients == 0 {
 		c.Clients = 8
@@ -186,6 +189,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	faults, links, failed := nem.record()
 	r.countFaults(faults, history)
 	r.LinkRequests, r.LinkRequestsFailed = links, failed
+	if cfg.Races > 0 {
+		log.Info("racing transfers", "rounds", cfg.Races)
+		res, err := RaceTransfers(ctx, c, cfg.Races, cfg.Seed+1)
+		r.Races, r.RaceLosers = res.Rounds, res.Losers
+		if err != nil {
+			r.RaceFailures = append(r.RaceFailures, err.Error())
+		}
+	}
 	return r, nil
 }
 

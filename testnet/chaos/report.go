@@ -45,6 +45,13 @@ type Report struct {
 	LotsChecked     int      `json:"lots_checked"`
 	NonLinearizable []string `json:"non_linearizable"` // lots whose custody history no order explains
 	Errors          []string `json:"errors"`           // the run itself went wrong: a node did not restart, did not converge …
+
+	// Races counts the rounds of two transfers of one lot racing through
+	// two nodes in which exactly one won; RaceLosers the losers' refusal
+	// codes; RaceFailures the round that went otherwise.
+	Races        int            `json:"races"`
+	RaceLosers   map[string]int `json:"race_losers,omitempty"`
+	RaceFailures []string       `json:"race_failures"`
 }
 
 // OpCounts counts operations of one kind. Unknown outcomes are split by
@@ -89,6 +96,7 @@ func (r *Report) Anomalies() []string {
 	add("checkpoint rollbacks", r.Rollbacks)
 	add("non-linearizable lots", r.NonLinearizable)
 	add("run errors", r.Errors)
+	add("racing transfers that did not end with one winner", r.RaceFailures)
 	return out
 }
 
@@ -156,8 +164,15 @@ func (r *Report) countFaults(faults []fault, history []*op) {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// WriteJSON writes the report as one JSON document.
+// WriteJSON writes the report as one JSON document; every list is an
+// array, empty when nothing was found.
 func (r *Report) WriteJSON(w io.Writer) error {
+	for _, l := range []*[]string{&r.Lost, &r.Duplicated, &r.RefusedApplied, &r.Divergent, &r.Forks,
+		&r.Rollbacks, &r.NonLinearizable, &r.Errors, &r.RaceFailures} {
+		if *l == nil {
+			*l = []string{}
+		}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
@@ -217,6 +232,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 		{"lots checked for linearizability", r.LotsChecked, nil},
 		{"non-linearizable lots", len(r.NonLinearizable), r.NonLinearizable},
 		{"run errors", len(r.Errors), r.Errors},
+		{"racing transfers with one winner", r.Races, nil},
+		{"racing transfers without", len(r.RaceFailures), r.RaceFailures},
 	}
 	for _, row := range rows {
 		fmt.Fprintf(tw, "%s\t%d\t\n", row.what, row.n)

@@ -121,7 +121,7 @@ func newWorkload(urls []string, actors []*ecdsa.PrivateKey) *workload {
 // with the admin's key, retrying until each is acknowledged.
 func (w *workload) register(ctx context.Context, admin *ecdsa.PrivateKey) error {
 	for i, k := range w.actors {
-		env, err := testnet.SignRecord(admin, map[string]any{"type": "participant", "id": fmt.Sprintf("chaos-actor-%d", i),
+		env, err := testnet.SignRecord(admin, map[string]any{"type": "participant", "id": "chaos-" + w.addrs[i][2:18],
 			"time": "2026-06-01T07:00:00+07:00", "signer": ledger.AddressOf(admin).Hex(), "address": ledger.AddressOf(k).Hex(),
 			"name": fmt.Sprintf("HTX thử hỗn loạn %d", i), "roles": []string{"producer", "processor", "distributor"}})
 		if err != nil {
