@@ -25,6 +25,7 @@ func runChaos(ctx context.Context, args []string) error {
 	races := fs.Int("races", 40, "afterwards, race two transfers of one lot through two nodes this many times")
 	dir := fs.String("dir", "", "data directory for the nodes, kept (default: a temporary one, removed on exit)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	verbose := fs.Bool("v", false, "log every fault on stderr as it strikes")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -50,9 +51,13 @@ func runChaos(ctx context.Context, args []string) error {
 		*dir = d
 	}
 	fmt.Fprintf(os.Stderr, "chaos: %d nodes in %s, %s, seed %d\n", *nodes, *dir, *duration, *seed)
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
 	r, err := chaos.Run(ctx, chaos.Config{Bin: bin, Dir: *dir, Nodes: *nodes, Duration: *duration, Seed: *seed,
 		Clients: *clients, Interval: *interval, RaftTimeout: *raftTimeout, Races: *races,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))})
 	if err != nil {
 		return err
 	}

@@ -222,6 +222,7 @@ func (m *nemesis) recordLocked(kind string, nodes ...int) int {
 		f.Nodes = append(f.Nodes, m.c.Nodes[i].ID)
 	}
 	m.faults = append(m.faults, f)
+	m.log.Debug("fault", "kind", kind, "nodes", f.Nodes, "at", f.At.Round(time.Millisecond))
 	return len(m.faults) - 1
 }
 
@@ -234,10 +235,10 @@ func (m *nemesis) inject(kind string) bool {
 			live = append(live, i)
 		}
 	}
-	// The leader is the node last seen as leader, in the last second,
-	// by the tracker (which polls every 100 ms).
+	// The leader is the node that said it was, to the tracker (which
+	// polls every 100 ms), in the last half second.
 	leader := m.leader
-	if leader >= 0 && (!m.up[leader] || time.Since(m.leaderAt) > time.Second) {
+	if leader >= 0 && (!m.up[leader] || time.Since(m.leaderAt) > 500*time.Millisecond) {
 		leader = -1
 	}
 	m.mu.Unlock()
@@ -301,6 +302,9 @@ func (m *nemesis) kill(kind string, nodes ...int) {
 	for _, i := range nodes {
 		m.up[i] = false
 		m.pausedAt[i] = -1 // a killed process is no longer paused; its pause ends with it
+		if m.leader == i {
+			m.leader = -1 // restarted, it will be a follower until seen leading again
+		}
 	}
 	m.mu.Unlock()
 	var wg sync.WaitGroup
