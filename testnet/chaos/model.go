@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/anishathalye/porcupine"
 )
@@ -179,15 +180,23 @@ var custodyModel = porcupine.Model{
 	},
 	DescribeOperation: func(input, output any) string {
 		in, out := input.(lotInput), output.(lotOutput)
-		switch out.Outcome {
-		case outRead:
+		if out.Outcome == outRead {
 			return fmt.Sprintf("read → %+v", out.Read)
-		case outAcked:
-			return fmt.Sprintf("%s by %s %s → applied", in.Op, short(in.Actor), in.Key)
-		case outRefused:
-			return fmt.Sprintf("%s by %s %s → %s", in.Op, short(in.Actor), in.Key, out.Code)
 		}
-		return fmt.Sprintf("%s by %s %s → unknown", in.Op, short(in.Actor), in.Key)
+		what := fmt.Sprintf("%s %s by %s", in.Op, in.Key[strings.IndexByte(in.Key, '/')+1:], short(in.Actor))
+		if in.To != "" {
+			what += " to " + short(in.To)
+		}
+		if in.After != "" {
+			what += " after " + in.After[strings.IndexByte(in.After, '/')+1:]
+		}
+		switch out.Outcome {
+		case outAcked:
+			return what + " → applied"
+		case outRefused:
+			return what + " → " + out.Code
+		}
+		return what + " → unknown"
 	},
 	DescribeState: func(state any) string { return fmt.Sprintf("%+v", state.(lotState)) },
 }
