@@ -141,7 +141,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	w.start = time.Now()
 	wctx, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
-	nem := newNemesis(c, cfg.Seed, cfg.Interval, log, w.start)
+	leader, err := c.Leader(ctx, 30*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("no leader before the faults: %w", err)
+	}
+	nem := newNemesis(c, cfg.Seed, cfg.Interval, log, w.start, leader)
 	nem.startHelpers()
 	defer nem.stop()
 	watch := &watcher{c: c, start: w.start, rng: rand.New(rand.NewPCG(cfg.Seed, 0x77617463))}

@@ -72,11 +72,12 @@ type nemesis struct {
 	links, linksFailed int
 }
 
-func newNemesis(c *testnet.Procs, seed uint64, interval time.Duration, log *slog.Logger, start time.Time) *nemesis {
+// newNemesis returns a nemesis for c, whose leader is node leader.
+func newNemesis(c *testnet.Procs, seed uint64, interval time.Duration, log *slog.Logger, start time.Time, leader int) *nemesis {
 	n := len(c.Nodes)
 	m := &nemesis{c: c, rng: rand.New(rand.NewPCG(seed, 0x6e656d65)), log: log, start: start, interval: interval,
 		up: make([]bool, n), pausedAt: make([]int, n), resumeAt: make([]time.Time, n), blocks: make([][]string, n),
-		part: -1, leader: -1}
+		part: -1, leader: leader, leaderAt: time.Now()}
 	for range n {
 		m.dirty = append(m.dirty, make(chan struct{}, 1))
 	}
@@ -236,9 +237,10 @@ func (m *nemesis) inject(kind string) bool {
 		}
 	}
 	// The leader is the node that said it was, to the tracker (which
-	// polls every 100 ms), in the last half second.
+	// polls every 100 ms), in the last second, and was neither killed
+	// nor paused since.
 	leader := m.leader
-	if leader >= 0 && (!m.up[leader] || time.Since(m.leaderAt) > 500*time.Millisecond) {
+	if leader >= 0 && (!m.up[leader] || m.pausedAt[leader] >= 0 || time.Since(m.leaderAt) > time.Second) {
 		leader = -1
 	}
 	m.mu.Unlock()
