@@ -137,14 +137,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 
-	log.Info("workload and faults", "duration", cfg.Duration, "clients", cfg.Clients, "interval", cfg.Interval, "seed", cfg.Seed)
-	w.start = time.Now()
-	wctx, stop := context.WithTimeout(ctx, cfg.Duration)
-	defer stop()
 	leader, err := c.Leader(ctx, 30*time.Second)
 	if err != nil {
 		return nil, fmt.Errorf("no leader before the faults: %w", err)
 	}
+
+	log.Info("workload and faults", "duration", cfg.Duration, "clients", cfg.Clients, "interval", cfg.Interval, "seed", cfg.Seed)
+	w.start = time.Now()
+	wctx, stop := context.WithTimeout(ctx, cfg.Duration)
+	defer stop()
 	nem := newNemesis(c, cfg.Seed, cfg.Interval, log, w.start, leader)
 	nem.startHelpers()
 	defer nem.stop()
