@@ -70,6 +70,9 @@ type FaultCount struct {
 	Kind  string `json:"kind"`
 	Count int    `json:"count"`
 	Ended int    `json:"ended"`
+	// LastedMedianMS: from a fault to its end (a killed node answering
+	// again, a thaw, a partition lifted), the median.
+	LastedMedianMS float64 `json:"lasted_median_ms"`
 	// NextAckMedianMS and NextAckMaxMS: from a fault's end to the next
 	// acknowledged write.
 	NextAckMedianMS float64 `json:"next_ack_median_ms"`
@@ -139,7 +142,7 @@ func (r *Report) countFaults(faults []fault, history []*op) {
 	sort.Slice(acks, func(i, j int) bool { return acks[i] < acks[j] })
 	for _, kind := range FaultKinds {
 		fc := FaultCount{Kind: kind}
-		var gaps []time.Duration
+		var gaps, lasted []time.Duration
 		for _, f := range faults {
 			if f.Kind != kind {
 				continue
@@ -149,9 +152,14 @@ func (r *Report) countFaults(faults []fault, history []*op) {
 				continue
 			}
 			fc.Ended++
+			lasted = append(lasted, f.Healed-f.At)
 			if i := sort.Search(len(acks), func(i int) bool { return acks[i] >= f.Healed }); i < len(acks) {
 				gaps = append(gaps, acks[i]-f.Healed)
 			}
+		}
+		if len(lasted) > 0 {
+			sort.Slice(lasted, func(i, j int) bool { return lasted[i] < lasted[j] })
+			fc.LastedMedianMS = ms(lasted[len(lasted)/2])
 		}
 		if len(gaps) > 0 {
 			sort.Slice(gaps, func(i, j int) bool { return gaps[i] < gaps[j] })
@@ -200,13 +208,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintln(w, "(a read is acknowledged when it got an answer; reads without one are not counted)")
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "fault\tinjected\tended\tnext ack, median\tnext ack, max\t")
+	fmt.Fprintln(tw, "fault\tinjected\tended\tlasted, median\tnext ack, median\tnext ack, max\t")
 	total := 0
 	for _, f := range r.Faults {
 		total += f.Count
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f ms\t%.0f ms\t\n", f.Kind, f.Count, f.Ended, f.NextAckMedianMS, f.NextAckMaxMS)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f ms\t%.0f ms\t%.0f ms\t\n", f.Kind, f.Count, f.Ended, f.LastedMedianMS, f.NextAckMedianMS, f.NextAckMaxMS)
 	}
-	fmt.Fprintf(tw, "all\t%d\t\t\t\t\n", total)
+	fmt.Fprintf(tw, "all\t%d\t\t\t\t\t\n", total)
 	tw.Flush()
 	fmt.Fprintf(w, "(partitions set by %d fault-injection requests, %d unanswered by a paused or killed node)\n", r.LinkRequests, r.LinkRequestsFailed)
 	fmt.Fprintln(w)
