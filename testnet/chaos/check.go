@@ -208,13 +208,46 @@ func (r *Report) checkEnvelopes(history []*op, ix logIndex) {
 			}
 		case outUnknown:
 			if len(seqs) > 0 {
-				o.resolved = resolvedApplied
+				o.resolved, o.Seq = resolvedApplied, seqs[0]
 			} else {
 				o.resolved = resolvedNotApplied
 			}
 		}
 	}
 	sort.Strings(r.Duplicated)
+	r.checkRealTimeOrder(history)
+}
+
+// checkRealTimeOrder checks the log against real time, across all lots:
+// a write acknowledged before another write was sent must come before it
+// in the log. A write applied at an unknown time is checked against the
+// writes acknowledged before it was sent.
+func (r *Report) checkRealTimeOrder(history []*op) {
+	var applied, acked []*op
+	for _, o := range history {
+		switch {
+		case o.Env == nil:
+		case o.Out.Outcome == outAcked:
+			applied, acked = append(applied, o), append(acked, o)
+		case o.resolved == resolvedApplied:
+			applied = append(applied, o)
+		}
+	}
+	sort.Slice(applied, func(i, j int) bool { return applied[i].Call < applied[j].Call })
+	sort.Slice(acked, func(i, j int) bool { return acked[i].Return < acked[j].Return })
+	var latest *op // of the writes acknowledged so far, the one latest in the log
+	k := 0
+	for _, o := range applied {
+		for ; k < len(acked) && acked[k].Return < o.Call; k++ {
+			if latest == nil || acked[k].Seq > latest.Seq {
+				latest = acked[k]
+			}
+		}
+		if latest != nil && o.Seq < latest.Seq {
+			r.OutOfOrder = append(r.OutOfOrder, fmt.Sprintf("%s %s sent at %s is entry %d, before %s %s acknowledged at %s as entry %d",
+				o.Kind, o.In.Key, o.Call.Round(time.Millisecond), o.Seq, latest.Kind, latest.In.Key, latest.Return.Round(time.Millisecond), latest.Seq))
+		}
+	}
 }
 
 // checkCheckpoints checks every checkpoint clients were served: signed by

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -147,5 +148,25 @@ func TestCheckCheckpoints(t *testing.T) {
 	}
 	if len(r.Forks) != 3 || !strings.Contains(r.Forks[0], "size 7") || !strings.Contains(r.Forks[1], "majority") || !strings.Contains(r.Forks[2], "beyond") {
 		t.Errorf("forks: %q", r.Forks)
+	}
+}
+
+func TestCheckRealTimeOrder(t *testing.T) {
+	at := func(k string, call, ret int64, seq uint64, out outcome, res resolution) *op {
+		o := envOp("transfer", k, out, seq)
+		o.Call, o.Return, o.resolved = time.Duration(call), time.Duration(ret), res
+		return o
+	}
+	var r Report
+	r.checkRealTimeOrder([]*op{
+		at("a/1", 0, 10, 5, outAcked, unresolved),
+		at("a/2", 5, 30, 4, outAcked, unresolved),        // concurrent with a/1: either order
+		at("a/3", 20, 40, 6, outAcked, unresolved),       // after a/1: later in the log
+		at("a/4", 50, 60, 3, outAcked, unresolved),       // after a/3, yet before it in the log
+		at("a/5", 45, 0, 2, outUnknown, resolvedApplied), // applied, sent after a/3 returned, yet before it
+		at("a/6", 45, 0, 1, outUnknown, resolvedNotApplied),
+	})
+	if len(r.OutOfOrder) != 2 || !strings.Contains(r.OutOfOrder[0], "a/5") || !strings.Contains(r.OutOfOrder[1], "a/4") {
+		t.Errorf("out of order: %q", r.OutOfOrder)
 	}
 }

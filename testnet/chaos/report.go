@@ -38,6 +38,7 @@ type Report struct {
 	Lost            []string `json:"lost"`             // acknowledged, not in the log (or elsewhere than acknowledged)
 	Duplicated      []string `json:"duplicated"`       // a record or signature in the log twice
 	RefusedApplied  []string `json:"refused_applied"`  // refused, yet in the log
+	OutOfOrder      []string `json:"out_of_order"`     // a write in the log before one acknowledged before it was sent
 	Divergent       []string `json:"divergent"`        // nodes whose log is not the others'
 	CheckpointsSeen int      `json:"checkpoints_seen"` // distinct checkpoints clients were served
 	Forks           []string `json:"forks"`            // checkpoints not of the final log, or not validly signed
@@ -94,6 +95,7 @@ func (r *Report) Anomalies() []string {
 	add("lost acknowledged envelopes", r.Lost)
 	add("duplicated envelopes", r.Duplicated)
 	add("refused envelopes in the log", r.RefusedApplied)
+	add("writes out of real-time order in the log", r.OutOfOrder)
 	add("divergent nodes", r.Divergent)
 	add("checkpoint forks", r.Forks)
 	add("checkpoint rollbacks", r.Rollbacks)
@@ -175,7 +177,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // WriteJSON writes the report as one JSON document; every list is an
 // array, empty when nothing was found.
 func (r *Report) WriteJSON(w io.Writer) error {
-	for _, l := range []*[]string{&r.Lost, &r.Duplicated, &r.RefusedApplied, &r.Divergent, &r.Forks,
+	for _, l := range []*[]string{&r.Lost, &r.Duplicated, &r.RefusedApplied, &r.OutOfOrder, &r.Divergent, &r.Forks,
 		&r.Rollbacks, &r.NonLinearizable, &r.Errors, &r.RaceFailures} {
 		if *l == nil {
 			*l = []string{}
@@ -233,6 +235,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		{"lost acknowledged envelopes", len(r.Lost), r.Lost},
 		{"duplicated envelopes", len(r.Duplicated), r.Duplicated},
 		{"refused envelopes in the log", len(r.RefusedApplied), r.RefusedApplied},
+		{"writes out of real-time order", len(r.OutOfOrder), r.OutOfOrder},
 		{"divergent nodes", len(r.Divergent), r.Divergent},
 		{"checkpoints served to clients", r.CheckpointsSeen, nil},
 		{"checkpoint forks", len(r.Forks), r.Forks},
