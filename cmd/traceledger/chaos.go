@@ -20,7 +20,7 @@ func runChaos(ctx context.Context, args []string) error {
 	duration := fs.Duration("duration", 60*time.Second, "how long clients and faults run")
 	seed := fs.Uint64("seed", 0, "seed of every random choice, to replay a run (0: from the clock, printed)")
 	clients := fs.Int("clients", 8, "concurrent clients")
-	interval := fs.Duration("interval", 70*time.Millisecond, "one fault per interval")
+	interval := fs.Duration("interval", 50*time.Millisecond, "at most one fault per interval (kinds that need a leader wait for one)")
 	raftTimeout := fs.Duration("raft-timeout", 100*time.Millisecond, "the nodes' --raft-timeout")
 	races := fs.Int("races", 40, "afterwards, race two transfers of one lot through two nodes this many times")
 	dir := fs.String("dir", "", "data directory for the nodes, kept (default: a temporary one, removed on exit)")

@@ -16,7 +16,8 @@
 //     holder they last saw, naming in "after" the record they last saw),
 //     sometimes not.
 //   - the nemesis (nemesis.go): one fault every interval, every kind in
-//     turn in a shuffled order: SIGKILL of a random node or of the leader
+//     turn in a shuffled order (a kind that needs a leader waits for one
+//     to be seen, and holds the others back once they are a round ahead): SIGKILL of a random node or of the leader
 //     (restarted at once), SIGSTOP/SIGCONT, partitions (the leader
 //     isolated, a minority split off, two sides bridged by one node) made
 //     with the nodes' fault-injection endpoint, and SIGKILL of every node.
@@ -59,7 +60,7 @@ type Config struct {
 	Duration time.Duration
 	Seed     uint64
 	Clients  int           // concurrent clients; default 8
-	Interval time.Duration // one fault per interval; default 70 ms
+	Interval time.Duration // one fault per interval at most; default 50 ms
 	// RaftTimeout is the nodes' --raft-timeout (default 100 ms): with the
 	// leader killed hundreds of times a minute, elections must be quick
 	// for the cluster to acknowledge anything between faults.
@@ -92,7 +93,7 @@ func (c *Config) defaults() error {
 		c.Clients = 8
 	}
 	if c.Interval == 0 {
-		c.Interval = 70 * time.Millisecond
+		c.Interval = 50 * time.Millisecond
 	}
 	if c.RaftTimeout == 0 {
 		c.RaftTimeout = 100 * time.Millisecond

@@ -114,7 +114,7 @@ func (m *nemesis) startHelpers() {
 		}()
 		go func() {
 			defer m.helpers.Done()
-			every(ctx, 100*time.Millisecond, func() {
+			every(ctx, 50*time.Millisecond, func() {
 				m.mu.Lock()
 				ok := m.up[i] && m.pausedAt[i] < 0
 				m.mu.Unlock()
@@ -243,7 +243,7 @@ func (m *nemesis) inject(kind string) bool {
 		}
 	}
 	// The leader is the node that said it was, to the tracker (which
-	// polls every 100 ms), in the last second, and was neither killed
+	// polls every 50 ms), in the last second, and was neither killed
 	// nor paused since.
 	leader := m.leader
 	if leader >= 0 && (!m.up[leader] || m.pausedAt[leader] >= 0 || time.Since(m.leaderAt) > time.Second) {
