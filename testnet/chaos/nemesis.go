@@ -121,10 +121,19 @@ func (m *nemesis) startHelpers() {
 				if !ok {
 					return
 				}
-				if v, err := m.c.View(i); err == nil && v.State == "Leader" {
-					m.mu.Lock()
-					m.leader, m.leaderAt = i, time.Now()
-					m.mu.Unlock()
+				// A node names the leader it hears from (a follower stops
+				// naming it after a heartbeat timeout without it), or
+				// itself.
+				v, err := m.c.View(i)
+				if err != nil || v.Leader == "" {
+					return
+				}
+				for j, p := range m.c.Nodes {
+					if p.ID == v.Leader {
+						m.mu.Lock()
+						m.leader, m.leaderAt = j, time.Now()
+						m.mu.Unlock()
+					}
 				}
 			})
 		}()
@@ -242,7 +251,7 @@ func (m *nemesis) inject(kind string) bool {
 			live = append(live, i)
 		}
 	}
-	// The leader is the node that said it was, to the tracker (which
+	// The leader is the node last named leader, to the tracker (which
 	// polls every 50 ms), in the last second, and was neither killed
 	// nor paused since.
 	leader := m.leader
@@ -342,6 +351,9 @@ func (m *nemesis) kill(kind string, nodes ...int) {
 			m.up[i] = err == nil
 			if pending--; pending == 0 {
 				m.faults[idx].Healed = m.since()
+			}
+			if m.leader == i {
+				m.leader = -1 // named by a follower that had not noticed; a node just started leads nothing
 			}
 			m.mu.Unlock()
 			// A restarted process has forgotten its cut links; the
