@@ -21,7 +21,7 @@ func runChaos(ctx context.Context, args []string) error {
 	seed := fs.Uint64("seed", 0, "seed of every random choice, to replay a run (0: from the clock, printed)")
 	clients := fs.Int("clients", 8, "concurrent clients")
 	interval := fs.Duration("interval", 50*time.Millisecond, "at most one fault per interval (kinds that need a leader wait for one)")
-	raftTimeout := fs.Duration("raft-timeout", 100*time.Millisecond, "the nodes' --raft-timeout")
+	raftTimeout := fs.Duration("raft-timeout", 50*time.Millisecond, "the nodes' --raft-timeout")
 	races := fs.Int("races", 40, "afterwards, race two transfers of one lot through two nodes this many times")
 	dir := fs.String("dir", "", "data directory for the nodes, kept (default: a temporary one, removed on exit)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
