@@ -70,6 +70,26 @@ func BuildBinary(moduleDir, dir string) (string, error) {
 	return bin, nil
 }
 
+// MainWithBinary is the TestMain of a package whose tests run traceledger
+// processes: it builds the binary from the module at moduleDir into a
+// temporary directory, hands its path to use, runs the tests, removes
+// the directory and returns the exit code for os.Exit.
+func MainWithBinary(m interface{ Run() int }, moduleDir string, use func(bin string)) int {
+	dir, err := os.MkdirTemp("", "traceledger-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	bin, err := BuildBinary(moduleDir, dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	use(bin)
+	return m.Run()
+}
+
 // StartProcs starts n nodes from bin under dir: the first bootstraps with a
 // fresh admin key, the others join it. It returns once every node has
 // joined and the ledger has its genesis entry. extra flags are passed to
@@ -292,9 +312,9 @@ func (c *Procs) StopAll() {
 	wg.Wait()
 }
 
-func (c *Procs) postJSON(url string, v any) error {
+func (c *Procs) postJSON(ctx context.Context, url string, v any) error {
 	b, _ := json.Marshal(v)
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
 	if err != nil {
 		return err
 	}
@@ -321,11 +341,11 @@ func (c *Procs) Partition(i int) error {
 			continue
 		}
 		others = append(others, p.RaftAddr)
-		if err := c.postJSON(p.URL()+"/v1/debug/faults", map[string]any{"block": []string{c.Nodes[i].RaftAddr}}); err != nil {
+		if err := c.postJSON(context.Background(), p.URL()+"/v1/debug/faults", map[string]any{"block": []string{c.Nodes[i].RaftAddr}}); err != nil {
 			return err
 		}
 	}
-	return c.postJSON(c.Nodes[i].URL()+"/v1/debug/faults", map[string]any{"block": others})
+	return c.postJSON(context.Background(), c.Nodes[i].URL()+"/v1/debug/faults", map[string]any{"block": others})
 }
 
 // Heal restores every Raft link of every running node.
@@ -334,11 +354,23 @@ func (c *Procs) Heal() error {
 		if !c.Running(i) {
 			continue
 		}
-		if err := c.postJSON(p.URL()+"/v1/debug/faults", map[string]any{"heal": true}); err != nil {
+		if err := c.postJSON(context.Background(), p.URL()+"/v1/debug/faults", map[string]any{"heal": true}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// SetLinks makes node i's cut Raft links exactly those to the peers at
+// the given Raft addresses (none: every link restored), in one
+// fault-injection request: the node heals, then blocks. One side's block
+// cuts a link both ways (its dials fail and it refuses the peer's), so a
+// partition holds even while a node on the other side cannot be told.
+func (c *Procs) SetLinks(ctx context.Context, i int, blocked []string) error {
+	if blocked == nil {
+		blocked = []string{}
+	}
+	return c.postJSON(ctx, c.Nodes[i].URL()+"/v1/debug/faults", map[string]any{"heal": true, "block": blocked})
 }
 
 // NodeView is what a node reports of itself (GET /v1/cluster?local=true).

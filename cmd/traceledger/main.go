@@ -11,6 +11,7 @@
 //	traceledger lot [--url URL] GTIN LOT
 //	traceledger bench ingest|failover|lookup|proof|recovery|storage [--json]
 //	traceledger testnet --nodes 3
+//	traceledger testnet chaos --nodes 3 --duration 60s [--seed N] [--json]
 //	traceledger verify [--trust KEYFILE] BUNDLE|URL
 //	traceledger audit --data DIR | --url URL [--tiles]
 //	traceledger certs init --out DIR

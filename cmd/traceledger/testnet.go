@@ -13,8 +13,12 @@ import (
 
 // runTestnet starts a local cluster of this binary's processes on loopback,
 // seeds the demo history, keeps the admin key in the testnet directory,
-// prints every node's URLs and stops every node on Ctrl-C.
+// prints every node's URLs and stops every node on Ctrl-C. `testnet chaos`
+// runs the chaos workload instead (chaos.go).
 func runTestnet(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "chaos" {
+		return runChaos(ctx, args[1:])
+	}
 	fs := newFlags("testnet")
 	nodes := fs.Int("nodes", 3, "number of nodes (1–9)")
 	dir := fs.String("dir", "", "data directory for the nodes (default: a new temporary one, removed on exit)")
