@@ -174,13 +174,24 @@ func getLoad(ctx context.Context, url string, conns int, d time.Duration, want i
 	if err := <-errs; err != nil {
 		return readLoad{}, err
 	}
+	l, n := latencies(lat)
+	if n == 0 {
+		return readLoad{}, fmt.Errorf("GET %s: no request completed in %v", url, d)
+	}
+	l.rate = float64(n) / elapsed.Seconds()
+	return l, nil
+}
+
+// latencies merges the latencies each connection measured into a load's
+// p50 and p99, and counts them.
+func latencies(lat [][]time.Duration) (readLoad, int) {
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
 	}
 	if len(all) == 0 {
-		return readLoad{}, fmt.Errorf("GET %s: no request completed in %v", url, d)
+		return readLoad{}, 0
 	}
 	slices.Sort(all)
-	return readLoad{rate: float64(len(all)) / elapsed.Seconds(), p50: all[len(all)/2], p99: all[len(all)*99/100]}, nil
+	return readLoad{p50: all[len(all)/2].Round(time.Microsecond), p99: all[len(all)*99/100].Round(time.Microsecond)}, len(all)
 }
