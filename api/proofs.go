@@ -165,6 +165,9 @@ type cosignRequest struct {
 	Origin string `json:"origin"`
 	Size   uint64 `json:"size"`
 	Root   string `json:"root"`
+	// LotHeads is the lot-head map's root (base64); absent from an older
+	// leader's request.
+	LotHeads string `json:"lot_heads,omitempty"`
 }
 
 // postCosign signs a checkpoint if it matches this node's own log. Any
@@ -187,6 +190,15 @@ func (s *Server) postCosign(w http.ResponseWriter, r *http.Request) {
 	}
 	cp := ledger.Checkpoint{Origin: req.Origin, Size: req.Size}
 	copy(cp.Root[:], root)
+	if req.LotHeads != "" {
+		lh, err := base64.StdEncoding.DecodeString(req.LotHeads)
+		if err != nil || len(lh) != tlog.HashSize {
+			s.writeError(w, r, ledger.ErrInvalidField.Detail("lot_heads must be a base64 SHA-256 hash"))
+			return
+		}
+		copy(cp.LotHeads[:], lh)
+		cp.HasLotHeads = true
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	msg, err := s.cluster.Cosign(ctx, cp)
@@ -211,7 +223,11 @@ var _ consensus.Cosigner = CosignClient{}
 
 // Cosign posts a checkpoint to a peer's /v1/checkpoint/cosign.
 func (c CosignClient) Cosign(ctx context.Context, peer string, cp ledger.Checkpoint) ([]byte, error) {
-	b, _ := json.Marshal(cosignRequest{Origin: cp.Origin, Size: cp.Size, Root: b64(cp.Root)})
+	body := cosignRequest{Origin: cp.Origin, Size: cp.Size, Root: b64(cp.Root)}
+	if cp.HasLotHeads {
+		body.LotHeads = b64(cp.LotHeads)
+	}
+	b, _ := json.Marshal(body)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, peer+"/v1/checkpoint/cosign", bytes.NewReader(b))
 	if err != nil {
 		return nil, err

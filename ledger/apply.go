@@ -174,6 +174,9 @@ func appendEntry(w Writer, e *Entry, lots []LotRef, parts []common.Address) (tlo
 		if err := w.Set(k, u64(e.Seq)); err != nil {
 			return tlog.Hash{}, err
 		}
+		if err := setLotMapHead(w, l, e.Seq); err != nil {
+			return tlog.Hash{}, err
+		}
 	}
 	data, err := MarshalEntry(e)
 	if err != nil {

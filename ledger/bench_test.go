@@ -111,7 +111,7 @@ func BenchmarkBundle10Steps(b *testing.B) {
 		origin, err = ledger.Origin(r)
 		return err
 	})
-	cp := ledger.Checkpoint{Origin: origin, Size: head.Size, Root: head.Root}
+	cp := head.Checkpoint(origin)
 	msg := cosign(b, cp, h.nodes...)
 	var bundle *ledger.Bundle
 	build := func() {

@@ -63,7 +63,7 @@ func newProvHistory(t testing.TB) *provHistory {
 		origin, err = ledger.Origin(r)
 		return err
 	})
-	h.cp = ledger.Checkpoint{Origin: origin, Size: head.Size, Root: head.Root}
+	h.cp = head.Checkpoint(origin)
 	h.msg = cosign(t, h.cp, h.nodes...)
 	if err := f.db.Update(func(w ledger.Writer) error { return ledger.PutCheckpoint(w, h.msg) }); err != nil {
 		t.Fatal(err)
@@ -247,7 +247,7 @@ func TestBundleCheckpointBoundary(t *testing.T) {
 	h := newProvHistory(t)
 	var head ledger.Head
 	h.view(func(r ledger.Reader) (err error) { head, err = ledger.ReadHead(r); return err })
-	cp := ledger.Checkpoint{Origin: h.cp.Origin, Size: head.Size, Root: head.Root}
+	cp := head.Checkpoint(h.cp.Origin)
 	msg := cosign(t, cp, h.nodes...)
 	var b *ledger.Bundle
 	h.view(func(r ledger.Reader) (err error) {

@@ -20,7 +20,11 @@ import (
 //	traceledger/4f0c2a9b1e7d3c55
 //	1234
 //	qvU8c8vA1Dk8vUfWm2S3yXgQW5cQ3cxYxqvZr0ZlH0M=
+//	lot-heads 3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=
 //
+// The fourth line, an extension line of the format, is the root of the
+// lot-head map at that size (lotheads.go): it commits to the latest entry
+// of every lot, so that a bundle cannot leave out a lot's newest entries.
 // signed as a note (golang.org/x/mod/sumdb/note, https://c2sp.org/signed-note)
 // by the Ed25519 key of every node that checked the root against its own
 // copy of the log. A verifier trusts a checkpoint signed by a majority of
@@ -35,15 +39,25 @@ type Checkpoint struct {
 	Origin string
 	Size   uint64
 	Root   tlog.Hash
+	// LotHeads is the root of the lot-head map of the log of this size,
+	// when HasLotHeads: a checkpoint written before the map existed has
+	// none and proves nothing about lot heads.
+	LotHeads    tlog.Hash
+	HasLotHeads bool
 }
 
 // FormatCheckpoint returns the note text of c.
 func FormatCheckpoint(c Checkpoint) []byte {
-	return fmt.Appendf(nil, "%s\n%d\n%s\n", c.Origin, c.Size, base64.StdEncoding.EncodeToString(c.Root[:]))
+	b := fmt.Appendf(nil, "%s\n%d\n%s\n", c.Origin, c.Size, base64.StdEncoding.EncodeToString(c.Root[:]))
+	if c.HasLotHeads {
+		b = append(b, formatLotHeadsLine(c.LotHeads)...)
+	}
+	return b
 }
 
 // ParseCheckpoint parses note text written by FormatCheckpoint. Extension
-// lines after the third are allowed by the format and ignored.
+// lines after the third are allowed by the format (each non-empty and
+// ending in a newline); the lot-heads line is read, others are ignored.
 func ParseCheckpoint(text []byte) (Checkpoint, error) {
 	lines := strings.SplitN(string(text), "\n", 4)
 	if len(lines) < 4 || lines[0] == "" || strings.TrimSpace(lines[0]) != lines[0] {
@@ -59,6 +73,16 @@ func ParseCheckpoint(text []byte) (Checkpoint, error) {
 	}
 	c := Checkpoint{Origin: lines[0], Size: n}
 	copy(c.Root[:], root)
+	for rest := lines[3]; rest != ""; {
+		line, after, ok := strings.Cut(rest, "\n")
+		if line == "" || !ok {
+			return Checkpoint{}, ErrCheckpoint.Detail("malformed extension lines")
+		}
+		rest = after
+	}
+	if c.LotHeads, c.HasLotHeads, err = parseLotHeadsExtension(lines[3]); err != nil {
+		return Checkpoint{}, err
+	}
 	return c, nil
 }
 

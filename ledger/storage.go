@@ -58,6 +58,8 @@ type Store interface {
 //	x/p/<address:20><seq:8>   empty: entries signed by or naming a participant
 //	x/r/<address:20><seq:8>   empty: entries registering a participant (genesis, participant)
 //	x/t/<gtin:14><lot>        seq:8 of the latest entry naming the lot (its Prev for the next)
+//	s/c/<depth:2><prefix:32>  seq:8 ‖ lot-head map node now (see lotheads.go)
+//	s/v/<depth:2><prefix:32><^seq:8>  lot-head map node as entry seq left it
 //	m/size                    number of entries:8
 //
 //	m/applied                 last applied Raft log index:8 (consensus FSM, SetAppliedIndex)
