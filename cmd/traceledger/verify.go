@@ -100,7 +100,7 @@ func runVerify(ctx context.Context, args []string) error {
 	if err := st.save(); err != nil {
 		return err
 	}
-	fmt.Println("OK: every signature, every inclusion proof, the checkpoint's cosignatures and the custody chain hold")
+	fmt.Println("OK: every signature, every inclusion proof, the checkpoint's cosignatures, every lot's latest entry and the custody chain hold")
 	return nil
 }
 
