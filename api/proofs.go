@@ -250,7 +250,8 @@ func (c CosignClient) Cosign(ctx context.Context, peer string, cp ledger.Checkpo
 
 // getProvenance serves the self-contained provenance bundle of a lot. It
 // waits briefly for a checkpoint that covers the lot's latest entry, so that
-// a bundle fetched right after a write includes it.
+// a bundle fetched right after a write includes it; with outside witnesses,
+// for one they cosigned too.
 func (s *Server) getProvenance(w http.ResponseWriter, r *http.Request) {
 	ref, err := lotRef(r)
 	if err != nil {
@@ -280,6 +281,10 @@ func (s *Server) getProvenance(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	cp, msg, err := s.cluster.WaitCheckpoint(ctx, need)
+	if wc, wmsg, ok := s.witnessedCheckpoint(ctx, need); ok {
+		// The witnesses' cosignatures come a round after the nodes'.
+		cp, msg, err = wc, wmsg, nil
+	}
 	if err != nil {
 		var ok bool
 		if cp, msg, ok, err = s.cluster.LatestCheckpoint(); err == nil && !ok {

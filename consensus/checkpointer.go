@@ -131,6 +131,12 @@ func (n *Node) runCheckpointer(ctx context.Context) {
 	if n.cfg.CheckpointKey == nil || n.cfg.Cosigner == nil {
 		return
 	}
+	// The witnesses' goroutines are the checkpointer's: they stop with
+	// ctx, and it returns only after them.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() { defer wg.Done(); n.runWitnesses(ctx) }()
 	t := time.NewTicker(checkpointEvery)
 	defer t.Stop()
 	for {

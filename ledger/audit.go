@@ -119,6 +119,7 @@ var otherKeys = []struct {
 	{keyApplyProgress, true, checkApplyProgress},
 	{prefixNodeMeta, false, checkNodeMeta},
 	{keyLatestCheckpoint, true, nil}, // checked against the log's root by Audit
+	{keyWitnessedCheckpoint, true, checkCheckpointNote},
 	{prefixCheckpoint, false, checkCheckpoint},
 }
 
@@ -210,6 +211,18 @@ func checkNodeMeta(k, v []byte) string {
 	}
 	if id := string(k[len(prefixNodeMeta):]); m.ID != id {
 		return fmt.Sprintf("holds the metadata of node %q", m.ID)
+	}
+	return ""
+}
+
+// checkCheckpointNote: the value is a checkpoint note.
+func checkCheckpointNote(_, v []byte) string {
+	text, _, ok := SplitNote(v)
+	if !ok {
+		return "is not a checkpoint note"
+	}
+	if _, err := ParseCheckpoint(text); err != nil {
+		return fmt.Sprintf("is not a checkpoint note: %v", err)
 	}
 	return ""
 }

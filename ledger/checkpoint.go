@@ -156,13 +156,20 @@ func OpenCheckpoint(msg []byte, trusted []string) (Checkpoint, []string, error) 
 //
 //	c/latest          the latest cosigned checkpoint note
 //	c/<size:8>        the cosigned checkpoint note of that size
+//	c/witnessed       the newest checkpoint note that gained cosignatures
+//	                  after it was stored: those of outside witnesses
 var (
-	keyLatestCheckpoint = []byte("c/latest")
-	prefixCheckpoint    = []byte("c/")
+	keyLatestCheckpoint    = []byte("c/latest")
+	keyWitnessedCheckpoint = []byte("c/witnessed")
+	prefixCheckpoint       = []byte("c/")
 )
 
-// PutCheckpoint stores a cosigned checkpoint note. A checkpoint no larger
-// than the latest one is ignored: checkpoints only move forward.
+// PutCheckpoint stores a cosigned checkpoint note. Checkpoints only move
+// forward: a note larger than the latest becomes the latest. A note over
+// the very text of a stored checkpoint adds its signature lines to it —
+// how the witnesses' cosignatures, which arrive after the nodes', are
+// published — and makes it the witnessed checkpoint if it is the newest
+// such. Any other note no larger than the latest is ignored.
 //
 // A malformed note is refused with ErrCheckpoint and nothing is stored.
 func PutCheckpoint(w Writer, msg []byte) error {
@@ -174,31 +181,67 @@ func PutCheckpoint(w Writer, msg []byte) error {
 	if err != nil {
 		return err
 	}
-	if cur, _, ok, err := LatestCheckpoint(w); err != nil {
+	cur, _, ok, err := LatestCheckpoint(w)
+	if err != nil {
 		return err
-	} else if ok && cur.Size >= c.Size {
+	}
+	if !ok || cur.Size < c.Size {
+		if err := w.Set(cat(prefixCheckpoint, u64(c.Size)), msg); err != nil {
+			return err
+		}
+		return w.Set(keyLatestCheckpoint, msg)
+	}
+	stored, ok, err := w.Get(cat(prefixCheckpoint, u64(c.Size)))
+	if err != nil || !ok {
+		return err
+	}
+	if st, _, _ := SplitNote(stored); !bytes.Equal(st, text) {
 		return nil
 	}
-	if err := w.Set(cat(prefixCheckpoint, u64(c.Size)), msg); err != nil {
+	merged, err := MergeCosignatures(stored, msg)
+	if err != nil || bytes.Equal(merged, stored) {
 		return err
 	}
-	return w.Set(keyLatestCheckpoint, msg)
+	if err := w.Set(cat(prefixCheckpoint, u64(c.Size)), merged); err != nil {
+		return err
+	}
+	if cur.Size == c.Size {
+		if err := w.Set(keyLatestCheckpoint, merged); err != nil {
+			return err
+		}
+	}
+	if wc, _, ok, err := readCheckpoint(w, keyWitnessedCheckpoint); err != nil {
+		return err
+	} else if ok && wc.Size > c.Size {
+		return nil
+	}
+	return w.Set(keyWitnessedCheckpoint, merged)
+}
+
+// WitnessedCheckpoint returns the newest checkpoint that gained
+// cosignatures after it was stored (see PutCheckpoint) and its note.
+func WitnessedCheckpoint(r Reader) (Checkpoint, []byte, bool, error) {
+	return readCheckpoint(r, keyWitnessedCheckpoint)
 }
 
 // LatestCheckpoint returns the latest stored checkpoint and its note.
 func LatestCheckpoint(r Reader) (Checkpoint, []byte, bool, error) {
-	v, ok, err := r.Get(keyLatestCheckpoint)
+	return readCheckpoint(r, keyLatestCheckpoint)
+}
+
+func readCheckpoint(r Reader, key []byte) (Checkpoint, []byte, bool, error) {
+	v, ok, err := r.Get(key)
 	if err != nil || !ok {
 		return Checkpoint{}, nil, false, err
 	}
 	msg := append([]byte(nil), v...)
 	text, _, ok := SplitNote(msg)
 	if !ok {
-		return Checkpoint{}, nil, false, errCorrupt("stored checkpoint is not a note")
+		return Checkpoint{}, nil, false, errCorrupt("stored checkpoint %s is not a note", key)
 	}
 	c, err := ParseCheckpoint(text)
 	if err != nil {
-		return Checkpoint{}, nil, false, errCorrupt("stored checkpoint: %v", err)
+		return Checkpoint{}, nil, false, errCorrupt("stored checkpoint %s: %v", key, err)
 	}
 	return c, msg, true, nil
 }

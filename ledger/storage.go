@@ -70,6 +70,8 @@ type Store interface {
 //	                          kind CmdNodeMeta; consensus FSM, at NodeMetaKey)
 //	c/latest, c/<size:8>      cosigned checkpoint notes (payload kind CmdCheckpoint;
 //	                          PutCheckpoint, see checkpoint.go)
+//	c/witnessed               the newest checkpoint note with witness cosignatures
+//	                          (PutCheckpoint)
 var (
 	prefixEntry       = []byte("e/")
 	prefixHash        = []byte("h/")

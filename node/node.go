@@ -84,6 +84,9 @@ type Config struct {
 	FaultInjection bool
 	// Mount adds routes (consumer pages, resolver) beside the API.
 	Mount func(r *mux.Router, n *Node) error
+	// WitnessPolicy names the outside witnesses (C2SP tlog-policy) the
+	// leader sends each checkpoint to; nil: none.
+	WitnessPolicy *ledger.WitnessPolicy
 }
 
 // Node is a running node.
@@ -167,6 +170,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		HTTPAdvertise: n.httpURL, Bootstrap: cfg.Bootstrap, Admins: cfg.Admins, Logger: n.logger,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs,
+		WitnessPolicy: cfg.WitnessPolicy,
 	}, n.Store)
 	if err != nil {
 		stream.Close()

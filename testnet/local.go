@@ -42,6 +42,8 @@ type LocalOptions struct {
 	// HTTPS serves each node's public API with its peer certificate
 	// (needs PeerTLS): joins then go to an https:// URL.
 	HTTPS bool
+	// WitnessPolicy names outside witnesses for every node.
+	WitnessPolicy *ledger.WitnessPolicy
 }
 
 // freeAddr returns a loopback address with a port that was free a moment
@@ -85,6 +87,7 @@ func StartLocal(t testing.TB, n int, opts LocalOptions) *Local {
 			HTTPAddr: freeAddr(t), RaftAddr: freeAddr(t), Logger: opts.Logger,
 			HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
 			SnapshotThreshold: opts.SnapshotThreshold, TrailingLogs: opts.TrailingLogs, ClusterSecret: c.Secret,
+			WitnessPolicy: opts.WitnessPolicy,
 		})
 		if opts.PeerTLS {
 			p, err := LoadPeerTLS(c.CertDir, c.cfgs[i].ID)

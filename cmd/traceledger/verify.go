@@ -30,8 +30,19 @@ func runVerify(ctx context.Context, args []string) error {
 	tofu := fs.Bool("tofu", false, "trust on first use: with no keys remembered for this ledger, trust the bundle's own node keys and remember them")
 	stateDir := fs.String("state-dir", "", "where checkpoints and keys seen are remembered (default: the user config dir)")
 	nodeURL := fs.String("url", "", "node URL: verify GTIN LOT's provenance fetched from it")
+	policyFile := fs.String("policy", "", "C2SP tlog-policy file: also require its quorum of outside witnesses' cosignatures on the bundle's checkpoint")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	var policy *ledger.WitnessPolicy
+	if *policyFile != "" {
+		data, err := os.ReadFile(*policyFile)
+		if err != nil {
+			return fmt.Errorf("--policy: %w", err)
+		}
+		if policy, err = ledger.ParseWitnessPolicy(data); err != nil {
+			return fmt.Errorf("--policy %s: %w", *policyFile, err)
+		}
 	}
 	var src string
 	switch {
@@ -76,6 +87,14 @@ func runVerify(ctx context.Context, args []string) error {
 	}
 	cp, fails := ledger.VerifyBundle(&b, trusted)
 	fmt.Printf("lot %s: %s, checkpoint %s size %d (%s)\n", b.Lot, count(len(b.Entries), "entry", "entries"), cp.Origin, cp.Size, how)
+	if policy != nil {
+		names, err := policy.CheckQuorum([]byte(b.Checkpoint))
+		if err != nil {
+			fails = append(fails, ledger.Failure{Seq: -1, What: fmt.Sprintf("witnesses: %v", err)})
+		} else {
+			fmt.Printf("witnesses: quorum %q met by %s\n", policy.Quorum(), strings.Join(names, ", "))
+		}
+	}
 	if len(fails) > 0 {
 		for _, f := range fails {
 			fmt.Printf("FAIL %s\n", f)
@@ -99,6 +118,10 @@ func runVerify(ctx context.Context, args []string) error {
 	}
 	if err := st.save(); err != nil {
 		return err
+	}
+	if policy != nil {
+		fmt.Println("OK: every signature, every inclusion proof, the checkpoint's cosignatures, the witness quorum, every lot's latest entry and the custody chain hold")
+		return nil
 	}
 	fmt.Println("OK: every signature, every inclusion proof, the checkpoint's cosignatures, every lot's latest entry and the custody chain hold")
 	return nil
