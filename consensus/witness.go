@@ -52,7 +52,7 @@ var ErrWitness = errors.New("witness refused the checkpoint")
 const (
 	witnessTimeout  = 5 * time.Second
 	witnessRetryMin = 500 * time.Millisecond
-	witnessRetryMax = 30 * time.Second
+	witnessRetryMax = 10 * time.Second
 	// maxWitnessAnswer bounds a witness's answer: a few signature lines.
 	maxWitnessAnswer = 64 << 10
 )

@@ -51,7 +51,7 @@ func runVerify(ctx context.Context, args []string) error {
 	case *nodeURL == "" && fs.NArg() == 1:
 		src = fs.Arg(0)
 	default:
-		return errors.New("usage: traceledger verify [--trust KEYFILE] BUNDLE.json|URL, or traceledger verify --url URL GTIN LOT")
+		return errors.New("usage: traceledger verify [--trust KEYFILE] [--policy POLICYFILE] BUNDLE.json|URL, or traceledger verify --url URL GTIN LOT")
 	}
 	data, base, err := readBundle(ctx, src)
 	if err != nil {
