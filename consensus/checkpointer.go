@@ -236,7 +236,11 @@ func (n *Node) checkpointOnce(ctx context.Context) error {
 	if _, names, _ := ledger.OpenCheckpoint(merged, keys); len(names)*2 <= len(voters) {
 		return fmt.Errorf("checkpoint %d: %d distinct signatures from %d voters", c.Size, len(names), len(voters))
 	}
-	return mapErr(n.raft.Apply(append([]byte{ledger.CmdCheckpoint}, merged...), 5*time.Second).Error())
+	if err := mapErr(n.raft.Apply(append([]byte{ledger.CmdCheckpoint}, merged...), 5*time.Second).Error()); err != nil {
+		return err
+	}
+	n.kickWitnesses()
+	return nil
 }
 
 // NewCheckpointKey generates a note signing key for a node.

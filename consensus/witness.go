@@ -86,6 +86,21 @@ type witness struct {
 	lastErrAt   time.Time
 	lastOK      time.Time
 	retryFactor int // consecutive failures, for the pause before the next try
+
+	// kick wakes the witness's goroutine when the leader commits a
+	// checkpoint (kickWitnesses), so it does not wait for its ticker.
+	kick chan struct{}
+}
+
+// kickWitnesses tells every witness's goroutine that a checkpoint was
+// committed.
+func (n *Node) kickWitnesses() {
+	for _, w := range n.witnesses {
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // WitnessStatuses returns the state of every witness of the policy, as
@@ -131,6 +146,7 @@ func (n *Node) runWitness(ctx context.Context, w *witness) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-w.kick:
 		}
 		leader := n.raft.State() == raft.Leader
 		if leader != wasLeader {
@@ -325,7 +341,7 @@ func newWitnesses(p *ledger.WitnessPolicy) ([]*witness, error) {
 		if pw.URL == "" {
 			return nil, fmt.Errorf("%w: witness %s has no URL to send checkpoints to", ledger.ErrWitnessPolicy, pw.Name)
 		}
-		out = append(out, &witness{PolicyWitness: pw, known: -1})
+		out = append(out, &witness{PolicyWitness: pw, known: -1, kick: make(chan struct{}, 1)})
 	}
 	return out, nil
 }

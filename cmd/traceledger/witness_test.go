@@ -30,7 +30,7 @@ const litewitnessVersion = "filippo.io/torchwood/cmd/litewitness@v0.6.1"
 
 // liteWitness is a litewitness process with its ssh-agent and database.
 type liteWitness struct {
-	t                   *testing.T
+	t                   testing.TB
 	bin, dir, db, sock  string
 	name, vkey, keyHash string // keyHash: the SSH SHA-256 fingerprint
 	addr                string
@@ -42,7 +42,7 @@ type liteWitness struct {
 // newLiteWitness builds litewitness, starts an ssh-agent holding a new
 // Ed25519 key and computes the witness's cosignature/v1 verifier key. It
 // skips the test if litewitness cannot be built (no module proxy).
-func newLiteWitness(t *testing.T, name string) *liteWitness {
+func newLiteWitness(t testing.TB, name string) *liteWitness {
 	t.Helper()
 	for _, tool := range []string{"ssh-agent", "ssh-add", "ssh-keygen", "sqlite3"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -361,4 +361,85 @@ func grepLines(s, substr string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// BenchmarkCheckpointLatency measures, on a 3-node cluster, the time from
+// a write's 201 to a checkpoint that covers it: cosigned by the nodes
+// with no witness, and cosigned by every witness too (quorum all) with 1
+// and 3 litewitness processes.
+//
+//	go test -run '^$' -bench CheckpointLatency -benchtime 20x ./cmd/traceledger/
+func BenchmarkCheckpointLatency(b *testing.B) {
+	for _, k := range []int{0, 1, 3} {
+		b.Run(fmt.Sprintf("witnesses=%d", k), func(b *testing.B) {
+			var lws []*liteWitness
+			var text strings.Builder
+			var names []string
+			for i := range k {
+				lw := newLiteWitness(b, fmt.Sprintf("witness.traceledger.test/w%d", i+1))
+				lws = append(lws, lw)
+				fmt.Fprintf(&text, "witness w%d %s %s\n", i+1, lw.vkey, lw.url())
+				names = append(names, fmt.Sprintf("w%d", i+1))
+			}
+			var policy *ledger.WitnessPolicy
+			if k > 0 {
+				fmt.Fprintf(&text, "group all all %s\nquorum all\n", strings.Join(names, " "))
+				var err error
+				if policy, err = ledger.ParseWitnessPolicy([]byte(text.String())); err != nil {
+					b.Fatal(err)
+				}
+			}
+			c := testnet.StartLocal(b, 3, testnet.LocalOptions{WitnessPolicy: policy})
+			leader := c.Leader()
+			n := c.Nodes[leader]
+			var origin string
+			n.Store.View(func(r ledger.Reader) (err error) { origin, err = ledger.Origin(r); return err })
+			for _, lw := range lws {
+				lw.trust(origin, n.Raft.Status().CheckpointKeys())
+				lw.start()
+			}
+			producer := genKey(b)
+			base := n.HTTPURL()
+			if st, body := post(b, base, mustJSON(b, registration(b, c.Admin, producer, "p1", "producer"))); st != http.StatusCreated {
+				b.Fatalf("registration: %d %s", st, body)
+			}
+			covered := func(size uint64) bool {
+				var ok bool
+				n.Store.View(func(r ledger.Reader) error {
+					get := ledger.LatestCheckpoint
+					if policy != nil {
+						get = ledger.WitnessedCheckpoint
+					}
+					cp, msg, have, err := get(r)
+					if err != nil || !have || cp.Size < size {
+						return err
+					}
+					if policy != nil {
+						if _, err := policy.CheckQuorum(msg); err != nil {
+							return nil
+						}
+					}
+					ok = true
+					return nil
+				})
+				return ok
+			}
+			var total time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				st, body := post(b, base, mustJSON(b, signRec(b, producer, harvestRecord(fmt.Sprintf("h%d", i), "08936000000127", fmt.Sprintf("B%d", i)))))
+				start := time.Now()
+				if st != http.StatusCreated {
+					b.Fatalf("write: %d %s", st, body)
+				}
+				var res struct{ Seq uint64 }
+				json.Unmarshal(body, &res)
+				if err := testnet.Poll(context.Background(), 30*time.Second, func() bool { return covered(res.Seq + 1) }); err != nil {
+					b.Fatalf("entry %d never covered: %v", res.Seq, err)
+				}
+				total += time.Since(start)
+			}
+			b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/checkpoint")
+		})
+	}
 }
