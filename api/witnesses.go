@@ -11,8 +11,9 @@ import (
 )
 
 // witnessCollector exports, at each scrape, what this node knows of the
-// outside witnesses (consensus.WitnessStatus): only the leader sends them
-// checkpoints, so only its figures move.
+// outside witnesses (consensus.WitnessStatus). Only the leader sends them
+// checkpoints, so only the leader exports these series: a follower's
+// would say that no witness ever cosigned.
 type witnessCollector struct {
 	status func() consensus.Status
 
@@ -43,7 +44,11 @@ func (c *witnessCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *witnessCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, w := range c.status().Witnesses {
+	st := c.status()
+	if st.State != "Leader" {
+		return
+	}
+	for _, w := range st.Witnesses {
 		ch <- prometheus.MustNewConstMetric(c.cosigned, prometheus.GaugeValue, float64(w.Cosigned), w.Name)
 		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(w.Lag), w.Name)
 		ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(w.Failures), w.Name)

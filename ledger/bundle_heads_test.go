@@ -125,3 +125,34 @@ func TestBundleLotHeads(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditLotHeads: Audit recomputes the lot-head map from the entries,
+// so a changed map record is named, and so is a checkpoint whose
+// lot-heads line is not the map's root at its size.
+func TestAuditLotHeads(t *testing.T) {
+	h := newProvHistory(t)
+	if fails := runAudit(t, h.db, h.trusted()); len(fails) != 0 {
+		t.Fatalf("honest store: %v", fails)
+	}
+	var mapKey []byte
+	h.view(func(r ledger.Reader) error {
+		return r.Scan([]byte("s/c/"), nil, func(k, _ []byte) bool { mapKey = append([]byte(nil), k...); return false })
+	})
+	if mapKey == nil {
+		t.Fatal("no lot-head map record in the store")
+	}
+	st := tampered(t, h, func(w ledger.Writer) error {
+		return w.Set(mapKey, append(make([]byte, 8), 0x01, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9))
+	})
+	if fails := runAudit(t, st, h.trusted()); !failureContaining(fails, -1, "(lot-head map)") {
+		t.Errorf("a changed map record: %v", fails)
+	}
+	var head ledger.Head
+	h.view(func(r ledger.Reader) (err error) { head, err = ledger.ReadHead(r); return err })
+	wrong := head.Checkpoint(h.cp.Origin)
+	wrong.LotHeads[0] ^= 1
+	st = tampered(t, h, func(w ledger.Writer) error { return ledger.PutCheckpoint(w, cosign(t, wrong, h.nodes...)) })
+	if fails := runAudit(t, st, h.trusted()); !failureContaining(fails, -1, "does not match the lot-head map's root") {
+		t.Errorf("a checkpoint with another lot-head root: %v", fails)
+	}
+}
