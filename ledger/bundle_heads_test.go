@@ -48,15 +48,7 @@ func TestBundleLotHeads(t *testing.T) {
 
 	// A bundle made at a newer checkpoint, that holds the late inspection
 	// of D1, and one made at the old state.
-	var head ledger.Head
-	h.view(func(r ledger.Reader) (err error) { head, err = ledger.ReadHead(r); return err })
-	newer := head.Checkpoint(h.cp.Origin)
-	newerMsg := cosign(t, newer, h.nodes...)
-	var fresh *ledger.Bundle
-	h.view(func(r ledger.Reader) (err error) {
-		fresh, err = ledger.BuildBundle(r, ref("D1"), newer, newerMsg, h.trusted())
-		return err
-	})
+	fresh, _ := h.bundleAtHead(t, "D1")
 	late := h.seq["inspect D1 late"]
 	if _, fails := ledger.VerifyBundle(cloneBundle(t, fresh), h.trusted()); len(fails) != 0 {
 		t.Fatalf("honest bundle at the newer checkpoint: %v", fails)

@@ -116,15 +116,9 @@ func runServe(ctx context.Context, args []string) error {
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
-	var witnesses *ledger.WitnessPolicy
-	if *witnessFile != "" {
-		data, err := os.ReadFile(*witnessFile)
-		if err != nil {
-			return fmt.Errorf("--witness-policy: %w", err)
-		}
-		if witnesses, err = ledger.ParseWitnessPolicy(data); err != nil {
-			return fmt.Errorf("--witness-policy %s: %w", *witnessFile, err)
-		}
+	witnesses, err := readWitnessPolicy("--witness-policy", *witnessFile)
+	if err != nil {
+		return err
 	}
 	var adminAddrs []common.Address
 	for _, a := range admins {

@@ -34,15 +34,9 @@ func runVerify(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	var policy *ledger.WitnessPolicy
-	if *policyFile != "" {
-		data, err := os.ReadFile(*policyFile)
-		if err != nil {
-			return fmt.Errorf("--policy: %w", err)
-		}
-		if policy, err = ledger.ParseWitnessPolicy(data); err != nil {
-			return fmt.Errorf("--policy %s: %w", *policyFile, err)
-		}
+	policy, err := readWitnessPolicy("--policy", *policyFile)
+	if err != nil {
+		return err
 	}
 	var src string
 	switch {
@@ -367,3 +361,20 @@ func checkConsistency(ctx context.Context, base string, old, new uint64, oldRoot
 type proofUnavailable struct{ err error }
 
 func (p *proofUnavailable) Error() string { return "no consistency proof: " + p.err.Error() }
+
+// readWitnessPolicy reads a C2SP tlog-policy file named by flag; nil
+// without one.
+func readWitnessPolicy(flag, path string) (*ledger.WitnessPolicy, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	p, err := ledger.ParseWitnessPolicy(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", flag, path, err)
+	}
+	return p, nil
+}

@@ -207,7 +207,8 @@ func TestWitnessLitewitness(t *testing.T) {
 		w := witnessView(t, base)
 		return w.Lag > 0 && w.LastError != "" && w.Name == "w1"
 	})
-	if _, m := get(t, base, "/metrics"); !strings.Contains(string(m), `traceledger_witness_lag_entries{witness="w1"}`) ||
+	// Only the leader exports the witness series.
+	if _, m := get(t, c.Nodes[c.Leader()].HTTPURL(), "/metrics"); !strings.Contains(string(m), `traceledger_witness_lag_entries{witness="w1"}`) ||
 		!strings.Contains(string(m), `traceledger_witness_last_error{error=`) {
 		t.Errorf("/metrics lacks the witness's lag or last error:\n%s", grepLines(string(m), "traceledger_witness_"))
 	}
@@ -318,7 +319,7 @@ func TestWitnessLitewitness(t *testing.T) {
 	}
 	c.WaitFor("the leader to report the fork", 30*time.Second, func() bool {
 		w := witnessView(t, base)
-		return strings.Contains(w.LastError, "fork") && w.Cosigned == size && w.Lag > 0
+		return strings.Contains(w.LastError, "fork") && w.Lag > 0
 	})
 
 	// A stopped witness stops nothing either.
