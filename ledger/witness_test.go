@@ -203,3 +203,46 @@ func TestPutCheckpointWitnessCosignatures(t *testing.T) {
 		t.Fatalf("a fork at size 6 changed the stored checkpoint: %+v %v", c, err)
 	}
 }
+
+// FuzzParseWitnessPolicy: any input parses or is refused with
+// ErrWitnessPolicy, and a parsed policy evaluates a note without panic.
+func FuzzParseWitnessPolicy(f *testing.F) {
+	w := newTestWitness(f, "x.example/w1")
+	f.Add([]byte("witness w1 " + w.vkey + " https://x.example/w1\ngroup g any w1\nquorum g\n"))
+	f.Add([]byte("quorum none\n"))
+	f.Add([]byte("# comment\n\tlog x+00000000+AAAA\nquorum none"))
+	msg := witnessCosign(f, cosign(f, ledger.Checkpoint{Origin: "o", Size: 1}, newNodeKeys(f, 1)...), w)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ledger.ParseWitnessPolicy(data)
+		if err != nil {
+			if !errors.Is(err, ledger.ErrWitnessPolicy) {
+				t.Fatalf("error outside ErrWitnessPolicy: %v", err)
+			}
+			return
+		}
+		if p.Quorum() == "" {
+			t.Fatal("a parsed policy without a quorum")
+		}
+		p.CheckQuorum(msg)
+	})
+}
+
+// FuzzParseCheckpoint: any text parses or is refused with ErrCheckpoint,
+// and what parses formats back to text that parses to the same.
+func FuzzParseCheckpoint(f *testing.F) {
+	f.Add([]byte("traceledger/0011223344556677\n5\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\nlot-heads AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"))
+	f.Add([]byte("o\n0\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"))
+	f.Fuzz(func(t *testing.T, text []byte) {
+		c, err := ledger.ParseCheckpoint(text)
+		if err != nil {
+			if !errors.Is(err, ledger.ErrCheckpoint) {
+				t.Fatalf("error outside ErrCheckpoint: %v", err)
+			}
+			return
+		}
+		again, err := ledger.ParseCheckpoint(ledger.FormatCheckpoint(c))
+		if err != nil || again != c {
+			t.Fatalf("%+v formats to text that parses to %+v, %v", c, again, err)
+		}
+	})
+}
