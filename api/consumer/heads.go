@@ -59,6 +59,15 @@ func checkHeads(rd ledger.Reader, cp ledger.Checkpoint, m *model) (headState, er
 	for _, ref := range append([]ledger.LotRef{m.Ref}, ancestors...) {
 		p, err := ledger.ProveLotHead(rd, cp.Size, ref)
 		if errors.Is(err, ledger.ErrNoLotHead) {
+			seqs, err := ledger.LotSeqs(rd, ref)
+			if err != nil {
+				return headState{Broken: true}, err
+			}
+			if len(seqs) > 0 && seqs[0] < cp.Size {
+				// Entries below the checkpoint but no head in its map:
+				// a ledger written before the map. Nothing is shown.
+				return headState{}, nil
+			}
 			continue // a lot newer than the checkpoint
 		}
 		if err != nil {
