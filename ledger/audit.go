@@ -117,6 +117,7 @@ var otherKeys = []struct {
 }{
 	{keyApplied, true, checkApplied},
 	{keyApplyProgress, true, checkApplyProgress},
+	{keyLotHeadsUpgrade, true, checkLotHeadsUpgrade},
 	{prefixNodeMeta, false, checkNodeMeta},
 	{keyLatestCheckpoint, true, nil}, // checked against the log's root by Audit
 	{keyWitnessedCheckpoint, true, checkCheckpointNote},
@@ -211,6 +212,15 @@ func checkNodeMeta(k, v []byte) string {
 	}
 	if id := string(k[len(prefixNodeMeta):]); m.ID != id {
 		return fmt.Sprintf("holds the metadata of node %q", m.ID)
+	}
+	return ""
+}
+
+// checkLotHeadsUpgrade: m/lotheads is empty (done) or the next entry to
+// map (8 bytes, an upgrade under way).
+func checkLotHeadsUpgrade(_, v []byte) string {
+	if len(v) != 0 && len(v) != 8 {
+		return fmt.Sprintf("holds %d bytes, want 0 or 8", len(v))
 	}
 	return ""
 }

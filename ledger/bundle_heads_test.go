@@ -4,10 +4,13 @@ package ledger_test
 // at its checkpoint fails, however the server dresses it up.
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/traceledger/traceledger/ledger"
 )
@@ -147,4 +150,63 @@ func TestAuditLotHeads(t *testing.T) {
 	if fails := runAudit(t, st, h.trusted()); !failureContaining(fails, -1, "does not match the lot-head map's root") {
 		t.Errorf("a checkpoint with another lot-head root: %v", fails)
 	}
+}
+
+// TestUpgradeLotHeads: a ledger written before the lot-head map (its
+// store without s/ keys) gets, from UpgradeLotHeads, exactly the map a
+// replay derives — Audit finds nothing, the root is the original one —
+// also when resumed from its progress key; an upgraded or fresh ledger is
+// left alone.
+func TestUpgradeLotHeads(t *testing.T) {
+	h := newProvHistory(t)
+	var want tlog.Hash
+	h.view(func(r ledger.Reader) (err error) { want, err = ledger.LotHeadsRoot(r, h.size()); return err })
+	if n, err := ledger.UpgradeLotHeads(h.db); err != nil || n != 0 {
+		t.Fatalf("a ledger with its map: walked %d, %v", n, err)
+	}
+	legacy := func() *ledger.MemStore {
+		st := ledger.NewMemStore()
+		var keys, vals [][]byte
+		h.view(func(r ledger.Reader) error {
+			return r.Scan(nil, nil, func(k, v []byte) bool {
+				if !strings.HasPrefix(string(k), "s/") {
+					keys, vals = append(keys, slices.Clone(k)), append(vals, slices.Clone(v))
+				}
+				return true
+			})
+		})
+		st.Update(func(w ledger.Writer) error {
+			for i := range keys {
+				w.Set(keys[i], vals[i])
+			}
+			return nil
+		})
+		return st
+	}
+	check := func(name string, st *ledger.MemStore) {
+		t.Helper()
+		var got tlog.Hash
+		st.View(func(r ledger.Reader) (err error) { got, err = ledger.LotHeadsRoot(r, h.size()); return err })
+		if got != want {
+			t.Errorf("%s: root %x, want %x", name, got, want)
+		}
+		if fails := runAudit(t, st, h.trusted()); len(fails) != 0 {
+			t.Errorf("%s: audit: %v", name, fails)
+		}
+	}
+	st := legacy()
+	if n, err := ledger.UpgradeLotHeads(st); err != nil || n != h.size() {
+		t.Fatalf("upgrade: walked %d, %v; want %d", n, err, h.size())
+	}
+	check("upgraded", st)
+	if n, err := ledger.UpgradeLotHeads(st); err != nil || n != 0 {
+		t.Errorf("a second upgrade walked %d, %v", n, err)
+	}
+	// An upgrade under way (progress written, 8 bytes) resumes from it.
+	st = legacy()
+	st.Update(func(w ledger.Writer) error { return w.Set([]byte("m/lotheads"), binary.BigEndian.AppendUint64(nil, 0)) })
+	if n, err := ledger.UpgradeLotHeads(st); err != nil || n != h.size() {
+		t.Fatalf("resumed upgrade: walked %d, %v", n, err)
+	}
+	check("resumed", st)
 }

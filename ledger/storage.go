@@ -66,6 +66,8 @@ type Store interface {
 //	m/piece                   progress of a Raft log applied piecewise: log index:8 ‖
 //	                          last envelope applied:8, empty when none (consensus FSM,
 //	                          SetApplyProgress)
+//	m/lotheads                next entry to map while UpgradeLotHeads builds the lot-head
+//	                          map of an older ledger:8, empty once done (lotheads_upgrade.go)
 //	n/<node id>               JSON metadata a node published through the log (payload
 //	                          kind CmdNodeMeta; consensus FSM, at NodeMetaKey)
 //	c/latest, c/<size:8>      cosigned checkpoint notes (payload kind CmdCheckpoint;

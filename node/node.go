@@ -146,6 +146,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		ln.Close()
 		return nil, err
 	}
+	// A ledger written before the lot-head map gets one, before Raft
+	// applies anything new.
+	if walked, err := ledger.UpgradeLotHeads(n.Store); err != nil {
+		n.Store.Close()
+		ln.Close()
+		return nil, err
+	} else if walked > 0 {
+		n.logger.Info("built the lot-head map of an older ledger", "entries", walked)
+	}
 	skey, vkey, err := loadCheckpointKey(filepath.Join(cfg.DataDir, "node.key"), cfg.ID)
 	if err != nil {
 		n.Store.Close()
