@@ -81,7 +81,7 @@ func BuildBundle(r Reader, ref LotRef, cp Checkpoint, msg []byte, nodeKeys []str
 	} else if l == nil {
 		return nil, ErrUnknownLot.Detail("%s", ref)
 	}
-	lots, err := provenanceLots(r, ref)
+	lots, err := provenanceLots(r, ref, storedTransformInputs(r))
 	if err != nil {
 		return nil, err
 	}
@@ -182,11 +182,41 @@ func BuildBundle(r Reader, ref LotRef, cp Checkpoint, msg []byte, nodeKeys []str
 	return b, nil
 }
 
+// storedTransformInputs returns, for a lot, the inputs of every transform
+// in the ledger that names it, read through its index.
+func storedTransformInputs(r Reader) func(LotRef) ([]LotRef, error) {
+	return func(x LotRef) ([]LotRef, error) {
+		seqs, err := LotSeqs(r, x)
+		if err != nil {
+			return nil, err
+		}
+		var inputs []LotRef
+		for _, s := range seqs {
+			e, _, err := GetEntry(r, s)
+			if err != nil {
+				return nil, err
+			}
+			if e.Type != TypeTransform {
+				continue
+			}
+			rec, err := DecodeRecord(e.Record)
+			if err != nil {
+				return nil, errCorrupt("entry %d: %v", s, err)
+			}
+			for _, in := range rec.Transform.Inputs {
+				inputs = append(inputs, in.Lot)
+			}
+		}
+		return inputs, nil
+	}
+}
+
 // provenanceLots returns ref, its ancestors and descendants, and the
 // ancestors of every descendant and of every input of a transform that
-// names one of them: every lot whose history the replay in VerifyBundle
-// needs.
-func provenanceLots(r Reader, ref LotRef) (map[LotRef]bool, error) {
+// names one of them (transformInputs gives those inputs for a lot): every
+// lot whose history the replay in VerifyBundle needs. It reads lots by
+// key only.
+func provenanceLots(r Reader, ref LotRef, transformInputs func(LotRef) ([]LotRef, error)) (map[LotRef]bool, error) {
 	lots := map[LotRef]bool{}
 	var queue []LotRef
 	add := func(l LotRef) {
@@ -238,27 +268,14 @@ func provenanceLots(r Reader, ref LotRef) (map[LotRef]bool, error) {
 	for changed := true; changed; {
 		changed = false
 		for x := range lots {
-			seqs, err := LotSeqs(r, x)
+			inputs, err := transformInputs(x)
 			if err != nil {
 				return nil, err
 			}
-			for _, s := range seqs {
-				e, _, err := GetEntry(r, s)
-				if err != nil {
-					return nil, err
-				}
-				if e.Type != TypeTransform {
-					continue
-				}
-				rec, err := DecodeRecord(e.Record)
-				if err != nil {
-					return nil, errCorrupt("entry %d: %v", s, err)
-				}
-				for _, in := range rec.Transform.Inputs {
-					if !lots[in.Lot] {
-						changed = true
-						add(in.Lot)
-					}
+			for _, in := range inputs {
+				if !lots[in] {
+					changed = true
+					add(in)
 				}
 			}
 		}
@@ -426,7 +443,7 @@ func VerifyBundle(b *Bundle, trusted []string) (Checkpoint, []Failure) {
 			fail(-1, "the bundle's entries do not create its own lot %s", b.Lot)
 			return nil
 		}
-		fails = append(fails, checkLotHeads(r, logSeqs, b, cp)...)
+		fails = append(fails, checkLotHeads(r, logSeqs, entries, b, cp)...)
 		return nil
 	})
 	return cp, fails
@@ -438,7 +455,7 @@ func VerifyBundle(b *Bundle, trusted []string) (Checkpoint, []Failure) {
 // be the head the checkpoint's lot-head map commits to. The replay numbers
 // its entries afresh; logSeqs maps its seqs back to the log's. Each check
 // costs one hash per level of the lot's path, O(log lots).
-func checkLotHeads(r Reader, logSeqs []uint64, b *Bundle, cp Checkpoint) []Failure {
+func checkLotHeads(r Reader, logSeqs []uint64, entries []*Entry, b *Bundle, cp Checkpoint) []Failure {
 	var fails []Failure
 	fail := func(format string, args ...any) {
 		fails = append(fails, Failure{Seq: -1, What: fmt.Sprintf(format, args...)})
@@ -447,7 +464,24 @@ func checkLotHeads(r Reader, logSeqs []uint64, b *Bundle, cp Checkpoint) []Failu
 		fail("completeness not proven: the checkpoint commits to no lot heads, so newer entries of these lots (a recall) could be missing")
 		return fails
 	}
-	lots, err := provenanceLots(r, b.Lot)
+	// The transforms among the bundle's own entries, by every lot they
+	// name: the replayed store would have to be scanned for them.
+	inputs := map[LotRef][]LotRef{}
+	for _, e := range entries {
+		if e.Type != TypeTransform {
+			continue
+		}
+		rec, err := DecodeRecord(e.Record)
+		if err != nil {
+			continue // the replay has reported it
+		}
+		for _, l := range rec.Lots() {
+			for _, in := range rec.Transform.Inputs {
+				inputs[l] = append(inputs[l], in.Lot)
+			}
+		}
+	}
+	lots, err := provenanceLots(r, b.Lot, func(x LotRef) ([]LotRef, error) { return inputs[x], nil })
 	if err != nil {
 		fail("cannot walk the bundle's lots: %v", err)
 		return fails
