@@ -199,7 +199,7 @@ func TestWitnessLitewitness(t *testing.T) {
 		mustJSON(t, registration(t, admin, producer, "p1", "producer")),
 		mustJSON(t, signRec(t, producer, harvestRecord("h1", "08936000000127", "W1"))),
 	} {
-		if st, body := post(t, base, env); st != http.StatusCreated {
+		if st, body := postRetry(t, base, env); st != http.StatusCreated {
 			t.Fatalf("write with the witness down: %d %s", st, body)
 		}
 	}
@@ -313,7 +313,7 @@ func TestWitnessLitewitness(t *testing.T) {
 		t.Fatalf("the witness refused the fork one entry on (the test's premise): %v", err)
 	}
 	for i, id := range []string{"h2", "h3"} {
-		if st, body := post(t, base, mustJSON(t, signRec(t, producer, harvestRecord(id, "08936000000127", fmt.Sprintf("W%d", i+2))))); st != http.StatusCreated {
+		if st, body := postRetry(t, base, mustJSON(t, signRec(t, producer, harvestRecord(id, "08936000000127", fmt.Sprintf("W%d", i+2))))); st != http.StatusCreated {
 			t.Fatalf("write after the fork: %d %s", st, body)
 		}
 	}
@@ -324,7 +324,7 @@ func TestWitnessLitewitness(t *testing.T) {
 
 	// A stopped witness stops nothing either.
 	lw.stop()
-	if st, body := post(t, base, mustJSON(t, signRec(t, producer, harvestRecord("h4", "08936000000127", "W4")))); st != http.StatusCreated {
+	if st, body := postRetry(t, base, mustJSON(t, signRec(t, producer, harvestRecord("h4", "08936000000127", "W4")))); st != http.StatusCreated {
 		t.Fatalf("write with the witness stopped: %d %s", st, body)
 	}
 }
@@ -352,6 +352,30 @@ func nodeNoteSigner(t *testing.T, dataDir string) note.Signer {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// postRetry posts a write and, on a 503 (no leader for a moment, or a
+// leadership change with the outcome unknown), posts the same envelope
+// again, as a client in the field does. It is answered idempotently: a
+// 200 after a 503 means the first attempt was committed, and counts as
+// the 201 it would have been.
+func postRetry(t testing.TB, base string, body []byte) (int, []byte) {
+	t.Helper()
+	var st int
+	var ans []byte
+	retried := false
+	testnet.Poll(context.Background(), 30*time.Second, func() bool {
+		st, ans = post(t, base, body)
+		if st == http.StatusServiceUnavailable {
+			retried = true
+			return false
+		}
+		return true
+	})
+	if retried && st == http.StatusOK {
+		st = http.StatusCreated
+	}
+	return st, ans
 }
 
 func grepLines(s, substr string) string {
@@ -401,7 +425,7 @@ func BenchmarkCheckpointLatency(b *testing.B) {
 			}
 			producer := genKey(b)
 			base := n.HTTPURL()
-			if st, body := post(b, base, mustJSON(b, registration(b, c.Admin, producer, "p1", "producer"))); st != http.StatusCreated {
+			if st, body := postRetry(b, base, mustJSON(b, registration(b, c.Admin, producer, "p1", "producer"))); st != http.StatusCreated {
 				b.Fatalf("registration: %d %s", st, body)
 			}
 			covered := func(size uint64) bool {
@@ -428,7 +452,7 @@ func BenchmarkCheckpointLatency(b *testing.B) {
 			var total time.Duration
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				st, body := post(b, base, mustJSON(b, signRec(b, producer, harvestRecord(fmt.Sprintf("h%d", i), "08936000000127", fmt.Sprintf("B%d", i)))))
+				st, body := postRetry(b, base, mustJSON(b, signRec(b, producer, harvestRecord(fmt.Sprintf("h%d", i), "08936000000127", fmt.Sprintf("B%d", i)))))
 				start := time.Now()
 				if st != http.StatusCreated {
 					b.Fatalf("write: %d %s", st, body)
