@@ -62,7 +62,9 @@ func (s *Server) localView() (ClusterView, error) {
 
 // getCluster answers GET /v1/cluster. With ?local=true it describes this
 // node only; otherwise it also asks every member, in parallel and briefly,
-// for its own state and applied index.
+// for its own state and applied index, and shows the leader's view of the
+// outside witnesses (the newest size each cosigned, its lag, its last
+// error).
 func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
 	v, err := s.localView()
 	if err != nil {
@@ -75,6 +77,7 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 700*time.Millisecond)
 	defer cancel()
+	var leaderWitnesses []consensus.WitnessStatus // written by the leader's goroutine only
 	var wg sync.WaitGroup
 	for i := range v.Nodes {
 		nv := &v.Nodes[i]
@@ -96,15 +99,23 @@ func (s *Server) getCluster(w http.ResponseWriter, r *http.Request) {
 			// Only what is shown of a peer is decoded: a peer running an
 			// older release (which sent the term as a string) still shows.
 			var peer struct {
-				State   string `json:"state"`
-				Applied uint64 `json:"applied_index"`
+				State     string                    `json:"state"`
+				Applied   uint64                    `json:"applied_index"`
+				Witnesses []consensus.WitnessStatus `json:"witnesses"`
 			}
 			if resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&peer) == nil {
 				nv.State, nv.Applied, nv.Reachable = peer.State, peer.Applied, true
+				if nv.ID == v.Leader && v.State != "Leader" {
+					// Only the leader talks to the witnesses: its view is the one to show.
+					leaderWitnesses = peer.Witnesses
+				}
 			}
 		}()
 	}
 	wg.Wait()
+	if leaderWitnesses != nil {
+		v.Witnesses = leaderWitnesses
+	}
 	writeJSON(w, http.StatusOK, v)
 }
 

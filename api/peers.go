@@ -29,7 +29,11 @@ var _ consensus.Cosigner = CosignClient{}
 
 // Cosign posts a checkpoint to a peer's /v1/checkpoint/cosign.
 func (c CosignClient) Cosign(ctx context.Context, peer string, cp ledger.Checkpoint) ([]byte, error) {
-	b, _ := json.Marshal(cosignRequest{Origin: cp.Origin, Size: cp.Size, Root: b64(cp.Root)})
+	body := cosignRequest{Origin: cp.Origin, Size: cp.Size, Root: b64(cp.Root)}
+	if cp.HasLotHeads {
+		body.LotHeads = b64(cp.LotHeads)
+	}
+	b, _ := json.Marshal(body)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, peer+"/v1/checkpoint/cosign", bytes.NewReader(b))
 	if err != nil {
 		return nil, err

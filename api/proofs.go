@@ -163,6 +163,9 @@ type cosignRequest struct {
 	Origin string `json:"origin"`
 	Size   uint64 `json:"size"`
 	Root   string `json:"root"`
+	// LotHeads is the lot-head map's root (base64); absent from an older
+	// leader's request.
+	LotHeads string `json:"lot_heads,omitempty"`
 }
 
 // postCosign signs a checkpoint if it matches this node's own log. Any
@@ -185,6 +188,15 @@ func (s *Server) postCosign(w http.ResponseWriter, r *http.Request) {
 	}
 	cp := ledger.Checkpoint{Origin: req.Origin, Size: req.Size}
 	copy(cp.Root[:], root)
+	if req.LotHeads != "" {
+		lh, err := base64.StdEncoding.DecodeString(req.LotHeads)
+		if err != nil || len(lh) != tlog.HashSize {
+			s.writeError(w, r, ledger.ErrInvalidField.Detail("lot_heads must be a base64 SHA-256 hash"))
+			return
+		}
+		copy(cp.LotHeads[:], lh)
+		cp.HasLotHeads = true
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	msg, err := s.cluster.Cosign(ctx, cp)
@@ -201,7 +213,8 @@ func (s *Server) postCosign(w http.ResponseWriter, r *http.Request) {
 
 // getProvenance serves the self-contained provenance bundle of a lot. It
 // waits briefly for a checkpoint that covers the lot's latest entry, so that
-// a bundle fetched right after a write includes it.
+// a bundle fetched right after a write includes it; with outside witnesses,
+// for one they cosigned too.
 //
 // The bundle is cached (readcache.go) while the lot's updated_seq and head
 // and the cluster's checkpoint keys stay the same. A newer checkpoint does
@@ -244,7 +257,12 @@ func (s *Server) buildBundle(ctx context.Context, ref ledger.LotRef) ([]byte, fu
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	covered := true
-	cp, msg, err := s.cluster.WaitCheckpoint(ctx, max(lot.UpdatedSeq, head)+1)
+	need := max(lot.UpdatedSeq, head) + 1
+	cp, msg, err := s.cluster.WaitCheckpoint(ctx, need)
+	if wc, wmsg, ok := s.witnessedCheckpoint(ctx, need); ok {
+		// The witnesses' cosignatures come a round after the nodes'.
+		cp, msg, err = wc, wmsg, nil
+	}
 	if err != nil {
 		var ok bool
 		covered = false

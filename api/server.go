@@ -186,6 +186,9 @@ func New(cfg Config) (*Server, error) {
 	if s.metrics, err = newMetrics(cfg.Registry, s.budget, cfg.Cluster); err != nil {
 		return nil, err
 	}
+	if err := cfg.Registry.Register(newWitnessCollector(cfg.Cluster.Status)); err != nil {
+		return nil, err
+	}
 	s.guard = &bodyGuard{budget: s.budget, maxBody: cfg.MaxBodyBytes, minRate: max(cfg.MinBodyRate, 0), stall: cfg.BodyStallTimeout,
 		refused: func(reason string) { s.metrics.bodyRefusals.WithLabelValues(reason).Inc() }, write: s.writeGuardError}
 	if cfg.WriteRate > 0 {

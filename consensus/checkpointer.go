@@ -37,10 +37,10 @@ const checkpointEvery = 200 * time.Millisecond
 var ErrNoCheckpointKey = errors.New("consensus: node has no checkpoint key")
 
 // ErrRootMismatch: asked to cosign a root this node does not have.
-var ErrRootMismatch = ledger.ErrCheckpoint.Detail("root differs from this node's log")
+var ErrRootMismatch = ledger.ErrCheckpoint.Detail("root or lot heads differ from this node's log")
 
 // Cosign signs a checkpoint if this node's own log of that size has that
-// origin and root. It waits (up to ctx) for the log to reach the size.
+// origin, root and lot-head map root. It waits (up to ctx) for the log to reach the size.
 func (n *Node) Cosign(ctx context.Context, c ledger.Checkpoint) ([]byte, error) {
 	if n.cfg.CheckpointKey == nil {
 		return nil, ErrNoCheckpointKey
@@ -51,7 +51,7 @@ func (n *Node) Cosign(ctx context.Context, c ledger.Checkpoint) ([]byte, error) 
 		_, ch := n.fsm.Applied()
 		var origin string
 		var size uint64
-		var root [32]byte
+		var head ledger.Head
 		err := n.store.View(func(r ledger.Reader) error {
 			var err error
 			if origin, err = ledger.Origin(r); err != nil {
@@ -60,14 +60,16 @@ func (n *Node) Cosign(ctx context.Context, c ledger.Checkpoint) ([]byte, error) 
 			if size, err = ledger.Size(r); err != nil || size < c.Size {
 				return err
 			}
-			root, err = ledger.TreeHashAt(r, c.Size)
+			head, err = ledger.HeadAt(r, c.Size)
 			return err
 		})
 		if err != nil {
 			return nil, err
 		}
 		if size >= c.Size {
-			if origin != c.Origin || root != c.Root {
+			// A checkpoint without the lot-heads line is one of an older
+			// leader; it commits to less, and verifiers say so.
+			if origin != c.Origin || head.Root != c.Root || (c.HasLotHeads && c.LotHeads != head.LotHeads) {
 				return nil, ErrRootMismatch
 			}
 			return ledger.SignCheckpoint(c, n.cfg.CheckpointKey)
@@ -129,6 +131,12 @@ func (n *Node) runCheckpointer(ctx context.Context) {
 	if n.cfg.CheckpointKey == nil || n.cfg.Cosigner == nil {
 		return
 	}
+	// The witnesses' goroutines are the checkpointer's: they stop with
+	// ctx, and it returns only after them.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() { defer wg.Done(); n.runWitnesses(ctx) }()
 	t := time.NewTicker(checkpointEvery)
 	defer t.Stop()
 	for {
@@ -157,10 +165,10 @@ func (n *Node) checkpointOnce(ctx context.Context) error {
 			return err
 		}
 		h, err := ledger.ReadHead(r)
-		c.Size, c.Root = h.Size, h.Root
 		if err != nil {
 			return err
 		}
+		c = h.Checkpoint(c.Origin)
 		latest, _, have, err = ledger.LatestCheckpoint(r)
 		return err
 	})
@@ -228,7 +236,11 @@ func (n *Node) checkpointOnce(ctx context.Context) error {
 	if _, names, _ := ledger.OpenCheckpoint(merged, keys); len(names)*2 <= len(voters) {
 		return fmt.Errorf("checkpoint %d: %d distinct signatures from %d voters", c.Size, len(names), len(voters))
 	}
-	return mapErr(n.raft.Apply(append([]byte{ledger.CmdCheckpoint}, merged...), 5*time.Second).Error())
+	if err := mapErr(n.raft.Apply(append([]byte{ledger.CmdCheckpoint}, merged...), 5*time.Second).Error()); err != nil {
+		return err
+	}
+	n.kickWitnesses()
+	return nil
 }
 
 // NewCheckpointKey generates a note signing key for a node.

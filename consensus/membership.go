@@ -206,6 +206,9 @@ type Status struct {
 	LastLog  uint64   `json:"last_log_index"`
 	Members  []Member `json:"nodes"`
 	Snapshot uint64   `json:"last_snapshot_index"`
+	// Witnesses is what this node knows of the outside witnesses; only
+	// the leader sends them checkpoints.
+	Witnesses []WitnessStatus `json:"witnesses,omitempty"`
 }
 
 // CheckpointKeys lists the voters' published checkpoint keys: only voters
@@ -227,7 +230,8 @@ func (n *Node) Status() Status {
 	// Raft's Stats are strings; the API answers numbers.
 	snapshot, _ := strconv.ParseUint(stats["last_snapshot_index"], 10, 64)
 	st := Status{ID: n.cfg.ID, State: n.raft.State().String(), Leader: string(leaderID), Term: n.raft.CurrentTerm(),
-		Applied: n.Applied(), Commit: n.raft.CommitIndex(), LastLog: n.raft.LastIndex(), Snapshot: snapshot}
+		Applied: n.Applied(), Commit: n.raft.CommitIndex(), LastLog: n.raft.LastIndex(), Snapshot: snapshot,
+		Witnesses: n.WitnessStatuses()}
 	if cf := n.raft.GetConfiguration(); cf.Error() == nil {
 		for _, s := range cf.Configuration().Servers {
 			m := Member{ID: string(s.ID), Raft: string(s.Address), Suffrage: s.Suffrage.String(), Leader: s.ID == leaderID}

@@ -76,6 +76,11 @@ type Config struct {
 	CheckpointKey      note.Signer
 	CheckpointVerifier string
 	Cosigner           Cosigner
+	// WitnessPolicy names the outside witnesses the leader sends each
+	// checkpoint to (witness.go); nil: none. WitnessClient reaches them
+	// (default: a client with the witness timeout).
+	WitnessPolicy *ledger.WitnessPolicy
+	WitnessClient *http.Client
 
 	HeartbeatTimeout   time.Duration // default 1 s
 	ElectionTimeout    time.Duration // default 1 s
@@ -144,7 +149,9 @@ type Node struct {
 	resumed bool          // Raft state existed when the node started
 	kick    chan struct{} // asks the checkpointer for a round now
 
-	cpSummary checkpointSummary // CheckpointSummary's cache
+	cpSummary   checkpointSummary // CheckpointSummary's cache
+	witnesses   []*witness        // the policy's witnesses (witness.go)
+	witnessHTTP *http.Client
 
 	closeOnce sync.Once
 	closeErr  error
@@ -160,7 +167,15 @@ func New(cfg Config, store ledger.SnapshotStore) (*Node, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create raft dir: %w", err)
 	}
-	n := &Node{cfg: cfg, logger: cfg.Logger, store: store, kick: make(chan struct{}, 1)}
+	n := &Node{cfg: cfg, logger: cfg.Logger, store: store, kick: make(chan struct{}, 1), witnessHTTP: cfg.WitnessClient}
+	ws, err := newWitnesses(cfg.WitnessPolicy)
+	if err != nil {
+		return nil, err
+	}
+	n.witnesses = ws
+	if n.witnessHTTP == nil {
+		n.witnessHTTP = &http.Client{Timeout: witnessTimeout}
+	}
 	var started atomic.Pointer[raft.Raft] // for the log handler, which runs on Raft's goroutines
 	quiet := &loneElection{Handler: cfg.Logger.Handler(), alone: func() bool {
 		r := started.Load()
@@ -169,7 +184,6 @@ func New(cfg Config, store ledger.SnapshotStore) (*Node, error) {
 	hlog := hclog.FromStandardLogger(slog.NewLogLogger(quiet, slog.LevelWarn),
 		&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn})
 
-	var err error
 	if n.fsm, err = NewFSM(store, cfg.Logger); err != nil {
 		return nil, err
 	}

@@ -99,7 +99,7 @@ func (n *testNode) head(t *testing.T) ledger.Checkpoint {
 			return err
 		}
 		h, err := ledger.ReadHead(r)
-		c.Size, c.Root = h.Size, h.Root
+		c = h.Checkpoint(c.Origin)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -142,6 +142,11 @@ func TestNodeCosign(t *testing.T) {
 	bad.Root[0] ^= 1
 	if _, err := n.Cosign(ctx, bad); !errors.Is(err, ErrRootMismatch) || !errors.Is(err, ledger.ErrCheckpoint) {
 		t.Fatalf("Cosign of another root: %v, want ErrRootMismatch", err)
+	}
+	badHeads := c
+	badHeads.LotHeads[0] ^= 1
+	if _, err := n.Cosign(ctx, badHeads); !errors.Is(err, ErrRootMismatch) {
+		t.Fatalf("Cosign of another lot-head map root: %v, want ErrRootMismatch", err)
 	}
 	other := c
 	other.Origin = "traceledger/0000000000000000"

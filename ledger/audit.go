@@ -22,8 +22,8 @@ const MaxAuditFailures = 100
 // the replay, naming each key that differs; it checks what it can of the
 // keys written by other means (applied index, apply progress, node
 // metadata, checkpoints) and reports any key outside the key table
-// (storage.go); and it checks the latest checkpoint's root (and, with
-// trusted keys, its signatures).
+// (storage.go); and it checks the latest checkpoint's root and lot-head
+// map root (and, with trusted keys, its signatures).
 func Audit(src Reader, scratch Store, trusted []string) []Failure {
 	var fails []Failure
 	fail := func(seq int64, format string, args ...any) bool {
@@ -86,8 +86,12 @@ func Audit(src Reader, scratch Store, trusted []string) []Failure {
 	case ok:
 		if cp.Size > size {
 			fail(-1, "latest checkpoint has size %d, the log only %d entries", cp.Size, size)
-		} else if root, err := TreeHashAt(src, cp.Size); err != nil || root != cp.Root {
+		} else if h, err := HeadAt(src, cp.Size); err != nil || h.Root != cp.Root {
 			fail(-1, "latest checkpoint (size %d) does not match the log's root at that size", cp.Size)
+		} else if cp.HasLotHeads && cp.LotHeads != h.LotHeads {
+			// The map's records are compared with the replay's above, so
+			// h.LotHeads is the root recomputed from the entries.
+			fail(-1, "latest checkpoint (size %d) does not match the lot-head map's root at that size", cp.Size)
 		}
 		if len(trusted) > 0 {
 			if _, _, err := OpenCheckpoint(msg, trusted); err != nil {
@@ -100,7 +104,7 @@ func Audit(src Reader, scratch Store, trusted []string) []Failure {
 
 // derivedPrefixes are the keys Apply derives from entries: compareState
 // compares them with the replay.
-var derivedPrefixes = [][]byte{prefixEntry, prefixHash, prefixLot, prefixParticipant, prefixID, []byte("x/"), keySize, keyEventIndex}
+var derivedPrefixes = [][]byte{prefixEntry, prefixHash, prefixLot, prefixParticipant, prefixID, []byte("x/"), prefixLotMap, keySize, keyEventIndex}
 
 // otherKeys are the keys of the key table (storage.go) written by other
 // means than Apply. Audit cannot recompute them from the entries; check
@@ -113,8 +117,10 @@ var otherKeys = []struct {
 }{
 	{keyApplied, true, checkApplied},
 	{keyApplyProgress, true, checkApplyProgress},
+	{keyLotHeadsUpgrade, true, checkLotHeadsUpgrade},
 	{prefixNodeMeta, false, checkNodeMeta},
 	{keyLatestCheckpoint, true, nil}, // checked against the log's root by Audit
+	{keyWitnessedCheckpoint, true, checkCheckpointNote},
 	{prefixCheckpoint, false, checkCheckpoint},
 }
 
@@ -210,6 +216,27 @@ func checkNodeMeta(k, v []byte) string {
 	return ""
 }
 
+// checkLotHeadsUpgrade: m/lotheads is empty (done) or the next entry to
+// map (8 bytes, an upgrade under way).
+func checkLotHeadsUpgrade(_, v []byte) string {
+	if len(v) != 0 && len(v) != 8 {
+		return fmt.Sprintf("holds %d bytes, want 0 or 8", len(v))
+	}
+	return ""
+}
+
+// checkCheckpointNote: the value is a checkpoint note.
+func checkCheckpointNote(_, v []byte) string {
+	text, _, ok := SplitNote(v)
+	if !ok {
+		return "is not a checkpoint note"
+	}
+	if _, err := ParseCheckpoint(text); err != nil {
+		return fmt.Sprintf("is not a checkpoint note: %v", err)
+	}
+	return ""
+}
+
 // checkCheckpoint: c/<size:8> holds a checkpoint note of that size.
 func checkCheckpoint(k, v []byte) string {
 	if len(k) != len(prefixCheckpoint)+8 {
@@ -291,6 +318,8 @@ func keyName(k []byte) string {
 		return "x/l/" + printable(k[4:len(k)-9]) + "/" + strconv.FormatUint(beUint64(k[len(k)-8:]), 10)
 	case bytes.HasPrefix(k, prefixCheckpoint) && len(k) == len(prefixCheckpoint)+8:
 		return "c/" + strconv.FormatUint(beUint64(k[2:]), 10) + " (checkpoint)"
+	case lotMapKeyName(k) != "":
+		return lotMapKeyName(k)
 	}
 	return printable(k)
 }

@@ -325,7 +325,7 @@ func TestAuditCheckpoint(t *testing.T) {
 	tooLarge := ledger.Checkpoint{Origin: h.cp.Origin, Size: n + 5, Root: h.cp.Root}
 	var head ledger.Head
 	h.view(func(r ledger.Reader) (err error) { head, err = ledger.ReadHead(r); return err })
-	current := ledger.Checkpoint{Origin: h.cp.Origin, Size: head.Size, Root: head.Root}
+	current := head.Checkpoint(h.cp.Origin)
 
 	cases := []struct {
 		name    string

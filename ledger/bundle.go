@@ -21,6 +21,7 @@ import (
 //	 "checkpoint": "<cosigned checkpoint note>",
 //	 "node_keys": ["<note verifier key>", …],
 //	 "lots": {"<gtin>/<lot>": [seq, …], …},
+//	 "lot_heads": {"<gtin>/<lot>": {"seq": N, "proof": ["<base64 hash>", …]}, …},
 //	 "entries": [{"entry": {…canonical entry…}, "inclusion_proof": ["<base64 hash>", …]}, …]}
 //
 // entries holds, in log order: the genesis entry; every entry naming the
@@ -29,7 +30,10 @@ import (
 // registration of every participant who signed one of them or received a
 // lot, up to the genesis admins. lots lists the entries the ledger holds for
 // each of those lots. Each entry carries its RFC 6962 inclusion proof in the
-// tree of the checkpoint's size.
+// tree of the checkpoint's size. lot_heads proves, for every lot with an
+// entry below the checkpoint's size, which entry is its latest, against
+// the lot-head map root the checkpoint carries (lotheads.go): a bundle that
+// stops short of a lot's newest entry — a left-out recall — fails.
 //
 // node_keys are the cluster's keys when the bundle was made; a careful
 // verifier trusts its own copy of them instead (traceledger verify --trust).
@@ -39,12 +43,20 @@ const BundleFormat = "traceledger-provenance/1"
 
 // Bundle is a provenance bundle.
 type Bundle struct {
-	Format     string              `json:"format"`
-	Lot        LotRef              `json:"lot"`
-	Checkpoint string              `json:"checkpoint"`
-	NodeKeys   []string            `json:"node_keys"`
-	Lots       map[string][]uint64 `json:"lots"`
-	Entries    []BundleEntry       `json:"entries"`
+	Format     string                   `json:"format"`
+	Lot        LotRef                   `json:"lot"`
+	Checkpoint string                   `json:"checkpoint"`
+	NodeKeys   []string                 `json:"node_keys"`
+	Lots       map[string][]uint64      `json:"lots"`
+	LotHeads   map[string]BundleLotHead `json:"lot_heads,omitempty"`
+	Entries    []BundleEntry            `json:"entries"`
+}
+
+// BundleLotHead is a lot's latest entry at the checkpoint and its proof in
+// the lot-head map.
+type BundleLotHead struct {
+	Seq   uint64   `json:"seq"`
+	Proof []string `json:"proof"`
 }
 
 // BundleEntry is an entry and its inclusion proof.
@@ -69,7 +81,7 @@ func BuildBundle(r Reader, ref LotRef, cp Checkpoint, msg []byte, nodeKeys []str
 	} else if l == nil {
 		return nil, ErrUnknownLot.Detail("%s", ref)
 	}
-	lots, err := provenanceLots(r, ref)
+	lots, err := provenanceLots(r, ref, storedTransformInputs(r))
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +101,23 @@ func BuildBundle(r Reader, ref LotRef, cp Checkpoint, msg []byte, nodeKeys []str
 			}
 		}
 		b.Lots[ref.String()] = covered
+		if len(covered) == 0 {
+			continue
+		}
+		p, err := ProveLotHead(r, cp.Size, ref)
+		if errors.Is(err, ErrNoLotHead) {
+			// A ledger written before the lot-head map: the bundle
+			// carries no proof, and VerifyBundle says completeness is
+			// not proven.
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if b.LotHeads == nil {
+			b.LotHeads = map[string]BundleLotHead{}
+		}
+		b.LotHeads[ref.String()] = BundleLotHead{Seq: p.Seq, Proof: EncodeProof(p.Siblings)}
 	}
 	// Participants: every signer and recipient, then who registered them.
 	var queue []common.Address
@@ -153,11 +182,41 @@ func BuildBundle(r Reader, ref LotRef, cp Checkpoint, msg []byte, nodeKeys []str
 	return b, nil
 }
 
+// storedTransformInputs returns, for a lot, the inputs of every transform
+// in the ledger that names it, read through its index.
+func storedTransformInputs(r Reader) func(LotRef) ([]LotRef, error) {
+	return func(x LotRef) ([]LotRef, error) {
+		seqs, err := LotSeqs(r, x)
+		if err != nil {
+			return nil, err
+		}
+		var inputs []LotRef
+		for _, s := range seqs {
+			e, _, err := GetEntry(r, s)
+			if err != nil {
+				return nil, err
+			}
+			if e.Type != TypeTransform {
+				continue
+			}
+			rec, err := DecodeRecord(e.Record)
+			if err != nil {
+				return nil, errCorrupt("entry %d: %v", s, err)
+			}
+			for _, in := range rec.Transform.Inputs {
+				inputs = append(inputs, in.Lot)
+			}
+		}
+		return inputs, nil
+	}
+}
+
 // provenanceLots returns ref, its ancestors and descendants, and the
 // ancestors of every descendant and of every input of a transform that
-// names one of them: every lot whose history the replay in VerifyBundle
-// needs.
-func provenanceLots(r Reader, ref LotRef) (map[LotRef]bool, error) {
+// names one of them (transformInputs gives those inputs for a lot): every
+// lot whose history the replay in VerifyBundle needs. It reads lots by
+// key only.
+func provenanceLots(r Reader, ref LotRef, transformInputs func(LotRef) ([]LotRef, error)) (map[LotRef]bool, error) {
 	start, err := GetLot(r, ref)
 	if err != nil || start == nil {
 		return nil, err
@@ -197,7 +256,7 @@ func provenanceLots(r Reader, ref LotRef) (map[LotRef]bool, error) {
 		// their upstream is needed to replay the transform.
 		frontier = frontier[:0]
 		for _, l := range fresh {
-			inputs, err := transformInputs(r, l.Ref())
+			inputs, err := transformInputs(l.Ref())
 			if err != nil {
 				return nil, err
 			}
@@ -217,32 +276,6 @@ func provenanceLots(r Reader, ref LotRef) (map[LotRef]bool, error) {
 		}
 	}
 	return lots, nil
-}
-
-// transformInputs lists the inputs of every transform in lot's history.
-func transformInputs(r Reader, lot LotRef) ([]LotRef, error) {
-	seqs, err := LotSeqs(r, lot)
-	if err != nil {
-		return nil, err
-	}
-	var out []LotRef
-	for _, s := range seqs {
-		e, _, err := GetEntry(r, s)
-		if err != nil {
-			return nil, err
-		}
-		if e.Type != TypeTransform {
-			continue
-		}
-		rec, err := DecodeRecord(e.Record)
-		if err != nil {
-			return nil, errCorrupt("entry %d: %v", s, err)
-		}
-		for _, in := range rec.Transform.Inputs {
-			out = append(out, in.Lot)
-		}
-	}
-	return out, nil
 }
 
 // EncodeProof writes proof hashes in base64, as checkpoints write roots.
@@ -384,21 +417,97 @@ func VerifyBundle(b *Bundle, trusted []string) (Checkpoint, []Failure) {
 	if _, ok := b.Lots[b.Lot.String()]; !ok {
 		fail(-1, "the bundle lists no entries for its own lot %s", b.Lot)
 	}
-	st, replayFails := replay(entries)
+	st, logSeqs, replayFails := replay(entries)
 	fails = append(fails, replayFails...)
 	_ = st.View(func(r Reader) error {
 		if l, err := GetLot(r, b.Lot); err != nil || l == nil {
 			fail(-1, "the bundle's entries do not create its own lot %s", b.Lot)
+			return nil
 		}
+		fails = append(fails, checkLotHeads(r, logSeqs, entries, b, cp)...)
 		return nil
 	})
 	return cp, fails
 }
 
-// replay applies entries in order to an empty in-memory ledger, reports
-// every entry the rules refuse, and returns the replayed state.
-func replay(entries []*Entry) (*MemStore, []Failure) {
+// checkLotHeads checks that the bundle holds, for every lot whose history
+// it must carry (provenanceLots, computed over the replayed entries r), the
+// lot's latest entry at the checkpoint: the head the replay ends at must
+// be the head the checkpoint's lot-head map commits to. The replay numbers
+// its entries afresh; logSeqs maps its seqs back to the log's. Each check
+// costs one hash per level of the lot's path, O(log lots).
+func checkLotHeads(r Reader, logSeqs []uint64, entries []*Entry, b *Bundle, cp Checkpoint) []Failure {
 	var fails []Failure
+	fail := func(format string, args ...any) {
+		fails = append(fails, Failure{Seq: -1, What: fmt.Sprintf(format, args...)})
+	}
+	if !cp.HasLotHeads {
+		fail("completeness not proven: the checkpoint commits to no lot heads, so newer entries of these lots (a recall) could be missing")
+		return fails
+	}
+	// The transforms among the bundle's own entries, by every lot they
+	// name: the replayed store would have to be scanned for them.
+	inputs := map[LotRef][]LotRef{}
+	for _, e := range entries {
+		if e.Type != TypeTransform {
+			continue
+		}
+		rec, err := DecodeRecord(e.Record)
+		if err != nil {
+			continue // the replay has reported it
+		}
+		for _, l := range rec.Lots() {
+			for _, in := range rec.Transform.Inputs {
+				inputs[l] = append(inputs[l], in.Lot)
+			}
+		}
+	}
+	lots, err := provenanceLots(r, b.Lot, func(x LotRef) ([]LotRef, error) { return inputs[x], nil })
+	if err != nil {
+		fail("cannot walk the bundle's lots: %v", err)
+		return fails
+	}
+	refs := make([]LotRef, 0, len(lots))
+	for ref := range lots {
+		refs = append(refs, ref)
+	}
+	sort.Slice(refs, func(i, j int) bool { return refs[i].String() < refs[j].String() })
+	for _, ref := range refs {
+		rs, ok, err := LotHead(r, ref)
+		if err != nil || !ok || rs >= uint64(len(logSeqs)) {
+			fail("lot %s has no entry in the bundle", ref)
+			continue
+		}
+		have := logSeqs[rs]
+		h, ok := b.LotHeads[ref.String()]
+		if !ok {
+			fail("completeness of lot %s not proven: the bundle has no proof of its latest entry", ref)
+			continue
+		}
+		sibs, err := DecodeProof(h.Proof)
+		if err == nil {
+			err = CheckLotHead(LotHeadProof{Seq: h.Seq, Siblings: sibs}, cp.LotHeads, ref)
+		}
+		if err != nil {
+			fail("lot %s: the proof of its latest entry does not hold: %v", ref, err)
+			continue
+		}
+		switch {
+		case have < h.Seq:
+			fail("lot %s: the bundle stops at entry %d, but the lot's latest entry at the checkpoint is entry %d (newer entries, possibly a recall, are missing)", ref, have, h.Seq)
+		case have > h.Seq:
+			fail("lot %s: the checkpoint's lot heads name entry %d as its latest, older than the bundle's entry %d", ref, h.Seq, have)
+		}
+	}
+	return fails
+}
+
+// replay applies entries in order to an empty in-memory ledger, reports
+// every entry the rules refuse, and returns the replayed state with, for
+// each of its seqs, the seq the entry has in the log.
+func replay(entries []*Entry) (*MemStore, []uint64, []Failure) {
+	var fails []Failure
+	var logSeqs []uint64
 	st := NewMemStore()
 	for _, e := range entries {
 		res, err := ReplayEntry(st, e)
@@ -407,9 +516,11 @@ func replay(entries []*Entry) (*MemStore, []Failure) {
 			fails = append(fails, Failure{Seq: int64(e.Seq), What: fmt.Sprintf("cannot replay: %v", err)})
 		case res.Err != nil:
 			fails = append(fails, Failure{Seq: int64(e.Seq), What: fmt.Sprintf("%s refused by the ledger's rules: %v", e.Type, res.Err)})
+		default:
+			logSeqs = append(logSeqs, e.Seq)
 		}
 	}
-	return st, fails
+	return st, logSeqs, fails
 }
 
 // ReplayEntry applies one stored entry to st as the state machine applied

@@ -50,7 +50,7 @@ func TestBundleEveryLotOfAGraph(t *testing.T) {
 		origin, err = ledger.Origin(r)
 		return err
 	})
-	cp := ledger.Checkpoint{Origin: origin, Size: head.Size, Root: head.Root}
+	cp := head.Checkpoint(origin)
 	msg := cosign(t, cp, nodes...)
 	trusted := verifierKeys(nodes...)
 

@@ -63,7 +63,7 @@ func newProvHistory(t testing.TB) *provHistory {
 		origin, err = ledger.Origin(r)
 		return err
 	})
-	h.cp = ledger.Checkpoint{Origin: origin, Size: head.Size, Root: head.Root}
+	h.cp = head.Checkpoint(origin)
 	h.msg = cosign(t, h.cp, h.nodes...)
 	if err := f.db.Update(func(w ledger.Writer) error { return ledger.PutCheckpoint(w, h.msg) }); err != nil {
 		t.Fatal(err)
@@ -85,6 +85,22 @@ func (h *provHistory) bundle(t testing.TB, lot string) *ledger.Bundle {
 		return err
 	})
 	return b
+}
+
+// bundleAtHead makes the bundle of lot against a checkpoint of the whole
+// log, past h.cp: it holds the entries made after h.cp.
+func (h *provHistory) bundleAtHead(t testing.TB, lot string) (*ledger.Bundle, ledger.Checkpoint) {
+	t.Helper()
+	var head ledger.Head
+	h.view(func(r ledger.Reader) (err error) { head, err = ledger.ReadHead(r); return err })
+	cp := head.Checkpoint(h.cp.Origin)
+	msg := cosign(t, cp, h.nodes...)
+	var b *ledger.Bundle
+	h.view(func(r ledger.Reader) (err error) {
+		b, err = ledger.BuildBundle(r, ref(lot), cp, msg, h.trusted())
+		return err
+	})
+	return b, cp
 }
 
 // cloneBundle deep-copies a bundle through its JSON form, as a verifier reads it.
@@ -245,15 +261,7 @@ func TestBundleContents(t *testing.T) {
 // the late inspection and its inspector's registration now belong in it.
 func TestBundleCheckpointBoundary(t *testing.T) {
 	h := newProvHistory(t)
-	var head ledger.Head
-	h.view(func(r ledger.Reader) (err error) { head, err = ledger.ReadHead(r); return err })
-	cp := ledger.Checkpoint{Origin: h.cp.Origin, Size: head.Size, Root: head.Root}
-	msg := cosign(t, cp, h.nodes...)
-	var b *ledger.Bundle
-	h.view(func(r ledger.Reader) (err error) {
-		b, err = ledger.BuildBundle(r, ref("D1"), cp, msg, h.trusted())
-		return err
-	})
+	b, cp := h.bundleAtHead(t, "D1")
 	seqs := map[uint64]bool{}
 	for _, s := range bundleSeqs(t, b) {
 		seqs[s] = true

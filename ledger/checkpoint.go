@@ -20,7 +20,11 @@ import (
 //	traceledger/4f0c2a9b1e7d3c55
 //	1234
 //	qvU8c8vA1Dk8vUfWm2S3yXgQW5cQ3cxYxqvZr0ZlH0M=
+//	lot-heads 3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=
 //
+// The fourth line, an extension line of the format, is the root of the
+// lot-head map at that size (lotheads.go): it commits to the latest entry
+// of every lot, so that a bundle cannot leave out a lot's newest entries.
 // signed as a note (golang.org/x/mod/sumdb/note, https://c2sp.org/signed-note)
 // by the Ed25519 key of every node that checked the root against its own
 // copy of the log. A verifier trusts a checkpoint signed by a majority of
@@ -35,15 +39,25 @@ type Checkpoint struct {
 	Origin string
 	Size   uint64
 	Root   tlog.Hash
+	// LotHeads is the root of the lot-head map of the log of this size,
+	// when HasLotHeads: a checkpoint written before the map existed has
+	// none and proves nothing about lot heads.
+	LotHeads    tlog.Hash
+	HasLotHeads bool
 }
 
 // FormatCheckpoint returns the note text of c.
 func FormatCheckpoint(c Checkpoint) []byte {
-	return fmt.Appendf(nil, "%s\n%d\n%s\n", c.Origin, c.Size, base64.StdEncoding.EncodeToString(c.Root[:]))
+	b := fmt.Appendf(nil, "%s\n%d\n%s\n", c.Origin, c.Size, base64.StdEncoding.EncodeToString(c.Root[:]))
+	if c.HasLotHeads {
+		b = append(b, formatLotHeadsLine(c.LotHeads)...)
+	}
+	return b
 }
 
 // ParseCheckpoint parses note text written by FormatCheckpoint. Extension
-// lines after the third are allowed by the format and ignored.
+// lines after the third are allowed by the format (each non-empty and
+// ending in a newline); the lot-heads line is read, others are ignored.
 func ParseCheckpoint(text []byte) (Checkpoint, error) {
 	lines := strings.SplitN(string(text), "\n", 4)
 	if len(lines) < 4 || lines[0] == "" || strings.TrimSpace(lines[0]) != lines[0] {
@@ -59,6 +73,16 @@ func ParseCheckpoint(text []byte) (Checkpoint, error) {
 	}
 	c := Checkpoint{Origin: lines[0], Size: n}
 	copy(c.Root[:], root)
+	for rest := lines[3]; rest != ""; {
+		line, after, ok := strings.Cut(rest, "\n")
+		if line == "" || !ok {
+			return Checkpoint{}, ErrCheckpoint.Detail("malformed extension lines")
+		}
+		rest = after
+	}
+	if c.LotHeads, c.HasLotHeads, err = parseLotHeadsExtension(lines[3]); err != nil {
+		return Checkpoint{}, err
+	}
 	return c, nil
 }
 
@@ -132,13 +156,20 @@ func OpenCheckpoint(msg []byte, trusted []string) (Checkpoint, []string, error) 
 //
 //	c/latest          the latest cosigned checkpoint note
 //	c/<size:8>        the cosigned checkpoint note of that size
+//	c/witnessed       the newest checkpoint note that gained cosignatures
+//	                  after it was stored: those of outside witnesses
 var (
-	keyLatestCheckpoint = []byte("c/latest")
-	prefixCheckpoint    = []byte("c/")
+	keyLatestCheckpoint    = []byte("c/latest")
+	keyWitnessedCheckpoint = []byte("c/witnessed")
+	prefixCheckpoint       = []byte("c/")
 )
 
-// PutCheckpoint stores a cosigned checkpoint note. A checkpoint no larger
-// than the latest one is ignored: checkpoints only move forward.
+// PutCheckpoint stores a cosigned checkpoint note. Checkpoints only move
+// forward: a note larger than the latest becomes the latest. A note over
+// the very text of a stored checkpoint adds its signature lines to it —
+// how the witnesses' cosignatures, which arrive after the nodes', are
+// published — and makes it the witnessed checkpoint if it is the newest
+// such. Any other note no larger than the latest is ignored.
 //
 // A malformed note is refused with ErrCheckpoint and nothing is stored.
 func PutCheckpoint(w Writer, msg []byte) error {
@@ -150,31 +181,67 @@ func PutCheckpoint(w Writer, msg []byte) error {
 	if err != nil {
 		return err
 	}
-	if cur, _, ok, err := LatestCheckpoint(w); err != nil {
+	cur, _, ok, err := LatestCheckpoint(w)
+	if err != nil {
 		return err
-	} else if ok && cur.Size >= c.Size {
+	}
+	if !ok || cur.Size < c.Size {
+		if err := w.Set(cat(prefixCheckpoint, u64(c.Size)), msg); err != nil {
+			return err
+		}
+		return w.Set(keyLatestCheckpoint, msg)
+	}
+	stored, ok, err := w.Get(cat(prefixCheckpoint, u64(c.Size)))
+	if err != nil || !ok {
+		return err
+	}
+	if st, _, _ := SplitNote(stored); !bytes.Equal(st, text) {
 		return nil
 	}
-	if err := w.Set(cat(prefixCheckpoint, u64(c.Size)), msg); err != nil {
+	merged, err := MergeCosignatures(stored, msg)
+	if err != nil || bytes.Equal(merged, stored) {
 		return err
 	}
-	return w.Set(keyLatestCheckpoint, msg)
+	if err := w.Set(cat(prefixCheckpoint, u64(c.Size)), merged); err != nil {
+		return err
+	}
+	if cur.Size == c.Size {
+		if err := w.Set(keyLatestCheckpoint, merged); err != nil {
+			return err
+		}
+	}
+	if wc, _, ok, err := readCheckpoint(w, keyWitnessedCheckpoint); err != nil {
+		return err
+	} else if ok && wc.Size > c.Size {
+		return nil
+	}
+	return w.Set(keyWitnessedCheckpoint, merged)
+}
+
+// WitnessedCheckpoint returns the newest checkpoint that gained
+// cosignatures after it was stored (see PutCheckpoint) and its note.
+func WitnessedCheckpoint(r Reader) (Checkpoint, []byte, bool, error) {
+	return readCheckpoint(r, keyWitnessedCheckpoint)
 }
 
 // LatestCheckpoint returns the latest stored checkpoint and its note.
 func LatestCheckpoint(r Reader) (Checkpoint, []byte, bool, error) {
-	v, ok, err := r.Get(keyLatestCheckpoint)
+	return readCheckpoint(r, keyLatestCheckpoint)
+}
+
+func readCheckpoint(r Reader, key []byte) (Checkpoint, []byte, bool, error) {
+	v, ok, err := r.Get(key)
 	if err != nil || !ok {
 		return Checkpoint{}, nil, false, err
 	}
 	msg := append([]byte(nil), v...)
 	text, _, ok := SplitNote(msg)
 	if !ok {
-		return Checkpoint{}, nil, false, errCorrupt("stored checkpoint is not a note")
+		return Checkpoint{}, nil, false, errCorrupt("stored checkpoint %s is not a note", key)
 	}
 	c, err := ParseCheckpoint(text)
 	if err != nil {
-		return Checkpoint{}, nil, false, errCorrupt("stored checkpoint: %v", err)
+		return Checkpoint{}, nil, false, errCorrupt("stored checkpoint %s: %v", key, err)
 	}
 	return c, msg, true, nil
 }

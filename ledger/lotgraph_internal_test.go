@@ -7,8 +7,8 @@ import (
 )
 
 // graphStore writes lots whose Parents/Children are given by edges
-// (parent → children), as the state would hold them.
-func graphStore(t *testing.T, edges map[string][]string, extra ...string) (*MemStore, func(string) LotRef) {
+// (parent → child, in order), as the state would hold them.
+func graphStore(t *testing.T, edges [][2]string, extra ...string) (*MemStore, func(string) LotRef) {
 	t.Helper()
 	ref := func(name string) LotRef { return LotRef{GTIN: "08936000100025", Lot: name} }
 	lots := map[string]*Lot{}
@@ -18,11 +18,10 @@ func graphStore(t *testing.T, edges map[string][]string, extra ...string) (*MemS
 		}
 		return lots[n]
 	}
-	for p, cs := range edges {
-		for _, c := range cs {
-			get(p).Children = append(get(p).Children, ref(c))
-			get(c).Parents = append(get(c).Parents, ref(p))
-		}
+	for _, e := range edges {
+		p, c := e[0], e[1]
+		get(p).Children = append(get(p).Children, ref(c))
+		get(c).Parents = append(get(c).Parents, ref(p))
 	}
 	for _, n := range extra {
 		get(n)
@@ -60,7 +59,7 @@ func walkNames(t *testing.T, m *MemStore, start LotRef, dir Direction, limit int
 
 func TestWalkLots(t *testing.T) {
 	// a → b, c; b → d; c → d (a diamond); d → e
-	m, ref := graphStore(t, map[string][]string{"a": {"b", "c"}, "b": {"d"}, "c": {"d"}, "d": {"e"}})
+	m, ref := graphStore(t, [][2]string{{"a", "b"}, {"a", "c"}, {"b", "d"}, {"c", "d"}, {"d", "e"}})
 	got, err := walkNames(t, m, ref("a"), Downstream, 0)
 	if err != nil || fmt.Sprint(got) != "[a b c d e]" {
 		t.Errorf("downstream of a: %v %v, want [a b c d e] (breadth first, d once)", got, err)

@@ -45,10 +45,32 @@ func appendLeaf(w Writer, n int64, leaf tlog.Hash) error {
 	return nil
 }
 
-// Head is the size of the log and its Merkle root.
+// Head is the size of the log, its Merkle root and the root of its
+// lot-head map (lotheads.go).
 type Head struct {
-	Size uint64
-	Root tlog.Hash
+	Size     uint64
+	Root     tlog.Hash
+	LotHeads tlog.Hash
+}
+
+// Checkpoint is the checkpoint of this head in the ledger of the given
+// origin.
+func (h Head) Checkpoint(origin string) Checkpoint {
+	return Checkpoint{Origin: origin, Size: h.Size, Root: h.Root, LotHeads: h.LotHeads, HasLotHeads: true}
+}
+
+// HeadAt returns the head of the log of the given size (at most the
+// current size).
+func HeadAt(r Reader, size uint64) (Head, error) {
+	root, err := tlog.TreeHash(int64(size), hashReader{r})
+	if err != nil {
+		return Head{}, err
+	}
+	lh, err := LotHeadsRoot(r, size)
+	if err != nil {
+		return Head{}, err
+	}
+	return Head{Size: size, Root: root, LotHeads: lh}, nil
 }
 
 // ReadHead returns the current size and root hash of the log.
@@ -57,11 +79,7 @@ func ReadHead(r Reader) (Head, error) {
 	if err != nil {
 		return Head{}, err
 	}
-	root, err := tlog.TreeHash(int64(n), hashReader{r})
-	if err != nil {
-		return Head{}, err
-	}
-	return Head{Size: n, Root: root}, nil
+	return HeadAt(r, n)
 }
 
 // ProveInclusion returns the RFC 6962 inclusion proof of entry seq in the

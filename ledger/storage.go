@@ -60,6 +60,8 @@ type Store interface {
 //	x/t/<gtin:14><lot>        seq:8 of the latest entry naming the lot (its Prev for the next)
 //	x/q/t/<time:8><seq:8>     empty: events by event time (see eventindex.go)
 //	x/q/k/<kind:1><value>\0<seq:8>  empty: events by epc, epcClass, bizStep … (eventindex.go)
+//	s/c/<depth:2><prefix:32>  seq:8 ‖ lot-head map node now (see lotheads.go)
+//	s/v/<depth:2><prefix:32><^seq:8>  lot-head map node as entry seq left it
 //	m/size                    number of entries:8
 //	m/events                  0x01: every entry has its x/q/ event indexes (set at genesis,
 //	                          or by IndexEvents on a ledger written before them)
@@ -68,10 +70,14 @@ type Store interface {
 //	m/piece                   progress of a Raft log applied piecewise: log index:8 ‖
 //	                          last envelope applied:8, empty when none (consensus FSM,
 //	                          SetApplyProgress)
+//	m/lotheads                next entry to map while UpgradeLotHeads builds the lot-head
+//	                          map of an older ledger:8, empty once done (lotheads_upgrade.go)
 //	n/<node id>               JSON metadata a node published through the log (payload
 //	                          kind CmdNodeMeta; consensus FSM, at NodeMetaKey)
 //	c/latest, c/<size:8>      cosigned checkpoint notes (payload kind CmdCheckpoint;
 //	                          PutCheckpoint, see checkpoint.go)
+//	c/witnessed               the newest checkpoint note with witness cosignatures
+//	                          (PutCheckpoint)
 var (
 	prefixEntry       = []byte("e/")
 	prefixHash        = []byte("h/")

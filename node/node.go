@@ -98,6 +98,9 @@ type Config struct {
 	// (operator, scan limits); Start fills in their store, public URL,
 	// checkpoint summary and logger.
 	Pages consumer.Config
+	// WitnessPolicy names the outside witnesses (C2SP tlog-policy) the
+	// leader sends each checkpoint to; nil: none.
+	WitnessPolicy *ledger.WitnessPolicy
 }
 
 var _ api.ApplyCounters = (*consensus.Node)(nil)
@@ -173,6 +176,15 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		ln.Close()
 		return nil, err
 	}
+	// A ledger written before the lot-head map gets one, before Raft
+	// applies anything new.
+	if walked, err := ledger.UpgradeLotHeads(n.store); err != nil {
+		n.store.Close()
+		ln.Close()
+		return nil, err
+	} else if walked > 0 {
+		n.logger.Info("built the lot-head map of an older ledger", "entries", walked)
+	}
 	skey, vkey, err := loadCheckpointKey(filepath.Join(cfg.DataDir, "node.key"), cfg.ID)
 	if err != nil {
 		n.store.Close()
@@ -197,6 +209,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		HTTPAdvertise: n.httpURL, Bootstrap: cfg.Bootstrap, Admins: cfg.Admins, Logger: n.logger,
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs,
+		WitnessPolicy: cfg.WitnessPolicy,
 	}, n.store)
 	if err != nil {
 		stream.Close()

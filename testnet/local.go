@@ -42,6 +42,8 @@ type LocalOptions struct {
 	// HTTPS serves each node's public API with its peer certificate
 	// (needs PeerTLS): joins then go to an https:// URL.
 	HTTPS bool
+	// WitnessPolicy names outside witnesses for every node.
+	WitnessPolicy *ledger.WitnessPolicy
 }
 
 // TB is the part of testing.TB the in-process cluster uses. Declaring it
@@ -95,6 +97,7 @@ func StartLocal(t TB, n int, opts LocalOptions) *Local {
 			HTTPAddr: freeAddr(t), RaftAddr: freeAddr(t), Logger: opts.Logger,
 			HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
 			SnapshotThreshold: opts.SnapshotThreshold, TrailingLogs: opts.TrailingLogs, ClusterSecret: c.Secret,
+			WitnessPolicy: opts.WitnessPolicy,
 		})
 		if opts.PeerTLS {
 			p, err := LoadPeerTLS(c.CertDir, c.cfgs[i].ID)

@@ -67,16 +67,15 @@ func (c *Cluster) commit(cmd *ledger.Command) ([]ledger.Result, error) {
 		if res, err = ledger.Apply(w, cmd); err != nil {
 			return err
 		}
-		var cp ledger.Checkpoint
-		if cp.Origin, err = ledger.Origin(w); err != nil {
+		origin, err := ledger.Origin(w)
+		if err != nil {
 			return err
 		}
 		h, err := ledger.ReadHead(w)
 		if err != nil {
 			return err
 		}
-		cp.Size, cp.Root = h.Size, h.Root
-		msg, err := ledger.SignCheckpoint(cp, c.key)
+		msg, err := ledger.SignCheckpoint(h.Checkpoint(origin), c.key)
 		if err != nil {
 			return err
 		}
@@ -170,7 +169,7 @@ func (c *Cluster) Cosign(ctx context.Context, cp ledger.Checkpoint) ([]byte, err
 	var ok bool
 	err := c.store.View(func(r ledger.Reader) error {
 		h, err := ledger.ReadHead(r)
-		ok = err == nil && h.Size == cp.Size && h.Root == cp.Root
+		ok = err == nil && h.Size == cp.Size && h.Root == cp.Root && (!cp.HasLotHeads || h.LotHeads == cp.LotHeads)
 		return err
 	})
 	if err != nil {

@@ -75,6 +75,8 @@ type texts struct {
 	Catch, CatchPlace, CatchDate, Origin, OperatedBy, Contact                    string
 	SigPlain, SigPlainBad, CheckpointPlain, CheckpointPlainPending               string
 	CheckpointPlainNone, Details                                                 string
+	HeadsOK, HeadsShort, HeadsNone, HeadsBroken                                  string
+	HeadsPlain, HeadsPlainShort, HeadsPlainNone, HeadsPlainBroken                string
 	LotsOnLedger                                                                 string
 
 	Units  map[string]string
@@ -137,6 +139,14 @@ func catalog() map[string]*texts {
 		CheckpointPlainPending: "Các bước mới nhất đang chờ máy chủ xác nhận; hãy tải lại sau ít phút.",
 		CheckpointPlainNone:    "Máy chủ này chưa có xác nhận chéo từ các máy chủ khác.",
 		Details:                "chi tiết",
+		HeadsOK:                "Trang có bước mới nhất của lô và của từng lô nguồn đúng như checkpoint cam kết (bản đồ đầu lô, bằng chứng Merkle): không bước nào, kể cả lệnh thu hồi, bị giấu.",
+		HeadsShort:             "CẢNH BÁO: checkpoint cam kết bước %d là bước mới nhất của lô %s, nhưng trang này không có bước đó. Có thể một bước mới hơn, như lệnh thu hồi, đã bị giấu.",
+		HeadsNone:              "Checkpoint này chưa cam kết bước mới nhất của từng lô, nên chưa chứng minh được trang không thiếu bước mới hơn.",
+		HeadsBroken:            "CẢNH BÁO: không kiểm tra được bước mới nhất của lô với checkpoint; đừng tin trang này.",
+		HeadsPlain:             "Không thiếu bước nào: trang có bước mới nhất của lô.",
+		HeadsPlainShort:        "Trang thiếu bước mới nhất của lô, có thể là lệnh thu hồi: đừng tin trang này.",
+		HeadsPlainNone:         "Chưa chứng minh được trang có bước mới nhất của lô.",
+		HeadsPlainBroken:       "Không kiểm tra được bước mới nhất của lô: đừng tin trang này.",
 		NoLinkTitle:            "Không có liên kết này",
 		NoLinkBody:             "Sổ cái không có loại liên kết được hỏi cho mã này.",
 		WalkUpTitle:            "Số lô không có trong sổ cái",
@@ -205,6 +215,14 @@ func catalog() map[string]*texts {
 		CheckpointPlainPending: "The newest steps are waiting for the servers' confirmation; reload in a few minutes.",
 		CheckpointPlainNone:    "This server has no cross-confirmation from the other servers yet.",
 		Details:                "details",
+		HeadsOK:                "The page holds the latest entry of the lot and of each source lot, as the checkpoint commits to them (lot-head map, Merkle proofs): no step, a recall included, is hidden.",
+		HeadsShort:             "WARNING: the checkpoint commits to entry %d as the latest of lot %s, but this page does not show it. A newer step, such as a recall, may be hidden.",
+		HeadsNone:              "This checkpoint does not commit to each lot's latest entry, so it is not proven that no newer step is missing.",
+		HeadsBroken:            "WARNING: the lot's latest entry could not be checked against the checkpoint; do not trust this page.",
+		HeadsPlain:             "Nothing is missing: the page shows the lot's latest step.",
+		HeadsPlainShort:        "The page lacks the lot's latest step, possibly a recall: do not trust this page.",
+		HeadsPlainNone:         "It is not proven that the page shows the lot's latest step.",
+		HeadsPlainBroken:       "The lot's latest step could not be checked: do not trust this page.",
 		NoLinkTitle:            "No such link",
 		NoLinkBody:             "The ledger has no link of the requested type for this code.",
 		WalkUpTitle:            "Lot code not on the ledger",

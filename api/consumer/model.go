@@ -189,6 +189,13 @@ type model struct {
 	// older entries.
 	OlderBefore uint64
 
+	// cutoff is, for each lot of the lineage, the newest of its entries
+	// the journey takes (math.MaxUint64 for the page's own lot); shown is
+	// every entry on the page. The verification panel checks them against
+	// the lot heads a checkpoint commits to (checkHeads).
+	cutoff map[ledger.LotRef]uint64
+	shown  map[uint64]bool
+
 	// partySeq is each named participant's UpdatedSeq when the model was
 	// built: a re-registration (new name or town) makes the model stale
 	// even though the lot did not change.
@@ -294,6 +301,10 @@ func buildModel(rd ledger.Reader, lot *ledger.Lot) (*model, error) {
 	if len(seqs) > maxPageEntries {
 		seqs, m.Truncated = seqs[len(seqs)-maxPageEntries:], true
 		m.OlderBefore = seqs[0]
+	}
+	m.cutoff, m.shown = cutoff, make(map[uint64]bool, len(seqs))
+	for _, q := range seqs {
+		m.shown[q] = true
 	}
 
 	entries := make([]decodedEntry, 0, len(seqs))

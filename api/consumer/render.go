@@ -56,6 +56,7 @@ func (c *Consumer) render(name string, data any) ([]byte, error) {
 type cpState struct {
 	OK, Covered   bool
 	Signed, Total int
+	Heads         headState
 }
 
 // String is the state as it goes into an ETag.
@@ -63,7 +64,7 @@ func (s cpState) String() string {
 	if !s.OK {
 		return "none"
 	}
-	return strconv.FormatBool(s.Covered) + "/" + strconv.Itoa(s.Signed) + "/" + strconv.Itoa(s.Total)
+	return strconv.FormatBool(s.Covered) + "/" + strconv.Itoa(s.Signed) + "/" + strconv.Itoa(s.Total) + "/" + s.Heads.String()
 }
 
 func (c *Consumer) checkpointState(m *model) cpState {
@@ -74,7 +75,20 @@ func (c *Consumer) checkpointState(m *model) cpState {
 	if !ok {
 		return cpState{}
 	}
-	return cpState{OK: true, Covered: size > m.MaxSeq, Signed: signed, Total: total}
+	st := cpState{OK: true, Covered: size > m.MaxSeq, Signed: signed, Total: total}
+	err := c.cfg.Store.View(func(rd ledger.Reader) error {
+		cp, _, ok, err := ledger.LatestCheckpoint(rd)
+		if err != nil || !ok {
+			return err
+		}
+		st.Heads, err = checkHeads(rd, cp, m)
+		return err
+	})
+	if err != nil {
+		st.Heads.Broken = true
+		c.log.Error("lot heads of the verification panel", "lot", m.Ref, "err", err)
+	}
+	return st
 }
 
 // scanView is the scan line of a serialised unit's page.

@@ -150,14 +150,29 @@ func auditRemote(ctx context.Context, base string, scratch *badgerkv.DB, trusted
 		if err != nil {
 			fail(-1, "checkpoint: %v", err)
 		} else if cp.Size <= head.Size {
-			var root [32]byte
-			scratch.View(func(r ledger.Reader) (err error) { root, err = ledger.TreeHashAt(r, cp.Size); return err })
-			if root != cp.Root {
-				fail(-1, "the cosigned checkpoint of size %d does not match the replayed log", cp.Size)
+			if what := replayedMismatch(scratch, cp); what != "" {
+				fail(-1, "the cosigned checkpoint of size %d does not match the replayed log: %s", cp.Size, what)
 			}
 		}
 	}
 	return view.Size, fails, nil
+}
+
+// replayedMismatch says how checkpoint cp differs from the replayed log
+// of its size (its root, the root of its lot-head map), "" if it does
+// not. The replay rebuilt the lot-head map from the entries.
+func replayedMismatch(scratch ledger.Store, cp ledger.Checkpoint) string {
+	var h ledger.Head
+	if err := scratch.View(func(r ledger.Reader) (err error) { h, err = ledger.HeadAt(r, cp.Size); return err }); err != nil {
+		return err.Error()
+	}
+	switch {
+	case h.Root != cp.Root:
+		return "another root"
+	case cp.HasLotHeads && h.LotHeads != cp.LotHeads:
+		return "another lot-head map root"
+	}
+	return ""
 }
 
 func parseNoteCheckpoint(msg []byte, trusted []string) (ledger.Checkpoint, error) {

@@ -270,7 +270,7 @@ func get(t *testing.T, base, path string) (int, []byte) {
 }
 
 // post sends raw JSON to base/v1/records.
-func post(t *testing.T, base string, body []byte) (int, []byte) {
+func post(t testing.TB, base string, body []byte) (int, []byte) {
 	t.Helper()
 	resp, err := httpClient.Post(base+"/v1/records", "application/json", bytes.NewReader(body))
 	if err != nil {
@@ -332,7 +332,7 @@ func startNode(t *testing.T, httpAddr string, admin *ecdsa.PrivateKey) *node.Nod
 	return n
 }
 
-func genKey(t *testing.T) *ecdsa.PrivateKey {
+func genKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := crypto.GenerateKey()
 	if err != nil {
@@ -342,7 +342,7 @@ func genKey(t *testing.T) *ecdsa.PrivateKey {
 }
 
 // signRec signs a record with key, filling signer and time.
-func signRec(t *testing.T, key *ecdsa.PrivateKey, rec map[string]any) ledger.Envelope {
+func signRec(t testing.TB, key *ecdsa.PrivateKey, rec map[string]any) ledger.Envelope {
 	t.Helper()
 	rec["signer"] = ledger.AddressOf(key).Hex()
 	if _, ok := rec["time"]; !ok {
@@ -359,7 +359,7 @@ func signRec(t *testing.T, key *ecdsa.PrivateKey, rec map[string]any) ledger.Env
 	return env
 }
 
-func registration(t *testing.T, admin, who *ecdsa.PrivateKey, id string, roles ...string) ledger.Envelope {
+func registration(t testing.TB, admin, who *ecdsa.PrivateKey, id string, roles ...string) ledger.Envelope {
 	return signRec(t, admin, map[string]any{"type": "participant", "id": id,
 		"address": ledger.AddressOf(who).Hex(), "name": "Hợp tác xã " + id, "roles": roles})
 }
@@ -371,7 +371,7 @@ func harvestRecord(id, gtin, lot string) map[string]any {
 		"place":    map[string]string{"name": "Phì Điền, Lục Ngạn"}}
 }
 
-func mustJSON(t *testing.T, v any) []byte {
+func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {

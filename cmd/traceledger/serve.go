@@ -52,6 +52,7 @@ func runServe(ctx context.Context, args []string) error {
 		operatorName  = fs.String("operator-name", "", "who operates this ledger, shown on every consumer page (e.g. Sở Công Thương Bắc Giang)")
 		operatorURL   = fs.String("operator-url", "", "the operator's web site (http or https), linked from every consumer page")
 		operatorPhone = fs.String("operator-phone", "", "a phone number shoppers may call, shown on every consumer page")
+		witnessFile   = fs.String("witness-policy", "", "C2SP tlog-policy file naming outside witnesses (witness NAME VKEY URL, group, quorum): the leader sends each checkpoint to them and publishes their cosignatures")
 		admins        listFlag
 	)
 	fs.Var(&admins, "admin", "genesis admin address 0x… (repeatable; used at bootstrap only)")
@@ -119,6 +120,10 @@ func runServe(ctx context.Context, args []string) error {
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
+	witnesses, err := readWitnessPolicy("--witness-policy", *witnessFile)
+	if err != nil {
+		return err
+	}
 	var adminAddrs []common.Address
 	for _, a := range admins {
 		addr, err := ledger.ParseAddress(a)
@@ -133,7 +138,7 @@ func runServe(ctx context.Context, args []string) error {
 		HTTPAdvertise: strings.TrimRight(*httpAdvertise, "/"), RaftAdvertise: *raftAdvertise,
 		Bootstrap: *bootstrap, Join: *join, NonVoter: *nonVoter, HeavyReadLimit: *readLimit, Admins: adminAddrs, Logger: logger, FaultInjection: *faults,
 		HeartbeatTimeout: *raftTimeout, ElectionTimeout: *raftTimeout, WriteLimit: *writeLimit, ClusterSecret: secret,
-		PeerTLS: peerTLS, TLSCert: *tlsCert, TLSKey: *tlsKey,
+		PeerTLS: peerTLS, TLSCert: *tlsCert, TLSKey: *tlsKey, WitnessPolicy: witnesses,
 		BodyBudget: *bodyBudget << 20, MaxConnsPerClient: *connsPerIP,
 		// The consumer pages, GS1 Digital Link resolver, QR images and labels.
 		PublicURL: *publicURL,

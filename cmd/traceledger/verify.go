@@ -28,7 +28,12 @@ func runVerify(ctx context.Context, args []string) error {
 	tofu := fs.Bool("tofu", false, "trust on first use: with no keys remembered for this ledger, trust the bundle's own node keys and remember them")
 	stateDir := fs.String("state-dir", "", "where checkpoints and keys seen are remembered (default: the user config dir)")
 	nodeURL := fs.String("url", "", "node URL: verify GTIN LOT's provenance fetched from it")
+	policyFile := fs.String("policy", "", "C2SP tlog-policy file: also require its quorum of outside witnesses' cosignatures on the bundle's checkpoint")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	policy, err := readWitnessPolicy("--policy", *policyFile)
+	if err != nil {
 		return err
 	}
 	var src string
@@ -38,7 +43,7 @@ func runVerify(ctx context.Context, args []string) error {
 	case *nodeURL == "" && fs.NArg() == 1:
 		src = fs.Arg(0)
 	default:
-		return errors.New("usage: traceledger verify [--trust KEYFILE] BUNDLE.json|URL, or traceledger verify --url URL GTIN LOT")
+		return errors.New("usage: traceledger verify [--trust KEYFILE] [--policy POLICYFILE] BUNDLE.json|URL, or traceledger verify --url URL GTIN LOT")
 	}
 	data, base, err := readBundle(ctx, src)
 	if err != nil {
@@ -74,6 +79,14 @@ func runVerify(ctx context.Context, args []string) error {
 	}
 	cp, fails := ledger.VerifyBundle(&b, trusted)
 	fmt.Printf("lot %s: %s, checkpoint %s size %d (%s)\n", b.Lot, count(len(b.Entries), "entry", "entries"), cp.Origin, cp.Size, how)
+	if policy != nil {
+		names, err := policy.CheckQuorum([]byte(b.Checkpoint))
+		if err != nil {
+			fails = append(fails, ledger.Failure{Seq: -1, What: fmt.Sprintf("witnesses: %v", err)})
+		} else {
+			fmt.Printf("witnesses: quorum %q met by %s\n", policy.Quorum(), strings.Join(names, ", "))
+		}
+	}
 	if len(fails) > 0 {
 		for _, f := range fails {
 			fmt.Printf("FAIL %s\n", f)
@@ -98,7 +111,11 @@ func runVerify(ctx context.Context, args []string) error {
 	if err := st.save(); err != nil {
 		return err
 	}
-	fmt.Println("OK: every signature, every inclusion proof, the checkpoint's cosignatures and the custody chain hold")
+	if policy != nil {
+		fmt.Println("OK: every signature, every inclusion proof, the checkpoint's cosignatures, the witness quorum, every lot's latest entry and the custody chain hold")
+		return nil
+	}
+	fmt.Println("OK: every signature, every inclusion proof, the checkpoint's cosignatures, every lot's latest entry and the custody chain hold")
 	return nil
 }
 
@@ -350,3 +367,20 @@ func checkConsistency(ctx context.Context, base string, old, new uint64, oldRoot
 type proofUnavailable struct{ err error }
 
 func (p *proofUnavailable) Error() string { return "no consistency proof: " + p.err.Error() }
+
+// readWitnessPolicy reads a C2SP tlog-policy file named by flag; nil
+// without one.
+func readWitnessPolicy(flag, path string) (*ledger.WitnessPolicy, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	p, err := ledger.ParseWitnessPolicy(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", flag, path, err)
+	}
+	return p, nil
+}

@@ -1,0 +1,157 @@
+package ledger
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// refLotHeadsRoot computes the lot-head map's root from its definition
+// (lotheads.go), recursively over the whole set of heads: the reference
+// the stored, incrementally updated map must agree with.
+func refLotHeadsRoot(heads map[[32]byte]uint64) tlog.Hash {
+	type leaf struct {
+		path [32]byte
+		seq  uint64
+	}
+	var all []leaf
+	for p, s := range heads {
+		all = append(all, leaf{p, s})
+	}
+	var rec func(ls []leaf, d int) tlog.Hash
+	rec = func(ls []leaf, d int) tlog.Hash {
+		switch len(ls) {
+		case 0:
+			return tlog.Hash{}
+		case 1:
+			return lotLeafHash(ls[0].path, ls[0].seq)
+		}
+		var l, r []leaf
+		for _, x := range ls {
+			if pathBit(x.path, d) == 0 {
+				l = append(l, x)
+			} else {
+				r = append(r, x)
+			}
+		}
+		return lotBranchHash(rec(l, d+1), rec(r, d+1))
+	}
+	return rec(all, 0)
+}
+
+// TestLotHeadsMap updates random lots' heads one entry at a time and
+// checks, at every size, the stored root against the definition, every
+// lot's proof, and that proofs of a wrong seq, of another lot or against
+// another root fail.
+func TestLotHeadsMap(t *testing.T) {
+	st := NewMemStore()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var lots []LotRef
+	heads := map[[32]byte]uint64{}
+	byRef := map[LotRef]uint64{}
+	var roots []tlog.Hash           // roots[n] = root at size n
+	var history []map[LotRef]uint64 // heads at size n
+	roots = append(roots, tlog.Hash{})
+	history = append(history, map[LotRef]uint64{})
+	const entries = 200
+	for seq := uint64(0); seq < entries; seq++ {
+		var ref LotRef
+		if len(lots) == 0 || rng.IntN(3) == 0 {
+			ref = LotRef{GTIN: "08936000000127", Lot: fmt.Sprintf("L%d", seq)}
+			lots = append(lots, ref)
+		} else {
+			ref = lots[rng.IntN(len(lots))]
+		}
+		if err := st.Update(func(w Writer) error { return setLotMapHead(w, ref, seq) }); err != nil {
+			t.Fatal(err)
+		}
+		heads[LotPath(ref)] = seq
+		byRef[ref] = seq
+		roots = append(roots, refLotHeadsRoot(heads))
+		snap := make(map[LotRef]uint64, len(byRef))
+		for k, v := range byRef {
+			snap[k] = v
+		}
+		history = append(history, snap)
+	}
+	err := st.View(func(r Reader) error {
+		for size := uint64(0); size <= entries; size += 13 {
+			got, err := LotHeadsRoot(r, size)
+			if err != nil {
+				return err
+			}
+			if got != roots[size] {
+				t.Fatalf("root at size %d = %x, want %x", size, got, roots[size])
+			}
+			for _, ref := range lots {
+				p, err := ProveLotHead(r, size, ref)
+				want, ok := history[size][ref]
+				if !ok {
+					if !errors.Is(err, ErrNoLotHead) {
+						t.Errorf("size %d: proof of %s, not yet in the map: %v, want ErrNoLotHead", size, ref, err)
+					}
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if p.Seq != want {
+					t.Errorf("size %d: head of %s = %d, want %d", size, ref, p.Seq, want)
+				}
+				if err := CheckLotHead(p, got, ref); err != nil {
+					t.Errorf("size %d: proof of %s: %v", size, ref, err)
+				}
+				bad := p
+				bad.Seq--
+				if err := CheckLotHead(bad, got, ref); !errors.Is(err, ErrLotHead) {
+					t.Errorf("size %d: proof of %s with seq %d accepted", size, ref, bad.Seq)
+				}
+				if other := lots[(len(lots)+1)/2]; other != ref {
+					if err := CheckLotHead(p, got, other); err == nil {
+						t.Errorf("size %d: proof of %s accepted for %s", size, ref, other)
+					}
+				}
+				if size > 0 && roots[size-1] != got {
+					if err := CheckLotHead(p, roots[size-1], ref); err == nil && history[size-1][ref] != p.Seq {
+						t.Errorf("size %d: proof of %s accepted against the previous root", size, ref)
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParseCheckpointLotHeads(t *testing.T) {
+	root := tlog.Hash{1, 2, 3}
+	c := Checkpoint{Origin: "traceledger/0011223344556677", Size: 9, Root: tlog.Hash{7}, LotHeads: root, HasLotHeads: true}
+	got, err := ParseCheckpoint(FormatCheckpoint(c))
+	if err != nil || got != c {
+		t.Fatalf("round trip: %+v, %v; want %+v", got, err, c)
+	}
+	old := c
+	old.LotHeads, old.HasLotHeads = tlog.Hash{}, false
+	if got, err := ParseCheckpoint(FormatCheckpoint(old)); err != nil || got.HasLotHeads {
+		t.Errorf("checkpoint without the line: %+v, %v", got, err)
+	}
+	text := string(FormatCheckpoint(old))
+	for name, bad := range map[string]string{
+		"repeated line":    text + formatLotHeadsLine(root) + formatLotHeadsLine(root),
+		"short hash":       text + "lot-heads AAAA\n",
+		"empty extension":  text + "\n",
+		"no final newline": text + "other",
+	} {
+		if _, err := ParseCheckpoint([]byte(bad)); !errors.Is(err, ErrCheckpoint) {
+			t.Errorf("%s: err %v, want ErrCheckpoint", name, err)
+		}
+	}
+	if got, err := ParseCheckpoint([]byte(text + "other extension\n" + formatLotHeadsLine(root))); err != nil || got.LotHeads != root {
+		t.Errorf("lot-heads after another extension line: %+v, %v", got, err)
+	}
+}
