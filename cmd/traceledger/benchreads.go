@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -58,6 +59,13 @@ func runBenchLookup(ctx context.Context, args []string) error {
 	etag, err := warmBundle(ctx, leader+bundle)
 	if err != nil {
 		return err
+	}
+	for _, enc := range []string{"identity", "gzip"} {
+		n, err := bodySize(ctx, leader+bundle, enc)
+		if err != nil {
+			return err
+		}
+		rep.add(benchResult{Name: "provenance bundle size, " + enc, Value: float64(n) / 1024, Unit: "KiB"})
 	}
 	type target struct {
 		name, url string
@@ -151,6 +159,20 @@ func warmBundle(ctx context.Context, url string) (string, error) {
 		return "", fmt.Errorf("warm %s: %w", url, err)
 	}
 	return etag, nil
+}
+
+// bodySize fetches url with Accept-Encoding enc and counts the bytes of
+// the body as sent.
+func bodySize(ctx context.Context, url, enc string) (int64, error) {
+	hc := &http.Client{Transport: &http.Transport{DisableCompression: true}, Timeout: time.Minute}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req.Header.Set("Accept-Encoding", enc)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	return io.Copy(io.Discard, resp.Body)
 }
 
 // seedLongLot registers an inspector and a producer, harvests a lot and

@@ -152,6 +152,24 @@ func runBenchStorage(ctx context.Context, args []string) error {
 		rep.add(benchResult{Name: "disk per entry, " + part, Value: float64(sizes[part]) / float64(v.Size), Unit: "bytes"})
 	}
 	rep.add(benchResult{Name: "resident memory after ingest", Value: float64(rss) / (1 << 20), Unit: "MiB"})
+	// A node restarted on the same data, serving reads: what it holds
+	// when not absorbing a burst of writes.
+	if err := c.Start(0); err != nil {
+		return err
+	}
+	url := c.Nodes[0].URL()
+	if _, err := pollStatus(ctx, url+"/readyz", time.Now()); err != nil {
+		return err
+	}
+	for i := range 1000 {
+		if _, err := pollStatus(ctx, fmt.Sprintf("%s/v1/lots/08936000000127/B%d", url, i*max(*entries/1000, 1)), time.Now()); err != nil {
+			return err
+		}
+	}
+	if rss, err = residentBytes(c.Pid(0)); err != nil {
+		return err
+	}
+	rep.add(benchResult{Name: "resident memory after restart, 1 000 lots read", Value: float64(rss) / (1 << 20), Unit: "MiB"})
 	rep.note("ledger size %d; ratio of the total is to the mean envelope", v.Size)
 	return rep.finish()
 }
