@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,6 +171,12 @@ func recoveryCeiling(d time.Duration) float64 {
 }
 
 func signHarvests(producers []*ecdsa.PrivateKey, count int) []json.RawMessage {
+	return signHarvestsFrom(producers, 0, count)
+}
+
+// signHarvestsFrom signs harvests first, first+1, … first+count-1 (lots
+// B<n>, record ids bench-<n>).
+func signHarvestsFrom(producers []*ecdsa.PrivateKey, first, count int) []json.RawMessage {
 	prog := startProgress("signing records", int64(count))
 	defer prog.done()
 	out := make([]json.RawMessage, count)
@@ -181,7 +186,8 @@ func signHarvests(producers []*ecdsa.PrivateKey, count int) []json.RawMessage {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			for i := w; i < count; i += workers {
+			for j := w; j < count; j += workers {
+				i := first + j
 				p := producers[i%len(producers)]
 				env, err := testnet.SignRecord(p, map[string]any{"type": "harvest", "id": fmt.Sprintf("bench-%d", i),
 					"time": "2026-06-01T06:00:00+07:00", "signer": ledger.AddressOf(p).Hex(),
@@ -192,7 +198,7 @@ func signHarvests(producers []*ecdsa.PrivateKey, count int) []json.RawMessage {
 				if err != nil {
 					panic(err) // the bench's own records are always valid
 				}
-				out[i], _ = json.Marshal(env)
+				out[j], _ = json.Marshal(env)
 				prog.add(1)
 			}
 		}(w)
@@ -273,11 +279,7 @@ func load(ctx context.Context, base string, envs []json.RawMessage, batch, clien
 	if err := <-errs; err != nil {
 		return readLoad{}, err
 	}
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	return readLoad{unit: "records/s", rate: float64(committed.Load()) / elapsed.Seconds(),
-		p50: all[len(all)/2].Round(time.Microsecond), p99: all[len(all)*99/100].Round(time.Microsecond)}, nil
+	l := summarize(lat, float64(committed.Load()), elapsed)
+	l.unit = "records/s"
+	return l, nil
 }

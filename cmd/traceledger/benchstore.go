@@ -17,57 +17,74 @@ import (
 )
 
 // ingest writes n harvest records through url in batches of 100 and
-// returns the mean size of their envelopes in bytes.
+// returns the mean size of their envelopes in bytes. It signs and sends
+// them in chunks, so that a million records never sit in memory at once.
 func ingest(ctx context.Context, url string, admin *ecdsa.PrivateKey, n int) (float64, error) {
 	producers, err := registerProducers(ctx, url, admin, 8)
 	if err != nil {
 		return 0, err
 	}
-	envs := signHarvests(producers, n)
+	const chunk = 50_000
 	var total int
-	for _, e := range envs {
-		total += len(e)
-	}
-	if _, err := load(ctx, url, envs, 100, 16); err != nil {
-		return 0, err
+	for first := 0; first < n; first += chunk {
+		envs := signHarvestsFrom(producers, first, min(chunk, n-first))
+		for _, e := range envs {
+			total += len(e)
+		}
+		if _, err := load(ctx, url, envs, 100, 16); err != nil {
+			return 0, err
+		}
 	}
 	return float64(total) / float64(max(n, 1)), nil
 }
 
-// ingestedNode starts one node process and writes n records through it.
-func ingestedNode(ctx context.Context, n int) (*testnet.Procs, func(), float64, error) {
-	c, cleanup, err := benchCluster(ctx, 1)
-	if err != nil {
-		return nil, nil, 0, err
+// ingested is one node process holding the records a storage scenario
+// wrote through it.
+type ingested struct {
+	rep      *benchReport
+	c        *testnet.Procs
+	cleanup  func()
+	entries  int     // harvests written: lots B0 … B<entries-1>
+	envBytes float64 // mean size of an envelope written
+	size     uint64  // the ledger's size
+}
+
+// ingestedNode parses a storage scenario's flags (--entries, --json),
+// starts one node process and writes the records through it.
+func ingestedNode(ctx context.Context, scenario string, args []string) (*ingested, error) {
+	fset := newFlags("bench " + scenario)
+	entries := fset.Int("entries", 100_000, "harvest records written")
+	asJSON := fset.Bool("json", false, "print the figures as one JSON document")
+	if err := parseFlags(fset, args); err != nil {
+		return nil, err
 	}
-	envBytes, err := ingest(ctx, c.Nodes[0].URL(), c.Admin, n)
-	if err != nil {
-		cleanup()
-		return nil, nil, 0, err
+	in := &ingested{entries: max(*entries, 1), rep: newBenchReport(scenario, *asJSON, map[string]any{"entries": *entries})}
+	var err error
+	if in.c, in.cleanup, err = benchCluster(ctx, 1); err != nil {
+		return nil, err
 	}
-	return c, cleanup, envBytes, nil
+	if in.envBytes, err = ingest(ctx, in.c.Nodes[0].URL(), in.c.Admin, *entries); err == nil {
+		var v testnet.NodeView
+		v, err = in.c.View(0)
+		in.size = v.Size
+	}
+	if err != nil {
+		in.cleanup()
+		return nil, err
+	}
+	return in, nil
 }
 
 // runBenchRecovery measures how long a node holding --entries records
 // takes from process start to serving: /healthz (listening), /readyz (a
 // leader known, reads possible) and a lot read answered.
 func runBenchRecovery(ctx context.Context, args []string) error {
-	fset := newFlags("bench recovery")
-	entries := fset.Int("entries", 100_000, "harvest records written before the restart")
-	asJSON := fset.Bool("json", false, "print the figures as one JSON document")
-	if err := parseFlags(fset, args); err != nil {
-		return err
-	}
-	rep := newBenchReport("recovery", *asJSON, map[string]any{"entries": *entries})
-	c, cleanup, _, err := ingestedNode(ctx, *entries)
+	in, err := ingestedNode(ctx, "recovery", args)
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	v, err := c.View(0)
-	if err != nil {
-		return err
-	}
+	defer in.cleanup()
+	c, rep := in.c, in.rep
 	if err := c.Stop(0); err != nil {
 		return err
 	}
@@ -88,7 +105,7 @@ func runBenchRecovery(ctx context.Context, args []string) error {
 	rep.add(benchResult{Name: "restart to /healthz", Value: ms(healthy), Unit: "ms"})
 	rep.add(benchResult{Name: "restart to /readyz", Value: ms(ready), Unit: "ms"})
 	rep.add(benchResult{Name: "restart to a lot read answered", Value: ms(served), Unit: "ms"})
-	rep.note("one node with %d entries (ledger size %d), stopped with SIGTERM and started again with the same command line", *entries, v.Size)
+	rep.note("one node with a ledger of %d entries, stopped with SIGTERM and started again with the same command line", in.size)
 	return rep.finish()
 }
 
@@ -112,22 +129,12 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // records: bytes on disk per entry (the state store, the Raft log and
 // snapshots) against the envelopes' own size, and resident memory.
 func runBenchStorage(ctx context.Context, args []string) error {
-	fset := newFlags("bench storage")
-	entries := fset.Int("entries", 100_000, "harvest records written")
-	asJSON := fset.Bool("json", false, "print the figures as one JSON document")
-	if err := parseFlags(fset, args); err != nil {
-		return err
-	}
-	rep := newBenchReport("storage", *asJSON, map[string]any{"entries": *entries})
-	c, cleanup, envBytes, err := ingestedNode(ctx, *entries)
+	in, err := ingestedNode(ctx, "storage", args)
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	v, err := c.View(0)
-	if err != nil {
-		return err
-	}
+	defer in.cleanup()
+	c, rep, envBytes := in.c, in.rep, in.envBytes
 	rss, err := residentBytes(c.Pid(0))
 	if err != nil {
 		return err
@@ -145,11 +152,11 @@ func runBenchStorage(ctx context.Context, args []string) error {
 	for _, n := range sizes {
 		total += n
 	}
-	perEntry := float64(total) / float64(v.Size)
+	perEntry := float64(total) / float64(in.size)
 	rep.add(benchResult{Name: "envelope, mean", Value: envBytes, Unit: "bytes"})
 	rep.add(benchResult{Name: "disk per entry, total", Value: perEntry, Unit: "bytes", Ratio: perEntry / envBytes})
 	for _, part := range []string{"state", "raft", "snapshots", "other"} {
-		rep.add(benchResult{Name: "disk per entry, " + part, Value: float64(sizes[part]) / float64(v.Size), Unit: "bytes"})
+		rep.add(benchResult{Name: "disk per entry, " + part, Value: float64(sizes[part]) / float64(in.size), Unit: "bytes"})
 	}
 	rep.add(benchResult{Name: "resident memory after ingest", Value: float64(rss) / (1 << 20), Unit: "MiB"})
 	// A node restarted on the same data, serving reads: what it holds
@@ -162,7 +169,7 @@ func runBenchStorage(ctx context.Context, args []string) error {
 		return err
 	}
 	for i := range 1000 {
-		if _, err := pollStatus(ctx, fmt.Sprintf("%s/v1/lots/08936000000127/B%d", url, i*max(*entries/1000, 1)), time.Now()); err != nil {
+		if _, err := pollStatus(ctx, fmt.Sprintf("%s/v1/lots/08936000000127/B%d", url, i*in.entries/1000), time.Now()); err != nil {
 			return err
 		}
 	}
@@ -170,7 +177,7 @@ func runBenchStorage(ctx context.Context, args []string) error {
 		return err
 	}
 	rep.add(benchResult{Name: "resident memory after restart, 1 000 lots read", Value: float64(rss) / (1 << 20), Unit: "MiB"})
-	rep.note("ledger size %d; ratio of the total is to the mean envelope", v.Size)
+	rep.note("ledger size %d; ratio of the total is to the mean envelope", in.size)
 	return rep.finish()
 }
 
