@@ -135,7 +135,7 @@ func runBenchStorage(ctx context.Context, args []string) error {
 	}
 	defer in.cleanup()
 	c, rep, envBytes := in.c, in.rep, in.envBytes
-	rss, err := residentBytes(c.Pid(0))
+	rss, err := residentOf(c.Pid(0))
 	if err != nil {
 		return err
 	}
@@ -158,7 +158,7 @@ func runBenchStorage(ctx context.Context, args []string) error {
 	for _, part := range []string{"state", "raft", "snapshots", "other"} {
 		rep.add(benchResult{Name: "disk per entry, " + part, Value: float64(sizes[part]) / float64(in.size), Unit: "bytes"})
 	}
-	rep.add(benchResult{Name: "resident memory after ingest", Value: float64(rss) / (1 << 20), Unit: "MiB"})
+	rss.add(rep, "resident memory after ingest")
 	// A node restarted on the same data, serving reads: what it holds
 	// when not absorbing a burst of writes.
 	if err := c.Start(0); err != nil {
@@ -173,10 +173,10 @@ func runBenchStorage(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	if rss, err = residentBytes(c.Pid(0)); err != nil {
+	if rss, err = residentOf(c.Pid(0)); err != nil {
 		return err
 	}
-	rep.add(benchResult{Name: "resident memory after restart, 1 000 lots read", Value: float64(rss) / (1 << 20), Unit: "MiB"})
+	rss.add(rep, "resident memory after restart, 1 000 lots read")
 	rep.note("ledger size %d; ratio of the total is to the mean envelope", in.size)
 	return rep.finish()
 }
@@ -206,19 +206,42 @@ func dirSizes(dir string) (map[string]int64, error) {
 	return sizes, err
 }
 
-// residentBytes reads a process's resident set size (VmRSS, Linux).
-func residentBytes(pid int) (int64, error) {
+// resident is a process's resident memory (Linux /proc/PID/status):
+// anonymous (heap, stacks) and file-backed (mapped files: Badger tables and
+// the Raft log's bolt file, which the kernel can drop and reread).
+type resident struct{ total, anon, file int64 }
+
+func residentOf(pid int) (resident, error) {
+	var r resident
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, fmt.Errorf("resident memory of %d: %w", pid, err)
+		return r, fmt.Errorf("resident memory of %d: %w", pid, err)
 	}
 	defer f.Close()
+	fields := map[string]*int64{"VmRSS:": &r.total, "RssAnon:": &r.anon, "RssFile:": &r.file}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		name, v, _ := strings.Cut(sc.Text(), "\t")
+		if dst := fields[name]; dst != nil {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err
+			if err != nil {
+				return r, fmt.Errorf("%s of %d: %w", name, pid, err)
+			}
+			*dst = kb << 10
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS for process %d", pid)
+	if r.total == 0 {
+		return r, fmt.Errorf("no VmRSS for process %d", pid)
+	}
+	return r, sc.Err()
+}
+
+// add reports the three figures under name.
+func (r resident) add(rep *benchReport, name string) {
+	for _, part := range []struct {
+		what string
+		n    int64
+	}{{"", r.total}, {", anonymous", r.anon}, {", file-backed", r.file}} {
+		rep.add(benchResult{Name: name + part.what, Value: float64(part.n) / (1 << 20), Unit: "MiB"})
+	}
 }
