@@ -57,25 +57,26 @@ const vietnamOffset = 7 * 3600
 type texts struct {
 	Lang, Other, OtherName string
 
-	Title, Product, GTIN, Lot, Serial, Variety, Status, Holder                   string
-	StatusActive, StatusInTransit, StatusConsumed, StatusRecalled                string
-	RecallTitle, RecallDo, RecallOrigin, RecallReason, RecallDate                string
-	Producer, Harvest, HarvestPlace, HarvestDate, Map, GrowingArea               string
-	Quantity, Journey, JourneyNote, Handover, From, To, Sent                     string
-	Received, InTransit, Processing, MadeFrom, MadeInto, Inspection              string
-	Pass, Fail, Recall, By, LotLabel, Certificates, NoCertificates               string
-	Valid, ValidFrom, ValidUntil, CertValid, CertExpired, CertNotYet             string
-	Stars, Number, Issuer, Note, Verification, SigAllOK, SigBad                  string
-	Registered, Unregistered, CheckpointOK, CheckpointPending                    string
-	CheckpointNone, RawData, ScanInfo, ScanWarn, ScanNote, Truncated, OlderSteps string
-	NotFoundTitle, NotFoundBody, BadTitle, BadBody, Advice, Detail               string
-	NoLot, Footer, LabelScan, LabelsTitle, LabelsPrint, ScanUncounted            string
-	NoLinkTitle, NoLinkBody, WalkUpTitle, WalkUpBody, RecentLots                 string
-	TimeZone, LabelsLocal                                                        string
-	Catch, CatchPlace, CatchDate, Origin, OperatedBy, Contact                    string
-	SigPlain, SigPlainBad, CheckpointPlain, CheckpointPlainPending               string
-	CheckpointPlainNone, Details                                                 string
-	LotsOnLedger                                                                 string
+	Title, Product, GTIN, Lot, Serial, Variety, Status, Holder        string
+	StatusActive, StatusInTransit, StatusConsumed, StatusRecalled     string
+	RecallTitle, RecallDo, RecallOrigin, RecallReason, RecallDate     string
+	Producer, Harvest, HarvestPlace, HarvestDate, Map, GrowingArea    string
+	Quantity, Journey, JourneyNote, Handover, From, To, Sent          string
+	Received, InTransit, Processing, MadeFrom, MadeInto, Inspection   string
+	Pass, Fail, Recall, By, LotLabel, Certificates, NoCertificates    string
+	Valid, ValidFrom, ValidUntil, CertValid, CertExpired, CertNotYet  string
+	Stars, Number, Issuer, Note, Verification, SigAllOK, SigBad       string
+	Registered, Unregistered, CheckpointOK, CheckpointPending         string
+	CheckpointNone, RawData, ScanInfo, ScanWarn, ScanNote, Truncated  string
+	NotFoundTitle, NotFoundBody, BadTitle, BadBody, Advice, Detail    string
+	NoLot, Footer, LabelScan, LabelsTitle, LabelsPrint, ScanUncounted string
+	NoLinkTitle, NoLinkBody, WalkUpTitle, WalkUpBody, RecentLots      string
+	TimeZone, LabelsLocal                                             string
+	Catch, CatchPlace, CatchDate, Origin, OperatedBy, Contact         string
+	SigPlain, SigPlainBad, CheckpointPlain, CheckpointPlainPending    string
+	CheckpointPlainNone, Details                                      string
+	LotsOnLedger                                                      string
+	OlderSteps                                                        string
 
 	Units  map[string]string
 	Months [12]string
