@@ -256,19 +256,33 @@ type checkpointSummary struct {
 	size          uint64
 	signed, total int
 	ok            bool
+	// applied and last are the node's applied index and last Raft log
+	// index when the summary was made: a checkpoint and a membership
+	// change each move one of them.
+	applied, last uint64
 }
 
 // CheckpointSummary returns the latest cosigned checkpoint's size, how many
 // of the cluster's node keys validly signed it, and how many keys there are.
+// Every consumer page asks, so while neither the applied index nor the Raft
+// log moved it answers from memory, without reading the cluster's status.
 func (n *Node) CheckpointSummary() (size uint64, signed, total int, ok bool) {
+	applied, last := n.Applied(), n.raft.LastIndex()
+	s := &n.cpSummary
+	s.mu.Lock()
+	if s.ok && s.applied == applied && s.last == last {
+		defer s.mu.Unlock()
+		return s.size, s.signed, s.total, true
+	}
+	s.mu.Unlock()
 	cp, msg, have, err := n.LatestCheckpoint()
 	if err != nil || !have {
 		return 0, 0, 0, false
 	}
 	keys := n.Status().CheckpointKeys()
-	s := &n.cpSummary
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.applied, s.last = applied, last
 	if s.ok && s.size == cp.Size && s.total == len(keys) {
 		return s.size, s.signed, s.total, true
 	}

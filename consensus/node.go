@@ -403,6 +403,11 @@ func (n *Node) Applied() uint64 {
 	return a
 }
 
+// LastIndex is the index of the last entry in this node's Raft log,
+// configuration changes included: with Applied, a cheap sign that nothing
+// about the cluster or its state changed.
+func (n *Node) LastIndex() uint64 { return n.raft.LastIndex() }
+
 // Shutdown stops the node. A leader with peers first hands leadership to
 // another voter, so that the cluster does not wait out an election timeout.
 func (n *Node) Shutdown() error {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -61,13 +62,15 @@ func runBenchLookup(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	type target struct {
-		name, url string
-		want      int
-		headers   []string
+	for _, enc := range []string{"identity", "gzip"} {
+		n, err := bodySize(ctx, leader+bundle, enc)
+		if err != nil {
+			return err
+		}
+		rep.add(benchResult{Name: "provenance bundle size, " + enc, Value: float64(n) / 1024, Unit: "KiB"})
 	}
 	gz := "Accept-Encoding: gzip"
-	targets := []target{
+	targets := []loadTarget{
 		{"bare net/http handler, 1 KB", bare, http.StatusOK, nil},
 		{"consumer page", leader + page, http.StatusOK, []string{gz}},
 		{"lot JSON", leader + lotJSON, http.StatusOK, []string{gz}},
@@ -91,20 +94,12 @@ func runBenchLookup(ctx context.Context, args []string) error {
 			return err
 		}
 		targets = append(targets,
-			target{"replica: consumer page", replicaURL + page, http.StatusOK, []string{gz}},
-			target{"replica: lot JSON", replicaURL + lotJSON, http.StatusOK, []string{gz}},
-			target{fmt.Sprintf("replica: provenance bundle, %d entries, gzip", *inspections+1), replicaURL + bundle, http.StatusOK, []string{gz}})
+			loadTarget{"replica: consumer page", replicaURL + page, http.StatusOK, []string{gz}},
+			loadTarget{"replica: lot JSON", replicaURL + lotJSON, http.StatusOK, []string{gz}},
+			loadTarget{fmt.Sprintf("replica: provenance bundle, %d entries, gzip", *inspections+1), replicaURL + bundle, http.StatusOK, []string{gz}})
 	}
-	var baseline float64
-	for _, t := range targets {
-		l, err := getLoad(ctx, t.url, *conns, *dur, t.want, t.headers...)
-		if err != nil {
-			return err
-		}
-		if baseline == 0 {
-			baseline = l.rate
-		}
-		rep.add(l.result(t.name, baseline))
+	if err := loadTargets(ctx, rep, targets, *conns, *dur); err != nil {
+		return err
 	}
 	rep.note("all targets loaded one after the other in this run, %d connections each, clients in the bench process on the same machine", *conns)
 	return rep.finish()
@@ -153,6 +148,20 @@ func warmBundle(ctx context.Context, url string) (string, error) {
 		return "", fmt.Errorf("warm %s: %w", url, err)
 	}
 	return etag, nil
+}
+
+// bodySize fetches url with Accept-Encoding enc and counts the bytes of
+// the body as sent.
+func bodySize(ctx context.Context, url, enc string) (int64, error) {
+	hc := &http.Client{Transport: &http.Transport{DisableCompression: true}, Timeout: time.Minute}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req.Header.Set("Accept-Encoding", enc)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	return io.Copy(io.Discard, resp.Body)
 }
 
 // seedLongLot registers an inspector and a producer, harvests a lot and
@@ -230,23 +239,15 @@ func runBenchProof(ctx context.Context, args []string) error {
 	}
 	defer stopBare()
 	mid := size / 2
-	targets := []struct{ name, url string }{
-		{"bare net/http handler, 1 KB", bare},
-		{"inclusion proof", fmt.Sprintf("%s/v1/proofs/inclusion/%d?size=%d", url, mid, size)},
-		{"consistency proof", fmt.Sprintf("%s/v1/proofs/consistency?old=%d&new=%d", url, mid, size)},
-		{"hash tile (level 0, full)", url + "/log/tile/0/000"},
-		{"checkpoint", url + "/v1/checkpoint"},
+	targets := []loadTarget{
+		{"bare net/http handler, 1 KB", bare, http.StatusOK, nil},
+		{"inclusion proof", fmt.Sprintf("%s/v1/proofs/inclusion/%d?size=%d", url, mid, size), http.StatusOK, nil},
+		{"consistency proof", fmt.Sprintf("%s/v1/proofs/consistency?old=%d&new=%d", url, mid, size), http.StatusOK, nil},
+		{"hash tile (level 0, full)", url + "/log/tile/0/000", http.StatusOK, nil},
+		{"checkpoint", url + "/v1/checkpoint", http.StatusOK, nil},
 	}
-	var baseline float64
-	for _, t := range targets {
-		l, err := getLoad(ctx, t.url, *conns, *dur, http.StatusOK)
-		if err != nil {
-			return err
-		}
-		if baseline == 0 {
-			baseline = l.rate
-		}
-		rep.add(l.result(t.name, baseline))
+	if err := loadTargets(ctx, rep, targets, *conns, *dur); err != nil {
+		return err
 	}
 	rep.note("ledger of %d entries, proofs against the checkpoint of size %d", size, size)
 	return rep.finish()

@@ -174,24 +174,50 @@ func getLoad(ctx context.Context, url string, conns int, d time.Duration, want i
 	if err := <-errs; err != nil {
 		return readLoad{}, err
 	}
-	l, n := latencies(lat)
+	var n int
+	for _, l := range lat {
+		n += len(l)
+	}
 	if n == 0 {
 		return readLoad{}, fmt.Errorf("GET %s: no request completed in %v", url, d)
 	}
-	l.rate = float64(n) / elapsed.Seconds()
-	return l, nil
+	return summarize(lat, float64(n), elapsed), nil
 }
 
-// latencies merges the latencies each connection measured into a load's
-// p50 and p99, and counts them.
-func latencies(lat [][]time.Duration) (readLoad, int) {
+// summarize turns the latencies each client measured, and how many
+// requests (or records) were done in elapsed, into a readLoad.
+func summarize(lat [][]time.Duration, done float64, elapsed time.Duration) readLoad {
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
 	}
-	if len(all) == 0 {
-		return readLoad{}, 0
-	}
 	slices.Sort(all)
-	return readLoad{p50: all[len(all)/2].Round(time.Microsecond), p99: all[len(all)*99/100].Round(time.Microsecond)}, len(all)
+	if len(all) == 0 {
+		return readLoad{rate: done / elapsed.Seconds()}
+	}
+	return readLoad{rate: done / elapsed.Seconds(), p50: all[len(all)/2], p99: all[len(all)*99/100]}
+}
+
+// loadTarget is one URL a read scenario loads.
+type loadTarget struct {
+	name, url string
+	want      int      // the status every answer must have
+	headers   []string // "Name: value"
+}
+
+// loadTargets loads each target in turn and reports it; the first one is
+// the baseline the others' ratios compare with.
+func loadTargets(ctx context.Context, rep *benchReport, targets []loadTarget, conns int, d time.Duration) error {
+	var baseline float64
+	for _, t := range targets {
+		l, err := getLoad(ctx, t.url, conns, d, t.want, t.headers...)
+		if err != nil {
+			return err
+		}
+		if baseline == 0 {
+			baseline = l.rate
+		}
+		rep.add(l.result(t.name, baseline))
+	}
+	return nil
 }

@@ -18,57 +18,74 @@ import (
 )
 
 // ingest writes n harvest records through url in batches of 100 and
-// returns the mean size of their envelopes in bytes.
+// returns the mean size of their envelopes in bytes. It signs and sends
+// them in chunks, so that a million records never sit in memory at once.
 func ingest(ctx context.Context, url string, admin *ecdsa.PrivateKey, n int) (float64, error) {
 	producers, err := registerProducers(ctx, url, admin, 8)
 	if err != nil {
 		return 0, err
 	}
-	envs := signHarvests(producers, n)
+	const chunk = 50_000
 	var total int
-	for _, e := range envs {
-		total += len(e)
-	}
-	if _, err := load(ctx, url, envs, 100, 16); err != nil {
-		return 0, err
+	for first := 0; first < n; first += chunk {
+		envs := signHarvestsFrom(producers, first, min(chunk, n-first))
+		for _, e := range envs {
+			total += len(e)
+		}
+		if _, err := load(ctx, url, envs, 100, 16); err != nil {
+			return 0, err
+		}
 	}
 	return float64(total) / float64(max(n, 1)), nil
 }
 
-// ingestedNode starts one node process and writes n records through it.
-func ingestedNode(ctx context.Context, n int) (*testnet.Procs, func(), float64, error) {
-	c, cleanup, err := benchCluster(ctx, 1)
-	if err != nil {
-		return nil, nil, 0, err
+// ingested is one node process holding the records a storage scenario
+// wrote through it.
+type ingested struct {
+	rep      *benchReport
+	c        *testnet.Procs
+	cleanup  func()
+	entries  int     // harvests written: lots B0 … B<entries-1>
+	envBytes float64 // mean size of an envelope written
+	size     uint64  // the ledger's size
+}
+
+// ingestedNode parses a storage scenario's flags (--entries, --json),
+// starts one node process and writes the records through it.
+func ingestedNode(ctx context.Context, scenario string, args []string) (*ingested, error) {
+	fset := newFlags("bench " + scenario)
+	entries := fset.Int("entries", 100_000, "harvest records written")
+	asJSON := fset.Bool("json", false, "print the figures as one JSON document")
+	if err := parseFlags(fset, args); err != nil {
+		return nil, err
 	}
-	envBytes, err := ingest(ctx, c.Nodes[0].URL(), c.Admin, n)
-	if err != nil {
-		cleanup()
-		return nil, nil, 0, err
+	in := &ingested{entries: max(*entries, 1), rep: newBenchReport(scenario, *asJSON, map[string]any{"entries": *entries})}
+	var err error
+	if in.c, in.cleanup, err = benchCluster(ctx, 1); err != nil {
+		return nil, err
 	}
-	return c, cleanup, envBytes, nil
+	if in.envBytes, err = ingest(ctx, in.c.Nodes[0].URL(), in.c.Admin, *entries); err == nil {
+		var v testnet.NodeView
+		v, err = in.c.View(0)
+		in.size = v.Size
+	}
+	if err != nil {
+		in.cleanup()
+		return nil, err
+	}
+	return in, nil
 }
 
 // runBenchRecovery measures how long a node holding --entries records
 // takes from process start to serving: /healthz (listening), /readyz (a
 // leader known, reads possible) and a lot read answered.
 func runBenchRecovery(ctx context.Context, args []string) error {
-	fset := newFlags("bench recovery")
-	entries := fset.Int("entries", 100_000, "harvest records written before the restart")
-	asJSON := fset.Bool("json", false, "print the figures as one JSON document")
-	if err := parseFlags(fset, args); err != nil {
-		return err
-	}
-	rep := newBenchReport("recovery", *asJSON, map[string]any{"entries": *entries})
-	c, cleanup, _, err := ingestedNode(ctx, *entries)
+	in, err := ingestedNode(ctx, "recovery", args)
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	v, err := c.View(0)
-	if err != nil {
-		return err
-	}
+	defer in.cleanup()
+	c, rep := in.c, in.rep
 	if err := c.Stop(0); err != nil {
 		return err
 	}
@@ -89,7 +106,7 @@ func runBenchRecovery(ctx context.Context, args []string) error {
 	rep.add(benchResult{Name: "restart to /healthz", Value: ms(healthy), Unit: "ms"})
 	rep.add(benchResult{Name: "restart to /readyz", Value: ms(ready), Unit: "ms"})
 	rep.add(benchResult{Name: "restart to a lot read answered", Value: ms(served), Unit: "ms"})
-	rep.note("one node with %d entries (ledger size %d), stopped with SIGTERM and started again with the same command line", *entries, v.Size)
+	rep.note("one node with a ledger of %d entries, stopped with SIGTERM and started again with the same command line", in.size)
 	return rep.finish()
 }
 
@@ -113,23 +130,13 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // records: bytes on disk per entry (the state store, the Raft log and
 // snapshots) against the envelopes' own size, and resident memory.
 func runBenchStorage(ctx context.Context, args []string) error {
-	fset := newFlags("bench storage")
-	entries := fset.Int("entries", 100_000, "harvest records written")
-	asJSON := fset.Bool("json", false, "print the figures as one JSON document")
-	if err := parseFlags(fset, args); err != nil {
-		return err
-	}
-	rep := newBenchReport("storage", *asJSON, map[string]any{"entries": *entries})
-	c, cleanup, envBytes, err := ingestedNode(ctx, *entries)
+	in, err := ingestedNode(ctx, "storage", args)
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	v, err := c.View(0)
-	if err != nil {
-		return err
-	}
-	rss, err := residentBytes(c.Pid(0))
+	defer in.cleanup()
+	c, rep, envBytes := in.c, in.rep, in.envBytes
+	rss, err := residentOf(c.Pid(0))
 	if err != nil {
 		return err
 	}
@@ -146,14 +153,32 @@ func runBenchStorage(ctx context.Context, args []string) error {
 	for _, n := range sizes {
 		total += n
 	}
-	perEntry := float64(total) / float64(v.Size)
+	perEntry := float64(total) / float64(in.size)
 	rep.add(benchResult{Name: "envelope, mean", Value: envBytes, Unit: "bytes"})
 	rep.add(benchResult{Name: "disk per entry, total", Value: perEntry, Unit: "bytes", Ratio: perEntry / envBytes})
 	for _, part := range []string{"state", "raft", "snapshots", "other"} {
-		rep.add(benchResult{Name: "disk per entry, " + part, Value: float64(sizes[part]) / float64(v.Size), Unit: "bytes"})
+		rep.add(benchResult{Name: "disk per entry, " + part, Value: float64(sizes[part]) / float64(in.size), Unit: "bytes"})
 	}
-	rep.add(benchResult{Name: "resident memory after ingest", Value: float64(rss) / (1 << 20), Unit: "MiB"})
-	rep.note("ledger size %d; ratio of the total is to the mean envelope", v.Size)
+	rss.add(rep, "resident memory after ingest")
+	// A node restarted on the same data, serving reads: what it holds
+	// when not absorbing a burst of writes.
+	if err := c.Start(0); err != nil {
+		return err
+	}
+	url := c.Nodes[0].URL()
+	if _, err := pollStatus(ctx, url+"/readyz", time.Now()); err != nil {
+		return err
+	}
+	for i := range 1000 {
+		if _, err := pollStatus(ctx, fmt.Sprintf("%s/v1/lots/08936000000127/B%d", url, i*in.entries/1000), time.Now()); err != nil {
+			return err
+		}
+	}
+	if rss, err = residentOf(c.Pid(0)); err != nil {
+		return err
+	}
+	rss.add(rep, "resident memory after restart, 1 000 lots read")
+	rep.note("ledger size %d; ratio of the total is to the mean envelope", in.size)
 	return rep.finish()
 }
 
@@ -182,19 +207,42 @@ func dirSizes(dir string) (map[string]int64, error) {
 	return sizes, err
 }
 
-// residentBytes reads a process's resident set size (VmRSS, Linux).
-func residentBytes(pid int) (int64, error) {
+// resident is a process's resident memory (Linux /proc/PID/status):
+// anonymous (heap, stacks) and file-backed (mapped files: Badger tables and
+// the Raft log's bolt file, which the kernel can drop and reread).
+type resident struct{ total, anon, file int64 }
+
+func residentOf(pid int) (resident, error) {
+	var r resident
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, fmt.Errorf("resident memory of %d: %w", pid, err)
+		return r, fmt.Errorf("resident memory of %d: %w", pid, err)
 	}
 	defer f.Close()
+	fields := map[string]*int64{"VmRSS:": &r.total, "RssAnon:": &r.anon, "RssFile:": &r.file}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		name, v, _ := strings.Cut(sc.Text(), "\t")
+		if dst := fields[name]; dst != nil {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err
+			if err != nil {
+				return r, fmt.Errorf("%s of %d: %w", name, pid, err)
+			}
+			*dst = kb << 10
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS for process %d", pid)
+	if r.total == 0 {
+		return r, fmt.Errorf("no VmRSS for process %d", pid)
+	}
+	return r, sc.Err()
+}
+
+// add reports the three figures under name.
+func (r resident) add(rep *benchReport, name string) {
+	for _, part := range []struct {
+		what string
+		n    int64
+	}{{"", r.total}, {", anonymous", r.anon}, {", file-backed", r.file}} {
+		rep.add(benchResult{Name: name + part.what, Value: float64(part.n) / (1 << 20), Unit: "MiB"})
+	}
 }

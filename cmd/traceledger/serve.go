@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -35,6 +36,7 @@ func runServe(ctx context.Context, args []string) error {
 		join          = fs.String("join", "", "URL of a running member to join (ignored when the data dir holds cluster state)")
 		nonVoter      = fs.Bool("non-voter", false, "with --join: join as a non-voting member, a read replica that replicates the log, serves every read and forwards writes, without counting for the write quorum")
 		readLimit     = fs.Float64("read-limit", 0, "provenance bundles or EPCIS documents one client IP may cause to be built per second (0: 2; negative: unlimited); cached answers are free; beyond it: 429")
+		memoryLimit   = fs.Int64("memory-limit-mib", 0, "soft limit of the process's Go memory in MiB, e.g. 384 on a small machine (0: none; GOMEMLIMIT, when set, takes precedence); the collector works harder near it instead of letting garbage double the heap")
 		dev           = fs.Bool("dev", false, "one node in ./data with a dev admin key and the demo history")
 		logLevel      = fs.String("log-level", "info", "debug, info, warn or error")
 		writeLimit    = fs.Float64("write-limit", 0, "KiB of envelopes per second one client IP may submit, about one envelope per KiB (0: unlimited); beyond it: 429")
@@ -64,6 +66,16 @@ func runServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// Badger's memtables and table builders are Go memory, and with the
+	// default GOGC the heap may grow to twice what is live: a node that
+	// holds 170 MiB ends up resident at 500 MiB after a burst of writes
+	// (bench storage, BENCHMARKS.md). A soft limit
+	// (runtime/debug.SetMemoryLimit) keeps it near what is live, at the
+	// price of more collections while writes pour in; it is soft, so a
+	// node that needs more gets it. Off by default: the operator chooses.
+	if *memoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(*memoryLimit << 20)
+	}
 
 	var adminKey *ecdsa.PrivateKey
 	if *dev {

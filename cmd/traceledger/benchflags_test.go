@@ -1,0 +1,66 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestReadFlagsRefused: the flags of read replicas and benchmarks refuse
+// what cannot work, before anything starts.
+func TestReadFlagsRefused(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"non-voter without join", []string{"serve", "--data", dir, "--node-id", "r1", "--http", "127.0.0.1:0", "--raft", "127.0.0.1:0", "--non-voter"}, "--non-voter needs --join"},
+		{"unknown bench scenario", []string{"bench", "nonsense"}, "lookup"},
+		{"bench without scenario", []string{"bench"}, "recovery"},
+		{"bad bench flag", []string{"bench", "lookup", "--conns", "many"}, "conns"},
+	} {
+		r := run(t, nil, tc.args...)
+		if r.code == 0 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%s: exit %d, stderr %q; want a failure mentioning %q", tc.name, r.code, r.stderr, tc.want)
+		}
+	}
+}
+
+// TestBenchReport: --json prints one document with every figure and note
+// and nothing before it; text mode prints a line per figure as it comes.
+func TestBenchReport(t *testing.T) {
+	var buf strings.Builder
+	r := newBenchReport("lookup", true, map[string]any{"conns": 64})
+	r.out = &buf
+	r.add(summarize([][]time.Duration{{time.Millisecond, 3 * time.Millisecond}, {2 * time.Millisecond}}, 3, time.Second).result("lot JSON", 6))
+	r.note("one run")
+	if buf.Len() != 0 {
+		t.Fatalf("JSON mode printed before finish: %q", buf.String())
+	}
+	if err := r.finish(); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Scenario string         `json:"scenario"`
+		Params   map[string]any `json:"params"`
+		Results  []benchResult  `json:"results"`
+		Notes    []string       `json:"notes"`
+	}
+	if err := json.Unmarshal([]byte(buf.String()), &doc); err != nil {
+		t.Fatalf("%v: %s", err, buf.String())
+	}
+	want := benchResult{Name: "lot JSON", Value: 3, Unit: "req/s", P50ms: 2, P99ms: 3, Ratio: 0.5}
+	if doc.Scenario != "lookup" || doc.Params["conns"] != float64(64) || len(doc.Results) != 1 || doc.Results[0] != want || len(doc.Notes) != 1 {
+		t.Errorf("document %+v, want result %+v", doc, want)
+	}
+
+	buf.Reset()
+	text := newBenchReport("proof", false, nil)
+	text.out = &buf
+	text.add(benchResult{Name: "checkpoint", Value: 100, Unit: "req/s"})
+	if !strings.Contains(buf.String(), "checkpoint") || !strings.Contains(buf.String(), "100.0 req/s") {
+		t.Errorf("text line: %q", buf.String())
+	}
+}
