@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/api/epcis"
 	"github.com/traceledger/traceledger/api/epcis/epcistest"
+	"github.com/traceledger/traceledger/ledger"
 )
 
 // seedDemo submits the demo history to the fixture's node.
@@ -112,7 +112,7 @@ func TestEPCISExport(t *testing.T) {
 				t.Errorf("event %d: offset %q eventID %q recordTime %q", i, e.EventTimeZoneOffset, e.EventID, e.RecordTime)
 			}
 			// The extension ties the event to the ledger entry.
-			var entry api.EntryView
+			var entry ledger.EntryView
 			mustDecode(t, f.mustGet(fmt.Sprintf("/v1/entries/%d", e.Seq)), &entry)
 			if entry.Hash != e.EntryHash || entry.Signer != e.Signer {
 				t.Errorf("event %d: entryHash %s signer %s, but entry %d has %s %s", i, e.EntryHash, e.Signer, e.Seq, entry.Hash, entry.Signer)

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/ledger"
 )
 
@@ -30,13 +29,13 @@ func TestLotHistoryIsPaged(t *testing.T) {
 	if st != http.StatusOK {
 		t.Fatalf("page 1: %d %s", st, body)
 	}
-	var p1 api.LotView
+	var p1 ledger.LotView
 	mustDecode(t, body, &p1)
 	if len(p1.Entries) != 1000 || p1.Next == nil || *p1.Next != p1.Entries[999].Seq+1 {
 		t.Fatalf("page 1: %d entries, next %v", len(p1.Entries), p1.Next)
 	}
 	st, body = f.get(fmt.Sprintf("/v1/lots/%s/PAGED?from=%d", g, *p1.Next))
-	var p2 api.LotView
+	var p2 ledger.LotView
 	mustDecode(t, body, &p2)
 	if st != http.StatusOK || len(p2.Entries) != 5 || p2.Next != nil || p2.Entries[0].Seq != *p1.Next {
 		t.Fatalf("page 2: %d, %d entries, next %v", st, len(p2.Entries), p2.Next)

@@ -59,7 +59,7 @@ func TestGetLot(t *testing.T) {
 				checkErrorBody(t, header, body)
 				return
 			}
-			var v api.LotView
+			var v ledger.LotView
 			mustDecode(t, body, &v)
 			if v.Lot == nil || v.Lot.GTIN != g || v.Lot.Lot != tc.lot {
 				t.Fatalf("lot %+v, want %s/%s", v.Lot, g, tc.lot)
@@ -118,7 +118,7 @@ func TestGetEntry(t *testing.T) {
 				checkErrorBody(t, header, body)
 				return
 			}
-			var e api.EntryView
+			var e ledger.EntryView
 			mustDecode(t, body, &e)
 			if e.Type != tc.typ {
 				t.Errorf("type %q, want %q", e.Type, tc.typ)
@@ -262,7 +262,7 @@ func TestEntriesAddUpToHead(t *testing.T) {
 		if status != http.StatusOK {
 			t.Fatalf("entry %d: %d %s", seq, status, body)
 		}
-		var v api.EntryView
+		var v ledger.EntryView
 		mustDecode(t, body, &v)
 		data, err := ledger.MarshalEntry(&ledger.Entry{Seq: v.Seq, Type: v.Type, RecordTime: v.RecordTime,
 			Signer: v.Signer, Record: v.Record, Signature: v.Signature, Prev: v.Prev})

@@ -53,7 +53,7 @@ func TestPostSingleEnvelope(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("GET entry %d: %d %s", a.Seq, status, body)
 	}
-	var e api.EntryView
+	var e ledger.EntryView
 	mustDecode(t, body, &e)
 	if e.Hash != a.Hash || e.Type != "harvest" || !strings.EqualFold(e.Signer, a.Signer) || e.Signature != env.Signature {
 		t.Errorf("stored entry %+v does not match the answer %+v", e, a)

@@ -21,7 +21,7 @@ func (f *fixture) latestDigest(gtin, lot string) string {
 	if status != http.StatusOK {
 		f.t.Fatalf("GET lot: %d %s", status, body)
 	}
-	var v api.LotView
+	var v ledger.LotView
 	mustDecode(f.t, body, &v)
 	return ledger.RecordDigest(v.Entries[len(v.Entries)-1].Record)
 }

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/api/digitallink"
 	"github.com/traceledger/traceledger/api/httpcache"
 	"github.com/traceledger/traceledger/ledger"
@@ -324,15 +323,15 @@ func (c *Consumer) countScan(r *http.Request, link *digitallink.Link) *scanView 
 }
 
 // serveLotJSON answers the lot's state and entries exactly as
-// GET /v1/lots/{gtin}/{lot} does (api.LotView).
+// GET /v1/lots/{gtin}/{lot} does (ledger.LotView).
 func (c *Consumer) serveLotJSON(w http.ResponseWriter, r *http.Request, m *model) {
 	etag := c.etag("json", m.fingerprint)
 	key := modelKey{m.Ref, m.Lot.UpdatedSeq}
 	b, ok := c.lotJSON.get(key)
 	if !ok {
-		var view api.LotView
+		var view ledger.LotView
 		err := c.cfg.Store.View(func(rd ledger.Reader) (err error) {
-			view, err = api.ReadLotPage(rd, m.Ref, api.LotPage{})
+			view, err = ledger.ReadLotPage(rd, m.Ref, ledger.LotPage{})
 			return err
 		})
 		var body []byte

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/ledger"
 	"github.com/traceledger/traceledger/ledger/demo"
 )
@@ -74,7 +73,7 @@ func TestResolver(t *testing.T) {
 		if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
 			t.Fatalf("status %d type %q", r.status, r.header.Get("Content-Type"))
 		}
-		var v api.LotView
+		var v ledger.LotView
 		if err := json.Unmarshal([]byte(r.body), &v); err != nil {
 			t.Fatal(err)
 		}
@@ -83,7 +82,7 @@ func TestResolver(t *testing.T) {
 		}
 		// The same document as the API's own route.
 		apiAns := ds.get(t, "/v1/lots/"+lycheeGTIN+"/"+lycheeLot)
-		var w api.LotView
+		var w ledger.LotView
 		if err := json.Unmarshal([]byte(apiAns.body), &w); err != nil {
 			t.Fatal(err)
 		}

@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/ledger"
 )
 
@@ -94,7 +93,7 @@ func (c *client) latestDigest(ctx context.Context, ref ledger.LotRef) (string, e
 		if status != http.StatusOK {
 			return "", fmt.Errorf("lot %s: %s: %s", ref, http.StatusText(status), serverMessage(body))
 		}
-		var v api.LotView
+		var v ledger.LotView
 		if err := json.Unmarshal(body, &v); err != nil {
 			return "", fmt.Errorf("lot %s: %w", ref, err)
 		}

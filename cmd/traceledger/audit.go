@@ -119,7 +119,7 @@ func auditRemote(ctx context.Context, base string, scratch *badgerkv.DB, trusted
 		fails = append(fails, ledger.Failure{Seq: seq, What: fmt.Sprintf(format, args...)})
 	}
 	for seq := uint64(0); seq < view.Size && len(fails) < ledger.MaxAuditFailures; seq++ {
-		var ev api.EntryView
+		var ev ledger.EntryView
 		if err := c.getJSON(ctx, fmt.Sprintf("/v1/entries/%d", seq), &ev); err != nil {
 			return 0, nil, err
 		}

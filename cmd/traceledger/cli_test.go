@@ -19,7 +19,6 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/ledger"
 	"github.com/traceledger/traceledger/testnet/harness"
 )
@@ -427,7 +426,7 @@ func TestLotCommand(t *testing.T) {
 		}
 	}
 	_, body := get(t, n.HTTPURL(), "/v1/lots/"+g+"/A%2FB-1")
-	var view api.LotView
+	var view ledger.LotView
 	if err := json.Unmarshal(body, &view); err != nil {
 		t.Fatal(err)
 	}

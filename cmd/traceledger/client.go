@@ -449,7 +449,7 @@ func runLot(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var view api.LotView
+	var view ledger.LotView
 	path := "/v1/lots/" + url.PathEscape(fs.Arg(0)) + "/" + url.PathEscape(fs.Arg(1))
 	if err := c.getJSON(ctx, path, &view); err != nil {
 		return err

@@ -131,7 +131,7 @@ func TestScenarioConformanceAndRestart(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("GET %s: %d %s", lotPath, status, body)
 	}
-	var view api.LotView
+	var view ledger.LotView
 	if err := json.Unmarshal(body, &view); err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestServeDev(t *testing.T) {
 			t.Errorf("GET %s: %d %s", tc.path, status, body)
 			continue
 		}
-		var v api.LotView
+		var v ledger.LotView
 		if err := json.Unmarshal(body, &v); err != nil {
 			t.Fatal(err)
 		}
