@@ -228,51 +228,119 @@ type decodedEntry struct {
 // the record bytes stored in the entry. The caller caches the model by the
 // lot and its UpdatedSeq, so the verification runs once per change.
 func buildModel(rd ledger.Reader, lot *ledger.Lot) (*model, error) {
-	m := &model{Ref: lot.Ref(), Lot: lot, partySeq: map[common.Address]uint64{}}
-	parties := map[string]*party{}
-	partyOf := func(addr string) (*party, error) {
-		if p, ok := parties[addr]; ok {
-			return p, nil
-		}
-		p := &party{Address: addr, Name: shortAddress(addr)}
-		parties[addr] = p
-		a, err := ledger.ParseAddress(addr)
+	b := &modelBuilder{rd: rd, m: &model{Ref: lot.Ref(), Lot: lot, partySeq: map[common.Address]uint64{}},
+		parties: map[string]*party{}, lots: map[ledger.LotRef]*ledger.Lot{},
+		pending: map[ledger.LotRef]*event{}, certs: map[string]*certInfo{}}
+	m := b.m
+	order, err := b.lineage(lot)
+	if err != nil {
+		return nil, err
+	}
+	seqs, err := b.pageSeqs(lot, order)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := b.verified(seqs)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range entries {
+		ev, err := b.event(d)
 		if err != nil {
-			return p, nil
+			return nil, err
 		}
-		info, err := ledger.GetParticipant(rd, a)
-		if err != nil {
-			return nil, fmt.Errorf("participant %s: %w", addr, err)
+		if ev != nil {
+			m.Events = append(m.Events, ev)
 		}
-		m.partySeq[a] = 0
-		if info != nil {
-			m.partySeq[a] = info.UpdatedSeq
-			p.Name, p.Registered = info.Name, true
-			if info.Location != nil {
-				p.Town = joinNonEmpty(info.Location.Name, info.Location.Province)
+	}
+	slices.SortStableFunc(m.Events, func(a, b *event) int {
+		if c := a.Time.Compare(b.Time); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Seq, b.Seq)
+	})
+	if lot.Recalled != nil {
+		rc := lot.Recalled
+		m.Recall = &recallInfo{Reason: rc.Reason, Origin: rc.Origin, OriginProduct: b.productOf(rc.Origin), OwnLot: rc.Origin == m.Ref}
+		for _, ev := range m.Events {
+			if ev.Seq == rc.Seq {
+				m.Recall.Time, m.Recall.By = ev.Time, ev.By
 			}
 		}
+	}
+	if m.Holder, err = b.party(lot.Holder); err != nil {
+		return nil, err
+	}
+	m.fingerprint = m.computeFingerprint()
+	return m, nil
+}
+
+// modelBuilder holds what buildModel learns as it goes: the participants
+// and lots it has read, the transfers awaiting their receive, and the
+// certificates already listed. One builder builds one model, on one
+// goroutine.
+type modelBuilder struct {
+	rd      ledger.Reader
+	m       *model
+	parties map[string]*party
+	lots    map[ledger.LotRef]*ledger.Lot // the page's lineage
+	pending map[ledger.LotRef]*event      // transfers awaiting their receive
+	certs   map[string]*certInfo          // by scheme and number
+}
+
+// party is the participant at addr as the page names it, read once.
+func (b *modelBuilder) party(addr string) (*party, error) {
+	if p, ok := b.parties[addr]; ok {
 		return p, nil
 	}
+	p := &party{Address: addr, Name: shortAddress(addr)}
+	b.parties[addr] = p
+	a, err := ledger.ParseAddress(addr)
+	if err != nil {
+		return p, nil
+	}
+	info, err := ledger.GetParticipant(b.rd, a)
+	if err != nil {
+		return nil, fmt.Errorf("participant %s: %w", addr, err)
+	}
+	b.m.partySeq[a] = 0
+	if info != nil {
+		b.m.partySeq[a] = info.UpdatedSeq
+		p.Name, p.Registered = info.Name, true
+		if info.Location != nil {
+			p.Town = joinNonEmpty(info.Location.Name, info.Location.Province)
+		}
+	}
+	return p, nil
+}
 
-	// The lineage: the lot and its ancestors, breadth first.
-	lots := map[ledger.LotRef]*ledger.Lot{}
+// lineage is the lot and its ancestors, breadth first, at most
+// maxLineageLots of them (the model is then Truncated).
+func (b *modelBuilder) lineage(lot *ledger.Lot) ([]*ledger.Lot, error) {
 	var order []*ledger.Lot
-	err := ledger.WalkLots(rd, []*ledger.Lot{lot}, ledger.Upstream, maxLineageLots, func(l *ledger.Lot) (bool, error) {
-		lots[l.Ref()] = l
+	err := ledger.WalkLots(b.rd, []*ledger.Lot{lot}, ledger.Upstream, maxLineageLots, func(l *ledger.Lot) (bool, error) {
+		b.lots[l.Ref()] = l
 		order = append(order, l)
 		return true, nil
 	})
 	switch {
 	case errors.Is(err, ledger.ErrLotGraphTooLarge):
-		m.Truncated = true
+		b.m.Truncated = true
 	case err != nil:
 		return nil, fmt.Errorf("lineage of %s: %w", lot.Ref(), err)
 	}
+	return order, nil
+}
+
+// pageSeqs lists, in log order, the entries the page shows: each lineage
+// lot's entries up to the transform that made the next lot from it, the
+// lot's recall wherever it was signed, the newest maxPageEntries of them.
+func (b *modelBuilder) pageSeqs(lot *ledger.Lot, order []*ledger.Lot) ([]uint64, error) {
+	m := b.m
 	cutoff := map[ledger.LotRef]uint64{lot.Ref(): math.MaxUint64}
 	for _, x := range order {
 		for _, ref := range x.Parents {
-			if _, ok := lots[ref]; ok && x.CreatedSeq > cutoff[ref] {
+			if _, ok := b.lots[ref]; ok && x.CreatedSeq > cutoff[ref] {
 				cutoff[ref] = x.CreatedSeq
 			}
 		}
@@ -280,7 +348,7 @@ func buildModel(rd ledger.Reader, lot *ledger.Lot) (*model, error) {
 	seen := map[uint64]bool{}
 	var seqs []uint64
 	for _, x := range order {
-		s, err := ledger.LotSeqs(rd, x.Ref())
+		s, err := ledger.LotSeqs(b.rd, x.Ref())
 		if err != nil {
 			return nil, fmt.Errorf("entries of %s: %w", x.Ref(), err)
 		}
@@ -306,11 +374,17 @@ func buildModel(rd ledger.Reader, lot *ledger.Lot) (*model, error) {
 	for _, q := range seqs {
 		m.shown[q] = true
 	}
+	return seqs, nil
+}
 
+// verified reads and decodes the entries seqs and checks each one's
+// signature, counting the results in the model's Verify.
+func (b *modelBuilder) verified(seqs []uint64) ([]decodedEntry, error) {
+	m := b.m
 	entries := make([]decodedEntry, 0, len(seqs))
 	m.Verify.AllRegistered = true
 	for _, q := range seqs {
-		e, _, err := ledger.GetEntry(rd, q)
+		e, _, err := ledger.GetEntry(b.rd, q)
 		if err != nil {
 			return nil, fmt.Errorf("entry %d: %w", q, err)
 		}
@@ -329,134 +403,119 @@ func buildModel(rd ledger.Reader, lot *ledger.Lot) (*model, error) {
 		m.Verify.Valid++
 		entries = append(entries, decodedEntry{e: e, rec: rec, sigOK: true})
 	}
+	return entries, nil
+}
 
-	productOf := func(ref ledger.LotRef) ledger.Product {
-		if l, ok := lots[ref]; ok {
-			return l.Product
-		}
-		return ledger.Product{}
+// productOf is the product of a lineage lot, or none for another lot.
+func (b *modelBuilder) productOf(ref ledger.LotRef) ledger.Product {
+	if l, ok := b.lots[ref]; ok {
+		return l.Product
 	}
-	pending := map[ledger.LotRef]*event{} // transfers awaiting their receive
-	seenCert := map[string]*certInfo{}
-	addCert := func(c ledger.Certificate, ref ledger.LotRef, by *party) *certInfo {
-		key := c.Scheme + "\x00" + c.Number
-		if c.Number == "" {
-			key += "\x00" + ref.String() + "\x00" + by.Address
-		}
-		if ci, ok := seenCert[key]; ok {
-			return ci
-		}
-		ci := &certInfo{Certificate: c, Lot: ref, By: by}
-		seenCert[key] = ci
-		m.Certs = append(m.Certs, ci)
+	return ledger.Product{}
+}
+
+// cert lists c once, however many records name it.
+func (b *modelBuilder) cert(c ledger.Certificate, ref ledger.LotRef, by *party) *certInfo {
+	key := c.Scheme + "\x00" + c.Number
+	if c.Number == "" {
+		key += "\x00" + ref.String() + "\x00" + by.Address
+	}
+	if ci, ok := b.certs[key]; ok {
 		return ci
 	}
-	for _, d := range entries {
-		by, err := partyOf(d.e.Signer)
-		if err != nil {
-			return nil, err
-		}
-		if !by.Registered {
-			m.Verify.AllRegistered = false
-		}
-		when, _ := ledger.ParseTime(d.rec.Time)
-		ev := &event{Seq: d.e.Seq, Time: when, By: by, SigOK: d.sigOK}
-		setLot := func(ref ledger.LotRef) {
-			ev.Lot, ev.Product, ev.Own = ref, productOf(ref), ref == m.Ref
-		}
-		r := d.rec
-		switch {
-		case r.Harvest != nil:
-			h := r.Harvest
-			ev.Kind, ev.Take, ev.Quantity, ev.Place = kindHarvest, takeOf(h), h.Quantity, placeOf(&h.Place)
-			setLot(h.Lot)
-			hi := &harvestInfo{Kind: ev.Take, Lot: h.Lot, Product: h.Product, Quantity: h.Quantity, Place: *ev.Place, Time: when, Producer: by}
-			for _, c := range h.Certificates {
-				hi.Certs = append(hi.Certs, addCert(c, h.Lot, by))
-			}
-			m.Harvests = append(m.Harvests, hi)
-		case r.Transfer != nil:
-			t := r.Transfer
-			ev.Kind, ev.Place = kindHandover, placeOf(t.Place)
-			setLot(t.Lot)
-			if ev.To, err = partyOf(t.To); err != nil {
-				return nil, err
-			}
-			pending[t.Lot] = ev
-		case r.Receive != nil:
-			if tr := pending[r.Receive.Lot]; tr != nil {
-				tr.Received, tr.ReceivedPlace = when, placeOf(r.Receive.Place)
-				tr.SigOK = tr.SigOK && d.sigOK
-				delete(pending, r.Receive.Lot)
-				continue
-			}
-			// The transfer lies outside the page (truncated history).
-			ev.Kind, ev.To, ev.By, ev.Received = kindHandover, by, nil, when
-			ev.ReceivedPlace = placeOf(r.Receive.Place)
-			setLot(r.Receive.Lot)
-		case r.Transform != nil:
-			t := r.Transform
-			ev.Kind, ev.Process, ev.Place = kindTransform, t.Process, placeOf(t.Place)
-			for _, in := range t.Inputs {
-				ev.Inputs = append(ev.Inputs, lotQty{Ref: in.Lot, Product: productOf(in.Lot), Quantity: in.Quantity})
-			}
-			for _, o := range t.Outputs {
-				ev.Outputs = append(ev.Outputs, lotQty{Ref: o.Lot, Product: o.Product, Quantity: o.Quantity})
-			}
-			// The event belongs to the output on this page's lineage.
-			setLot(t.Outputs[0].Lot)
-			for _, o := range t.Outputs {
-				if _, ok := lots[o.Lot]; ok {
-					setLot(o.Lot)
-					break
-				}
-			}
-		case r.Inspect != nil:
-			in := r.Inspect
-			ev.Kind, ev.Result, ev.Note, ev.Place = kindInspect, in.Result, in.Note, placeOf(in.Place)
-			setLot(in.Lot)
-			if in.Certificate != nil {
-				ev.Cert = addCert(*in.Certificate, in.Lot, by)
-			}
-		case r.Recall != nil:
-			ev.Kind, ev.Reason = kindRecall, r.Recall.Reason
-			setLot(r.Recall.Lot)
-		case r.Epcis != nil:
-			sum := r.Epcis.Summary()
-			ev.Kind, ev.Step = kindPartner, strings.ReplaceAll(sum.BizStep, "_", " ")
-			// The event belongs to the lot of this page's lineage it names.
-			for _, l := range sum.Lots {
-				ref := ledger.LotRef{GTIN: l.GTIN, Lot: l.Lot}
-				if _, ok := lots[ref]; ok && (ev.Lot == (ledger.LotRef{}) || ref == m.Ref) {
-					setLot(ref)
-				}
-			}
-		default:
-			continue
-		}
-		m.Events = append(m.Events, ev)
-	}
-	slices.SortStableFunc(m.Events, func(a, b *event) int {
-		if c := a.Time.Compare(b.Time); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Seq, b.Seq)
-	})
+	ci := &certInfo{Certificate: c, Lot: ref, By: by}
+	b.certs[key] = ci
+	b.m.Certs = append(b.m.Certs, ci)
+	return ci
+}
 
-	if lot.Recalled != nil {
-		rc := lot.Recalled
-		m.Recall = &recallInfo{Reason: rc.Reason, Origin: rc.Origin, OriginProduct: productOf(rc.Origin), OwnLot: rc.Origin == m.Ref}
-		for _, ev := range m.Events {
-			if ev.Seq == rc.Seq {
-				m.Recall.Time, m.Recall.By = ev.Time, ev.By
-			}
-		}
-	}
-	if m.Holder, err = partyOf(lot.Holder); err != nil {
+// event turns one entry into a step of the journey, or nil when it adds
+// none (a receive completes its transfer's step).
+func (b *modelBuilder) event(d decodedEntry) (*event, error) {
+	m := b.m
+	by, err := b.party(d.e.Signer)
+	if err != nil {
 		return nil, err
 	}
-	m.fingerprint = m.computeFingerprint()
-	return m, nil
+	if !by.Registered {
+		m.Verify.AllRegistered = false
+	}
+	when, _ := ledger.ParseTime(d.rec.Time)
+	ev := &event{Seq: d.e.Seq, Time: when, By: by, SigOK: d.sigOK}
+	setLot := func(ref ledger.LotRef) {
+		ev.Lot, ev.Product, ev.Own = ref, b.productOf(ref), ref == m.Ref
+	}
+	r := d.rec
+	switch {
+	case r.Harvest != nil:
+		h := r.Harvest
+		ev.Kind, ev.Take, ev.Quantity, ev.Place = kindHarvest, takeOf(h), h.Quantity, placeOf(&h.Place)
+		setLot(h.Lot)
+		hi := &harvestInfo{Kind: ev.Take, Lot: h.Lot, Product: h.Product, Quantity: h.Quantity, Place: *ev.Place, Time: when, Producer: by}
+		for _, c := range h.Certificates {
+			hi.Certs = append(hi.Certs, b.cert(c, h.Lot, by))
+		}
+		m.Harvests = append(m.Harvests, hi)
+	case r.Transfer != nil:
+		t := r.Transfer
+		ev.Kind, ev.Place = kindHandover, placeOf(t.Place)
+		setLot(t.Lot)
+		if ev.To, err = b.party(t.To); err != nil {
+			return nil, err
+		}
+		b.pending[t.Lot] = ev
+	case r.Receive != nil:
+		if tr := b.pending[r.Receive.Lot]; tr != nil {
+			tr.Received, tr.ReceivedPlace = when, placeOf(r.Receive.Place)
+			tr.SigOK = tr.SigOK && d.sigOK
+			delete(b.pending, r.Receive.Lot)
+			return nil, nil
+		}
+		// The transfer lies outside the page (truncated history).
+		ev.Kind, ev.To, ev.By, ev.Received = kindHandover, by, nil, when
+		ev.ReceivedPlace = placeOf(r.Receive.Place)
+		setLot(r.Receive.Lot)
+	case r.Transform != nil:
+		t := r.Transform
+		ev.Kind, ev.Process, ev.Place = kindTransform, t.Process, placeOf(t.Place)
+		for _, in := range t.Inputs {
+			ev.Inputs = append(ev.Inputs, lotQty{Ref: in.Lot, Product: b.productOf(in.Lot), Quantity: in.Quantity})
+		}
+		for _, o := range t.Outputs {
+			ev.Outputs = append(ev.Outputs, lotQty{Ref: o.Lot, Product: o.Product, Quantity: o.Quantity})
+		}
+		// The event belongs to the output on this page's lineage.
+		setLot(t.Outputs[0].Lot)
+		for _, o := range t.Outputs {
+			if _, ok := b.lots[o.Lot]; ok {
+				setLot(o.Lot)
+				break
+			}
+		}
+	case r.Inspect != nil:
+		in := r.Inspect
+		ev.Kind, ev.Result, ev.Note, ev.Place = kindInspect, in.Result, in.Note, placeOf(in.Place)
+		setLot(in.Lot)
+		if in.Certificate != nil {
+			ev.Cert = b.cert(*in.Certificate, in.Lot, by)
+		}
+	case r.Recall != nil:
+		ev.Kind, ev.Reason = kindRecall, r.Recall.Reason
+		setLot(r.Recall.Lot)
+	case r.Epcis != nil:
+		sum := r.Epcis.Summary()
+		ev.Kind, ev.Step = kindPartner, strings.ReplaceAll(sum.BizStep, "_", " ")
+		// The event belongs to the lot of this page's lineage it names.
+		for _, l := range sum.Lots {
+			ref := ledger.LotRef{GTIN: l.GTIN, Lot: l.Lot}
+			if _, ok := b.lots[ref]; ok && (ev.Lot == (ledger.LotRef{}) || ref == m.Ref) {
+				setLot(ref)
+			}
+		}
+	default:
+		return nil, nil
+	}
+	return ev, nil
 }
 
 // stale reports whether a participant named on the page was re-registered
