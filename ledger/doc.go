@@ -13,7 +13,7 @@
 //     "Where admission runs").
 //  2. EncodeCommand packs admitted envelopes, with the leader's record time,
 //     into one replicated log entry.
-//  3. Apply (apply.go) runs the stateful rules of DESIGN §3.3 in log order
+//  3. Apply (apply.go, rules.go) runs the stateful rules of DESIGN §3.3 in log order
 //     and writes entries, lot and participant state, indexes and Merkle
 //     hashes through a Writer. The same Apply serves the Raft state machine,
 //     replay and audit.
