@@ -33,7 +33,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -154,8 +153,8 @@ func indexEvent(w Writer, seq uint64, leaf tlog.Hash, rec *Record) error {
 // custodyBizLocation is the bizLocation the export gives a custody
 // record (api/epcis, setPlace): the place where the lot stays after a
 // harvest, a receive or a transform, by its GLN
-// (https://id.gs1.org/414/{gln}) or else its geo: URI; "" for other
-// records and places without either.
+// or else its geo: URI (Place.LocationURI); "" for other records and
+// places without either.
 func custodyBizLocation(rec *Record) string {
 	var p *Place
 	switch {
@@ -166,15 +165,10 @@ func custodyBizLocation(rec *Record) string {
 	case rec.Transform != nil:
 		p = rec.Transform.Place
 	}
-	switch {
-	case p == nil:
-		return ""
-	case p.FacilityGLN != "":
-		return epcisevent.CanonicalID("https://id.gs1.org/414/" + p.FacilityGLN)
-	case p.Geo != "":
-		return "geo:" + strings.ReplaceAll(p.Geo, " ", "")
+	if p != nil && p.FacilityGLN != "" {
+		return epcisevent.CanonicalID(p.LocationURI())
 	}
-	return ""
+	return p.LocationURI()
 }
 
 // LotClass is a lot's EPC class as the indexes and the export write it:

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"encoding/json"
+	"strings"
 )
 
 // Record types (DESIGN §3.3).
@@ -81,6 +82,24 @@ type Place struct {
 	GrowingAreaCode string `json:"growing_area_code,omitempty"`
 	FacilityGLN     string `json:"gln,omitempty"`
 	Country         string `json:"country,omitempty"`
+}
+
+// LocationURI identifies the place for an EPCIS readPoint or bizLocation:
+// its facility GLN as a GS1 Digital Link URI (AI 414, the EPCIS 2.0
+// equivalent of an SGLN, which would need the company prefix length),
+// else its coordinates as an RFC 5870 geo: URI, else "" (a place known
+// only by its name). The export (api/epcis) and the event indexes
+// (eventindex.go) both name places by it.
+func (p *Place) LocationURI() string {
+	switch {
+	case p == nil:
+		return ""
+	case p.FacilityGLN != "":
+		return "https://id.gs1.org/414/" + p.FacilityGLN
+	case p.Geo != "":
+		return "geo:" + strings.ReplaceAll(p.Geo, " ", "")
+	}
+	return ""
 }
 
 // Certificate is a certification a lot or producer holds: VietGAP,

@@ -2,7 +2,6 @@ package epcis
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/traceledger/traceledger/api/digitallink"
@@ -196,19 +195,12 @@ func (m *mapper) owners(ev *Event, from, to string) error {
 	return nil
 }
 
-// location identifies a place for readPoint and bizLocation: a facility
-// GLN as a GS1 Digital Link URI (AI 414, the EPCIS 2.0 equivalent of an
-// SGLN, which again needs the company prefix length), else its coordinates
-// as an RFC 5870 geo: URI, else nothing: a place known only by its name is
-// in traceledger:place.
+// location identifies a place for readPoint and bizLocation
+// (ledger.Place.LocationURI), or nothing: a place known only by its name
+// is in traceledger:place.
 func location(p *ledger.Place) *Location {
-	switch {
-	case p == nil:
-		return nil
-	case p.FacilityGLN != "":
-		return &Location{ID: DigitalLinkBase + "/414/" + p.FacilityGLN}
-	case p.Geo != "":
-		return &Location{ID: "geo:" + strings.ReplaceAll(p.Geo, " ", "")}
+	if id := p.LocationURI(); id != "" {
+		return &Location{ID: id}
 	}
 	return nil
 }
