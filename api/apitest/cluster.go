@@ -136,24 +136,23 @@ func (c *Cluster) Status() consensus.Status {
 	return st
 }
 
+// Join lists a voter; nobody is replicated to.
 func (c *Cluster) Join(id, raftAddr, httpURL, checkpointKey string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if id == c.id {
-		return consensus.ErrMemberConflict
-	}
-	c.members[id] = consensus.Member{ID: id, Raft: raftAddr, HTTP: httpURL, CheckpointKey: checkpointKey, Suffrage: "Voter"}
-	return nil
+	return c.join(consensus.Member{ID: id, Raft: raftAddr, HTTP: httpURL, CheckpointKey: checkpointKey, Suffrage: "Voter"})
 }
 
-// JoinNonvoter adds a read replica, as Join adds a voter.
+// JoinNonvoter lists a read replica, as Join lists a voter.
 func (c *Cluster) JoinNonvoter(id, raftAddr, httpURL, checkpointKey string) error {
+	return c.join(consensus.Member{ID: id, Raft: raftAddr, HTTP: httpURL, CheckpointKey: checkpointKey, Suffrage: "Nonvoter"})
+}
+
+func (c *Cluster) join(m consensus.Member) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if id == c.id {
+	if m.ID == c.id {
 		return consensus.ErrMemberConflict
 	}
-	c.members[id] = consensus.Member{ID: id, Raft: raftAddr, HTTP: httpURL, CheckpointKey: checkpointKey, Suffrage: "Nonvoter"}
+	c.members[m.ID] = m
 	return nil
 }
 

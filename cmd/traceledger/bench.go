@@ -59,20 +59,11 @@ func runBenchIngest(ctx context.Context, args []string) error {
 	ceiling := recoveryCeiling(2 * time.Second)
 	rep.add(benchResult{Name: "secp256k1 recovery ceiling (all cores)", Value: ceiling, Unit: "recoveries/s"})
 
-	c, cleanup, err := benchCluster(ctx, *nodes)
+	url, producers, cleanup, err := benchLedger(ctx, *nodes, 8)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	leader, err := c.Leader(ctx, 30*time.Second)
-	if err != nil {
-		return err
-	}
-	url := c.Nodes[leader].URL()
-	producers, err := registerProducers(ctx, url, c.Admin, 8)
-	if err != nil {
-		return err
-	}
 	envs := signHarvests(producers, *records+*single)
 
 	batched, err := load(ctx, url, envs[:*records], 100, *clients)
@@ -108,6 +99,25 @@ func benchCluster(ctx context.Context, n int, extra ...string) (*testnet.Procs, 
 		return nil, nil, err
 	}
 	return c, func() { c.StopAll(); os.RemoveAll(dir) }, nil
+}
+
+// benchLedger starts a cluster of n nodes (benchCluster) and registers
+// producers producer keys; it returns the leader's URL and the keys.
+func benchLedger(ctx context.Context, n, producers int) (url string, keys []*ecdsa.PrivateKey, cleanup func(), err error) {
+	c, cleanup, err := benchCluster(ctx, n)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	leader, err := c.Leader(ctx, 30*time.Second)
+	if err == nil {
+		url = c.Nodes[leader].URL()
+		keys, err = registerProducers(ctx, url, c.Admin, producers)
+	}
+	if err != nil {
+		cleanup()
+		return "", nil, nil, err
+	}
+	return url, keys, cleanup, nil
 }
 
 // registerProducers creates n producer keys and has admin register them.

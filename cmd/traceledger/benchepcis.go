@@ -39,20 +39,11 @@ func runBenchEPCIS(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Printf("traceledger bench epcis: %d node(s), %d CPUs, GOMAXPROCS %d, %s\n\n", *nodes, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
-	c, cleanup, err := benchCluster(ctx, *nodes)
+	base, keys, cleanup, err := benchLedger(ctx, *nodes, 1)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	leader, err := c.Leader(ctx, 30*time.Second)
-	if err != nil {
-		return err
-	}
-	base := c.Nodes[leader].URL()
-	keys, err := registerProducers(ctx, base, c.Admin, 1)
-	if err != nil {
-		return err
-	}
 	partner := keys[0]
 
 	// The gateway, in this process: its capture server and outbox.
