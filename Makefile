@@ -41,7 +41,7 @@ test: vet
 # mid-input, which go test reports as a spurious "context deadline exceeded".
 FUZZTIME ?= 100000x
 fuzz:
-	@for p in ./ledger/ ./api/ ./api/digitallink/ ./api/fieldapp/; do \
+	@for p in ./ledger/ ./api/ ./api/digitallink/ ./api/fieldapp/ ./ledger/epcisevent/; do \
 		for t in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do \
 			echo "fuzz $$p $$t"; \
 			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$p || exit 1; \
