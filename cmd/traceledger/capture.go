@@ -3,10 +3,11 @@ package main
 // The capture side of the EPCIS 2.0 REST binding, as the gateway serves it
 // to a partner's systems: POST /capture takes an EPCISDocument (or
 // EPCISQueryDocument) and answers 202 with the job's URL; GET
-// /capture/{captureID} reports the job; OPTIONS /capture advertises the
-// limits. Every event is checked as the ledger will check it (schema, CBV,
-// id, size) and signed with the partner's key before the job is accepted,
-// so the key never leaves the gateway and a refusal costs no round trip.
+// /capture/{captureID} reports the job and GET /capture lists the jobs,
+// newest first; OPTIONS /capture advertises the limits. Every event is
+// checked as the ledger will check it (schema, CBV, id, size) and signed
+// with the partner's key before the job is accepted, so the key never
+// leaves the gateway and a refusal costs no round trip.
 
 import (
 	"bytes"
@@ -153,6 +154,7 @@ type captureServer struct {
 
 func (c *captureServer) mount(r *mux.Router) {
 	r.HandleFunc("/capture", c.post).Methods(http.MethodPost)
+	r.HandleFunc("/capture", c.list).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/capture", c.options).Methods(http.MethodOptions)
 	r.HandleFunc("/capture/{id}", c.get).Methods(http.MethodGet, http.MethodHead)
 }
@@ -168,7 +170,7 @@ func writeProblem(w http.ResponseWriter, p api.Problem) {
 
 func (c *captureServer) options(w http.ResponseWriter, r *http.Request) {
 	api.EPCISHeaders(w.Header())
-	w.Header().Set("Allow", "OPTIONS, POST")
+	w.Header().Set("Allow", "OPTIONS, GET, HEAD, POST")
 	w.Header().Set("GS1-EPCIS-Capture-Limit", strconv.Itoa(c.maxEvents))
 	w.Header().Set("GS1-EPCIS-Capture-File-Size-Limit", strconv.FormatInt(c.maxBytes, 10))
 	w.Header().Set("GS1-Capture-Error-Behaviour", "all")
@@ -236,6 +238,62 @@ func (c *captureServer) post(w http.ResponseWriter, r *http.Request) {
 	api.EPCISHeaders(w.Header())
 	w.Header().Set("Location", "/capture/"+id)
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// Capture job lists are paged: perPage jobs (default 30, at most
+// maxJobsPerPage), newest first, with nextPageToken and a Link rel="next"
+// while there are more.
+const (
+	defaultJobsPerPage = 30
+	maxJobsPerPage     = 1000
+)
+
+// list serves GET /capture: the capture jobs, newest first, paged.
+func (c *captureServer) list(w http.ResponseWriter, r *http.Request) {
+	bad := func(detail string) {
+		writeProblem(w, api.Problem{Type: api.ProblemTypePrefix + "QueryParameterException", Title: "invalid query parameter", Status: http.StatusBadRequest, Detail: detail, Instance: r.URL.Path})
+	}
+	q := r.URL.Query()
+	for name := range q {
+		if name != "perPage" && name != "nextPageToken" {
+			bad(fmt.Sprintf("unknown parameter %q: GET /capture takes perPage and nextPageToken", name))
+			return
+		}
+	}
+	n := defaultJobsPerPage
+	if s := q.Get("perPage"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 || v > maxJobsPerPage {
+			bad(fmt.Sprintf("perPage: %q is not a number from 1 to %d", s, maxJobsPerPage))
+			return
+		}
+		n = v
+	}
+	after := q.Get("nextPageToken")
+	if after != "" {
+		if _, ok := c.outbox.get(after); !ok {
+			bad("nextPageToken is not a token this gateway issued, or its job is gone")
+			return
+		}
+	}
+	jobs, next := c.outbox.list(after, n)
+	b, err := json.Marshal(jobs)
+	if err != nil {
+		writeProblem(w, api.Problem{Type: api.ProblemTypePrefix + "ImplementationException", Title: "capture jobs unreadable", Status: http.StatusInternalServerError})
+		return
+	}
+	api.EPCISHeaders(w.Header())
+	if next != "" {
+		u := *r.URL
+		v := u.Query()
+		v.Set("perPage", strconv.Itoa(n))
+		v.Set("nextPageToken", next)
+		u.RawQuery = v.Encode()
+		w.Header().Set("Link", fmt.Sprintf("<%s>; rel=\"next\"", u.RequestURI()))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(append(b, '\n'))
 }
 
 func (c *captureServer) get(w http.ResponseWriter, r *http.Request) {

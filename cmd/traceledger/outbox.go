@@ -128,6 +128,52 @@ func (o *outbox) get(id string) (captureJob, bool) {
 	return j.report(), true
 }
 
+// list returns the reports of up to n jobs, newest first, that come after
+// the job named by after ("" for the newest), and the id to continue
+// from ("" when there are no more). Jobs are ordered by creation time,
+// then id, so a page boundary stays put while jobs are added.
+func (o *outbox) list(after string, n int) ([]captureJob, string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	all := make([]*captureJob, 0, len(o.jobs))
+	for _, j := range o.jobs {
+		all = append(all, j)
+	}
+	newer := func(a, b *captureJob) bool { // a before b in the list
+		if a.CreatedAt != b.CreatedAt {
+			return a.CreatedAt > b.CreatedAt
+		}
+		return a.CaptureID > b.CaptureID
+	}
+	slices.SortFunc(all, func(a, b *captureJob) int {
+		switch {
+		case newer(a, b):
+			return -1
+		case newer(b, a):
+			return 1
+		}
+		return 0
+	})
+	start := 0
+	if after != "" {
+		if j, ok := o.jobs[after]; ok {
+			for start < len(all) && !newer(j, all[start]) {
+				start++
+			}
+		} else {
+			start = len(all)
+		}
+	}
+	out := make([]captureJob, 0, min(n, len(all)-start))
+	for _, j := range all[start:min(start+n, len(all))] {
+		out = append(out, j.report())
+	}
+	if start+n < len(all) {
+		return out, out[len(out)-1].CaptureID
+	}
+	return out, ""
+}
+
 // persist writes a job's file atomically.
 func (o *outbox) persist(j *captureJob) error {
 	o.mu.Lock()
