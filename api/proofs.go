@@ -232,7 +232,7 @@ func (s *Server) getProvenance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`inline; filename="provenance-%s-%s.json"`, ref.GTIN, sanitizeFilename(ref.Lot)))
-	s.serveRead(w, r, readSpec{key: "bundle\x00" + ref.String(), contentType: contentTypeJSON, heavy: true,
+	s.serveRead(w, r, readSpec{key: "bundle\x00" + ref.String(), contentType: contentTypeJSON, heavy: true, refresh: s.cfg.BundleRefresh,
 		build: func() ([]byte, func(ledger.Reader) (bool, error), error) { return s.buildBundle(r.Context(), ref) }})
 }
 

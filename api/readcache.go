@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/traceledger/traceledger/api/httpcache"
 	"github.com/traceledger/traceledger/api/ratelimit"
@@ -56,6 +57,13 @@ type cachedRead struct {
 	contentType string
 	// head is the ledger size at which the answer was last found current.
 	head atomic.Uint64
+	// recheckAt (Unix nanoseconds; 0: never) is when the answer is checked
+	// again even if the ledger has not grown: an answer whose currency
+	// depends on time as well as on the log (a bundle and its checkpoint)
+	// must not stay current for ever just because no write came. Each
+	// check at or past it moves it refresh later.
+	recheckAt atomic.Int64
+	refresh   time.Duration
 	// current reports whether the answer is still the one the state rd
 	// would give. It reads only what the answer depends on.
 	current func(rd ledger.Reader) (bool, error)
@@ -69,6 +77,9 @@ type readSpec struct {
 	contentType string
 	// heavy answers take a token from the client's read bucket to rebuild.
 	heavy bool
+	// refresh, when positive, has the cached answer checked again every
+	// refresh even while the ledger does not grow (see cachedRead).
+	refresh time.Duration
 	// build computes the answer and the check of its currency; a nil check
 	// means the answer is served once and not kept.
 	build func() (body []byte, current func(ledger.Reader) (bool, error), err error)
@@ -99,6 +110,10 @@ func (s *Server) serveRead(w http.ResponseWriter, r *http.Request, spec readSpec
 			c := &cachedRead{body: httpcache.NewBody(body), contentType: spec.contentType, current: current,
 				etag: httpcache.ETag(spec.key, hex.EncodeToString(digest[:]))}
 			c.head.Store(size)
+			if spec.refresh > 0 {
+				c.refresh = spec.refresh
+				c.recheckAt.Store(s.cfg.Clock().Add(spec.refresh).UnixNano())
+			}
 			if current != nil {
 				s.reads.Put(spec.key, c)
 			}
@@ -121,6 +136,7 @@ func (s *Server) serveRead(w http.ResponseWriter, r *http.Request, spec readSpec
 func (s *Server) lookupRead(key string) (*cachedRead, uint64, error) {
 	var out *cachedRead
 	var size uint64
+	now := s.cfg.Clock()
 	err := s.cluster.Store().View(func(rd ledger.Reader) (err error) {
 		if size, err = ledger.Size(rd); err != nil {
 			return err
@@ -129,11 +145,16 @@ func (s *Server) lookupRead(key string) (*cachedRead, uint64, error) {
 		if !ok {
 			return nil
 		}
-		if c.head.Load() != size {
+		due := c.recheckAt.Load()
+		timeUp := due != 0 && now.UnixNano() >= due
+		if c.head.Load() != size || timeUp {
 			if ok, err := c.current(rd); err != nil || !ok {
 				return err
 			}
 			c.head.Store(size)
+			if timeUp {
+				c.recheckAt.Store(now.Add(c.refresh).UnixNano())
+			}
 		}
 		out = c
 		return nil

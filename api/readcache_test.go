@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/traceledger/traceledger/api"
 )
@@ -215,5 +217,45 @@ func TestLongLotPages(t *testing.T) {
 		if status, body := f.get("/v1/lots/" + gtin + "/LONG" + bad); status != http.StatusBadRequest {
 			t.Errorf("GET %s: %d %s, want 400", bad, status, body)
 		}
+	}
+}
+
+// A cached bundle of an unchanged lot stays valid against the checkpoint
+// it embeds: a newer checkpoint (another lot's write) does not rebuild it
+// until Config.BundleRefresh has passed; then it is rebuilt once, against
+// the newer checkpoint, and kept again.
+func TestCachedBundleRefresh(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	f := startNodeWith(t, func(c *api.Config) { c.Clock, c.BundleRefresh = clock, 30*time.Second })
+	gtin := gtin14("0893456789036")
+	f.accept(f.harvest(f.producer, gtin, "RF1"))
+	path := "/v1/lots/" + gtin + "/RF1/provenance"
+	get := func() []byte {
+		t.Helper()
+		st, _, body := f.getWith(path)
+		if st != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, st, body)
+		}
+		return body
+	}
+	builds := func() float64 { return f.metric("traceledger_read_cache_builds_total") }
+
+	first := get()
+	n := builds()
+	f.accept(f.harvest(f.producer, gtin, "RF2")) // a newer checkpoint
+	if b := get(); !bytes.Equal(b, first) || builds() != n {
+		t.Fatalf("a newer checkpoint rebuilt the bundle before the refresh time (builds %v → %v)", n, builds())
+	}
+	advance(31 * time.Second)
+	refreshed := get()
+	if builds() != n+1 || bytes.Equal(refreshed, first) {
+		t.Fatalf("after the refresh time: builds %v → %v, bundle changed %v; want one rebuild against the newer checkpoint", n, builds(), !bytes.Equal(refreshed, first))
+	}
+	advance(31 * time.Second) // no newer checkpoint since: still valid
+	if b := get(); !bytes.Equal(b, refreshed) || builds() != n+1 {
+		t.Fatalf("a bundle with the latest checkpoint was rebuilt (builds %v)", builds())
 	}
 }
