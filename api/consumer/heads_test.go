@@ -71,3 +71,19 @@ func TestVerificationPanelLotHeads(t *testing.T) {
 	en := html.UnescapeString(ds.get(t, recalledPage+"?lang=en").body)
 	mustContain(t, "english panel", en, "Nothing is missing", "no step, a recall included, is hidden")
 }
+
+// The panel's lot-head check is kept per model for one checkpoint size:
+// a newer checkpoint is checked again.
+func TestHeadsKeptPerCheckpoint(t *testing.T) {
+	var m model
+	if _, ok := m.cachedHeads(5); ok {
+		t.Fatal("a check before any was made")
+	}
+	m.keepHeads(5, headState{Checked: true})
+	if h, ok := m.cachedHeads(5); !ok || !h.Checked {
+		t.Fatalf("the check at size 5: %+v %v", h, ok)
+	}
+	if _, ok := m.cachedHeads(6); ok {
+		t.Fatal("the check at size 5 served for a checkpoint of size 6")
+	}
+}

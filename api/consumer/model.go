@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -204,9 +205,34 @@ type model struct {
 	// into every ETag of the page.
 	fingerprint string
 	// checked is when partySeq was last compared with the ledger (Unix
-	// nanoseconds of the consumer's clock). It is the one field that
-	// changes after the model is built, hence atomic.
+	// nanoseconds of the consumer's clock). It changes after the model is
+	// built, hence atomic.
 	checked atomic.Int64
+	// heads is the verification panel's lot-head check against the
+	// checkpoint of size headsAt: it costs a proof per lineage lot, so it
+	// is made once per model and checkpoint, not once per request.
+	// headsMu guards both.
+	headsMu sync.Mutex
+	headsAt uint64
+	heads   *headState
+}
+
+// cachedHeads returns the lot-head check against the checkpoint of the
+// given size, if it was made.
+func (m *model) cachedHeads(size uint64) (headState, bool) {
+	m.headsMu.Lock()
+	defer m.headsMu.Unlock()
+	if m.heads == nil || m.headsAt != size {
+		return headState{}, false
+	}
+	return *m.heads, true
+}
+
+// keepHeads records the lot-head check against the checkpoint of size.
+func (m *model) keepHeads(size uint64, h headState) {
+	m.headsMu.Lock()
+	defer m.headsMu.Unlock()
+	m.headsAt, m.heads = size, &h
 }
 
 // decodedEntry is an entry of the page with its record and whether its

@@ -76,12 +76,18 @@ func (c *Consumer) checkpointState(m *model) cpState {
 		return cpState{}
 	}
 	st := cpState{OK: true, Covered: size > m.MaxSeq, Signed: signed, Total: total}
+	if h, ok := m.cachedHeads(size); ok {
+		st.Heads = h
+		return st
+	}
 	err := c.cfg.Store.View(func(rd ledger.Reader) error {
 		cp, _, ok, err := ledger.LatestCheckpoint(rd)
 		if err != nil || !ok {
 			return err
 		}
-		st.Heads, err = checkHeads(rd, cp, m)
+		if st.Heads, err = checkHeads(rd, cp, m); err == nil {
+			m.keepHeads(cp.Size, st.Heads)
+		}
 		return err
 	})
 	if err != nil {
@@ -291,13 +297,13 @@ type errorView struct {
 }
 
 // pageData assembles a lot page's view.
-func (c *Consumer) pageData(lang, switchURL string, link *digitallink.Link, m *model, scan *scanView) *pageView {
+func (c *Consumer) pageData(lang, switchURL string, link *digitallink.Link, m *model, cp cpState, scan *scanView) *pageView {
 	return &pageView{
 		view:      c.baseView(lang, switchURL),
 		M:         m,
 		Serial:    link.Serial,
 		Scan:      scan,
-		CP:        c.checkpointState(m),
+		CP:        cp,
 		JSONURL:   "/v1/lots/" + m.Ref.GTIN + "/" + digitallink.EscapeValue(m.Ref.Lot),
 		Canonical: c.public + pagePrefix + link.Path(),
 	}

@@ -278,9 +278,10 @@ func (c *Consumer) servePage(w http.ResponseWriter, r *http.Request, lang string
 	h.Set("Content-Language", lang)
 	h.Set("Content-Security-Policy", contentSecurityHTML)
 	switchURL := pagePrefix + link.Path() + "?lang=" + c.texts[lang].Other
+	cp := c.checkpointState(m)
 	if link.Serial != "" {
 		h.Set("Cache-Control", "private, no-cache")
-		body, err := c.render("page", c.pageData(lang, switchURL, link, m, c.countScan(r, link)))
+		body, err := c.render("page", c.pageData(lang, switchURL, link, m, cp, c.countScan(r, link)))
 		if err != nil {
 			c.internalError(w, r, err)
 			return
@@ -288,11 +289,10 @@ func (c *Consumer) servePage(w http.ResponseWriter, r *http.Request, lang string
 		write(w, http.StatusOK, contentTypeHTML, body)
 		return
 	}
-	cp := c.checkpointState(m)
 	etag := c.etag("page", lang, m.fingerprint, cp.String(), c.today())
 	b, ok := c.pages.get(etag)
 	if !ok {
-		page, err := c.render("page", c.pageData(lang, switchURL, link, m, nil))
+		page, err := c.render("page", c.pageData(lang, switchURL, link, m, cp, nil))
 		if err != nil {
 			c.internalError(w, r, err)
 			return
