@@ -227,29 +227,14 @@ func IndexEvents(st Store) error {
 	}); err != nil || done {
 		return err
 	}
-	for from := uint64(0); from < size; from += indexChunk {
-		err := st.Update(func(w Writer) error {
-			for seq := from; seq < min(from+indexChunk, size); seq++ {
-				e, data, err := GetEntry(w, seq)
-				if err != nil {
-					return err
-				}
-				if e.Type == TypeGenesis {
-					continue
-				}
-				rec, err := DecodeRecord(e.Record)
-				if err != nil {
-					return errCorrupt("entry %d: %v", seq, err)
-				}
-				if err := indexEvent(w, seq, LeafHash(data), rec); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+	err := backfill(st, 0, size, indexChunk, func(w Writer, seq uint64, data []byte, rec *Record, err error) error {
 		if err != nil {
-			return fmt.Errorf("index events %d–%d: %w", from, min(from+indexChunk, size)-1, err)
+			return errCorrupt("entry %d: %v", seq, err)
 		}
+		return indexEvent(w, seq, LeafHash(data), rec)
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("index events: %w", err)
 	}
 	return st.Update(func(w Writer) error { return w.Set(keyEventIndex, eventIndexVersion) })
 }

@@ -54,34 +54,21 @@ func UpgradeLotHeads(st Store) (uint64, error) {
 	if err != nil || !needed {
 		return 0, err
 	}
-	for seq := from; seq < size; seq += upgradeChunk {
-		end := min(seq+upgradeChunk, size)
-		err := st.Update(func(w Writer) error {
-			for s := seq; s < end; s++ {
-				e, _, err := GetEntry(w, s)
-				if err != nil {
-					return err
-				}
-				if e.Type == TypeGenesis {
-					continue
-				}
-				rec, err := DecodeRecord(e.Record)
-				if err != nil {
-					// An entry today's rules refuse: a replay (Audit)
-					// refuses it too and maps none of its lots.
-					continue
-				}
-				for _, l := range rec.Lots() {
-					if err := setLotMapHead(w, l, s); err != nil {
-						return err
-					}
-				}
-			}
-			return w.Set(keyLotHeadsUpgrade, u64(end))
-		})
+	err = backfill(st, from, size, upgradeChunk, func(w Writer, seq uint64, _ []byte, rec *Record, err error) error {
 		if err != nil {
-			return seq - from, fmt.Errorf("upgrade the lot-head map at entry %d: %w", seq, err)
+			// An entry today's rules refuse: a replay (Audit) refuses it
+			// too and maps none of its lots.
+			return nil
 		}
+		for _, l := range rec.Lots() {
+			if err := setLotMapHead(w, l, seq); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func(w Writer, next uint64) error { return w.Set(keyLotHeadsUpgrade, u64(next)) })
+	if err != nil {
+		return 0, fmt.Errorf("upgrade the lot-head map: %w", err)
 	}
 	if err := st.Update(func(w Writer) error { return w.Set(keyLotHeadsUpgrade, nil) }); err != nil {
 		return size - from, err
