@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -398,17 +399,33 @@ func (f *FSM) recallDecoded(envs []*ledger.Admitted) {
 	}
 }
 
-// Snapshot captures a read transaction; the I/O happens in Persist.
+// Snapshot returns a reference to the store's own state when the store
+// keeps it on disk (snapshots.go), and otherwise captures a read
+// transaction whose I/O happens in Persist.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	if d, ok := asDurable(f.store); ok {
+		applied, _ := f.Applied()
+		return &refSnapshot{store: d, applied: applied}, nil
+	}
 	return &fsmSnapshot{snap: f.store.Snapshot()}, nil
 }
 
 // Restore replaces the state with a snapshot. The store swaps it in
-// atomically; readers block only for the swap.
+// atomically; readers block only for the swap. A reference to this
+// node's own state (which snapshotStore.Open never hands out, but a peer
+// could send) is accepted only when the store already holds what it names.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	br := bufio.NewReader(rc)
+	if head, _ := br.Peek(maxStateRef + 1); bytes.HasPrefix(head, []byte(stateRefMagic)) {
+		named, ok := parseStateRef(head)
+		if applied, _ := f.Applied(); !ok || named > applied {
+			return fmt.Errorf("restore snapshot: %w: it names applied index %d, the store holds %d", ErrStateBehind, named, applied)
+		}
+		return nil
+	}
 	f.restores.Add(1)
-	if err := f.store.Restore(rc); err != nil {
+	if err := f.store.Restore(br); err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
 	var applied uint64

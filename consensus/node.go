@@ -85,9 +85,14 @@ type Config struct {
 	HeartbeatTimeout   time.Duration // default 1 s
 	ElectionTimeout    time.Duration // default 1 s
 	LeaderLeaseTimeout time.Duration // default 500 ms
-	SnapshotThreshold  uint64        // logs between snapshots; default 16384
-	SnapshotInterval   time.Duration // how often to check; default 2 min
-	TrailingLogs       uint64        // logs kept after a snapshot; default 1.25 × threshold
+	// Snapshots of a store that keeps its state on disk are references
+	// (snapshots.go) and cost one sync, so they are taken often: the
+	// log stays short, and a start reads back only what follows the
+	// latest snapshot. TrailingLogs lets a follower that was briefly away
+	// catch up from the log instead of receiving the whole state.
+	SnapshotThreshold uint64        // logs between snapshots; default 1024
+	SnapshotInterval  time.Duration // how often to check; default 30 s
+	TrailingLogs      uint64        // logs kept after a snapshot; default 4096
 }
 
 func (c *Config) setDefaults() error {
@@ -116,12 +121,12 @@ func (c *Config) setDefaults() error {
 	def(&c.LeaderLeaseTimeout, 500*time.Millisecond)
 	// hashicorp/raft requires the lease to fit in the heartbeat timeout.
 	c.LeaderLeaseTimeout = min(c.LeaderLeaseTimeout, c.HeartbeatTimeout)
-	def(&c.SnapshotInterval, 2*time.Minute)
+	def(&c.SnapshotInterval, 30*time.Second)
 	if c.SnapshotThreshold == 0 {
-		c.SnapshotThreshold = 16384
+		c.SnapshotThreshold = 1024
 	}
 	if c.TrailingLogs == 0 {
-		c.TrailingLogs = c.SnapshotThreshold + c.SnapshotThreshold/4
+		c.TrailingLogs = 4096
 	}
 	return nil
 }
@@ -191,16 +196,18 @@ func New(cfg Config, store ledger.SnapshotStore) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open raft log: %w", err)
 	}
-	logs, err := raft.NewLogCache(1024, n.bolt)
+	// Logs under load hold ~100 records each: 128 of them (one
+	// replication round, MaxAppendEntries) is 6 MB; 1 024 was 46 MB.
+	logs, err := raft.NewLogCache(128, n.bolt)
 	if err != nil {
 		n.bolt.Close()
 		return nil, err
 	}
 	n.logs = logs
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hlog)
+	snaps, err := newSnapshotStore(cfg.Dir, store, hlog, cfg.Logger)
 	if err != nil {
 		n.bolt.Close()
-		return nil, fmt.Errorf("open snapshot store: %w", err)
+		return nil, err
 	}
 	if n.stream = cfg.Stream; n.stream == nil {
 		if n.stream, err = NewStreamLayer(cfg.RaftBind, cfg.RaftAdvertise, cfg.ID, cfg.PeerTLS); err != nil {
@@ -233,9 +240,22 @@ func New(cfg Config, store ledger.SnapshotStore) (*Node, error) {
 	// holds at least its state (m/applied ≥ snapshot index): restoring a
 	// large Badger state on every restart would cost minutes for nothing.
 	// When the store is behind (it lost unsynced writes), restore.
+	// A reference to the store's own state (snapshots.go) is never
+	// restored: the store holds it, or it lost writes it had synced and
+	// the node cannot rebuild them from the log, which Raft has dropped.
 	if metas, err := snaps.List(); err == nil && len(metas) > 0 {
 		applied, _ := n.fsm.Applied()
-		rc.NoSnapshotRestoreOnStart = applied >= metas[0].Index || onlyRaftEntries(logs, applied+1, metas[0].Index)
+		named, isRef, err := snaps.reference(metas[0].ID)
+		switch {
+		case err != nil:
+			n.bolt.Close()
+			return nil, fmt.Errorf("read snapshot: %w", err)
+		case isRef && named > applied:
+			n.bolt.Close()
+			return nil, fmt.Errorf("%w: the store's applied index is %d, the latest snapshot (%s) says %d is on disk; "+
+				"remove this node's data directory and join it to the cluster again", ErrStateBehind, applied, metas[0].ID, named)
+		}
+		rc.NoSnapshotRestoreOnStart = isRef || applied >= metas[0].Index || onlyRaftEntries(logs, applied+1, metas[0].Index)
 	}
 
 	existing, err := raft.HasExistingState(logs, n.bolt, snaps)

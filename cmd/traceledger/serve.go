@@ -55,6 +55,7 @@ func runServe(ctx context.Context, args []string) error {
 		operatorURL   = fs.String("operator-url", "", "the operator's web site (http or https), linked from every consumer page")
 		operatorPhone = fs.String("operator-phone", "", "a phone number shoppers may call, shown on every consumer page")
 		witnessFile   = fs.String("witness-policy", "", "C2SP tlog-policy file naming outside witnesses (witness NAME VKEY URL, group, quorum): the leader sends each checkpoint to them and publishes their cosignatures")
+		debugAddr     = fs.String("debug-addr", "", "HOST:PORT serving Go's runtime profiles at /debug/pprof/ (heap, CPU) on a listener of their own, e.g. 127.0.0.1:6060 (default: off)")
 		admins        listFlag
 	)
 	fs.Var(&admins, "admin", "genesis admin address 0x… (repeatable; used at bootstrap only)")
@@ -75,6 +76,12 @@ func runServe(ctx context.Context, args []string) error {
 	// node that needs more gets it. Off by default: the operator chooses.
 	if *memoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(*memoryLimit << 20)
+	}
+
+	if *debugAddr != "" {
+		if err := serveDebug(ctx, *debugAddr, logger); err != nil {
+			return err
+		}
 	}
 
 	var adminKey *ecdsa.PrivateKey

@@ -322,6 +322,54 @@ func (d *DB) Update(fn func(ledger.Writer) error) error {
 	return err
 }
 
+// Persistent reports whether the state outlives the process: false for
+// a store opened with Options.InMemory.
+func (d *DB) Persistent() bool { return !d.opts.InMemory }
+
+// Sync makes every committed update durable, whatever Options.SyncWrites
+// says. The state machine calls it before it lets Raft drop the log
+// entries those updates came from.
+//
+// Badger's own Sync covers the active memtable's write-ahead file and the
+// value log, not the memtables already full and waiting to be written as
+// tables (their write-ahead files are synced only when SyncWrites is on).
+// Tables and the manifest Badger syncs itself; the waiting memtables'
+// files are synced here, then the directory, so that their names survive
+// a power cut too. A file flushed and deleted meanwhile is in a table.
+func (d *DB) Sync() error {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.opts.InMemory {
+		return nil
+	}
+	if d.cur.db.IsClosed() {
+		return errors.New("sync state: the store is closed")
+	}
+	if err := d.cur.db.Sync(); err != nil {
+		return fmt.Errorf("sync state: %w", err)
+	}
+	names, err := filepath.Glob(filepath.Join(d.cur.dir, "*.mem"))
+	if err != nil {
+		return fmt.Errorf("sync state: %w", err)
+	}
+	for _, name := range append(names, d.cur.dir) {
+		if err := syncFile(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("sync state: %w", err)
+		}
+	}
+	return nil
+}
+
+// syncFile fsyncs a file or directory by name.
+func syncFile(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
 // RunGC reclaims space in the value log. It is safe to call concurrently
 // with everything else.
 func (d *DB) RunGC() {
