@@ -104,7 +104,7 @@ func Audit(src Reader, scratch Store, trusted []string) []Failure {
 
 // derivedPrefixes are the keys Apply derives from entries: compareState
 // compares them with the replay.
-var derivedPrefixes = [][]byte{prefixEntry, prefixHash, prefixLot, prefixParticipant, prefixID, []byte("x/"), prefixLotMap, keySize, keyEventIndex}
+var derivedPrefixes = [][]byte{prefixEntry, prefixHash, prefixLot, prefixParticipant, prefixID, []byte("x/"), prefixLotMapNow, keySize, keyEventIndex}
 
 // otherKeys are the keys of the key table (storage.go) written by other
 // means than Apply. Audit cannot recompute them from the entries; check
@@ -122,6 +122,7 @@ var otherKeys = []struct {
 	{keyLatestCheckpoint, true, nil}, // checked against the log's root by Audit
 	{keyWitnessedCheckpoint, true, checkCheckpointNote},
 	{prefixCheckpoint, false, checkCheckpoint},
+	{prefixLotMapVersion, false, nil}, // the map's node history older stores kept; unread
 }
 
 // checkOtherKeys walks every key of r but the derived ones (which it

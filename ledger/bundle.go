@@ -88,6 +88,10 @@ func BuildBundle(r Reader, ref LotRef, cp Checkpoint, msg []byte, nodeKeys []str
 	b := &Bundle{Format: BundleFormat, Lot: ref, Checkpoint: string(msg), NodeKeys: nodeKeys, Lots: map[string][]uint64{}}
 	seqs := map[uint64]bool{0: true}
 	signers := map[common.Address]bool{}
+	heads, err := LotHeadsAt(r, cp.Size)
+	if err != nil {
+		return nil, err
+	}
 	for ref := range lots {
 		list, err := LotSeqs(r, ref)
 		if err != nil {
@@ -104,7 +108,7 @@ func BuildBundle(r Reader, ref LotRef, cp Checkpoint, msg []byte, nodeKeys []str
 		if len(covered) == 0 {
 			continue
 		}
-		p, err := ProveLotHead(r, cp.Size, ref)
+		p, err := heads.Prove(ref)
 		if errors.Is(err, ErrNoLotHead) {
 			// A ledger written before the lot-head map: the bundle
 			// carries no proof, and VerifyBundle says completeness is

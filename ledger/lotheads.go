@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -40,21 +39,30 @@ import (
 //
 // Storage. Every node of the collapsed tree — every subtree holding two or
 // more lots, and every single-lot subtree whose parent holds two or more —
-// is a record, kept as it is now and as it was after each entry that
-// changed it:
+// is one record, as it stands now:
 //
-//	s/c/<depth:2><prefix:32>          seq:8 ‖ record   the node now, written by entry seq
-//	s/v/<depth:2><prefix:32><^seq:8>  record           the node as entry seq left it
+//	s/c/<depth:2><prefix:32>  seq:8 ‖ record   written by entry seq
 //
 //	record = 0x01 ‖ hash:32          (two or more lots)
 //	       | 0x02 ‖ path:32 ‖ seq:8  (one lot: its path and latest entry)
 //
-// prefix is the path with the bits from depth on cleared; ^seq is the
-// complement of the entry's seq, so that the first s/v/ key at or after
-// <depth><prefix><^(N-1)> is the node as it stood at size N. Apply reads
-// only s/c/ (one Get per level); a root or a proof at an older size reads
-// s/c/ and, for a node changed since, seeks in s/v/. An update of a lot's
-// head writes two records per level of its path, about 2·log2(lots).
+// prefix is the path with the bits from depth on cleared. An update of a
+// lot's head reads one record and writes one per level of its path, about
+// log2(lots).
+//
+// The map at an older size N (a checkpoint being cosigned, the checkpoint
+// a bundle proves against) is not stored: it is the map now with the lots
+// whose head changed since N put back as they stood at N. Entries N… name
+// those lots, and each entry's Prev gives a lot's head before it, so the
+// first entry from N on that names a lot gives its head at N (or none: the
+// lot is newer). Every subtree holding none of those lots is as it is
+// now; the others are recomputed from their children (pastLotMap). That
+// costs reading the entries since N, which are few for the checkpoints
+// asked about (the latest, or the latest witnessed), and keeps the map's
+// storage to its current nodes: versioning every node on every update,
+// as the map first did, cost about 2·log2(lots) records, 1.2 KB, per
+// entry. Keys under s/v/ in older stores are that history; nothing reads
+// them.
 
 // ErrNoLotHead: the lot has no entry in the log of the size asked about.
 var ErrNoLotHead = sentinel(KindNotFound, "unknown_lot", "the lot has no entry at that size")
@@ -116,7 +124,9 @@ func siblingPrefix(p [32]byte, d int) [32]byte {
 }
 
 var (
-	prefixLotMapNow     = []byte("s/c/")
+	prefixLotMapNow = []byte("s/c/")
+	// prefixLotMapVersion holds the node history older stores kept; it is
+	// neither written nor read.
 	prefixLotMapVersion = []byte("s/v/")
 )
 
@@ -124,9 +134,9 @@ func lotMapID(depth int, prefix [32]byte) []byte {
 	return append([]byte{byte(depth >> 8), byte(depth)}, prefix[:]...)
 }
 
-// lotMapNodeAt reads the node at depth and prefix as it stood after entry
-// asOf; ok is false for an empty subtree.
-func lotMapNodeAt(r Reader, depth int, prefix [32]byte, asOf uint64) (n lotMapNode, ok bool, err error) {
+// lotMapNow reads the node at depth and prefix as it stands now; ok is
+// false for an empty subtree.
+func lotMapNow(r Reader, depth int, prefix [32]byte) (n lotMapNode, ok bool, err error) {
 	id := lotMapID(depth, prefix)
 	v, ok, err := r.Get(cat(prefixLotMapNow, id))
 	if err != nil || !ok {
@@ -135,27 +145,8 @@ func lotMapNodeAt(r Reader, depth int, prefix [32]byte, asOf uint64) (n lotMapNo
 	if len(v) < 8 {
 		return n, false, errCorrupt("lot-head map record s/c/%x holds %d bytes", id, len(v))
 	}
-	if binary.BigEndian.Uint64(v) <= asOf {
-		n, err = decodeLotMapNode(v[8:])
-		return n, err == nil, err
-	}
-	// Changed since asOf: the version before, if any.
-	vid := cat(prefixLotMapVersion, id)
-	ok = false
-	var perr error
-	err = r.Scan(vid, cat(vid, u64(^asOf)), func(k, v []byte) bool {
-		if len(k) != len(vid)+8 {
-			perr = errCorrupt("lot-head map key %x has %d bytes", k, len(k))
-			return false
-		}
-		n, perr = decodeLotMapNode(v)
-		ok = perr == nil
-		return false
-	})
-	if err == nil {
-		err = perr
-	}
-	return n, ok, err
+	n, err = decodeLotMapNode(v[8:])
+	return n, err == nil, err
 }
 
 func decodeLotMapNode(v []byte) (lotMapNode, error) {
@@ -174,14 +165,9 @@ func decodeLotMapNode(v []byte) (lotMapNode, error) {
 	return lotMapNode{}, errCorrupt("lot-head map record of %d bytes", len(v))
 }
 
-// putLotMapNode writes a node as entry version leaves it, now and in
-// its history.
+// putLotMapNode writes a node as entry version leaves it.
 func putLotMapNode(w Writer, depth int, prefix [32]byte, rec []byte, version uint64) error {
-	id := lotMapID(depth, prefix)
-	if err := w.Set(cat(prefixLotMapNow, id), cat(u64(version), rec)); err != nil {
-		return err
-	}
-	return w.Set(cat(prefixLotMapVersion, id, u64(^version)), rec)
+	return w.Set(cat(prefixLotMapNow, lotMapID(depth, prefix)), cat(u64(version), rec))
 }
 
 func putLotMapLeaf(w Writer, depth int, path [32]byte, seq, version uint64) error {
@@ -193,15 +179,14 @@ func putLotMapBranch(w Writer, depth int, prefix [32]byte, h tlog.Hash, version 
 }
 
 // setLotMapHead records that entry seq is now the latest of ref: it
-// rewrites the records along ref's path, versioned by seq. Apply calls it
+// rewrites the records along ref's path. Apply calls it
 // for every lot an entry names, in the entry's transaction.
 func setLotMapHead(w Writer, ref LotRef, seq uint64) error {
 	path := LotPath(ref)
-	const latest = math.MaxUint64
 	// Walk down to where the lot's leaf goes.
 	depth := 0
 	for ; ; depth++ {
-		n, ok, err := lotMapNodeAt(w, depth, pathPrefix(path, depth), latest)
+		n, ok, err := lotMapNow(w, depth, pathPrefix(path, depth))
 		if err != nil {
 			return err
 		}
@@ -228,7 +213,7 @@ func setLotMapHead(w Writer, ref LotRef, seq uint64) error {
 	}
 	h := lotLeafHash(path, seq)
 	for d := depth - 1; d >= 0; d-- {
-		sib, ok, err := lotMapNodeAt(w, d+1, siblingPrefix(path, d), latest)
+		sib, ok, err := lotMapNow(w, d+1, siblingPrefix(path, d))
 		if err != nil {
 			return err
 		}
@@ -249,16 +234,14 @@ func setLotMapHead(w Writer, ref LotRef, seq uint64) error {
 }
 
 // LotHeadsRoot returns the root of the lot-head map of the log of the
-// given size: the zero hash when no lot has an entry yet.
+// given size (at most the current size): the zero hash when no lot has an
+// entry yet.
 func LotHeadsRoot(r Reader, size uint64) (tlog.Hash, error) {
-	if size == 0 {
-		return tlog.Hash{}, nil
-	}
-	n, ok, err := lotMapNodeAt(r, 0, [32]byte{}, size-1)
-	if err != nil || !ok {
+	h, err := LotHeadsAt(r, size)
+	if err != nil {
 		return tlog.Hash{}, err
 	}
-	return n.hash, nil
+	return h.Root()
 }
 
 // LotHeadProof proves that Seq is the latest entry of a lot in a log of
@@ -270,37 +253,16 @@ type LotHeadProof struct {
 }
 
 // ProveLotHead returns the latest entry of ref in the log of the given size
-// and the proof of it against LotHeadsRoot(r, size). It costs two seeks per
-// level of the lot's path. ErrNoLotHead: the lot has no entry below size.
+// (at most the current size) and the proof of it against
+// LotHeadsRoot(r, size). To prove several lots at one size, LotHeadsAt
+// reads the entries since that size once. ErrNoLotHead: the lot has no
+// entry below size.
 func ProveLotHead(r Reader, size uint64, ref LotRef) (LotHeadProof, error) {
-	if size == 0 {
-		return LotHeadProof{}, ErrNoLotHead.Detail("%s", ref)
+	h, err := LotHeadsAt(r, size)
+	if err != nil {
+		return LotHeadProof{}, err
 	}
-	path := LotPath(ref)
-	var p LotHeadProof
-	for d := 0; d <= 256; d++ {
-		n, ok, err := lotMapNodeAt(r, d, pathPrefix(path, d), size-1)
-		if err != nil {
-			return LotHeadProof{}, err
-		}
-		if !ok || (n.leaf && n.path != path) {
-			return LotHeadProof{}, ErrNoLotHead.Detail("%s at size %d", ref, size)
-		}
-		if n.leaf {
-			p.Seq = n.seq
-			return p, nil
-		}
-		sib, ok, err := lotMapNodeAt(r, d+1, siblingPrefix(path, d), size-1)
-		if err != nil {
-			return LotHeadProof{}, err
-		}
-		var sh tlog.Hash
-		if ok {
-			sh = sib.hash
-		}
-		p.Siblings = append(p.Siblings, sh)
-	}
-	return LotHeadProof{}, errCorrupt("lot-head map path of %s is deeper than 256", ref)
+	return h.Prove(ref)
 }
 
 // ErrLotHead: a lot-head proof does not lead to the root it is checked

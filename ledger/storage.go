@@ -61,7 +61,8 @@ type Store interface {
 //	x/q/t/<time:8><seq:8>     empty: events by event time (see eventindex.go)
 //	x/q/k/<kind:1><value>\0<seq:8>  empty: events by epc, epcClass, bizStep … (eventindex.go)
 //	s/c/<depth:2><prefix:32>  seq:8 ‖ lot-head map node now (see lotheads.go)
-//	s/v/<depth:2><prefix:32><^seq:8>  lot-head map node as entry seq left it
+//	s/v/<depth:2><prefix:32><^seq:8>  lot-head map node as entry seq left it: written by
+//	                          older versions, no longer written or read (lotheads.go)
 //	m/size                    number of entries:8
 //	m/events                  0x01: every entry has its x/q/ event indexes (set at genesis,
 //	                          or by IndexEvents on a ledger written before them)

@@ -56,8 +56,12 @@ func checkHeads(rd ledger.Reader, cp ledger.Checkpoint, m *model) (headState, er
 		}
 	}
 	slices.SortFunc(ancestors, func(a, b ledger.LotRef) int { return strings.Compare(a.String(), b.String()) })
+	heads, err := ledger.LotHeadsAt(rd, cp.Size)
+	if err != nil {
+		return headState{Broken: true}, err
+	}
 	for _, ref := range append([]ledger.LotRef{m.Ref}, ancestors...) {
-		p, err := ledger.ProveLotHead(rd, cp.Size, ref)
+		p, err := heads.Prove(ref)
 		if errors.Is(err, ledger.ErrNoLotHead) {
 			seqs, err := ledger.LotSeqs(rd, ref)
 			if err != nil {
