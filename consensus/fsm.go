@@ -68,6 +68,11 @@ type FSM struct {
 
 	restores atomic.Int64 // snapshots restored since start
 
+	// Bytes and count of the command logs applied since takeLogSizes
+	// last read them: the mean log size that log retention follows
+	// (retention.go).
+	logBytes, logCount atomic.Uint64
+
 	// decoded holds the envelopes the leader admitted in this process,
 	// keyed by their full logged bytes (record, signature, signer), until
 	// its own FSM applies them: verifying each signature a second time on
@@ -91,11 +96,11 @@ type FSM struct {
 var _ raft.BatchingFSM = (*FSM)(nil)
 
 // maxTxnBytes bounds the log data applied in one store transaction. Badger
-// refuses a transaction larger than ~15% of a memtable (9.6 MB with the
-// 64 MB default); an envelope's writes are ~3–4× its size in the log, and
-// the committer caps one log entry at maxCommandBytes, so a group of logs up
-// to this size always fits.
-const maxTxnBytes = 2 << 20
+// refuses a transaction larger than ~15% of a memtable (4.8 MB with the
+// store's 32 MB memtables); an envelope's writes are ~3–4× its size in the
+// log, and the committer caps one log entry at maxCommandBytes, so a group
+// of logs up to this size fits. A larger one is split (ApplyBatch).
+const maxTxnBytes = 1 << 20
 
 // NewFSM returns a state machine over store.
 func NewFSM(store ledger.SnapshotStore, logger *slog.Logger) (*FSM, error) {
@@ -126,6 +131,12 @@ func (f *FSM) setApplied(i uint64) {
 	}
 }
 
+// takeLogSizes returns the bytes and count of the command logs applied
+// since its last call.
+func (f *FSM) takeLogSizes() (bytes, logs uint64) {
+	return f.logBytes.Swap(0), f.logCount.Swap(0)
+}
+
 // Apply applies a single log.
 func (f *FSM) Apply(l *raft.Log) interface{} { return f.ApplyBatch([]*raft.Log{l})[0] }
 
@@ -146,6 +157,12 @@ func (f *FSM) Apply(l *raft.Log) interface{} { return f.ApplyBatch([]*raft.Log{l
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
 	applied, _ := f.Applied()
+	for _, l := range logs {
+		if l.Type == raft.LogCommand && l.Index > applied {
+			f.logBytes.Add(uint64(len(l.Data)))
+			f.logCount.Add(1)
+		}
+	}
 	// A log whose piecewise apply a crash interrupted must resume
 	// piecewise: applied whole again, it would re-judge its envelopes.
 	resume, err := f.pieceInProgress()

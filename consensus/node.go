@@ -90,9 +90,13 @@ type Config struct {
 	// log stays short, and a start reads back only what follows the
 	// latest snapshot. TrailingLogs lets a follower that was briefly away
 	// catch up from the log instead of receiving the whole state.
-	SnapshotThreshold uint64        // logs between snapshots; default 1024
+	// Unless TrailingLogs is set, both counts follow the size of the logs
+	// applied, keeping about 64 MB of log (retention.go).
+	SnapshotThreshold uint64        // logs between snapshots; default 1024, then retuned
 	SnapshotInterval  time.Duration // how often to check; default 30 s
-	TrailingLogs      uint64        // logs kept after a snapshot; default 4096
+	TrailingLogs      uint64        // logs kept after a snapshot; default 2048, then retuned
+
+	retune bool // the counts follow log sizes (set by setDefaults)
 }
 
 func (c *Config) setDefaults() error {
@@ -126,7 +130,8 @@ func (c *Config) setDefaults() error {
 		c.SnapshotThreshold = 1024
 	}
 	if c.TrailingLogs == 0 {
-		c.TrailingLogs = 4096
+		c.TrailingLogs = 2048
+		c.retune = true
 	}
 	return nil
 }
@@ -248,9 +253,11 @@ func New(cfg Config, store ledger.SnapshotStore) (*Node, error) {
 		named, isRef, err := snaps.reference(metas[0].ID)
 		switch {
 		case err != nil:
+			n.closeTransport()
 			n.bolt.Close()
 			return nil, fmt.Errorf("read snapshot: %w", err)
 		case isRef && named > applied:
+			n.closeTransport()
 			n.bolt.Close()
 			return nil, fmt.Errorf("%w: the store's applied index is %d, the latest snapshot (%s) says %d is on disk; "+
 				"remove this node's data directory and join it to the cluster again", ErrStateBehind, applied, metas[0].ID, named)
@@ -290,6 +297,10 @@ func New(cfg Config, store ledger.SnapshotStore) (*Node, error) {
 	go func() { defer n.wg.Done(); n.commit.run(ctx) }()
 	go func() { defer n.wg.Done(); n.watchLeadership(ctx) }()
 	go func() { defer n.wg.Done(); n.runCheckpointer(ctx) }()
+	if cfg.retune {
+		n.wg.Add(1)
+		go func() { defer n.wg.Done(); n.retuneRetention(ctx) }()
+	}
 	return n, nil
 }
 

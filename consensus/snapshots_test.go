@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
@@ -205,5 +207,69 @@ func TestNewSnapshotStoreRemovesStaleTemporaryFiles(t *testing.T) {
 	}
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
 		t.Fatalf("stale temporary file: %v", err)
+	}
+}
+
+// TestNodeRestartsOverAReferenceSnapshot: a node snapshots by reference,
+// restarts over its store without restoring anything, and refuses to
+// start over a store that lost what the snapshot refers to.
+func TestNodeRestartsOverAReferenceSnapshot(t *testing.T) {
+	admin := newKey(t)
+	dir := t.TempDir()
+	open := func() *badgerkv.DB {
+		db, err := badgerkv.Open(badgerkv.Options{Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	store := open()
+	cfg := Config{ID: "s", Dir: dir, RaftBind: "127.0.0.1:0", Bootstrap: true,
+		Admins:           []common.Address{ledger.AddressOf(admin)},
+		HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond}
+	start := func(store *badgerkv.DB) *testNode {
+		t.Helper()
+		nd, err := New(cfg, store)
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		t.Cleanup(func() { nd.Shutdown() })
+		n := &testNode{Node: nd, admin: admin, store: store}
+		pollUntil(t, "leadership and genesis", func() bool { return n.IsLeader() && headOf(t, store).Size > 0 })
+		return n
+	}
+	n := start(store)
+	n.submit(t, registrations(t, admin, "s", 3))
+	if err := n.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	files, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	metas, err := files.List()
+	if err != nil || len(metas) != 1 || metas[0].Size > int64(maxStateRef) {
+		t.Fatalf("snapshots %+v (%v): want one reference", metas, err)
+	}
+	head := headOf(t, store)
+	if err := n.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+
+	n = start(store)
+	if n.fsm.restores.Load() != 0 {
+		t.Fatal("the node restored its own reference snapshot")
+	}
+	if got := headOf(t, store); got != head {
+		t.Fatalf("head after restart %+v, want %+v", got, head)
+	}
+	if err := n.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The same Raft directory over a store that lost its state.
+	if _, err := New(cfg, open()); !errors.Is(err, ErrStateBehind) {
+		t.Fatalf("start over an empty store: %v, want ErrStateBehind", err)
 	}
 }

@@ -79,7 +79,7 @@ func runServe(ctx context.Context, args []string) error {
 	}
 
 	if *debugAddr != "" {
-		if err := serveDebug(ctx, *debugAddr, logger); err != nil {
+		if _, err := serveDebug(ctx, *debugAddr, logger); err != nil {
 			return err
 		}
 	}

@@ -263,11 +263,19 @@ func openBadger(opts Options, dir string) (*badger.DB, error) {
 		WithInMemory(opts.InMemory).
 		WithSyncWrites(opts.SyncWrites).
 		WithNumCompactors(2).
+		// Memory: memtables are Go memory (3 × 32 MB), and so are the
+		// caches of table indexes and decompressed blocks (32 MB each);
+		// with Badger's defaults (64 MB memtables, a 256 MB block cache)
+		// a node of 10⁶ entries stayed above 1 GB resident. Reads that
+		// miss the block cache decompress a 4 KB block; lookups are
+		// served from the API's own read cache first (bench storage and
+		// lookup, BENCHMARKS.md).
+		WithMemTableSize(32 << 20).
 		WithNumMemtables(3).
 		WithNumLevelZeroTables(3).
 		WithNumLevelZeroTablesStall(8).
-		WithIndexCacheSize(64 << 20).
-		WithBlockCacheSize(64 << 20).
+		WithIndexCacheSize(32 << 20).
+		WithBlockCacheSize(32 << 20).
 		WithValueThreshold(64 << 10).
 		// Entries and lot states are JSON: zstd at its fastest level
 		// roughly halves the tables for little CPU, most of it in
