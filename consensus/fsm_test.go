@@ -263,18 +263,7 @@ func TestFSMCheckpointLogs(t *testing.T) {
 		t.Fatal("a malformed checkpoint was stored")
 	}
 
-	signer, vkey := checkpointKeys(t, "n1")
-	var c ledger.Checkpoint
-	x.store.View(func(r ledger.Reader) (err error) {
-		c.Origin, _ = ledger.Origin(r)
-		h, err := ledger.ReadHead(r)
-		c.Size, c.Root = h.Size, h.Root
-		return err
-	})
-	msg, err := ledger.SignCheckpoint(c, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, msg, vkey := signCurrentCheckpoint(t, x.store)
 	x.fsm.ApplyBatch([]*raft.Log{cmdLog(5, append([]byte{ledger.CmdCheckpoint}, msg...))})
 	got, stored, ok := latestCheckpoint(t, x.store)
 	if !ok || got != c || !bytes.Equal(stored, msg) {
@@ -290,18 +279,7 @@ func TestFSMCheckpointLogs(t *testing.T) {
 // checkpoint through the log finds nothing unexpected.
 func TestFSMStateAuditsClean(t *testing.T) {
 	x := newLedgerFixture(t)
-	signer, vkey := checkpointKeys(t, "n1")
-	var c ledger.Checkpoint
-	x.store.View(func(r ledger.Reader) (err error) {
-		c.Origin, _ = ledger.Origin(r)
-		h, err := ledger.ReadHead(r)
-		c.Size, c.Root = h.Size, h.Root
-		return err
-	})
-	msg, err := ledger.SignCheckpoint(c, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, msg, vkey := signCurrentCheckpoint(t, x.store)
 	x.fsm.ApplyBatch([]*raft.Log{
 		cmdLog(3, metaData(t, nodeMeta{ID: "n1", HTTP: "http://10.0.0.1:8080", Key: vkey})),
 		cmdLog(4, append([]byte{ledger.CmdCheckpoint}, msg...)),
@@ -318,6 +296,29 @@ func auditClean(t *testing.T, s ledger.Store) {
 		}
 		return nil
 	})
+}
+
+// signCurrentCheckpoint signs, as node n1, a checkpoint of the store's
+// current size and root (no lot-heads line) and returns it with n1's key.
+func signCurrentCheckpoint(t *testing.T, s ledger.Store) (ledger.Checkpoint, []byte, string) {
+	t.Helper()
+	signer, vkey := checkpointKeys(t, "n1")
+	var c ledger.Checkpoint
+	if err := s.View(func(r ledger.Reader) (err error) {
+		if c.Origin, err = ledger.Origin(r); err != nil {
+			return err
+		}
+		h, err := ledger.ReadHead(r)
+		c.Size, c.Root = h.Size, h.Root
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := ledger.SignCheckpoint(c, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, msg, vkey
 }
 
 func latestCheckpoint(t *testing.T, s ledger.Store) (ledger.Checkpoint, []byte, bool) {

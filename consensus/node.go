@@ -95,8 +95,6 @@ type Config struct {
 	SnapshotThreshold uint64        // logs between snapshots; default 1024, then retuned
 	SnapshotInterval  time.Duration // how often to check; default 30 s
 	TrailingLogs      uint64        // logs kept after a snapshot; default 2048, then retuned
-
-	retune bool // the counts follow log sizes (set by setDefaults)
 }
 
 func (c *Config) setDefaults() error {
@@ -131,7 +129,6 @@ func (c *Config) setDefaults() error {
 	}
 	if c.TrailingLogs == 0 {
 		c.TrailingLogs = 2048
-		c.retune = true
 	}
 	return nil
 }
@@ -171,6 +168,7 @@ type Node struct {
 // Raft state it bootstraps a one-voter cluster; with existing state it
 // resumes whatever cluster the state describes.
 func New(cfg Config, store ledger.SnapshotStore) (*Node, error) {
+	retune := cfg.TrailingLogs == 0 // the counts follow log sizes (retention.go)
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
@@ -250,7 +248,7 @@ func New(cfg Config, store ledger.SnapshotStore) (*Node, error) {
 	// the node cannot rebuild them from the log, which Raft has dropped.
 	if metas, err := snaps.List(); err == nil && len(metas) > 0 {
 		applied, _ := n.fsm.Applied()
-		named, isRef, err := snaps.reference(metas[0].ID)
+		named, isRef, err := snaps.reference(metas[0])
 		switch {
 		case err != nil:
 			n.closeTransport()
@@ -297,7 +295,7 @@ func New(cfg Config, store ledger.SnapshotStore) (*Node, error) {
 	go func() { defer n.wg.Done(); n.commit.run(ctx) }()
 	go func() { defer n.wg.Done(); n.watchLeadership(ctx) }()
 	go func() { defer n.wg.Done(); n.runCheckpointer(ctx) }()
-	if cfg.retune {
+	if retune {
 		n.wg.Add(1)
 		go func() { defer n.wg.Done(); n.retuneRetention(ctx) }()
 	}

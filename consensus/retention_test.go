@@ -18,9 +18,6 @@ func TestTrailingForKeepsAboutRetainBytes(t *testing.T) {
 
 func TestRetentionFollowsAppliedLogSizes(t *testing.T) {
 	n := startNode(t, nil)
-	if !n.cfg.retune {
-		t.Fatal("a node with default retention does not retune it")
-	}
 	n.fsm.takeLogSizes()
 	n.submit(t, registrations(t, n.admin, "r", 4))
 	bytes, logs := n.fsm.takeLogSizes()
@@ -46,7 +43,7 @@ func TestRetentionFollowsAppliedLogSizes(t *testing.T) {
 	}
 
 	fixed := startNode(t, func(c *Config) { c.TrailingLogs = 64 })
-	if fixed.cfg.retune || fixed.raft.ReloadableConfig().TrailingLogs != 64 {
+	if fixed.raft.ReloadableConfig().TrailingLogs != 64 {
 		t.Fatal("a node with fixed trailing logs retunes them")
 	}
 }

@@ -129,20 +129,21 @@ func newSnapshotStore(dir string, state ledger.SnapshotStore, hlog hclog.Logger,
 	return &snapshotStore{FileSnapshotStore: files, state: state, dir: dir, logger: logger}, nil
 }
 
-// reference reports whether snapshot id is a reference, and the applied
-// index it names.
-func (s *snapshotStore) reference(id string) (uint64, bool, error) {
-	meta, rc, err := s.FileSnapshotStore.Open(id)
+// reference reports whether the snapshot meta describes is a reference,
+// and the applied index it names. A snapshot larger than a reference is
+// not opened: FileSnapshotStore.Open reads a whole file to check its CRC.
+func (s *snapshotStore) reference(meta *raft.SnapshotMeta) (uint64, bool, error) {
+	if meta.Size > int64(maxStateRef) {
+		return 0, false, nil
+	}
+	_, rc, err := s.FileSnapshotStore.Open(meta.ID)
 	if err != nil {
 		return 0, false, err
 	}
 	defer rc.Close()
-	if meta.Size > int64(maxStateRef) {
-		return 0, false, nil
-	}
-	b, err := io.ReadAll(io.LimitReader(rc, int64(maxStateRef)+1))
+	b, err := io.ReadAll(rc)
 	if err != nil {
-		return 0, false, fmt.Errorf("read snapshot %s: %w", id, err)
+		return 0, false, fmt.Errorf("read snapshot %s: %w", meta.ID, err)
 	}
 	applied, ok := parseStateRef(b)
 	return applied, ok, nil
@@ -152,18 +153,19 @@ func (s *snapshotStore) reference(id string) (uint64, bool, error) {
 // state, written to a temporary file that closing the reader removes; its
 // applied index is at or past the snapshot's.
 func (s *snapshotStore) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, error) {
-	applied, ok, err := s.reference(id)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !ok {
-		return s.FileSnapshotStore.Open(id)
-	}
 	meta, rc, err := s.FileSnapshotStore.Open(id)
-	if err != nil {
-		return nil, nil, err
+	if err != nil || meta.Size > int64(maxStateRef) {
+		return meta, rc, err
 	}
+	b, err := io.ReadAll(rc)
 	rc.Close()
+	if err != nil {
+		return nil, nil, fmt.Errorf("read snapshot %s: %w", id, err)
+	}
+	applied, ok := parseStateRef(b)
+	if !ok {
+		return meta, io.NopCloser(bytes.NewReader(b)), nil
+	}
 	f, size, err := s.materialize(applied)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open snapshot %s: %w", id, err)

@@ -76,8 +76,8 @@ func TestReferenceSnapshotHoldsNoState(t *testing.T) {
 	if metas[0].Size > int64(maxStateRef) {
 		t.Fatalf("a reference snapshot of %d bytes", metas[0].Size)
 	}
-	applied, ok, err := s.reference(id)
-	if err != nil || !ok || applied != 2 {
+	applied, ok, err := s.reference(metas[0])
+	if err != nil || !ok || applied != 2 || metas[0].ID != id {
 		t.Fatalf("reference: %d %v %v, want index 2", applied, ok, err)
 	}
 }
@@ -179,7 +179,11 @@ func TestWholeStateSnapshotsOpenAsWritten(t *testing.T) {
 	x := newLedgerFixture(t) // in memory: whole-state snapshots
 	s := newTestSnapshotStore(t, x.store)
 	id := persist(t, x.fsm, s, 2)
-	if _, ok, err := s.reference(id); ok || err != nil {
+	metas, err := s.List()
+	if err != nil || len(metas) != 1 {
+		t.Fatalf("list: %v %v", metas, err)
+	}
+	if _, ok, err := s.reference(metas[0]); ok || err != nil {
 		t.Fatalf("an in-memory store's snapshot is a reference (%v)", err)
 	}
 	meta, rc, err := s.Open(id)

@@ -56,7 +56,7 @@ import (
 // those lots, and each entry's Prev gives a lot's head before it, so the
 // first entry from N on that names a lot gives its head at N (or none: the
 // lot is newer). Every subtree holding none of those lots is as it is
-// now; the others are recomputed from their children (pastLotMap). That
+// now; the others are recomputed from their children (LotHeadsAt). That
 // costs reading the entries since N, which are few for the checkpoints
 // asked about (the latest, or the latest witnessed), and keeps the map's
 // storage to its current nodes: versioning every node on every update,
@@ -66,8 +66,6 @@ import (
 
 // ErrNoLotHead: the lot has no entry in the log of the size asked about.
 var ErrNoLotHead = sentinel(KindNotFound, "unknown_lot", "the lot has no entry at that size")
-
-var prefixLotMap = []byte("s/")
 
 const (
 	lotMapBranch byte = 0x01
@@ -83,7 +81,11 @@ type lotMapNode struct {
 }
 
 // LotPath is a lot's path in the lot-head map.
-func LotPath(ref LotRef) [32]byte { return sha256.Sum256([]byte(ref.String())) }
+func LotPath(ref LotRef) [32]byte { return lotPathOf(ref.String()) }
+
+// lotPathOf is the path of a lot named "<gtin>/<lot>" (LotRef.String, and
+// the keys of an entry's Prev).
+func lotPathOf(lot string) [32]byte { return sha256.Sum256([]byte(lot)) }
 
 // lotLeafHash is the hash of a subtree holding one lot.
 func lotLeafHash(path [32]byte, seq uint64) tlog.Hash {

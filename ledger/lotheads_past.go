@@ -2,21 +2,22 @@ package ledger
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"fmt"
 	"slices"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// lotMapAt is the lot-head map as it stood at an older size: the stored
-// map (now) with the lots whose head changed since put back (lotheads.go).
-// It reads through one Reader, so the map now and the entries since are
-// one consistent state; it is used by one goroutine.
-type lotMapAt struct {
+// LotHeads is the lot-head map of the log of one size, read through one
+// Reader: the root, and proofs for any number of lots. At an older size
+// it is the stored map (now) with the lots whose head changed since put
+// back (lotheads.go); the Reader makes the map now and the entries since
+// one consistent state. It is used by one goroutine.
+type LotHeads struct {
 	r       Reader
-	changed [][32]byte           // paths of the lots whose head changed since the size, sorted
-	heads   map[[32]byte]uint64  // their heads at the size; absent: no head yet
+	size    uint64
+	changed [][32]byte           // paths of the lots whose head changed since size, sorted
+	heads   map[[32]byte]uint64  // their heads at size; absent: no head yet
 	memo    map[nodeKey]memoNode // subtrees already recomputed
 }
 
@@ -30,9 +31,11 @@ type memoNode struct {
 	ok bool
 }
 
-// pastLotMap returns the map at size (at most the current size). At the
-// current size nothing changed since, and it reads the stored map alone.
-func pastLotMap(r Reader, size uint64) (*lotMapAt, error) {
+// LotHeadsAt returns the lot-head map of the log of the given size (at
+// most the current size). At an older size it reads the entries since
+// (see lotheads.go); the root and proofs then cost two reads per level of
+// a lot's path, and the recomputation of the subtrees that changed.
+func LotHeadsAt(r Reader, size uint64) (*LotHeads, error) {
 	now, err := Size(r)
 	if err != nil {
 		return nil, err
@@ -40,7 +43,10 @@ func pastLotMap(r Reader, size uint64) (*lotMapAt, error) {
 	if size > now {
 		return nil, fmt.Errorf("lot-head map at size %d: the log has %d entries", size, now)
 	}
-	m := &lotMapAt{r: r, heads: map[[32]byte]uint64{}, memo: map[nodeKey]memoNode{}}
+	if size == 0 {
+		return &LotHeads{}, nil // empty: no entry to read back
+	}
+	m := &LotHeads{r: r, size: size, heads: map[[32]byte]uint64{}, memo: map[nodeKey]memoNode{}}
 	seen := map[[32]byte]bool{}
 	for seq := size; seq < now; seq++ {
 		e, _, err := GetEntry(r, seq)
@@ -52,7 +58,7 @@ func pastLotMap(r Reader, size uint64) (*lotMapAt, error) {
 		// entry since that names it. (A partner lot whose head the entry
 		// did not move is put back to the head it has anyway.)
 		for lot, prev := range e.Prev {
-			p := sha256.Sum256([]byte(lot))
+			p := lotPathOf(lot)
 			if !seen[p] {
 				seen[p] = true
 				m.heads[p] = prev
@@ -69,17 +75,17 @@ func pastLotMap(r Reader, size uint64) (*lotMapAt, error) {
 			continue
 		}
 		for _, l := range rec.Lots() {
-			if p := LotPath(l); !seen[p] {
-				seen[p] = true
-			}
+			seen[LotPath(l)] = true
 		}
 	}
 	for p := range seen {
 		m.changed = append(m.changed, p)
 	}
-	slices.SortFunc(m.changed, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+	slices.SortFunc(m.changed, comparePaths)
 	return m, nil
 }
+
+func comparePaths(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) }
 
 // underPrefix returns the paths of sorted that share their first depth
 // bits with prefix (a sub-slice: sorted order keeps them together).
@@ -88,7 +94,7 @@ func underPrefix(sorted [][32]byte, prefix [32]byte, depth int) [][32]byte {
 		return nil
 	}
 	lo := pathPrefix(prefix, depth)
-	i, _ := slices.BinarySearchFunc(sorted, lo, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+	i, _ := slices.BinarySearchFunc(sorted, lo, comparePaths)
 	j := i
 	for j < len(sorted) && pathPrefix(sorted[j], depth) == lo {
 		j++
@@ -102,7 +108,7 @@ func underPrefix(sorted [][32]byte, prefix [32]byte, depth int) [][32]byte {
 // was empty then, and one holding a single lot now held that lot or
 // nothing. A branch now is recomputed from its children, collapsing to a
 // leaf when one lot is left in it, as the stored map does.
-func (m *lotMapAt) node(depth int, prefix [32]byte, changed [][32]byte) (lotMapNode, bool, error) {
+func (m *LotHeads) node(depth int, prefix [32]byte, changed [][32]byte) (lotMapNode, bool, error) {
 	n, ok, err := lotMapNow(m.r, depth, prefix)
 	if err != nil || !ok || len(changed) == 0 {
 		return n, ok, err
@@ -152,34 +158,12 @@ func (m *lotMapAt) node(depth int, prefix [32]byte, changed [][32]byte) (lotMapN
 	return out.n, out.ok, nil
 }
 
-// LotHeads is the lot-head map of the log of one size, read through one
-// Reader: the root, and proofs for any number of lots.
-type LotHeads struct {
-	size uint64
-	m    *lotMapAt
-}
-
-// LotHeadsAt returns the lot-head map of the log of the given size (at most
-// the current size). At an older size it reads the entries since (see
-// lotheads.go); proofs and the root then cost two reads per level of a
-// lot's path, and the recomputation of the subtrees that changed.
-func LotHeadsAt(r Reader, size uint64) (*LotHeads, error) {
-	if size == 0 {
-		return &LotHeads{}, nil
-	}
-	m, err := pastLotMap(r, size)
-	if err != nil {
-		return nil, err
-	}
-	return &LotHeads{size: size, m: m}, nil
-}
-
 // Root returns the map's root: the zero hash when no lot has an entry.
 func (h *LotHeads) Root() (tlog.Hash, error) {
 	if h.size == 0 {
 		return tlog.Hash{}, nil
 	}
-	n, ok, err := h.m.node(0, [32]byte{}, h.m.changed)
+	n, ok, err := h.node(0, [32]byte{}, h.changed)
 	if err != nil || !ok {
 		return tlog.Hash{}, err
 	}
@@ -193,11 +177,11 @@ func (h *LotHeads) Prove(ref LotRef) (LotHeadProof, error) {
 		return LotHeadProof{}, ErrNoLotHead.Detail("%s", ref)
 	}
 	path := LotPath(ref)
-	changed := h.m.changed
+	changed := h.changed
 	var p LotHeadProof
 	for d := 0; d <= 256; d++ {
 		changed = underPrefix(changed, path, d)
-		n, ok, err := h.m.node(d, pathPrefix(path, d), changed)
+		n, ok, err := h.node(d, pathPrefix(path, d), changed)
 		if err != nil {
 			return LotHeadProof{}, err
 		}
@@ -209,7 +193,7 @@ func (h *LotHeads) Prove(ref LotRef) (LotHeadProof, error) {
 			return p, nil
 		}
 		sib := siblingPrefix(path, d)
-		sn, ok, err := h.m.node(d+1, sib, underPrefix(changed, sib, d+1))
+		sn, ok, err := h.node(d+1, sib, underPrefix(changed, sib, d+1))
 		if err != nil {
 			return LotHeadProof{}, err
 		}

@@ -127,6 +127,16 @@ func TestLotHeadsAtOlderSizes(t *testing.T) {
 				t.Errorf("LotHeadsRoot at size %d: %x, %v", size, root, err)
 			}
 		}
+		empty, err := ledger.LotHeadsAt(r, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if root, err := empty.Root(); err != nil || root != (tlog.Hash{}) {
+			t.Errorf("root at size 0: %x, %v; want the zero hash", root, err)
+		}
+		if _, err := empty.Prove(ref(lots[0])); !errors.Is(err, ledger.ErrNoLotHead) {
+			t.Errorf("a proof at size 0: %v, want ErrNoLotHead", err)
+		}
 		if _, err := ledger.LotHeadsAt(r, last+1); err == nil {
 			t.Error("the map at a size past the log's was given")
 		}
