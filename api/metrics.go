@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -89,21 +90,45 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(rec, r)
-		route := "other"
-		if m := mux.CurrentRoute(r); m != nil {
-			if t, err := m.GetPathTemplate(); err == nil {
-				route = t
-			}
-		} else {
-			var match mux.RouteMatch
-			if s.router.Match(r, &match) && match.Route != nil {
-				if t, err := match.Route.GetPathTemplate(); err == nil {
-					route = t
+		label := &routeLabel{template: "other"}
+		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), routeLabelKey{}, label)))
+		s.metrics.requests.WithLabelValues(label.template, strconv.Itoa(rec.status)).Observe(time.Since(start).Seconds())
+	})
+}
+
+// routeLabel is where the routers leave the template of the route that
+// served a request ("/v1/lots/{gtin}/{lot}"), the label of its metrics;
+// instrument puts one in each request's context. A request no route
+// served is labelled "other", so that unknown paths cannot grow the
+// metric without bound. Only the request's own goroutine touches it.
+type routeLabel struct{ template string }
+
+type routeLabelKey struct{}
+
+// labelRoute is the routers' middleware that fills in the request's
+// routeLabel. It runs for each router a request passes through, the
+// innermost last: a family's prefix, then the family's route.
+func labelRoute(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if l, ok := r.Context().Value(routeLabelKey{}).(*routeLabel); ok {
+			if rt := mux.CurrentRoute(r); rt != nil {
+				if t, err := rt.GetPathTemplate(); err == nil {
+					l.template = t
 				}
 			}
 		}
-		s.metrics.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Observe(time.Since(start).Seconds())
+		next.ServeHTTP(w, r)
+	})
+}
+
+// unlabelled marks a request answered by a router's 404 or 405 handler
+// as served by no route.
+func unlabelled(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if l, ok := r.Context().Value(routeLabelKey{}).(*routeLabel); ok {
+			l.template = "other"
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

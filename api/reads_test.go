@@ -205,6 +205,9 @@ func TestHealthMetricsAndRouting(t *testing.T) {
 		{http.MethodDelete, "/v1/lots/" + gtin14("0893600010001") + "/LN1", http.StatusMethodNotAllowed, true, ""},
 		{http.MethodPost, "/v1/entries/1", http.StatusMethodNotAllowed, true, ""},
 		{http.MethodPost, "/healthz", http.StatusMethodNotAllowed, true, ""},
+		{http.MethodDelete, "/epcis/events", http.StatusMethodNotAllowed, true, ""},
+		{http.MethodPost, "/log/checkpoint", http.StatusMethodNotAllowed, true, ""},
+		{http.MethodGet, "/log/nope", http.StatusNotFound, true, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
@@ -220,6 +223,51 @@ func TestHealthMetricsAndRouting(t *testing.T) {
 				t.Errorf("body does not contain %q: %.500s", tc.contains, body)
 			}
 		})
+	}
+}
+
+// TestMetricsLabelRoutes checks the route label of the request metrics:
+// the template of the route that served a request, never a family's
+// prefix, and "other" for what no route served, so that unknown paths
+// cannot grow the metric.
+func TestMetricsLabelRoutes(t *testing.T) {
+	f := startNode(t)
+	for _, req := range []struct{ method, path string }{
+		{http.MethodGet, "/v1/cluster"},
+		{http.MethodGet, "/v1/checkpoint"},
+		{http.MethodGet, "/log/checkpoint"},
+		{http.MethodGet, "/v1/nope-1"},
+		{http.MethodGet, "/nope-2"},
+		{http.MethodPut, "/v1/records"},
+		{http.MethodPost, "/healthz"},
+	} {
+		f.do(req.method, req.path, "", nil)
+	}
+	_, _, body := f.do(http.MethodGet, "/metrics", "", nil)
+	count := func(route, code string) string {
+		prefix := `traceledger_http_request_duration_seconds_count{code="` + code + `",route="` + route + `"} `
+		for _, line := range strings.Split(string(body), "\n") {
+			if v, ok := strings.CutPrefix(line, prefix); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	for _, want := range []struct{ route, code, n string }{
+		{"/v1/cluster", "200", "1"},
+		{"/v1/checkpoint", "200", "1"},
+		{"/log/checkpoint", "200", "1"},
+		{"other", "404", "2"},
+		{"other", "405", "2"},
+	} {
+		if got := count(want.route, want.code); got != want.n {
+			t.Errorf("requests labelled route=%q code=%s: %q, want %s", want.route, want.code, got, want.n)
+		}
+	}
+	for _, prefix := range []string{"/v1/", "/log/", "/epcis/"} {
+		if strings.Contains(string(body), `route="`+prefix+`"`) {
+			t.Errorf("a request is labelled with the family prefix %s", prefix)
+		}
 	}
 }
 

@@ -209,8 +209,9 @@ func dirSizes(dir string) (map[string]int64, error) {
 
 // resident is a process's resident memory (Linux /proc/PID/status):
 // anonymous (heap, stacks) and file-backed (mapped files: Badger tables and
-// the Raft log's bolt file, which the kernel can drop and reread).
-type resident struct{ total, anon, file int64 }
+// the Raft log's bolt file, which the kernel can drop and reread), and the
+// most it ever held (VmHWM), which a reading after the fact would miss.
+type resident struct{ total, anon, file, peak int64 }
 
 func residentOf(pid int) (resident, error) {
 	var r resident
@@ -219,7 +220,7 @@ func residentOf(pid int) (resident, error) {
 		return r, fmt.Errorf("resident memory of %d: %w", pid, err)
 	}
 	defer f.Close()
-	fields := map[string]*int64{"VmRSS:": &r.total, "RssAnon:": &r.anon, "RssFile:": &r.file}
+	fields := map[string]*int64{"VmRSS:": &r.total, "RssAnon:": &r.anon, "RssFile:": &r.file, "VmHWM:": &r.peak}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		name, v, _ := strings.Cut(sc.Text(), "\t")
@@ -237,12 +238,12 @@ func residentOf(pid int) (resident, error) {
 	return r, sc.Err()
 }
 
-// add reports the three figures under name.
+// add reports the four figures under name.
 func (r resident) add(rep *benchReport, name string) {
 	for _, part := range []struct {
 		what string
 		n    int64
-	}{{"", r.total}, {", anonymous", r.anon}, {", file-backed", r.file}} {
+	}{{"", r.total}, {", anonymous", r.anon}, {", file-backed", r.file}, {", peak since start", r.peak}} {
 		rep.add(benchResult{Name: name + part.what, Value: float64(part.n) / (1 << 20), Unit: "MiB"})
 	}
 }
