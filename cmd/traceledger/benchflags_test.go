@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +63,35 @@ func TestBenchReport(t *testing.T) {
 	text.add(benchResult{Name: "checkpoint", Value: 100, Unit: "req/s"})
 	if !strings.Contains(buf.String(), "checkpoint") || !strings.Contains(buf.String(), "100.0 req/s") {
 		t.Errorf("text line: %q", buf.String())
+	}
+}
+
+// TestCPUTimeOf reads this process's CPU time, which grows while it works,
+// and refuses a process that does not exist.
+func TestCPUTimeOf(t *testing.T) {
+	before, err := cpuTimeOf(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		x := 0
+		for i := range 1 << 20 {
+			x ^= i
+		}
+		_ = x
+		after, err := cpuTimeOf(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after > before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CPU time stayed at %v while the process worked", before)
+		}
+	}
+	if _, err := cpuTimeOf(1 << 30); err == nil {
+		t.Error("cpuTimeOf of a process that does not exist: no error")
 	}
 }

@@ -71,11 +71,11 @@ func runBenchLookup(ctx context.Context, args []string) error {
 	}
 	gz := "Accept-Encoding: gzip"
 	targets := []loadTarget{
-		{"bare net/http handler, 1 KB", bare, http.StatusOK, nil},
-		{"consumer page", leader + page, http.StatusOK, []string{gz}},
-		{"lot JSON", leader + lotJSON, http.StatusOK, []string{gz}},
-		{fmt.Sprintf("provenance bundle, %d entries, gzip", *inspections+1), leader + bundle, http.StatusOK, []string{gz}},
-		{fmt.Sprintf("provenance bundle, %d entries, 304", *inspections+1), leader + bundle, http.StatusNotModified, []string{gz, "If-None-Match: " + etag}},
+		{"bare net/http handler, 1 KB", bare, http.StatusOK, nil, 0},
+		{"consumer page", leader + page, http.StatusOK, []string{gz}, c.Pid(0)},
+		{"lot JSON", leader + lotJSON, http.StatusOK, []string{gz}, c.Pid(0)},
+		{fmt.Sprintf("provenance bundle, %d entries, gzip", *inspections+1), leader + bundle, http.StatusOK, []string{gz}, c.Pid(0)},
+		{fmt.Sprintf("provenance bundle, %d entries, 304", *inspections+1), leader + bundle, http.StatusNotModified, []string{gz, "If-None-Match: " + etag}, c.Pid(0)},
 	}
 	if *replica {
 		r, err := c.AddNonVoter(ctx)
@@ -94,9 +94,9 @@ func runBenchLookup(ctx context.Context, args []string) error {
 			return err
 		}
 		targets = append(targets,
-			loadTarget{"replica: consumer page", replicaURL + page, http.StatusOK, []string{gz}},
-			loadTarget{"replica: lot JSON", replicaURL + lotJSON, http.StatusOK, []string{gz}},
-			loadTarget{fmt.Sprintf("replica: provenance bundle, %d entries, gzip", *inspections+1), replicaURL + bundle, http.StatusOK, []string{gz}})
+			loadTarget{"replica: consumer page", replicaURL + page, http.StatusOK, []string{gz}, c.Pid(r)},
+			loadTarget{"replica: lot JSON", replicaURL + lotJSON, http.StatusOK, []string{gz}, c.Pid(r)},
+			loadTarget{fmt.Sprintf("replica: provenance bundle, %d entries, gzip", *inspections+1), replicaURL + bundle, http.StatusOK, []string{gz}, c.Pid(r)})
 	}
 	if err := loadTargets(ctx, rep, targets, *conns, *dur); err != nil {
 		return err
@@ -240,11 +240,11 @@ func runBenchProof(ctx context.Context, args []string) error {
 	defer stopBare()
 	mid := size / 2
 	targets := []loadTarget{
-		{"bare net/http handler, 1 KB", bare, http.StatusOK, nil},
-		{"inclusion proof", fmt.Sprintf("%s/v1/proofs/inclusion/%d?size=%d", url, mid, size), http.StatusOK, nil},
-		{"consistency proof", fmt.Sprintf("%s/v1/proofs/consistency?old=%d&new=%d", url, mid, size), http.StatusOK, nil},
-		{"hash tile (level 0, full)", url + "/log/tile/0/000", http.StatusOK, nil},
-		{"checkpoint", url + "/v1/checkpoint", http.StatusOK, nil},
+		{"bare net/http handler, 1 KB", bare, http.StatusOK, nil, 0},
+		{"inclusion proof", fmt.Sprintf("%s/v1/proofs/inclusion/%d?size=%d", url, mid, size), http.StatusOK, nil, c.Pid(0)},
+		{"consistency proof", fmt.Sprintf("%s/v1/proofs/consistency?old=%d&new=%d", url, mid, size), http.StatusOK, nil, c.Pid(0)},
+		{"hash tile (level 0, full)", url + "/log/tile/0/000", http.StatusOK, nil, c.Pid(0)},
+		{"checkpoint", url + "/v1/checkpoint", http.StatusOK, nil, c.Pid(0)},
 	}
 	if err := loadTargets(ctx, rep, targets, *conns, *dur); err != nil {
 		return err

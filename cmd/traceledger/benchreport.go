@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -101,6 +103,7 @@ func (r *benchReport) finish() error {
 // rate of answered requests (or committed records), and request latency.
 type readLoad struct {
 	rate     float64
+	done     float64 // requests (or records)
 	p50, p99 time.Duration
 	unit     string // of rate; "" is req/s
 }
@@ -193,9 +196,9 @@ func summarize(lat [][]time.Duration, done float64, elapsed time.Duration) readL
 	}
 	slices.Sort(all)
 	if len(all) == 0 {
-		return readLoad{rate: done / elapsed.Seconds()}
+		return readLoad{rate: done / elapsed.Seconds(), done: done}
 	}
-	return readLoad{rate: done / elapsed.Seconds(), p50: all[len(all)/2], p99: all[len(all)*99/100]}
+	return readLoad{rate: done / elapsed.Seconds(), done: done, p50: all[len(all)/2], p99: all[len(all)*99/100]}
 }
 
 // loadTarget is one URL a read scenario loads.
@@ -203,6 +206,7 @@ type loadTarget struct {
 	name, url string
 	want      int      // the status every answer must have
 	headers   []string // "Name: value"
+	pid       int      // the node process serving url, whose CPU time per request is reported; 0: none
 }
 
 // loadTargets loads each target in turn and reports it; the first one is
@@ -210,6 +214,13 @@ type loadTarget struct {
 func loadTargets(ctx context.Context, rep *benchReport, targets []loadTarget, conns int, d time.Duration) error {
 	var baseline float64
 	for _, t := range targets {
+		var cpu0 time.Duration
+		if t.pid != 0 {
+			var err error
+			if cpu0, err = cpuTimeOf(t.pid); err != nil {
+				return err
+			}
+		}
 		l, err := getLoad(ctx, t.url, conns, d, t.want, t.headers...)
 		if err != nil {
 			return err
@@ -218,6 +229,41 @@ func loadTargets(ctx context.Context, rep *benchReport, targets []loadTarget, co
 			baseline = l.rate
 		}
 		rep.add(l.result(t.name, baseline))
+		if t.pid != 0 && l.done > 0 {
+			cpu1, err := cpuTimeOf(t.pid)
+			if err != nil {
+				return err
+			}
+			// Unlike req/s, this does not move with what else the
+			// machine's cores are doing (the clients included).
+			rep.add(benchResult{Name: t.name + ", node CPU per request", Value: float64((cpu1 - cpu0).Microseconds()) / l.done, Unit: "µs"})
+		}
 	}
 	return nil
+}
+
+// cpuTimeOf is the CPU time a process has used, user and system
+// (proc(5): utime and stime of /proc/PID/stat, in USER_HZ ticks, 100 a
+// second on Linux).
+func cpuTimeOf(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("cpu time of %d: %w", pid, err)
+	}
+	// The command name (field 2) may hold spaces; the fields after its
+	// closing parenthesis start with field 3, the state.
+	i := bytes.LastIndexByte(b, ')')
+	fields := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(fields) < 13 {
+		return 0, fmt.Errorf("cpu time of %d: malformed /proc/%d/stat", pid, pid)
+	}
+	var ticks int64
+	for _, f := range fields[11:13] { // utime, stime: fields 14 and 15
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("cpu time of %d: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * (time.Second / 100), nil
 }
