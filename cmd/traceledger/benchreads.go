@@ -226,7 +226,7 @@ func runBenchProof(ctx context.Context, args []string) error {
 	}
 	defer cleanup()
 	url := c.Nodes[0].URL()
-	if _, err := ingest(ctx, url, c.Admin, *entries); err != nil {
+	if _, _, err := ingest(ctx, url, c.Admin, *entries); err != nil {
 		return err
 	}
 	size, err := coveredSize(ctx, c)
