@@ -14,8 +14,9 @@ import (
 // Concurrency: mu guards data. Update runs its function on an overlay and
 // merges it only on success, so a failed Update changes nothing.
 type MemStore struct {
-	mu   sync.RWMutex
-	data map[string][]byte
+	mu      sync.RWMutex // guards data and version
+	data    map[string][]byte
+	version uint64 // updates committed (Versioned)
 }
 
 // NewMemStore returns an empty MemStore.
@@ -89,5 +90,13 @@ func (m *MemStore) Update(fn func(Writer) error) error {
 	for k, v := range t.overlay {
 		m.data[k] = v
 	}
+	m.version++
 	return nil
+}
+
+// Version counts the updates committed (Versioned).
+func (m *MemStore) Version() uint64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.version
 }

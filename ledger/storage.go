@@ -42,6 +42,16 @@ type Store interface {
 	Update(fn func(Writer) error) error
 }
 
+// Versioned is a Store that counts the changes made to it (commits,
+// restores). A reader that reads the same Version before two reads saw
+// no change between them, so what it derived from the first still
+// stands; read it before the read, since a change is counted just after
+// it becomes visible. The consumer pages use it to serve a page from
+// memory without opening a transaction.
+type Versioned interface {
+	Version() uint64
+}
+
 // Key layout. Numbers are big-endian so that keys sort in log order.
 // Changing a layout means a new prefix and a migration, never a
 // reinterpretation of existing keys. Apply derives the keys down to m/size

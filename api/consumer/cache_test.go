@@ -247,3 +247,67 @@ func TestLongHistoryPage(t *testing.T) {
 	}
 	mustContain(t, "long page", r.body, "Lịch sử rất dài", "?before=", "Các bước cũ hơn")
 }
+
+// viewCounter counts the read transactions opened on a store that counts
+// its changes (ledger.Versioned).
+type viewCounter struct {
+	ledger.Store
+	views atomic.Int64
+}
+
+func (v *viewCounter) View(fn func(ledger.Reader) error) error {
+	v.views.Add(1)
+	return v.Store.View(fn)
+}
+
+func (v *viewCounter) Version() uint64 { return v.Store.(ledger.Versioned).Version() }
+
+// TestLotModelFromMemoryWhileStoreUnchanged: while the store counts no
+// change, a lot's page model comes from memory without a transaction;
+// any write makes the next request look again (and find the same model
+// when the lot did not change), and a new entry on the lot a new model.
+func TestLotModelFromMemoryWhileStoreUnchanged(t *testing.T) {
+	var vc *viewCounter
+	ds := startDemo(t, func(c *Config) {
+		vc = &viewCounter{Store: c.Store}
+		c.Store = vc
+	})
+	ref := lotRef(lycheeGTIN, lycheeLot)
+	first, err := ds.consumer.lotModel(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := vc.views.Load()
+	for range 5 {
+		if m, err := ds.consumer.lotModel(ref); err != nil || m != first {
+			t.Fatalf("unchanged store: model %p, %v; want %p", m, err, first)
+		}
+	}
+	if n := vc.views.Load() - before; n != 0 {
+		t.Errorf("unchanged store: %d read transactions, want none", n)
+	}
+	// A write that changes no lot: one look, the same model.
+	if err := ds.cluster.Store().Update(func(w ledger.Writer) error { return ledger.SetAppliedIndex(w, 1<<40) }); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if m, err := ds.consumer.lotModel(ref); err != nil || m != first {
+			t.Fatalf("after an unrelated write: model %p, %v; want %p", m, err, first)
+		}
+	}
+	if n := vc.views.Load() - before; n != 1 {
+		t.Errorf("after an unrelated write: %d read transactions, want 1", n)
+	}
+	env, err := demo.SignRecord(demo.Key("cert"), map[string]any{
+		"type": "inspect", "id": "consumer-test/inspect-version", "time": "2026-07-15T09:00:00+07:00",
+		"signer": demoAddr("cert"), "lot": map[string]string{"gtin": lycheeGTIN, "lot": lycheeLot}, "result": "pass",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds.submit(t, env)
+	m, err := ds.consumer.lotModel(ref)
+	if err != nil || m == first {
+		t.Fatalf("after a new entry on the lot: model %p, %v; want a new one", m, err)
+	}
+}

@@ -245,6 +245,16 @@ func (c *Consumer) Handler() http.Handler {
 // It returns an error wrapping ledger.ErrUnknownLot when the ledger has no
 // such lot.
 func (c *Consumer) lotModel(ref ledger.LotRef) (*model, error) {
+	// A store that counts its changes spares the transaction when
+	// nothing at all was written since the model was last found current
+	// (read before the transaction: see ledger.Versioned).
+	version, counted := uint64(0), false
+	if vs, ok := c.cfg.Store.(ledger.Versioned); ok {
+		version, counted = vs.Version(), true
+		if v, ok := c.current.get(ref); ok && v.counted && v.version == version {
+			return v.m, nil
+		}
+	}
 	var m *model
 	err := c.cfg.Store.View(func(rd ledger.Reader) error {
 		head, err := ledger.Size(rd)
@@ -253,6 +263,9 @@ func (c *Consumer) lotModel(ref ledger.LotRef) (*model, error) {
 		}
 		if v, ok := c.current.get(ref); ok && v.head == head {
 			m = v.m
+			if counted && (!v.counted || v.version != version) {
+				c.current.put(ref, validModel{head: head, version: version, counted: true, m: m})
+			}
 			return nil
 		}
 		lot, err := ledger.GetLot(rd, ref)
@@ -275,7 +288,7 @@ func (c *Consumer) lotModel(ref ledger.LotRef) (*model, error) {
 			}
 			if !stale {
 				cached.checked.Store(now)
-				c.current.put(ref, validModel{head: head, m: cached})
+				c.current.put(ref, validModel{head: head, version: version, counted: counted, m: cached})
 				m = cached
 				return nil
 			}
@@ -285,17 +298,20 @@ func (c *Consumer) lotModel(ref ledger.LotRef) (*model, error) {
 		}
 		m.checked.Store(now)
 		c.models.put(key, m)
-		c.current.put(ref, validModel{head: head, m: m})
+		c.current.put(ref, validModel{head: head, version: version, counted: counted, m: m})
 		return nil
 	})
 	return m, err
 }
 
 // validModel is a lot's model and the ledger size at which it was last
-// found up to date.
+// found up to date, and the store's version read before that (when the
+// store counts its changes).
 type validModel struct {
-	head uint64
-	m    *model
+	head    uint64
+	version uint64
+	counted bool
+	m       *model
 }
 
 // etag derives a strong entity tag from everything a response depends on:

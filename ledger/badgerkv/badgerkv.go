@@ -40,6 +40,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -78,6 +79,8 @@ type DB struct {
 
 	stopGC context.CancelFunc // stops collectGarbage; nil without GC
 	gcDone chan struct{}      // closed when collectGarbage has returned
+
+	version atomic.Uint64 // changes made: see Version
 }
 
 // generation is one Badger database: the live one, or one being retired
@@ -327,8 +330,16 @@ func (d *DB) Update(fn func(ledger.Writer) error) error {
 	if errors.Is(err, badger.ErrTxnTooBig) {
 		return fmt.Errorf("%w: %v", ledger.ErrTxnTooBig, err)
 	}
+	if err == nil {
+		d.version.Add(1)
+	}
 	return err
 }
+
+// Version counts the updates committed and the restores made since the
+// store was opened (ledger.Versioned). Each is counted after it became
+// visible.
+func (d *DB) Version() uint64 { return d.version.Load() }
 
 // Persistent reports whether the state outlives the process: false for
 // a store opened with Options.InMemory.
@@ -550,6 +561,7 @@ func (d *DB) Restore(r io.Reader) error {
 	old := d.cur
 	d.cur = &generation{db: ndb, dir: dir}
 	d.mu.Unlock()
+	d.version.Add(1)
 	if err := old.retire(true); err != nil {
 		// The new state is live; the old one is garbage either way, and
 		// Open removes its directory if closing it here failed.
