@@ -7,7 +7,6 @@ package ledger_test
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -173,48 +172,6 @@ func TestAuditHonest(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-// TestAuditOlderLotMapBranches: a store whose lot-head map branches hold
-// their own hash only, as older stores wrote them, audits clean against a
-// replay that writes them with their children's hashes; a wrong hash in
-// that older form is still found.
-func TestAuditOlderLotMapBranches(t *testing.T) {
-	h := newProvHistory(t)
-	var rewritten int
-	var key []byte
-	st := tampered(t, h, func(w ledger.Writer) error {
-		var err error
-		rewritten, err = ledger.DowngradeLotMapBranches(w)
-		return err
-	})
-	if rewritten == 0 {
-		t.Fatal("the history's lot-head map has no branch")
-	}
-	if fails := runAudit(t, st, h.trusted()); len(fails) != 0 {
-		t.Fatalf("audit of a store with %d older branches: %v", rewritten, fails)
-	}
-	if err := st.Update(func(w ledger.Writer) error {
-		var val []byte
-		err := w.Scan([]byte("s/c/"), nil, func(k, v []byte) bool {
-			if len(v) == 8+33 && v[8] == 0x01 {
-				key, val = append([]byte(nil), k...), append([]byte(nil), v...)
-				return false
-			}
-			return true
-		})
-		if err != nil || key == nil {
-			return fmt.Errorf("no older branch to tamper with (%v)", err)
-		}
-		val[20] ^= 1 // a bit of the hash
-		return w.Set(key, val)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	fails := runAudit(t, st, h.trusted())
-	if !failureContaining(fails, -1, "lot-head map") {
-		t.Errorf("a wrong hash in an older branch: %v", fails)
-	}
 }
 
 // lotStateKey is the storage key of a lot's state (l/<gtin><lot>).

@@ -15,11 +15,6 @@ func Preverify(a *Admitted) error {
 // IsCanonical exposes the canonical-form fast path to the fuzz tests.
 func IsCanonical(raw []byte) bool { return isCanonical(raw) }
 
-// DowngradeLotMapBranches rewrites every branch of the lot-head map as
-// stores written before branches held their children's hashes kept it:
-// its own hash only. It returns how many it rewrote.
-func DowngradeLotMapBranches(w Writer) (int, error) { return downgradeLotMapBranches(w) }
-
 // SetLotMapHead is setLotMapHead, for the benchmark of map updates on
 // Badger (which this package's own tests cannot import).
 func SetLotMapHead(w Writer, ref LotRef, seq uint64) error { return setLotMapHead(w, ref, seq) }

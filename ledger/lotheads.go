@@ -43,18 +43,12 @@ import (
 //
 //	s/c/<depth:2><prefix:32>  seq:8 ‖ record   written by entry seq
 //
-//	record = 0x03 ‖ left:32 ‖ right:32  (two or more lots: its children's hashes)
-//	       | 0x02 ‖ path:32 ‖ seq:8      (one lot: its path and latest entry)
-//	       | 0x01 ‖ hash:32              (two or more lots, as older stores wrote it)
+//	record = 0x01 ‖ hash:32          (two or more lots)
+//	       | 0x02 ‖ path:32 ‖ seq:8  (one lot: its path and latest entry)
 //
 // prefix is the path with the bits from depth on cleared. An update of a
-// lot's head reads the records down its path and writes one per level,
-// about log2(lots) each: a branch holds its children's hashes, so the
-// hashes beside the path come with the walk down instead of a read of
-// each sibling, which halved the map's reads. A branch written before
-// that (0x01) holds its own hash only; an update that passes one reads
-// the sibling and rewrites it in the new form. Both forms mean the same
-// node; Audit compares them by what they mean.
+// lot's head reads one record and writes one per level of its path, about
+// log2(lots).
 //
 // The map at an older size N (a checkpoint being cosigned, the checkpoint
 // a bundle proves against) is not stored: it is the map now with the lots
@@ -74,19 +68,16 @@ import (
 var ErrNoLotHead = sentinel(KindNotFound, "unknown_lot", "the lot has no entry at that size")
 
 const (
-	lotMapBranchHash byte = 0x01 // older stores' branches: the hash only
-	lotMapLeaf       byte = 0x02
-	lotMapBranch     byte = 0x03
+	lotMapBranch byte = 0x01
+	lotMapLeaf   byte = 0x02
 )
 
 // lotMapNode is one stored record of the map.
 type lotMapNode struct {
-	leaf     bool
-	hash     tlog.Hash    // of the subtree
-	path     [32]byte     // leaf only
-	seq      uint64       // leaf only
-	children [2]tlog.Hash // a branch's children's hashes, when its record holds them (kids)
-	kids     bool
+	leaf bool
+	hash tlog.Hash // of the subtree
+	path [32]byte  // leaf only
+	seq  uint64    // leaf only
 }
 
 // LotPath is a lot's path in the lot-head map.
@@ -162,13 +153,7 @@ func lotMapNow(r Reader, depth int, prefix [32]byte) (n lotMapNode, ok bool, err
 
 func decodeLotMapNode(v []byte) (lotMapNode, error) {
 	switch {
-	case len(v) == 65 && v[0] == lotMapBranch:
-		n := lotMapNode{kids: true}
-		copy(n.children[0][:], v[1:33])
-		copy(n.children[1][:], v[33:])
-		n.hash = lotBranchHash(n.children[0], n.children[1])
-		return n, nil
-	case len(v) == 33 && v[0] == lotMapBranchHash:
+	case len(v) == 33 && v[0] == lotMapBranch:
 		var n lotMapNode
 		copy(n.hash[:], v[1:])
 		return n, nil
@@ -191,8 +176,8 @@ func putLotMapLeaf(w Writer, depth int, path [32]byte, seq, version uint64) erro
 	return putLotMapNode(w, depth, pathPrefix(path, depth), cat([]byte{lotMapLeaf}, path[:], u64(seq)), version)
 }
 
-func putLotMapBranch(w Writer, depth int, prefix [32]byte, left, right tlog.Hash, version uint64) error {
-	return putLotMapNode(w, depth, prefix, cat([]byte{lotMapBranch}, left[:], right[:]), version)
+func putLotMapBranch(w Writer, depth int, prefix [32]byte, h tlog.Hash, version uint64) error {
+	return putLotMapNode(w, depth, prefix, cat([]byte{lotMapBranch}, h[:]), version)
 }
 
 // setLotMapHead records that entry seq is now the latest of ref: it
@@ -200,10 +185,7 @@ func putLotMapBranch(w Writer, depth int, prefix [32]byte, left, right tlog.Hash
 // for every lot an entry names, in the entry's transaction.
 func setLotMapHead(w Writer, ref LotRef, seq uint64) error {
 	path := LotPath(ref)
-	// Walk down to where the lot's leaf goes, keeping the branches
-	// passed: above[d] is the branch at depth d.
-	var above []lotMapNode
-	var displaced *lotMapNode // another lot's leaf that sat where this one goes
+	// Walk down to where the lot's leaf goes.
 	depth := 0
 	for ; ; depth++ {
 		n, ok, err := lotMapNow(w, depth, pathPrefix(path, depth))
@@ -211,13 +193,12 @@ func setLotMapHead(w Writer, ref LotRef, seq uint64) error {
 			return err
 		}
 		if ok && !n.leaf {
-			above = append(above, n)
 			continue
 		}
 		if ok && n.path != path {
 			// Another lot sits here alone: both go below the first bit
 			// where their paths differ, and everything between becomes
-			// a branch (written below).
+			// a branch (recomputed below).
 			j := depth
 			for pathBit(path, j) == pathBit(n.path, j) {
 				j++
@@ -225,7 +206,7 @@ func setLotMapHead(w Writer, ref LotRef, seq uint64) error {
 			if err := putLotMapLeaf(w, j+1, n.path, n.seq, seq); err != nil {
 				return err
 			}
-			displaced, depth = &n, j+1
+			depth = j + 1
 		}
 		if err := putLotMapLeaf(w, depth, path, seq, seq); err != nil {
 			return err
@@ -234,30 +215,20 @@ func setLotMapHead(w Writer, ref LotRef, seq uint64) error {
 	}
 	h := lotLeafHash(path, seq)
 	for d := depth - 1; d >= 0; d-- {
-		var sib tlog.Hash // the hash beside the path at depth d+1
-		switch {
-		case d < len(above) && above[d].kids:
-			sib = above[d].children[1-pathBit(path, d)]
-		case d < len(above):
-			n, ok, err := lotMapNow(w, d+1, siblingPrefix(path, d))
-			if err != nil {
-				return err
-			}
-			if ok {
-				sib = n.hash
-			}
-		case d == depth-1 && displaced != nil:
-			sib = displaced.hash
-		default:
-			// Between the displaced leaf's old place and the first bit
-			// where the two paths differ, the other side is empty.
+		sib, ok, err := lotMapNow(w, d+1, siblingPrefix(path, d))
+		if err != nil {
+			return err
 		}
-		left, right := h, sib
-		if pathBit(path, d) == 1 {
-			left, right = sib, h
+		var sh tlog.Hash
+		if ok {
+			sh = sib.hash
 		}
-		h = lotBranchHash(left, right)
-		if err := putLotMapBranch(w, d, pathPrefix(path, d), left, right, seq); err != nil {
+		if pathBit(path, d) == 0 {
+			h = lotBranchHash(h, sh)
+		} else {
+			h = lotBranchHash(sh, h)
+		}
+		if err := putLotMapBranch(w, d, pathPrefix(path, d), h, seq); err != nil {
 			return err
 		}
 	}
@@ -346,19 +317,6 @@ func parseLotHeadsExtension(ext string) (root tlog.Hash, found bool, err error) 
 		found = true
 	}
 	return root, found, nil
-}
-
-// sameLotMapRecord reports whether a and b, two values of the lot-head
-// map's key k, mean the same node written by the same entry: a branch
-// written with its children's hashes and the same branch written, by an
-// older store, with its own hash only.
-func sameLotMapRecord(k, a, b []byte) bool {
-	if !bytes.HasPrefix(k, prefixLotMapNow) || len(a) < 8 || len(b) < 8 || !bytes.Equal(a[:8], b[:8]) {
-		return false
-	}
-	na, errA := decodeLotMapNode(a[8:])
-	nb, errB := decodeLotMapNode(b[8:])
-	return errA == nil && errB == nil && na.leaf == nb.leaf && na.hash == nb.hash
 }
 
 // lotMapKeyName prints a lot-head map key readably, or "" for another key.

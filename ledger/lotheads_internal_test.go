@@ -52,40 +52,6 @@ func refLotHeadsRoot(heads map[[32]byte]uint64) tlog.Hash {
 // recomputed from the entries since, are tested on real ledgers
 // (lotheads_past_test.go) against the roots this path gives.
 func TestLotHeadsMap(t *testing.T) {
-	t.Run("branches with children", func(t *testing.T) { testLotHeadsMap(t, false) })
-	// A store written before branches held their children's hashes: after
-	// every other update all branches are turned back into the older
-	// form, so that updates pass both forms.
-	t.Run("older branches", func(t *testing.T) { testLotHeadsMap(t, true) })
-}
-
-// downgradeLotMapBranches rewrites every branch of the map in the older
-// form (0x01 ‖ hash), keeping the entry that wrote it.
-func downgradeLotMapBranches(w Writer) (int, error) {
-	var keys, vals [][]byte
-	err := w.Scan(prefixLotMapNow, nil, func(k, v []byte) bool {
-		if len(v) == 8+65 && v[8] == lotMapBranch {
-			keys = append(keys, append([]byte(nil), k...))
-			vals = append(vals, append([]byte(nil), v...))
-		}
-		return true
-	})
-	if err != nil {
-		return 0, err
-	}
-	for i, k := range keys {
-		n, err := decodeLotMapNode(vals[i][8:])
-		if err != nil {
-			return 0, err
-		}
-		if err := w.Set(k, cat(vals[i][:8], []byte{lotMapBranchHash}, n.hash[:])); err != nil {
-			return 0, err
-		}
-	}
-	return len(keys), nil
-}
-
-func testLotHeadsMap(t *testing.T, older bool) {
 	st := NewMemStore()
 	rng := rand.New(rand.NewPCG(1, 2))
 	var lots []LotRef
@@ -104,11 +70,6 @@ func testLotHeadsMap(t *testing.T, older bool) {
 		if err := st.Update(func(w Writer) error {
 			if err := setLotMapHead(w, ref, seq); err != nil {
 				return err
-			}
-			if older && seq%2 == 1 {
-				if _, err := downgradeLotMapBranches(w); err != nil {
-					return err
-				}
 			}
 			return w.Set(keySize, u64(seq+1))
 		}); err != nil {

@@ -152,7 +152,7 @@ func (m *LotHeads) node(depth int, prefix [32]byte, changed [][32]byte) (lotMapN
 		if rok {
 			rh = r.hash
 		}
-		out = memoNode{lotMapNode{hash: lotBranchHash(lh, rh), children: [2]tlog.Hash{lh, rh}, kids: true}, true}
+		out = memoNode{lotMapNode{hash: lotBranchHash(lh, rh)}, true}
 	}
 	m.memo[id] = out
 	return out.n, out.ok, nil
@@ -191,10 +191,6 @@ func (h *LotHeads) Prove(ref LotRef) (LotHeadProof, error) {
 		if n.leaf {
 			p.Seq = n.seq
 			return p, nil
-		}
-		if n.kids { // the branch holds the hash beside the path
-			p.Siblings = append(p.Siblings, n.children[1-pathBit(path, d)])
-			continue
 		}
 		sib := siblingPrefix(path, d)
 		sn, ok, err := h.node(d+1, sib, underPrefix(changed, sib, d+1))
