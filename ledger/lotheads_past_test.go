@@ -49,7 +49,8 @@ func TestLotHeadsAtOlderSizes(t *testing.T) {
 	}
 	first := f.size()
 	note()
-	held := map[string]bool{} // lots the processor holds
+	sent := map[string]bool{} // harvests the producer transferred to the processor
+	var held []string         // lots the processor holds, in the order received
 	for i := 0; i < 120; i++ {
 		switch k := rng.IntN(10); {
 		case len(lots) < 3 || k < 4:
@@ -61,7 +62,7 @@ func TestLotHeadsAtOlderSizes(t *testing.T) {
 		case k < 9:
 			var lot string
 			for _, l := range lots {
-				if l[0] == 'H' && !held[l] {
+				if l[0] == 'H' && !sent[l] {
 					lot = l
 				}
 			}
@@ -71,16 +72,14 @@ func TestLotHeadsAtOlderSizes(t *testing.T) {
 			f.must(f.producer, transferRec(lot, f.processor))
 			note()
 			f.must(f.processor, receiveRec(lot))
-			held[lot] = true
+			sent[lot] = true
+			held = append(held, lot)
 		default:
-			var in string
-			for l := range held {
-				in = l
-			}
-			if in == "" {
+			if len(held) == 0 {
 				continue
 			}
-			delete(held, in)
+			in := held[0]
+			held = held[1:]
 			a, b := fmt.Sprintf("T%dA", i), fmt.Sprintf("T%dB", i)
 			f.must(f.processor, transformRec([]lq{{in, "100", "KGM"}}, []lq{{a, "20", "KGM"}, {b, "20", "KGM"}}))
 			lots = append(lots, a, b)
