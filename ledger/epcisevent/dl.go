@@ -79,15 +79,15 @@ var (
 	rePatUPUI = regexp.MustCompile(`^urn:epc:idpat:upui:` + partitions(13, "") + `\.\*$`)
 
 	reDLAny   = regexp.MustCompile(`^https?:(\/\/((([^\/?#]*)@)?([^\/?#:]*)(:([^\/?#]*))?))?((([^?#]*)(\/(01|gtin|8006|itip|8010|cpid|414|gln|417|party|8017|gsrnp|8018|gsrn|255|gcn|00|sscc|253|gdti|401|ginc|402|gsin|8003|grai|8004|giai)\/)(\d{4}[^\/]+)(\/[^/]+\/[^/]+)?[/]?(\?([^?\n]*))?(#([^\n]*))?)|(\/[A-Za-z_-]{10}$))`)
-	reDLGS1   = regexp.MustCompile(`^https:\/\/id.gs1.org\/(01|8006|8010|414|417|8017|8018|255|00|253|401|402|8003|8004)\/(\d{4}[^\/]+)(\/[^\/]+\/[^\/]+)?[\/]?(\?([^?\n]*))?(#([^\n]*))?`)
-	reGTIN14  = regexp.MustCompile(`^https:\/\/id.gs1.org\/01\/\d{14}`)
-	reGTIN13  = regexp.MustCompile(`^https:\/\/id.gs1.org\/01\/\d{13}`)
-	reGTIN12  = regexp.MustCompile(`^https:\/\/id.gs1.org\/01\/\d{12}`)
-	reGTIN8   = regexp.MustCompile(`^https:\/\/id.gs1.org\/01\/\d{8}`)
-	reCPVLast = regexp.MustCompile(`^https:\/\/id.gs1.org\/(8006\/\d{18}|01\/\d{14})\/22\/(` + dlChar + `{0,20})$`)
-	reCPVMid  = regexp.MustCompile(`^https:\/\/id.gs1.org\/(8006\/\d{18}|01\/\d{14})\/22\/([\x2F\x22\x27\x2D\x2E\x30-\x39\x3B-\x3F\x41-\x5A\x5F\x61-\x7A]{0,20})$`)
-	reLotSer  = regexp.MustCompile(`^https:\/\/id.gs1.org\/(8006\/\d{18}|01\/(\d{14}))\/10\/(` + dlChar + `{0,20})\/21\/(` + dlChar + `{0,20})$`)
-	reDLFinal = regexp.MustCompile(`^https:\/\/id.gs1.org\/(` + strings.Join([]string{
+	reDLGS1   = regexp.MustCompile(`^https:\/\/id\.gs1\.org\/(01|8006|8010|414|417|8017|8018|255|00|253|401|402|8003|8004)\/(\d{4}[^\/]+)(\/[^\/]+\/[^\/]+)?[\/]?(\?([^?\n]*))?(#([^\n]*))?`)
+	reGTIN14  = regexp.MustCompile(`^https:\/\/id\.gs1\.org\/01\/\d{14}`)
+	reGTIN13  = regexp.MustCompile(`^https:\/\/id\.gs1\.org\/01\/\d{13}`)
+	reGTIN12  = regexp.MustCompile(`^https:\/\/id\.gs1\.org\/01\/\d{12}`)
+	reGTIN8   = regexp.MustCompile(`^https:\/\/id\.gs1\.org\/01\/\d{8}`)
+	reCPVLast = regexp.MustCompile(`^https:\/\/id\.gs1\.org\/(8006\/\d{18}|01\/\d{14})\/22\/(` + dlChar + `{0,20})$`)
+	reCPVMid  = regexp.MustCompile(`^https:\/\/id\.gs1\.org\/(8006\/\d{18}|01\/\d{14})\/22\/([\x2F\x22\x27\x2D\x2E\x30-\x39\x3B-\x3F\x41-\x5A\x5F\x61-\x7A]{0,20})$`)
+	reLotSer  = regexp.MustCompile(`^https:\/\/id\.gs1\.org\/(8006\/\d{18}|01\/(\d{14}))\/10\/(` + dlChar + `{0,20})\/21\/(` + dlChar + `{0,20})$`)
+	reDLFinal = regexp.MustCompile(`^https:\/\/id\.gs1\.org\/(` + strings.Join([]string{
 		`00\/\d{18}`,
 		`01\/\d{14}\/21\/` + dlChar + `{0,20}`,
 		`01\/\d{14}\/10\/` + dlChar + `{0,20}`,
