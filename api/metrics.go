@@ -105,12 +105,18 @@ type routeLabel struct{ template string }
 
 type routeLabelKey struct{}
 
+// labelOf is the request's routeLabel, nil outside instrument.
+func labelOf(r *http.Request) *routeLabel {
+	l, _ := r.Context().Value(routeLabelKey{}).(*routeLabel)
+	return l
+}
+
 // labelRoute is the routers' middleware that fills in the request's
 // routeLabel. It runs for each router a request passes through, the
 // innermost last: a family's prefix, then the family's route.
 func labelRoute(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if l, ok := r.Context().Value(routeLabelKey{}).(*routeLabel); ok {
+		if l := labelOf(r); l != nil {
 			if rt := mux.CurrentRoute(r); rt != nil {
 				if t, err := rt.GetPathTemplate(); err == nil {
 					l.template = t
@@ -125,7 +131,7 @@ func labelRoute(next http.Handler) http.Handler {
 // as served by no route.
 func unlabelled(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if l, ok := r.Context().Value(routeLabelKey{}).(*routeLabel); ok {
+		if l := labelOf(r); l != nil {
 			l.template = "other"
 		}
 		next.ServeHTTP(w, r)

@@ -115,6 +115,8 @@ type Consumer struct {
 	tmpl         *template.Template
 	texts        map[string]*texts
 	version      string // digest of the templates: part of every ETag
+	// counted is the store when it counts its changes, else nil.
+	counted ledger.Versioned
 
 	models  *boundedCache[modelKey, *model]
 	current *boundedCache[ledger.LotRef, validModel]
@@ -186,8 +188,9 @@ func New(cfg Config) (*Consumer, error) {
 	// The operator is on every page: another operator, other ETags.
 	opDigest := sha256.Sum256([]byte(cfg.OperatorName + "\x00" + cfg.OperatorURL + "\x00" + cfg.OperatorPhone))
 	version += hex.EncodeToString(opDigest[:4])
+	counted, _ := cfg.Store.(ledger.Versioned)
 	return &Consumer{
-		cfg: cfg, public: strings.TrimRight(cfg.PublicURL, "/"), log: cfg.Logger,
+		cfg: cfg, public: strings.TrimRight(cfg.PublicURL, "/"), log: cfg.Logger, counted: counted,
 		cacheControl: "public, max-age=" + strconv.Itoa(int(cfg.MaxAge.Seconds())),
 		tmpl:         tmpl, texts: catalog(), version: version,
 		models:  newBoundedCache[modelKey, *model](1024),
@@ -248,10 +251,10 @@ func (c *Consumer) lotModel(ref ledger.LotRef) (*model, error) {
 	// A store that counts its changes spares the transaction when
 	// nothing at all was written since the model was last found current
 	// (read before the transaction: see ledger.Versioned).
-	version, counted := uint64(0), false
-	if vs, ok := c.cfg.Store.(ledger.Versioned); ok {
-		version, counted = vs.Version(), true
-		if v, ok := c.current.get(ref); ok && v.counted && v.version == version {
+	var version uint64
+	if c.counted != nil {
+		version = c.counted.Version()
+		if v, ok := c.current.get(ref); ok && v.version == version {
 			return v.m, nil
 		}
 	}
@@ -263,8 +266,8 @@ func (c *Consumer) lotModel(ref ledger.LotRef) (*model, error) {
 		}
 		if v, ok := c.current.get(ref); ok && v.head == head {
 			m = v.m
-			if counted && (!v.counted || v.version != version) {
-				c.current.put(ref, validModel{head: head, version: version, counted: true, m: m})
+			if c.counted != nil && v.version != version {
+				c.current.put(ref, validModel{head: head, version: version, m: m})
 			}
 			return nil
 		}
@@ -288,7 +291,7 @@ func (c *Consumer) lotModel(ref ledger.LotRef) (*model, error) {
 			}
 			if !stale {
 				cached.checked.Store(now)
-				c.current.put(ref, validModel{head: head, version: version, counted: counted, m: cached})
+				c.current.put(ref, validModel{head: head, version: version, m: cached})
 				m = cached
 				return nil
 			}
@@ -298,7 +301,7 @@ func (c *Consumer) lotModel(ref ledger.LotRef) (*model, error) {
 		}
 		m.checked.Store(now)
 		c.models.put(key, m)
-		c.current.put(ref, validModel{head: head, version: version, counted: counted, m: m})
+		c.current.put(ref, validModel{head: head, version: version, m: m})
 		return nil
 	})
 	return m, err
@@ -306,11 +309,10 @@ func (c *Consumer) lotModel(ref ledger.LotRef) (*model, error) {
 
 // validModel is a lot's model and the ledger size at which it was last
 // found up to date, and the store's version read before that (when the
-// store counts its changes).
+// store counts its changes; 0 otherwise, and unread).
 type validModel struct {
 	head    uint64
 	version uint64
-	counted bool
 	m       *model
 }
 

@@ -253,8 +253,11 @@ func cpuTimeOf(pid int) (time.Duration, error) {
 	// The command name (field 2) may hold spaces; the fields after its
 	// closing parenthesis start with field 3, the state.
 	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("cpu time of %d: malformed /proc/%d/stat", pid, pid)
+	}
 	fields := strings.Fields(string(b[i+1:]))
-	if i < 0 || len(fields) < 13 {
+	if len(fields) < 13 {
 		return 0, fmt.Errorf("cpu time of %d: malformed /proc/%d/stat", pid, pid)
 	}
 	var ticks int64

@@ -517,3 +517,33 @@ func TestGarbageCollectionStopsOnClose(t *testing.T) {
 		t.Fatal("Close did not return while garbage collection was scheduled")
 	}
 }
+
+// TestVersionCountsChanges: the version grows with every committed update
+// and every restore, and not with a read or a failed update.
+func TestVersionCountsChanges(t *testing.T) {
+	db := openDisk(t, t.TempDir())
+	defer db.Close()
+	v0 := db.Version()
+	if err := db.Update(func(w ledger.Writer) error { return ledger.SetAppliedIndex(w, 1) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.Version(); got != v0+1 {
+		t.Fatalf("after an update: version %d, want %d", got, v0+1)
+	}
+	db.View(func(ledger.Reader) error { return nil })
+	if err := db.Update(func(w ledger.Writer) error {
+		ledger.SetAppliedIndex(w, 2)
+		return errors.New("refused")
+	}); err == nil {
+		t.Fatal("a failed update reported no error")
+	}
+	if got := db.Version(); got != v0+1 {
+		t.Fatalf("after a read and a failed update: version %d, want %d", got, v0+1)
+	}
+	if err := db.Restore(bytes.NewReader(snapshot(t, db))); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.Version(); got != v0+2 {
+		t.Fatalf("after a restore: version %d, want %d", got, v0+2)
+	}
+}
