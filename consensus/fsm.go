@@ -213,10 +213,8 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 // the store has committed it.
 func (f *FSM) update(fn func(ledger.Writer) error) error {
 	var t *ledger.LotMapTxn
-	err := f.store.Update(func(w ledger.Writer) (err error) {
-		if t, err = f.lotMap.Begin(w); err != nil {
-			return err
-		}
+	err := f.store.Update(func(w ledger.Writer) error {
+		t = f.lotMap.Begin(w)
 		return fn(t)
 	})
 	if err == nil {

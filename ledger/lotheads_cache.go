@@ -83,13 +83,28 @@ func (c *LotMapCache) Len() int {
 // yet: the returned Txn reads the map's upper levels from the cache and
 // this transaction's own writes, and passes everything else to w. Call
 // Commit with it once the transaction has committed; a transaction that
-// fails is simply dropped.
-func (c *LotMapCache) Begin(w Writer) (*LotMapTxn, error) {
+// fails is simply dropped. The cache loads from the store on the first
+// read or write of the map after a start or a Reset, so that logs Raft
+// replays and skips cost nothing.
+func (c *LotMapCache) Begin(w Writer) *LotMapTxn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return &LotMapTxn{w: w, c: c, gen: c.gen, own: map[uint32][]byte{}}
+}
+
+// upper returns the cache's records, loading them through t's Writer if
+// the cache is empty. t has not yet read or written the map, so its
+// Writer shows the map as committed.
+func (t *LotMapTxn) upper() (map[uint32][]byte, error) {
+	if t.base != nil {
+		return t.base, nil
+	}
+	c := t.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.loaded {
 		nodes := map[uint32][]byte{}
-		err := w.Scan(prefixLotMapNow, nil, func(k, v []byte) bool {
+		err := t.w.Scan(prefixLotMapNow, nil, func(k, v []byte) bool {
 			i, ok := lotMapIndex(k, c.maxDepth)
 			if !ok {
 				// Keys run by depth: past maxDepth, nothing more to keep.
@@ -103,7 +118,8 @@ func (c *LotMapCache) Begin(w Writer) (*LotMapTxn, error) {
 		}
 		c.nodes, c.loaded = nodes, true
 	}
-	return &LotMapTxn{w: w, c: c, gen: c.gen, base: c.nodes, own: map[uint32][]byte{}}, nil
+	t.base = c.nodes
+	return t.base, nil
 }
 
 // Commit merges the map records t wrote into the cache. Call it once the
@@ -112,7 +128,7 @@ func (c *LotMapCache) Commit(t *LotMapTxn) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if t.gen != c.gen || !c.loaded {
-		return // reset since: the cache reloads from the store
+		return // reset since (the cache reloads from the store), or t touched no cached record
 	}
 	for i, v := range t.own {
 		c.nodes[i] = v
@@ -125,7 +141,7 @@ type LotMapTxn struct {
 	w    Writer
 	c    *LotMapCache
 	gen  uint64
-	base map[uint32][]byte // the cache's records; read only while the transaction runs
+	base map[uint32][]byte // the cache's records once loaded (upper); read only while the transaction runs
 	own  map[uint32][]byte // records this transaction wrote
 }
 
@@ -135,7 +151,11 @@ func (t *LotMapTxn) Get(key []byte) ([]byte, bool, error) {
 		if v, ok := t.own[i]; ok {
 			return v, true, nil
 		}
-		v, ok := t.base[i]
+		base, err := t.upper()
+		if err != nil {
+			return nil, false, err
+		}
+		v, ok := base[i]
 		return v, ok, nil
 	}
 	return t.w.Get(key)
@@ -148,10 +168,18 @@ func (t *LotMapTxn) Scan(prefix, start []byte, fn func(key, val []byte) bool) er
 
 // Set writes key, and remembers it when it is one of the map's upper levels.
 func (t *LotMapTxn) Set(key, val []byte) error {
+	i, cached := lotMapIndex(key, t.c.maxDepth)
+	if cached {
+		// Load before the first write of the map, while the Writer
+		// still shows it as committed.
+		if _, err := t.upper(); err != nil {
+			return err
+		}
+	}
 	if err := t.w.Set(key, val); err != nil {
 		return err
 	}
-	if i, ok := lotMapIndex(key, t.c.maxDepth); ok {
+	if cached {
 		t.own[i] = bytes.Clone(val)
 	}
 	return nil

@@ -28,10 +28,8 @@ func mapRecords(t *testing.T, st Store) map[string]string {
 // machine does.
 func cachedUpdate(st Store, c *LotMapCache, fn func(Writer) error) error {
 	var t *LotMapTxn
-	err := st.Update(func(w Writer) (err error) {
-		if t, err = c.Begin(w); err != nil {
-			return err
-		}
+	err := st.Update(func(w Writer) error {
+		t = c.Begin(w)
 		return fn(t)
 	})
 	if err == nil {
@@ -150,15 +148,15 @@ func TestLotMapCacheReset(t *testing.T) {
 	}
 	// A transaction begun before a Reset is not merged after it.
 	var stale *LotMapTxn
-	if err := st.Update(func(w Writer) (err error) {
-		stale, err = c.Begin(w)
-		return err
+	if err := st.Update(func(w Writer) error {
+		stale = c.Begin(w)
+		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
 	stale.own[1] = []byte("stale")
 	c.Reset()
-	if err := cachedUpdate(st, c, func(Writer) error { return nil }); err != nil { // reloads
+	if err := cachedUpdate(st, c, func(w Writer) error { return set(w, "D", 3) }); err != nil { // reloads
 		t.Fatal(err)
 	}
 	c.Commit(stale)
@@ -192,5 +190,40 @@ func TestLotMapIndex(t *testing.T) {
 		if _, ok := lotMapIndex(k, 16); ok {
 			t.Errorf("%q taken for a map key", k)
 		}
+	}
+}
+
+// A transaction that does not touch the map (a log Raft replays and the
+// state machine skips, a checkpoint) leaves the cache unloaded.
+func TestLotMapCacheLoadsOnFirstUse(t *testing.T) {
+	st := NewMemStore()
+	if err := st.Update(func(w Writer) error {
+		return setLotMapHead(w, LotRef{GTIN: "08936000000127", Lot: "A"}, 0)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := NewLotMapCache()
+	if err := cachedUpdate(st, c, func(w Writer) error {
+		if _, _, err := w.Get(keySize); err != nil {
+			return err
+		}
+		return w.Set(keyApplied, u64(7))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if c.loaded || c.Len() != 0 {
+		t.Fatalf("a transaction outside the map loaded the cache (%d records)", c.Len())
+	}
+	if err := cachedUpdate(st, c, func(w Writer) error {
+		_, ok, err := w.Get(cat(prefixLotMapNow, lotMapID(0, [32]byte{})))
+		if err == nil && !ok {
+			err = errors.New("the root's record is missing")
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if c.Len() != 1 {
+		t.Fatalf("after reading the root the cache holds %d records, want 1", c.Len())
 	}
 }
