@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
 	"github.com/traceledger/traceledger/ledger"
@@ -252,6 +253,15 @@ func TestNodeRestartResumes(t *testing.T) {
 	head, applied := headOf(t, store), n.Applied()
 	if err := n.Shutdown(); err != nil {
 		t.Fatal(err)
+	}
+	// A graceful stop leaves a snapshot of everything applied, so the
+	// restart has no log to read back.
+	files, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if metas, err := files.List(); err != nil || len(metas) == 0 || metas[0].Index < applied {
+		t.Fatalf("snapshots after a graceful stop: %+v (%v); want one at index %d or later", metas, err, applied)
 	}
 
 	n = start()
