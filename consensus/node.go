@@ -442,8 +442,9 @@ func (n *Node) LastIndex() uint64 { return n.raft.LastIndex() }
 // Then the node takes a snapshot of what it has applied (a reference to
 // the store, one sync: snapshots.go), so that its next start reads back
 // no log: after a bulk ingest the logs since the last periodic snapshot
-// were up to half the trailing logs, and decoding them at the start left
-// hundreds of MB of garbage in a node that then sat idle (bench storage).
+// were up to half the trailing logs, and decoding them at the start could
+// leave hundreds of MB of garbage in a node that then sat idle (bench
+// storage, consensus/DESIGN.md).
 func (n *Node) Shutdown() error {
 	n.closeOnce.Do(func() {
 		if n.raft.State() == raft.Leader && n.voters() > 1 {
