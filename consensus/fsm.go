@@ -88,11 +88,6 @@ type FSM struct {
 	refusedLogs       atomic.Int64
 	unverifiedRecords atomic.Int64
 
-	// lotMap keeps the lot-head map's upper levels in memory for
-	// Apply; every transaction of the FSM goes through update so that
-	// it sees each committed write, and Restore resets it.
-	lotMap *ledger.LotMapCache
-
 	mu      sync.Mutex
 	applied uint64
 	waitCh  chan struct{} // closed and replaced whenever applied advances
@@ -109,7 +104,7 @@ const maxTxnBytes = 1 << 20
 
 // NewFSM returns a state machine over store.
 func NewFSM(store ledger.SnapshotStore, logger *slog.Logger) (*FSM, error) {
-	f := &FSM{store: store, logger: logger, waitCh: make(chan struct{}), lotMap: ledger.NewLotMapCache()}
+	f := &FSM{store: store, logger: logger, waitCh: make(chan struct{})}
 	if err := store.View(func(r ledger.Reader) (err error) {
 		f.applied, err = ledger.AppliedIndex(r)
 		return err
@@ -208,24 +203,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	return out
 }
 
-// update runs fn in a store transaction whose reads of the lot-head map's
-// upper levels come from f.lotMap, and tells f.lotMap what it wrote once
-// the store has committed it.
-func (f *FSM) update(fn func(ledger.Writer) error) error {
-	var t *ledger.LotMapTxn
-	err := f.store.Update(func(w ledger.Writer) error {
-		t = f.lotMap.Begin(w)
-		return fn(t)
-	})
-	if err == nil {
-		f.lotMap.Commit(t)
-	}
-	return err
-}
-
 // applyGroup applies logs in one store transaction.
 func (f *FSM) applyGroup(group []*raft.Log, out []interface{}, applied uint64) error {
-	return f.update(func(w ledger.Writer) error {
+	return f.store.Update(func(w ledger.Writer) error {
 		for i, l := range group {
 			if l.Index <= applied || l.Type != raft.LogCommand || len(l.Data) == 0 {
 				continue
@@ -278,7 +258,7 @@ func (f *FSM) applyPiecewise(l *raft.Log, out *interface{}, applied uint64) erro
 	for i := next; i < len(cmd.Envelopes); i++ {
 		env := cmd.Envelopes[i]
 		one := &ledger.Command{Kind: cmd.Kind, Time: cmd.Time, Envelopes: []*ledger.Admitted{env}}
-		err := f.update(func(w ledger.Writer) error {
+		err := f.store.Update(func(w ledger.Writer) error {
 			res, err := ledger.Apply(w, one)
 			if err != nil {
 				return err
@@ -462,8 +442,6 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return nil
 	}
 	f.restores.Add(1)
-	// Whether or not the swap happens, the cache reloads from the store.
-	defer f.lotMap.Reset()
 	if err := f.store.Restore(br); err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}

@@ -76,7 +76,13 @@ func TestApplyBatchSplitsTransactionsTooLarge(t *testing.T) {
 	producer, _ := crypto.GenerateKey()
 	t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	genesis := ledger.EncodeCommand(&ledger.Command{Kind: ledger.CmdGenesis, Time: t0, Admins: []common.Address{ledger.AddressOf(admin)}})
-	reg := registrationOf(t, admin, producer)
+	regRec := fmt.Sprintf(`{"address":"%s","id":"p","name":"HTX","roles":["producer"],"signer":"%s","time":"2026-06-01T07:00:00+07:00","type":"participant"}`,
+		ledger.AddressOf(producer).Hex(), ledger.AddressOf(admin).Hex())
+	regEnv, _ := ledger.SignEnvelope(admin, []byte(regRec))
+	reg, err := ledger.Admit(regEnv, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	logs := []*raft.Log{
 		{Index: 1, Type: raft.LogCommand, Data: genesis},
 		{Index: 2, Type: raft.LogCommand, Data: ledger.EncodeCommand(&ledger.Command{Kind: ledger.CmdRecords, Time: t0, Envelopes: []*ledger.Admitted{reg}})},
