@@ -187,13 +187,8 @@ func LotClass(l LotRef) string {
 
 // plainLot: the lot's Digital Link URI is canonical as written.
 func plainLot(l LotRef) bool {
-	if len(l.GTIN) != 14 || l.Lot == "" || len(l.Lot) > 20 {
+	if len(l.GTIN) != 14 || !allDigits(l.GTIN) || l.Lot == "" || len(l.Lot) > 20 {
 		return false
-	}
-	for i := 0; i < len(l.GTIN); i++ {
-		if l.GTIN[i] < '0' || l.GTIN[i] > '9' {
-			return false
-		}
 	}
 	for i := 0; i < len(l.Lot); i++ {
 		switch c := l.Lot[i]; {

@@ -18,3 +18,6 @@ func IsCanonical(raw []byte) bool { return isCanonical(raw) }
 // SetLotMapHead is setLotMapHead, for the benchmark of map updates on
 // Badger (which this package's own tests cannot import).
 func SetLotMapHead(w Writer, ref LotRef, seq uint64) error { return setLotMapHead(w, ref, seq) }
+
+// PlainLot is plainLot: whether LotClass skips the Digital Link parser.
+func PlainLot(l LotRef) bool { return plainLot(l) }

@@ -28,16 +28,24 @@ func NormalizeGTIN(s string) (string, error) {
 	default:
 		return "", ErrInvalidGTIN.Detail("%q has %d digits, want 8, 12, 13 or 14", s, len(s))
 	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return "", ErrInvalidGTIN.Detail("%q is not all digits", s)
-		}
+	if !allDigits(s) {
+		return "", ErrInvalidGTIN.Detail("%q is not all digits", s)
 	}
 	g := padGTIN(s)
 	if CheckDigit(g[:13]) != g[13] {
 		return "", ErrInvalidGTIN.Detail("%q has a wrong check digit (want %c)", s, CheckDigit(g[:13]))
 	}
 	return g, nil
+}
+
+// allDigits reports whether s holds ASCII digits only.
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // CheckDigit returns the GS1 mod-10 check digit for the digits in body:
