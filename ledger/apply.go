@@ -188,9 +188,6 @@ func appendEntry(w Writer, e *Entry, lots, partner []LotRef, parts []common.Addr
 		if err := w.Set(k, u64(e.Seq)); err != nil {
 			return tlog.Hash{}, err
 		}
-		if err := setLotMapHead(w, l, e.Seq); err != nil {
-			return tlog.Hash{}, err
-		}
 	}
 	data, err := MarshalEntry(e)
 	if err != nil {

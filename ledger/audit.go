@@ -89,7 +89,7 @@ func Audit(src Reader, scratch Store, trusted []string) []Failure {
 		} else if h, err := HeadAt(src, cp.Size); err != nil || h.Root != cp.Root {
 			fail(-1, "latest checkpoint (size %d) does not match the log's root at that size", cp.Size)
 		} else if cp.HasLotHeads && cp.LotHeads != h.LotHeads {
-			// The map's records are compared with the replay's above, so
+			// The lot heads are compared with the replay's above, so
 			// h.LotHeads is the root recomputed from the entries.
 			fail(-1, "latest checkpoint (size %d) does not match the lot-head map's root at that size", cp.Size)
 		}
@@ -104,7 +104,7 @@ func Audit(src Reader, scratch Store, trusted []string) []Failure {
 
 // derivedPrefixes are the keys Apply derives from entries: compareState
 // compares them with the replay.
-var derivedPrefixes = [][]byte{prefixEntry, prefixHash, prefixLot, prefixParticipant, prefixID, []byte("x/"), prefixLotMapNow, keySize, keyEventIndex}
+var derivedPrefixes = [][]byte{prefixEntry, prefixHash, prefixLot, prefixParticipant, prefixID, []byte("x/"), keySize, keyEventIndex}
 
 // otherKeys are the keys of the key table (storage.go) written by other
 // means than Apply. Audit cannot recompute them from the entries; check
@@ -122,8 +122,14 @@ var otherKeys = []struct {
 	{keyLatestCheckpoint, true, nil}, // checked against the log's root by Audit
 	{keyWitnessedCheckpoint, true, checkCheckpointNote},
 	{prefixCheckpoint, false, checkCheckpoint},
+	{prefixLotMapNow, false, nil},     // the map's nodes older stores kept; unread
 	{prefixLotMapVersion, false, nil}, // the map's node history older stores kept; unread
 }
+
+// keyLotHeadsUpgrade is where older versions kept their progress while
+// building the lot-head map's nodes for a ledger written before the map;
+// nothing writes or reads it now.
+var keyLotHeadsUpgrade = []byte("m/lotheads")
 
 // checkOtherKeys walks every key of r but the derived ones (which it
 // steps over without reading them), checks each against otherKeys and
@@ -217,8 +223,8 @@ func checkNodeMeta(k, v []byte) string {
 	return ""
 }
 
-// checkLotHeadsUpgrade: m/lotheads is empty (done) or the next entry to
-// map (8 bytes, an upgrade under way).
+// checkLotHeadsUpgrade: m/lotheads, in a store older versions wrote, is
+// empty (done) or the next entry to map (8 bytes, an upgrade under way).
 func checkLotHeadsUpgrade(_, v []byte) string {
 	if len(v) != 0 && len(v) != 8 {
 		return fmt.Sprintf("holds %d bytes, want 0 or 8", len(v))

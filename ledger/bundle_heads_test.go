@@ -121,26 +121,20 @@ func TestBundleLotHeads(t *testing.T) {
 	}
 }
 
-// TestAuditLotHeads: Audit recomputes the lot-head map from the entries,
-// so a changed map record is named, and so is a checkpoint whose
-// lot-heads line is not the map's root at its size.
+// TestAuditLotHeads: Audit recomputes the lot heads, which the map is
+// derived from, from the entries, so a changed lot head is named, and so
+// is a checkpoint whose lot-heads line is not the map's root at its size.
 func TestAuditLotHeads(t *testing.T) {
 	h := newProvHistory(t)
 	if fails := runAudit(t, h.db, h.trusted()); len(fails) != 0 {
 		t.Fatalf("honest store: %v", fails)
 	}
-	var mapKey []byte
-	h.view(func(r ledger.Reader) error {
-		return r.Scan([]byte("s/c/"), nil, func(k, _ []byte) bool { mapKey = append([]byte(nil), k...); return false })
-	})
-	if mapKey == nil {
-		t.Fatal("no lot-head map record in the store")
-	}
+	headKey := []byte("x/t/" + ref("H1").GTIN + ref("H1").Lot)
 	st := tampered(t, h, func(w ledger.Writer) error {
-		return w.Set(mapKey, append(make([]byte, 8), 0x01, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9))
+		return w.Set(headKey, binary.BigEndian.AppendUint64(nil, h.seq["harvest H1"]))
 	})
-	if fails := runAudit(t, st, h.trusted()); !failureContaining(fails, -1, "(lot-head map)") {
-		t.Errorf("a changed map record: %v", fails)
+	if fails := runAudit(t, st, h.trusted()); !failureContaining(fails, -1, "x/t/"+ref("H1").GTIN+ref("H1").Lot) {
+		t.Errorf("a lot head moved back: %v", fails)
 	}
 	var head ledger.Head
 	h.view(func(r ledger.Reader) (err error) { head, err = ledger.ReadHead(r); return err })
@@ -152,61 +146,45 @@ func TestAuditLotHeads(t *testing.T) {
 	}
 }
 
-// TestUpgradeLotHeads: a ledger written before the lot-head map (its
-// store without s/ keys) gets, from UpgradeLotHeads, exactly the map a
-// replay derives — Audit finds nothing, the root is the original one —
-// also when resumed from its progress key; an upgraded or fresh ledger is
-// left alone.
-func TestUpgradeLotHeads(t *testing.T) {
+// TestOlderMapKeys: a store written by older versions holds the lot-head
+// map's nodes (s/c/, s/v/) and the progress of their build (m/lotheads).
+// Nothing reads them now: the map derived from the lot heads has the same
+// root, and Audit accepts them (a malformed m/lotheads excepted).
+func TestOlderMapKeys(t *testing.T) {
 	h := newProvHistory(t)
 	var want tlog.Hash
 	h.view(func(r ledger.Reader) (err error) { want, err = ledger.LotHeadsRoot(r, h.size()); return err })
-	if n, err := ledger.UpgradeLotHeads(h.db); err != nil || n != 0 {
-		t.Fatalf("a ledger with its map: walked %d, %v", n, err)
-	}
-	legacy := func() *ledger.MemStore {
+	older := func(lotheads []byte) *ledger.MemStore {
 		st := ledger.NewMemStore()
-		var keys, vals [][]byte
-		h.view(func(r ledger.Reader) error {
-			return r.Scan(nil, nil, func(k, v []byte) bool {
-				if !strings.HasPrefix(string(k), "s/") {
-					keys, vals = append(keys, slices.Clone(k)), append(vals, slices.Clone(v))
-				}
-				return true
-			})
-		})
-		st.Update(func(w ledger.Writer) error {
-			for i := range keys {
-				w.Set(keys[i], vals[i])
+		copyStore(t, h.db, st)
+		if err := st.Update(func(w ledger.Writer) error {
+			node := append([]byte("s/c/\x00\x01"), make([]byte, 32)...)
+			if err := w.Set(node, append(binary.BigEndian.AppendUint64(nil, 3), 0x01)); err != nil {
+				return err
 			}
-			return nil
-		})
+			if err := w.Set(append([]byte("s/v/\x00\x01"), make([]byte, 40)...), nil); err != nil {
+				return err
+			}
+			return w.Set([]byte("m/lotheads"), lotheads)
+		}); err != nil {
+			t.Fatal(err)
+		}
 		return st
 	}
-	check := func(name string, st *ledger.MemStore) {
-		t.Helper()
-		var got tlog.Hash
-		st.View(func(r ledger.Reader) (err error) { got, err = ledger.LotHeadsRoot(r, h.size()); return err })
-		if got != want {
-			t.Errorf("%s: root %x, want %x", name, got, want)
-		}
-		if fails := runAudit(t, st, h.trusted()); len(fails) != 0 {
-			t.Errorf("%s: audit: %v", name, fails)
-		}
+	st := older(nil)
+	lm, err := ledger.NewLotMapStore(st)
+	if err != nil {
+		t.Fatal(err)
 	}
-	st := legacy()
-	if n, err := ledger.UpgradeLotHeads(st); err != nil || n != h.size() {
-		t.Fatalf("upgrade: walked %d, %v; want %d", n, err, h.size())
+	var got tlog.Hash
+	lm.View(func(r ledger.Reader) (err error) { got, err = ledger.LotHeadsRoot(r, h.size()); return err })
+	if got != want {
+		t.Errorf("root over an older store %x, want %x", got, want)
 	}
-	check("upgraded", st)
-	if n, err := ledger.UpgradeLotHeads(st); err != nil || n != 0 {
-		t.Errorf("a second upgrade walked %d, %v", n, err)
+	if fails := runAudit(t, st, h.trusted()); len(fails) != 0 {
+		t.Errorf("audit of an older store: %v", fails)
 	}
-	// An upgrade under way (progress written, 8 bytes) resumes from it.
-	st = legacy()
-	st.Update(func(w ledger.Writer) error { return w.Set([]byte("m/lotheads"), binary.BigEndian.AppendUint64(nil, 0)) })
-	if n, err := ledger.UpgradeLotHeads(st); err != nil || n != h.size() {
-		t.Fatalf("resumed upgrade: walked %d, %v", n, err)
+	if fails := runAudit(t, older([]byte{1, 2, 3}), h.trusted()); !failureContaining(fails, -1, "m/lotheads") {
+		t.Errorf("audit of a malformed m/lotheads: %v", fails)
 	}
-	check("resumed", st)
 }

@@ -15,9 +15,13 @@ func Preverify(a *Admitted) error {
 // IsCanonical exposes the canonical-form fast path to the fuzz tests.
 func IsCanonical(raw []byte) bool { return isCanonical(raw) }
 
-// SetLotMapHead is setLotMapHead, for the benchmark of map updates on
-// Badger (which this package's own tests cannot import).
-func SetLotMapHead(w Writer, ref LotRef, seq uint64) error { return setLotMapHead(w, ref, seq) }
-
 // PlainLot is plainLot: whether LotClass skips the Digital Link parser.
 func PlainLot(l LotRef) bool { return plainLot(l) }
+
+// LotMapKept reports whether s holds its map (readers derive their own
+// while it does not).
+func LotMapKept(s *LotMapStore) bool { return s.cur.Load() != nil }
+
+// NewLotMapStoreDepth is NewLotMapStore with the map's buckets at depth
+// bd, so that tests fill them with a few lots.
+func NewLotMapStoreDepth(s Store, bd int) (*LotMapStore, error) { return newLotMapStore(s, bd) }

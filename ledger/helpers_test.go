@@ -104,19 +104,24 @@ func statusOf(t testing.TB, admitErr error, res *ledger.Result) int {
 // testLedger is a fresh in-memory ledger with a genesis entry.
 type testLedger struct {
 	t     testing.TB
-	db    *badgerkv.DB
+	db    *ledger.LotMapStore // raw, with the lot-head map in memory, as a node keeps it
+	raw   *badgerkv.DB
 	clock time.Time
 	ids   int
 }
 
 func newLedger(t testing.TB, admins ...common.Address) *testLedger {
 	t.Helper()
-	db, err := badgerkv.Open(badgerkv.Options{InMemory: true})
+	raw, err := badgerkv.Open(badgerkv.Options{InMemory: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	l := &testLedger{t: t, db: db, clock: genesisTime}
+	t.Cleanup(func() { raw.Close() })
+	db, err := ledger.NewLotMapStore(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &testLedger{t: t, db: db, raw: raw, clock: genesisTime}
 	l.apply(&ledger.Command{Kind: ledger.CmdGenesis, Time: genesisTime, Admins: admins})
 	return l
 }

@@ -37,48 +37,24 @@ import (
 // (c2sp.org/tlog-checkpoint allows extension lines; the nodes' signatures
 // and the witnesses' cosignatures cover them like the rest of the text).
 //
-// Storage. Every node of the collapsed tree — every subtree holding two or
-// more lots, and every single-lot subtree whose parent holds two or more —
-// is one record, as it stands now:
-//
-//	s/c/<depth:2><prefix:32>  seq:8 ‖ record   written by entry seq
-//
-//	record = 0x01 ‖ hash:32          (two or more lots)
-//	       | 0x02 ‖ path:32 ‖ seq:8  (one lot: its path and latest entry)
-//
-// prefix is the path with the bits from depth on cleared. An update of a
-// lot's head reads one record and writes one per level of its path, about
-// log2(lots).
+// Storage. The store keeps no node of the map: the map is a function of
+// the lot heads (x/t/, one record per lot, written by Apply anyway), and
+// a LotMapStore keeps the tree over them in memory (lotmap.go). Older
+// stores hold the map's nodes under s/c/ (as they stood) and s/v/ (their
+// history); nothing writes or reads them now.
 //
 // The map at an older size N (a checkpoint being cosigned, the checkpoint
-// a bundle proves against) is not stored: it is the map now with the lots
-// whose head changed since N put back as they stood at N. Entries N… name
-// those lots, and each entry's Prev gives a lot's head before it, so the
-// first entry from N on that names a lot gives its head at N (or none: the
-// lot is newer). Every subtree holding none of those lots is as it is
-// now; the others are recomputed from their children (LotHeadsAt). That
-// costs reading the entries since N, which are few for the checkpoints
-// asked about (the latest, or the latest witnessed), and keeps the map's
-// storage to its current nodes: versioning every node on every update,
-// as the map first did, cost about 2·log2(lots) records, 1.2 KB, per
-// entry. Keys under s/v/ in older stores are that history; nothing reads
-// them.
+// a bundle proves against) is the map now with the lots whose head
+// changed since N put back as they stood at N. Entries N… name those
+// lots, and each entry's Prev gives a lot's head before it, so the first
+// entry from N on that names a lot gives its head at N (or none: the lot
+// is newer). Every subtree holding none of those lots is as it is now;
+// the others are recomputed from their children (LotHeadsAt). That costs
+// reading the entries since N, which are few for the checkpoints asked
+// about (the latest, or the latest witnessed).
 
 // ErrNoLotHead: the lot has no entry in the log of the size asked about.
 var ErrNoLotHead = sentinel(KindNotFound, "unknown_lot", "the lot has no entry at that size")
-
-const (
-	lotMapBranch byte = 0x01
-	lotMapLeaf   byte = 0x02
-)
-
-// lotMapNode is one stored record of the map.
-type lotMapNode struct {
-	leaf bool
-	hash tlog.Hash // of the subtree
-	path [32]byte  // leaf only
-	seq  uint64    // leaf only
-}
 
 // LotPath is a lot's path in the lot-head map.
 func LotPath(ref LotRef) [32]byte { return lotPathOf(ref.String()) }
@@ -125,115 +101,11 @@ func siblingPrefix(p [32]byte, d int) [32]byte {
 	return s
 }
 
+// Keys of the map's nodes in older stores, which kept them (see above).
 var (
-	prefixLotMapNow = []byte("s/c/")
-	// prefixLotMapVersion holds the node history older stores kept; it is
-	// neither written nor read.
+	prefixLotMapNow     = []byte("s/c/")
 	prefixLotMapVersion = []byte("s/v/")
 )
-
-func lotMapID(depth int, prefix [32]byte) []byte {
-	return append([]byte{byte(depth >> 8), byte(depth)}, prefix[:]...)
-}
-
-// lotMapNow reads the node at depth and prefix as it stands now; ok is
-// false for an empty subtree.
-func lotMapNow(r Reader, depth int, prefix [32]byte) (n lotMapNode, ok bool, err error) {
-	id := lotMapID(depth, prefix)
-	v, ok, err := r.Get(cat(prefixLotMapNow, id))
-	if err != nil || !ok {
-		return n, false, err
-	}
-	if len(v) < 8 {
-		return n, false, errCorrupt("lot-head map record s/c/%x holds %d bytes", id, len(v))
-	}
-	n, err = decodeLotMapNode(v[8:])
-	return n, err == nil, err
-}
-
-func decodeLotMapNode(v []byte) (lotMapNode, error) {
-	switch {
-	case len(v) == 33 && v[0] == lotMapBranch:
-		var n lotMapNode
-		copy(n.hash[:], v[1:])
-		return n, nil
-	case len(v) == 41 && v[0] == lotMapLeaf:
-		n := lotMapNode{leaf: true}
-		copy(n.path[:], v[1:33])
-		n.seq = binary.BigEndian.Uint64(v[33:])
-		n.hash = lotLeafHash(n.path, n.seq)
-		return n, nil
-	}
-	return lotMapNode{}, errCorrupt("lot-head map record of %d bytes", len(v))
-}
-
-// putLotMapNode writes a node as entry version leaves it.
-func putLotMapNode(w Writer, depth int, prefix [32]byte, rec []byte, version uint64) error {
-	return w.Set(cat(prefixLotMapNow, lotMapID(depth, prefix)), cat(u64(version), rec))
-}
-
-func putLotMapLeaf(w Writer, depth int, path [32]byte, seq, version uint64) error {
-	return putLotMapNode(w, depth, pathPrefix(path, depth), cat([]byte{lotMapLeaf}, path[:], u64(seq)), version)
-}
-
-func putLotMapBranch(w Writer, depth int, prefix [32]byte, h tlog.Hash, version uint64) error {
-	return putLotMapNode(w, depth, prefix, cat([]byte{lotMapBranch}, h[:]), version)
-}
-
-// setLotMapHead records that entry seq is now the latest of ref: it
-// rewrites the records along ref's path. Apply calls it
-// for every lot an entry names, in the entry's transaction.
-func setLotMapHead(w Writer, ref LotRef, seq uint64) error {
-	path := LotPath(ref)
-	// Walk down to where the lot's leaf goes.
-	depth := 0
-	for ; ; depth++ {
-		n, ok, err := lotMapNow(w, depth, pathPrefix(path, depth))
-		if err != nil {
-			return err
-		}
-		if ok && !n.leaf {
-			continue
-		}
-		if ok && n.path != path {
-			// Another lot sits here alone: both go below the first bit
-			// where their paths differ, and everything between becomes
-			// a branch (recomputed below).
-			j := depth
-			for pathBit(path, j) == pathBit(n.path, j) {
-				j++
-			}
-			if err := putLotMapLeaf(w, j+1, n.path, n.seq, seq); err != nil {
-				return err
-			}
-			depth = j + 1
-		}
-		if err := putLotMapLeaf(w, depth, path, seq, seq); err != nil {
-			return err
-		}
-		break
-	}
-	h := lotLeafHash(path, seq)
-	for d := depth - 1; d >= 0; d-- {
-		sib, ok, err := lotMapNow(w, d+1, siblingPrefix(path, d))
-		if err != nil {
-			return err
-		}
-		var sh tlog.Hash
-		if ok {
-			sh = sib.hash
-		}
-		if pathBit(path, d) == 0 {
-			h = lotBranchHash(h, sh)
-		} else {
-			h = lotBranchHash(sh, h)
-		}
-		if err := putLotMapBranch(w, d, pathPrefix(path, d), h, seq); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // LotHeadsRoot returns the root of the lot-head map of the log of the
 // given size (at most the current size): the zero hash when no lot has an

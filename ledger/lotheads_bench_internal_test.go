@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -34,7 +35,7 @@ func (h hashSlice) ReadHashes(idx []int64) ([]tlog.Hash, error) {
 func BenchmarkLotHeadsMillion(b *testing.B) {
 	const entries, lots, lotEntries = 1_000_000, 200_000, 10
 	rng := rand.New(rand.NewPCG(7, 7))
-	w := &memTxn{base: map[string][]byte{}}
+	w := &memTxn{base: map[string][]byte{}, overlay: map[string][]byte{}}
 	target := LotRef{GTIN: "08936000000127", Lot: "TARGET"}
 	var hashes hashSlice
 	var targetSeqs []uint64
@@ -45,7 +46,7 @@ func BenchmarkLotHeadsMillion(b *testing.B) {
 			ref = target
 			targetSeqs = append(targetSeqs, seq)
 		}
-		if err := setLotMapHead(w, ref, seq); err != nil {
+		if err := w.Set(lotHeadKey(ref), u64(seq)); err != nil {
 			b.Fatal(err)
 		}
 		var data [8]byte
@@ -65,11 +66,20 @@ func BenchmarkLotHeadsMillion(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	mapRoot, err := LotHeadsRoot(w, entries)
+	// The map in memory, as a node keeps it.
+	st := NewMemStore()
+	st.data = w.overlay
+	lm, err := NewLotMapStore(st)
 	if err != nil {
 		b.Fatal(err)
 	}
-	head, err := ProveLotHead(w, entries, target)
+	var r Reader
+	lm.View(func(rd Reader) error { r = rd; return nil }) // MemStore's reads stay valid after
+	mapRoot, err := LotHeadsRoot(r, entries)
+	if err != nil {
+		b.Fatal(err)
+	}
+	head, err := ProveLotHead(r, entries, target)
 	if err != nil || head.Seq != targetSeqs[len(targetSeqs)-1] {
 		b.Fatalf("head %d, %v; want %d", head.Seq, err, targetSeqs[len(targetSeqs)-1])
 	}
@@ -113,9 +123,56 @@ func BenchmarkLotHeadsMillion(b *testing.B) {
 	})
 	b.Run("prove-lot-head", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			if _, err := ProveLotHead(w, entries, target); err != nil {
+			if _, err := ProveLotHead(r, entries, target); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
+}
+
+// randomLeaves returns n lots with random paths, sorted.
+func randomLeaves(rng *rand.Rand, n int, seq uint64) []lotLeaf {
+	out := make([]lotLeaf, n)
+	for i := range out {
+		for j := 0; j < 32; j += 8 {
+			binary.BigEndian.PutUint64(out[i].path[j:], rng.Uint64())
+		}
+		out[i].seq = seq
+	}
+	return sortLeaves(out)
+}
+
+// BenchmarkLotMapUpdate measures what the map in memory costs a harvest:
+// 100 new lots (one state-machine transaction) entered into a map of 10⁶.
+// It reports the time per lot.
+//
+//	go test -run '^$' -bench LotMapUpdate ./ledger/
+func BenchmarkLotMapUpdate(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	tree := (*lotTree)(nil).with(0, lotTreeBucketDepth, randomLeaves(rng, 1_000_000, 1))
+	const group = 100
+	batches := make([][]lotLeaf, 64)
+	for i := range batches {
+		batches[i] = randomLeaves(rng, group, 2)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_ = tree.with(0, lotTreeBucketDepth, batches[i%len(batches)])
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*group), "ns/lot")
+}
+
+// BenchmarkLotMapBuild measures deriving the map of 10⁶ lots from their
+// heads (the sort and the hashes; a node adds the scan of x/t/), which a
+// node does when it starts.
+//
+//	go test -run '^$' -bench LotMapBuild -benchtime 3x ./ledger/
+func BenchmarkLotMapBuild(b *testing.B) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	leaves := randomLeaves(rng, 1_000_000, 1)
+	rng.Shuffle(len(leaves), func(i, j int) { leaves[i], leaves[j] = leaves[j], leaves[i] })
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		_ = (*lotTree)(nil).with(0, lotTreeBucketDepth, sortLeaves(slices.Clone(leaves)))
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -42,51 +43,101 @@ func refLotHeadsRoot(heads map[[32]byte]uint64) tlog.Hash {
 	return rec(all, 0)
 }
 
-// TestLotHeadsMap updates random lots' heads one entry at a time and
-// checks, at every size, the stored root against the definition, every
-// lot's proof, and that proofs of a wrong seq, of another lot or against
-// another root fail.
-// TestLotHeadsMap checks the stored map against refLotHeadsRoot, a
-// direct implementation of its definition, after every update: the root
-// and every lot's proof at the current size. Older sizes, which are
-// recomputed from the entries since, are tested on real ledgers
-// (lotheads_past_test.go) against the roots this path gives.
+// TestLotHeadsMap checks the map a LotMapStore keeps in memory against
+// refLotHeadsRoot, a direct implementation of its definition, after
+// every update (one or several lots an entry, some entries naming none):
+// the root, the root derived from the store's lot heads alone, every
+// lot's proof at the current size, and that proofs of a wrong seq, of
+// another lot or against another root fail. The lots are many enough
+// that the buckets, at depth testBucketDepth here, hold several. Older sizes,
+// which are recomputed from the entries since, are tested on real
+// ledgers (lotheads_past_test.go) against the roots this path gives.
+// testBucketDepth is a map's bucket depth small enough that a test fills
+// its buckets with a few thousand lots.
+const testBucketDepth = 8
+
 func TestLotHeadsMap(t *testing.T) {
-	st := NewMemStore()
+	raw := NewMemStore()
+	st, err := newLotMapStore(raw, testBucketDepth)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	var lots []LotRef
 	heads := map[[32]byte]uint64{}
 	byRef := map[LotRef]uint64{}
 	var prev tlog.Hash
-	const entries = 200
-	for seq := uint64(0); seq < entries; seq++ {
-		var ref LotRef
-		if len(lots) == 0 || rng.IntN(3) == 0 {
-			ref = LotRef{GTIN: "08936000000127", Lot: fmt.Sprintf("L%d", seq)}
-			lots = append(lots, ref)
-		} else {
-			ref = lots[rng.IntN(len(lots))]
+	const entries = 400
+	// Many lots first, so that buckets hold several.
+	for i := range 8 << testBucketDepth {
+		ref := LotRef{GTIN: "08936000000127", Lot: fmt.Sprintf("P%d", i)}
+		heads[LotPath(ref)] = 0
+		byRef[ref] = 0
+	}
+	if err := st.Update(func(w Writer) error {
+		for ref := range byRef {
+			if err := w.Set(lotHeadKey(ref), u64(0)); err != nil {
+				return err
+			}
+		}
+		return w.Set(keySize, u64(1))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(1); seq < entries; seq++ {
+		var named []LotRef
+		for range rng.IntN(3) {
+			var ref LotRef
+			if len(lots) == 0 || rng.IntN(3) == 0 {
+				ref = LotRef{GTIN: "08936000000127", Lot: fmt.Sprintf("L%d", seq)}
+				if _, ok := byRef[ref]; !ok {
+					lots = append(lots, ref)
+				}
+			} else {
+				ref = lots[rng.IntN(len(lots))]
+			}
+			named = append(named, ref)
 		}
 		if err := st.Update(func(w Writer) error {
-			if err := setLotMapHead(w, ref, seq); err != nil {
-				return err
+			for _, ref := range named {
+				if err := w.Set(lotHeadKey(ref), u64(seq)); err != nil {
+					return err
+				}
 			}
 			return w.Set(keySize, u64(seq+1))
 		}); err != nil {
 			t.Fatal(err)
 		}
-		heads[LotPath(ref)] = seq
-		byRef[ref] = seq
+		for _, ref := range named {
+			heads[LotPath(ref)] = seq
+			byRef[ref] = seq
+		}
 		size := seq + 1
 		err := st.View(func(r Reader) error {
 			got, err := LotHeadsRoot(r, size)
 			if err != nil {
 				return err
 			}
-			if want := refLotHeadsRoot(heads); got != want {
-				t.Fatalf("root at size %d = %x, want %x", size, got, want)
+			// The reference and the derivation cost a pass over all the
+			// lots: every 100 entries; the proofs below check every entry.
+			full := seq%100 == 0 || seq == entries-1
+			if full {
+				if want := refLotHeadsRoot(heads); got != want {
+					t.Fatalf("root at size %d = %x, want %x", size, got, want)
+				}
+				var derived tlog.Hash
+				if err := raw.View(func(r Reader) (err error) { derived, err = LotHeadsRoot(r, size); return err }); err != nil {
+					return err
+				}
+				if derived != got {
+					t.Fatalf("size %d: root derived from the lot heads %x, the map in memory %x", size, derived, got)
+				}
 			}
-			for _, ref := range lots {
+			sample := slices.Clone(lots)
+			for range 5 {
+				sample = append(sample, LotRef{GTIN: "08936000000127", Lot: fmt.Sprintf("P%d", rng.IntN(8<<testBucketDepth))})
+			}
+			for _, ref := range sample {
 				p, err := ProveLotHead(r, size, ref)
 				if err != nil {
 					return err

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 
@@ -10,15 +9,15 @@ import (
 
 // LotHeads is the lot-head map of the log of one size, read through one
 // Reader: the root, and proofs for any number of lots. At an older size
-// it is the stored map (now) with the lots whose head changed since put
-// back (lotheads.go); the Reader makes the map now and the entries since
-// one consistent state. It is used by one goroutine.
+// it is the map now with the lots whose head changed since put back
+// (lotheads.go). It is used by one goroutine.
 type LotHeads struct {
-	r       Reader
 	size    uint64
-	changed [][32]byte           // paths of the lots whose head changed since size, sorted
-	heads   map[[32]byte]uint64  // their heads at size; absent: no head yet
-	memo    map[nodeKey]memoNode // subtrees already recomputed
+	base    *lotTree            // the map now
+	bd      int                 // the depth of its buckets
+	changed [][32]byte          // paths of the lots whose head changed since size, sorted
+	heads   map[[32]byte]uint64 // their heads at size; absent: no head yet
+	memo    map[nodeKey]subtree // subtrees above the buckets already recomputed
 }
 
 type nodeKey struct {
@@ -26,27 +25,34 @@ type nodeKey struct {
 	prefix [32]byte
 }
 
-type memoNode struct {
-	n  lotMapNode
-	ok bool
+// subtree is what the map held under one prefix at its size.
+type subtree struct {
+	hash tlog.Hash
+	n    int     // lots, counted up to 2
+	leaf lotLeaf // the one lot, when n == 1
 }
 
 // LotHeadsAt returns the lot-head map of the log of the given size (at
 // most the current size). At an older size it reads the entries since
-// (see lotheads.go); the root and proofs then cost two reads per level of
-// a lot's path, and the recomputation of the subtrees that changed.
+// (see lotheads.go); the root and proofs then cost the recomputation of
+// the subtrees that changed.
+//
+// The map now comes from r when r is a LotMapStore's reader; from any
+// other Reader it is derived from the lot heads, which costs a scan of
+// them all (tools and tests).
 func LotHeadsAt(r Reader, size uint64) (*LotHeads, error) {
-	now, err := Size(r)
+	v, err := lotMapOf(r)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("lot-head map: %w", err)
 	}
+	now := v.size
 	if size > now {
 		return nil, fmt.Errorf("lot-head map at size %d: the log has %d entries", size, now)
 	}
 	if size == 0 {
 		return &LotHeads{}, nil // empty: no entry to read back
 	}
-	m := &LotHeads{r: r, size: size, heads: map[[32]byte]uint64{}, memo: map[nodeKey]memoNode{}}
+	m := &LotHeads{size: size, base: v.root, bd: v.bucketDepth, heads: map[[32]byte]uint64{}, memo: map[nodeKey]subtree{}}
 	seen := map[[32]byte]bool{}
 	for seq := size; seq < now; seq++ {
 		e, _, err := GetEntry(r, seq)
@@ -70,8 +76,7 @@ func LotHeadsAt(r Reader, size uint64) (*LotHeads, error) {
 		}
 		rec, err := DecodeRecord(e.Record)
 		if err != nil {
-			// A record today's rules refuse: a replay maps none of its
-			// lots either (UpgradeLotHeads, Audit).
+			// A record today's rules refuse moved no lot's head.
 			continue
 		}
 		for _, l := range rec.Lots() {
@@ -84,8 +89,6 @@ func LotHeadsAt(r Reader, size uint64) (*LotHeads, error) {
 	slices.SortFunc(m.changed, comparePaths)
 	return m, nil
 }
-
-func comparePaths(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) }
 
 // underPrefix returns the paths of sorted that share their first depth
 // bits with prefix (a sub-slice: sorted order keeps them together).
@@ -102,60 +105,136 @@ func underPrefix(sorted [][32]byte, prefix [32]byte, depth int) [][32]byte {
 	return sorted[i:j]
 }
 
-// node returns the node at depth and prefix as it stood at the map's
-// size; changed are the changed lots' paths under prefix. A subtree with
-// none is as it is now. Lots never leave the map, so a subtree empty now
-// was empty then, and one holding a single lot now held that lot or
-// nothing. A branch now is recomputed from its children, collapsing to a
-// leaf when one lot is left in it, as the stored map does.
-func (m *LotHeads) node(depth int, prefix [32]byte, changed [][32]byte) (lotMapNode, bool, error) {
-	n, ok, err := lotMapNow(m.r, depth, prefix)
-	if err != nil || !ok || len(changed) == 0 {
-		return n, ok, err
+// cursor is a subtree of the map now at depth d: a node of the tree down
+// to the buckets (at depth bd), the bucket's leaves under the prefix below
+// them.
+type cursor struct {
+	d, bd  int
+	t      *lotTree  // d <= bd
+	leaves []lotLeaf // d >= bd
+}
+
+func (c cursor) count() int {
+	if c.d < c.bd {
+		return c.t.size()
 	}
-	if n.leaf {
-		seq, had := m.heads[n.path]
-		if !had {
-			return lotMapNode{}, false, nil
-		}
-		return lotMapNode{leaf: true, path: n.path, seq: seq, hash: lotLeafHash(n.path, seq)}, true, nil
+	return len(c.leaves)
+}
+
+func (c cursor) hash() tlog.Hash {
+	if c.d <= c.bd {
+		return c.t.hashOf()
 	}
-	if depth >= 256 {
-		return n, false, errCorrupt("lot-head map branch at depth %d", depth)
-	}
-	id := nodeKey{depth, prefix}
-	if v, hit := m.memo[id]; hit {
-		return v.n, v.ok, nil
-	}
-	left := prefix // bit depth is already clear
-	right := siblingPrefix(prefix, depth)
-	l, lok, err := m.node(depth+1, left, underPrefix(changed, left, depth+1))
-	if err != nil {
-		return n, false, err
-	}
-	r, rok, err := m.node(depth+1, right, underPrefix(changed, right, depth+1))
-	if err != nil {
-		return n, false, err
-	}
-	var out memoNode
+	return hashLeaves(c.d, c.leaves)
+}
+
+func (c cursor) child(b byte) cursor {
 	switch {
-	case !lok && !rok:
-	case lok && !rok && l.leaf:
-		out = memoNode{l, true}
-	case rok && !lok && r.leaf:
-		out = memoNode{r, true}
+	case c.d < c.bd-1:
+		var k *lotTree
+		if c.t != nil {
+			k = c.t.kids[b]
+		}
+		return cursor{bd: c.bd, d: c.d + 1, t: k}
+	case c.d == c.bd-1:
+		var k *lotTree
+		if c.t != nil {
+			k = c.t.kids[b]
+		}
+		var leaves []lotLeaf
+		if k != nil {
+			leaves = k.leaves
+		}
+		return cursor{bd: c.bd, d: c.d + 1, t: k, leaves: leaves}
+	}
+	i := splitAt(c.leaves, c.d, leafPath)
+	if b == 0 {
+		return cursor{bd: c.bd, d: c.d + 1, leaves: c.leaves[:i]}
+	}
+	return cursor{bd: c.bd, d: c.d + 1, leaves: c.leaves[i:]}
+}
+
+// only returns the lot of a subtree that holds exactly one.
+func (c cursor) only() lotLeaf {
+	for c.d < c.bd {
+		b := byte(0)
+		if c.t.kids[0] == nil {
+			b = 1
+		}
+		c = c.child(b)
+	}
+	return c.leaves[0]
+}
+
+// now is the subtree at c as it is now.
+func (c cursor) now() subtree {
+	s := subtree{hash: c.hash(), n: min(c.count(), 2)}
+	if s.n == 1 {
+		s.leaf = c.only()
+	}
+	return s
+}
+
+// node returns the subtree at c (whose prefix is prefix) as it stood at
+// the map's size; changed are the changed lots' paths under prefix. A
+// subtree with none is as it is now. Above the buckets the rest is
+// recomputed from the children; in a bucket, from its leaves with the
+// changed lots put back as they stood.
+func (m *LotHeads) node(c cursor, prefix [32]byte, changed [][32]byte) subtree {
+	if len(changed) == 0 {
+		return c.now()
+	}
+	if c.d >= c.bd {
+		leaves := m.leavesThen(c.leaves, changed)
+		s := subtree{hash: hashLeaves(c.d, leaves), n: min(len(leaves), 2)}
+		if s.n == 1 {
+			s.leaf = leaves[0]
+		}
+		return s
+	}
+	id := nodeKey{c.d, prefix}
+	if v, hit := m.memo[id]; hit {
+		return v
+	}
+	left := prefix // bit d is already clear
+	right := siblingPrefix(prefix, c.d)
+	l := m.node(c.child(0), left, underPrefix(changed, left, c.d+1))
+	r := m.node(c.child(1), right, underPrefix(changed, right, c.d+1))
+	var out subtree
+	switch {
+	case l.n+r.n == 0:
+	case r.n == 0 && l.n == 1:
+		out = l
+	case l.n == 0 && r.n == 1:
+		out = r
 	default:
-		var lh, rh tlog.Hash
-		if lok {
-			lh = l.hash
-		}
-		if rok {
-			rh = r.hash
-		}
-		out = memoNode{lotMapNode{hash: lotBranchHash(lh, rh)}, true}
+		out = subtree{hash: lotBranchHash(l.hash, r.hash), n: 2}
 	}
 	m.memo[id] = out
-	return out.n, out.ok, nil
+	return out
+}
+
+// leavesThen returns the leaves now with the changed lots (sorted paths)
+// as they stood at the map's size: at their head then, or gone.
+func (m *LotHeads) leavesThen(now []lotLeaf, changed [][32]byte) []lotLeaf {
+	var then []lotLeaf
+	for _, p := range changed {
+		if seq, ok := m.heads[p]; ok {
+			then = append(then, lotLeaf{path: p, seq: seq})
+		}
+	}
+	kept := make([]lotLeaf, 0, len(now))
+	j := 0
+	for _, l := range now {
+		for j < len(changed) && comparePaths(changed[j], l.path) < 0 {
+			j++
+		}
+		if j < len(changed) && changed[j] == l.path {
+			continue
+		}
+		kept = append(kept, l)
+	}
+	return mergeLeaves(kept, then)
 }
 
 // Root returns the map's root: the zero hash when no lot has an entry.
@@ -163,11 +242,7 @@ func (h *LotHeads) Root() (tlog.Hash, error) {
 	if h.size == 0 {
 		return tlog.Hash{}, nil
 	}
-	n, ok, err := h.node(0, [32]byte{}, h.changed)
-	if err != nil || !ok {
-		return tlog.Hash{}, err
-	}
-	return n.hash, nil
+	return h.node(cursor{bd: h.bd, t: h.base}, [32]byte{}, h.changed).hash, nil
 }
 
 // Prove returns the latest entry of ref and the proof of it against Root.
@@ -178,30 +253,30 @@ func (h *LotHeads) Prove(ref LotRef) (LotHeadProof, error) {
 	}
 	path := LotPath(ref)
 	changed := h.changed
+	c := cursor{bd: h.bd, t: h.base}
 	var p LotHeadProof
 	for d := 0; d <= 256; d++ {
 		changed = underPrefix(changed, path, d)
-		n, ok, err := h.node(d, pathPrefix(path, d), changed)
-		if err != nil {
-			return LotHeadProof{}, err
+		var n subtree
+		if len(changed) == 0 {
+			// As it is now; its hash is not needed.
+			if n.n = min(c.count(), 2); n.n == 1 {
+				n.leaf = c.only()
+			}
+		} else {
+			n = h.node(c, pathPrefix(path, d), changed)
 		}
-		if !ok || (n.leaf && n.path != path) {
+		if n.n == 0 || (n.n == 1 && n.leaf.path != path) {
 			return LotHeadProof{}, ErrNoLotHead.Detail("%s at size %d", ref, h.size)
 		}
-		if n.leaf {
-			p.Seq = n.seq
+		if n.n == 1 {
+			p.Seq = n.leaf.seq
 			return p, nil
 		}
+		b := pathBit(path, d)
 		sib := siblingPrefix(path, d)
-		sn, ok, err := h.node(d+1, sib, underPrefix(changed, sib, d+1))
-		if err != nil {
-			return LotHeadProof{}, err
-		}
-		var sh tlog.Hash
-		if ok {
-			sh = sn.hash
-		}
-		p.Siblings = append(p.Siblings, sh)
+		p.Siblings = append(p.Siblings, h.node(c.child(1-b), sib, underPrefix(changed, sib, d+1)).hash)
+		c = c.child(b)
 	}
 	return LotHeadProof{}, errCorrupt("lot-head map path of %s is deeper than 256", ref)
 }

@@ -88,57 +88,66 @@ func TestLotHeadsAtOlderSizes(t *testing.T) {
 	}
 	last := f.size()
 	never := ref("NEVER")
-	f.view(func(r ledger.Reader) error {
-		for size := first; size <= last; size++ {
-			want, ok := roots[size]
-			if !ok {
-				continue
+	// The map as a node keeps it; the same with buckets of a few lots (at
+	// depth 1, where the older sizes are recomputed inside buckets); and
+	// the map derived from the lot heads by a plain store's reader.
+	small, err := ledger.NewLotMapStoreDepth(f.raw, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []ledger.Store{f.db, small, f.raw} {
+		st.View(func(r ledger.Reader) error {
+			for size := first; size <= last; size++ {
+				want, ok := roots[size]
+				if !ok {
+					continue
+				}
+				h, err := ledger.LotHeadsAt(r, size)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := h.Root()
+				if err != nil || got != want {
+					t.Fatalf("root at size %d (of %d): %x, %v; the map at that size gave %x", size, last, got, err, want)
+				}
+				for _, lot := range lots {
+					p, err := h.Prove(ref(lot))
+					seq, had := heads[size][lot]
+					if !had {
+						if !errors.Is(err, ledger.ErrNoLotHead) {
+							t.Errorf("size %d: lot %s, written later: %v, want ErrNoLotHead", size, lot, err)
+						}
+						continue
+					}
+					if err != nil || p.Seq != seq {
+						t.Errorf("size %d: head of %s = %d, %v; want %d", size, lot, p.Seq, err, seq)
+						continue
+					}
+					if err := ledger.CheckLotHead(p, want, ref(lot)); err != nil {
+						t.Errorf("size %d: proof of %s: %v", size, lot, err)
+					}
+				}
+				if _, err := h.Prove(never); !errors.Is(err, ledger.ErrNoLotHead) {
+					t.Errorf("size %d: a lot never written: %v", size, err)
+				}
+				if root, err := ledger.LotHeadsRoot(r, size); err != nil || root != want {
+					t.Errorf("LotHeadsRoot at size %d: %x, %v", size, root, err)
+				}
 			}
-			h, err := ledger.LotHeadsAt(r, size)
+			empty, err := ledger.LotHeadsAt(r, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := h.Root()
-			if err != nil || got != want {
-				t.Fatalf("root at size %d (of %d): %x, %v; the map at that size gave %x", size, last, got, err, want)
+			if root, err := empty.Root(); err != nil || root != (tlog.Hash{}) {
+				t.Errorf("root at size 0: %x, %v; want the zero hash", root, err)
 			}
-			for _, lot := range lots {
-				p, err := h.Prove(ref(lot))
-				seq, had := heads[size][lot]
-				if !had {
-					if !errors.Is(err, ledger.ErrNoLotHead) {
-						t.Errorf("size %d: lot %s, written later: %v, want ErrNoLotHead", size, lot, err)
-					}
-					continue
-				}
-				if err != nil || p.Seq != seq {
-					t.Errorf("size %d: head of %s = %d, %v; want %d", size, lot, p.Seq, err, seq)
-					continue
-				}
-				if err := ledger.CheckLotHead(p, want, ref(lot)); err != nil {
-					t.Errorf("size %d: proof of %s: %v", size, lot, err)
-				}
+			if _, err := empty.Prove(ref(lots[0])); !errors.Is(err, ledger.ErrNoLotHead) {
+				t.Errorf("a proof at size 0: %v, want ErrNoLotHead", err)
 			}
-			if _, err := h.Prove(never); !errors.Is(err, ledger.ErrNoLotHead) {
-				t.Errorf("size %d: a lot never written: %v", size, err)
+			if _, err := ledger.LotHeadsAt(r, last+1); err == nil {
+				t.Error("the map at a size past the log's was given")
 			}
-			if root, err := ledger.LotHeadsRoot(r, size); err != nil || root != want {
-				t.Errorf("LotHeadsRoot at size %d: %x, %v", size, root, err)
-			}
-		}
-		empty, err := ledger.LotHeadsAt(r, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if root, err := empty.Root(); err != nil || root != (tlog.Hash{}) {
-			t.Errorf("root at size 0: %x, %v; want the zero hash", root, err)
-		}
-		if _, err := empty.Prove(ref(lots[0])); !errors.Is(err, ledger.ErrNoLotHead) {
-			t.Errorf("a proof at size 0: %v, want ErrNoLotHead", err)
-		}
-		if _, err := ledger.LotHeadsAt(r, last+1); err == nil {
-			t.Error("the map at a size past the log's was given")
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 }

@@ -70,7 +70,9 @@ type Versioned interface {
 //	x/t/<gtin:14><lot>        seq:8 of the latest entry naming the lot (its Prev for the next)
 //	x/q/t/<time:8><seq:8>     empty: events by event time (see eventindex.go)
 //	x/q/k/<kind:1><value>\0<seq:8>  empty: events by epc, epcClass, bizStep … (eventindex.go)
-//	s/c/<depth:2><prefix:32>  seq:8 ‖ lot-head map node now (see lotheads.go)
+//	s/c/<depth:2><prefix:32>  seq:8 ‖ lot-head map node: written by older versions,
+//	                          no longer written or read (the map is kept in memory,
+//	                          derived from x/t/; lotheads.go, lotmap.go)
 //	s/v/<depth:2><prefix:32><^seq:8>  lot-head map node as entry seq left it: written by
 //	                          older versions, no longer written or read (lotheads.go)
 //	m/size                    number of entries:8
@@ -81,8 +83,9 @@ type Versioned interface {
 //	m/piece                   progress of a Raft log applied piecewise: log index:8 ‖
 //	                          last envelope applied:8, empty when none (consensus FSM,
 //	                          SetApplyProgress)
-//	m/lotheads                next entry to map while UpgradeLotHeads builds the lot-head
-//	                          map of an older ledger:8, empty once done (lotheads_upgrade.go)
+//	m/lotheads                next entry to map while older versions built the lot-head
+//	                          map's nodes of a ledger written before them:8, empty once
+//	                          done; no longer written or read
 //	n/<node id>               JSON metadata a node published through the log (payload
 //	                          kind CmdNodeMeta; consensus FSM, at NodeMetaKey)
 //	c/latest, c/<size:8>      cosigned checkpoint notes (payload kind CmdCheckpoint;

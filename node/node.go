@@ -1,5 +1,6 @@
 // Package node assembles one traceledger node from its parts: the Badger
-// state store (ledger/badgerkv), the Raft member (consensus), the HTTP API
+// state store (ledger/badgerkv) with the lot-head map in memory
+// (ledger.LotMapStore), the Raft member (consensus), the HTTP API
 // (api) with the consumer pages (api/consumer) and the field app
 // (api/fieldapp), and the listeners. It holds
 // wiring only: every behaviour lives in the part it belongs to (see
@@ -119,6 +120,7 @@ func RaftDir(dataDir string) string { return filepath.Join(dataDir, "raft") }
 type Node struct {
 	cfg     Config
 	store   *badgerkv.DB
+	state   *ledger.LotMapStore // store, with the lot-head map in memory
 	raft    *consensus.Node
 	api     *api.Server
 	ln      net.Listener
@@ -176,14 +178,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		ln.Close()
 		return nil, err
 	}
-	// A ledger written before the lot-head map gets one, before Raft
-	// applies anything new.
-	if walked, err := ledger.UpgradeLotHeads(n.store); err != nil {
+	// The lot-head map lives in memory, derived from the lot heads the
+	// store holds; every write from here on goes through n.state.
+	if n.state, err = ledger.NewLotMapStore(n.store); err != nil {
 		n.store.Close()
 		ln.Close()
 		return nil, err
-	} else if walked > 0 {
-		n.logger.Info("built the lot-head map of an older ledger", "entries", walked)
 	}
 	skey, vkey, err := loadCheckpointKey(filepath.Join(cfg.DataDir, "node.key"), cfg.ID)
 	if err != nil {
@@ -210,7 +210,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		HeartbeatTimeout: cfg.HeartbeatTimeout, ElectionTimeout: cfg.ElectionTimeout,
 		SnapshotThreshold: cfg.SnapshotThreshold, TrailingLogs: cfg.TrailingLogs,
 		WitnessPolicy: cfg.WitnessPolicy,
-	}, n.store)
+	}, n.state)
 	if err != nil {
 		stream.Close()
 		n.store.Close()
@@ -230,7 +230,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	pages := cfg.Pages
-	pages.Store, pages.PublicURL = n.store, strings.TrimRight(cfg.PublicURL, "/")
+	pages.Store, pages.PublicURL = n.state, strings.TrimRight(cfg.PublicURL, "/")
 	if pages.PublicURL == "" {
 		pages.PublicURL = n.httpURL
 	}
@@ -325,7 +325,7 @@ func (n *Node) HTTPURL() string { return n.httpURL }
 func (n *Node) RaftAddr() string { return n.raft.RaftAddr() }
 
 // Store is the node's state store, for reads in process (tools, tests).
-func (n *Node) Store() *badgerkv.DB { return n.store }
+func (n *Node) Store() ledger.Store { return n.state }
 
 // Raft is the node's Raft member.
 func (n *Node) Raft() *consensus.Node { return n.raft }

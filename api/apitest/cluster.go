@@ -20,7 +20,8 @@ import (
 )
 
 // Cluster is a one-member cluster without Raft: the ledger's own Apply
-// over a ledger.MemStore, committed in the order Submit is called, with a
+// over a ledger.MemStore (with the lot-head map in memory, as a node
+// keeps it: ledger.LotMapStore), committed in the order Submit is called, with a
 // checkpoint signed by the member's key after every write.
 //
 // Concurrency: mu serialises writes, as the Raft log does; the MemStore
@@ -28,7 +29,7 @@ import (
 type Cluster struct {
 	id    string
 	clock func() time.Time
-	store *ledger.MemStore
+	store *ledger.LotMapStore
 	key   note.Signer
 	vkey  string
 
@@ -49,7 +50,11 @@ func NewCluster(admins []common.Address) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{id: "t1", clock: time.Now, store: ledger.NewMemStore(), key: signer, vkey: vkey, members: map[string]consensus.Member{}}
+	store, err := ledger.NewLotMapStore(ledger.NewMemStore())
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{id: "t1", clock: time.Now, store: store, key: signer, vkey: vkey, members: map[string]consensus.Member{}}
 	if _, err := c.commit(&ledger.Command{Kind: ledger.CmdGenesis, Time: c.clock().UTC(), Admins: admins}); err != nil {
 		return nil, fmt.Errorf("genesis: %w", err)
 	}

@@ -1,0 +1,217 @@
+package ledger
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sort"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// The lot-head map in memory (see lotheads.go for what it commits to).
+//
+// The map is a function of the lot heads (x/t/): one leaf per lot, its
+// path the SHA-256 of the lot's name and its seq the lot's head. The store
+// keeps only those heads, which Apply writes anyway; the tree over them
+// lives in memory, where an update costs hashes and no reads or writes of
+// the store. Keeping the tree's nodes in the store cost a harvest about
+// 17 record reads and writes (1.4 KB) per lot, more than the entry itself.
+//
+// A lotTree is immutable: an update copies the path it changes and shares
+// the rest, so a reader holds a version for as long as it likes while the
+// state machine builds the next. The top levels, down to depth
+// lotTreeBucketDepth, are binary nodes; below them each bucket keeps its
+// leaves as one sorted slice and derives its subtree from them when
+// asked. With 10⁶ lots a bucket holds about 4 leaves, and the map takes
+// about 40 bytes per lot and at most 2^19 nodes of 80 bytes (85 MB in
+// all), where a node per subtree would take 2·10⁶. A deeper top costs
+// more nodes, a shallower one more hashes per update: an update hashes
+// its path down to the bucket and the bucket's subtree anew.
+//
+// The depth is a property of each map (lotMapVersion.bucketDepth), so that
+// tests can fill buckets with a few lots.
+const lotTreeBucketDepth = 18
+
+// lotLeaf is one lot in the map: its path and its latest entry.
+type lotLeaf struct {
+	path [32]byte
+	seq  uint64
+}
+
+// lotTree is a subtree of the map: a binary node above
+// lotTreeBucketDepth, a bucket of leaves at it. nil is the empty subtree.
+type lotTree struct {
+	hash   tlog.Hash // of the subtree (lotheads.go)
+	count  int       // lots in the subtree
+	kids   [2]*lotTree
+	leaves []lotLeaf // bucket only: sorted by path, shared, never modified
+}
+
+func (t *lotTree) size() int {
+	if t == nil {
+		return 0
+	}
+	return t.count
+}
+
+func (t *lotTree) hashOf() tlog.Hash {
+	if t == nil {
+		return tlog.Hash{}
+	}
+	return t.hash
+}
+
+// comparePaths orders paths, and so leaves, as the tree does.
+func comparePaths(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) }
+
+// splitAt returns the index of the first of sorted (which share their
+// first d bits) whose bit d is 1.
+func splitAt[T any](sorted []T, d int, path func(T) [32]byte) int {
+	return sort.Search(len(sorted), func(i int) bool { return pathBit(path(sorted[i]), d) == 1 })
+}
+
+func leafPath(l lotLeaf) [32]byte { return l.path }
+
+// hashLeaves is the hash of the subtree at depth d holding exactly leaves
+// (sorted, sharing their first d bits), from the map's definition.
+func hashLeaves(d int, leaves []lotLeaf) tlog.Hash {
+	switch len(leaves) {
+	case 0:
+		return tlog.Hash{}
+	case 1:
+		return lotLeafHash(leaves[0].path, leaves[0].seq)
+	}
+	i := splitAt(leaves, d, leafPath)
+	return lotBranchHash(hashLeaves(d+1, leaves[:i]), hashLeaves(d+1, leaves[i:]))
+}
+
+// combine is the subtree whose children are l and r: one lot in all is
+// that lot's leaf hash (the collapse), more is a branch.
+func combine(l, r *lotTree) *lotTree {
+	n := l.size() + r.size()
+	if n == 0 {
+		return nil
+	}
+	t := &lotTree{count: n, kids: [2]*lotTree{l, r}}
+	if n == 1 {
+		t.hash = l.hashOf()
+		if l == nil {
+			t.hash = r.hash
+		}
+	} else {
+		t.hash = lotBranchHash(l.hashOf(), r.hashOf())
+	}
+	return t
+}
+
+// with returns t (at depth d, in a tree with buckets at depth bd) with
+// the leaves of ups set: a new lot is added, a known one takes the new
+// seq. ups are sorted by path, unique, share their first d bits with t's,
+// and are owned by the tree from now on. t itself is not changed.
+func (t *lotTree) with(d, bd int, ups []lotLeaf) *lotTree {
+	if len(ups) == 0 {
+		return t
+	}
+	if d == bd {
+		var merged []lotLeaf
+		if t == nil {
+			merged = ups[:len(ups):len(ups)]
+		} else {
+			merged = mergeLeaves(t.leaves, ups)
+		}
+		return &lotTree{hash: hashLeaves(d, merged), count: len(merged), leaves: merged}
+	}
+	var l, r *lotTree
+	if t != nil {
+		l, r = t.kids[0], t.kids[1]
+	}
+	i := splitAt(ups, d, leafPath)
+	return combine(l.with(d+1, bd, ups[:i]), r.with(d+1, bd, ups[i:]))
+}
+
+// mergeLeaves merges sorted ups into sorted old, ups winning on equal
+// paths, into a new slice.
+func mergeLeaves(old, ups []lotLeaf) []lotLeaf {
+	out := make([]lotLeaf, 0, len(old)+len(ups))
+	i, j := 0, 0
+	for i < len(old) && j < len(ups) {
+		switch c := comparePaths(old[i].path, ups[j].path); {
+		case c < 0:
+			out = append(out, old[i])
+			i++
+		case c > 0:
+			out = append(out, ups[j])
+			j++
+		default:
+			out = append(out, ups[j])
+			i, j = i+1, j+1
+		}
+	}
+	out = append(out, old[i:]...)
+	return append(out, ups[j:]...)
+}
+
+// sortLeaves sorts leaves, whose paths are unique, by path.
+func sortLeaves(leaves []lotLeaf) []lotLeaf {
+	slices.SortFunc(leaves, func(a, b lotLeaf) int { return comparePaths(a.path, b.path) })
+	return leaves
+}
+
+// lotMapVersion is the map as it stood at one size of the log.
+type lotMapVersion struct {
+	root        *lotTree
+	size        uint64
+	bucketDepth int
+}
+
+// with returns the map with the lot heads ups (sorted, unique) set, at
+// the given size.
+func (v *lotMapVersion) with(ups []lotLeaf, size uint64) *lotMapVersion {
+	return &lotMapVersion{root: v.root.with(0, v.bucketDepth, ups), size: size, bucketDepth: v.bucketDepth}
+}
+
+// lotHeadLeaf returns the map leaf a lot-head record (x/t/) stands for.
+func lotHeadLeaf(key, val []byte) (lotLeaf, error) {
+	name := key[len(prefixLotHead):]
+	if len(name) < 14 || len(val) != 8 {
+		return lotLeaf{}, errCorrupt("lot head %q holds %d bytes", key, len(val))
+	}
+	h := sha256.New()
+	h.Write(name[:14])
+	h.Write([]byte{'/'})
+	h.Write(name[14:])
+	var l lotLeaf
+	h.Sum(l.path[:0])
+	l.seq = binary.BigEndian.Uint64(val)
+	return l, nil
+}
+
+// buildLotMap derives the map, with buckets at depth bd, from the lot
+// heads r holds: it costs a scan of them, a sort and a few hashes per lot.
+func buildLotMap(r Reader, bd int) (*lotMapVersion, error) {
+	size, err := Size(r)
+	if err != nil {
+		return nil, err
+	}
+	var leaves []lotLeaf
+	var bad error
+	if err := r.Scan(prefixLotHead, nil, func(k, v []byte) bool {
+		l, err := lotHeadLeaf(k, v)
+		if err != nil {
+			bad = err
+			return false
+		}
+		leaves = append(leaves, l)
+		return true
+	}); err != nil {
+		return nil, fmt.Errorf("read the lot heads: %w", err)
+	}
+	if bad != nil {
+		return nil, bad
+	}
+	empty := &lotMapVersion{bucketDepth: bd}
+	return empty.with(sortLeaves(leaves), size), nil
+}

@@ -1,0 +1,271 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// LotMapStore is a SnapshotStore that keeps the lot-head map in memory
+// (lotmap.go) beside the store it wraps: a node's state machine writes
+// through it, and everything that proves lot heads reads through it.
+//
+// The map is derived from the lot heads (x/t/) and nothing else, so it
+// follows them by construction: every write of a lot head through Update
+// updates it, once the transaction has committed. Lot heads change only
+// when an entry is appended, which also moves m/size; an Update that
+// changes a lot head and not the size is refused.
+//
+// Reads see the map at the size their transaction sees. A version is
+// published just after its transaction commits, so a reader can open its
+// transaction in between; View notices (the size differs) and opens
+// another. A version is a persistent tree: a reader keeps its own as long
+// as it runs, whatever is written meanwhile.
+//
+// It wraps any Store; Snapshot and Restore work when that is a
+// SnapshotStore (a node's), and fail otherwise.
+type LotMapStore struct {
+	inner Store
+
+	// cur is the map at the size of the store's latest committed state;
+	// nil while Restore rebuilds it (or if rebuilding failed), when readers
+	// derive the map from their own transaction instead.
+	cur atomic.Pointer[lotMapVersion]
+
+	// writeMu serialises Update and Restore: each builds the next version
+	// on cur, which only they replace.
+	writeMu sync.Mutex
+
+	bucketDepth int // of the map's tree (lotTreeBucketDepth)
+
+	// commits counts the updates and restores made through s, for
+	// Version when the wrapped store counts none.
+	commits atomic.Uint64
+}
+
+var _ SnapshotStore = (*LotMapStore)(nil)
+
+// NewLotMapStore derives the lot-head map from the lot heads s holds, and
+// returns s with it. Every write to s from now on must go through the
+// LotMapStore. The derivation costs a scan of the lot heads and two hashes
+// per lot (about a second for 10⁶ lots).
+func NewLotMapStore(s Store) (*LotMapStore, error) {
+	return newLotMapStore(s, lotTreeBucketDepth)
+}
+
+func newLotMapStore(s Store, bucketDepth int) (*LotMapStore, error) {
+	m := &LotMapStore{inner: s, bucketDepth: bucketDepth}
+	if err := m.rebuild(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (s *LotMapStore) rebuild() error {
+	var v *lotMapVersion
+	if err := s.inner.View(func(r Reader) (err error) {
+		v, err = buildLotMap(r, s.bucketDepth)
+		return err
+	}); err != nil {
+		return fmt.Errorf("build the lot-head map: %w", err)
+	}
+	s.cur.Store(v)
+	return nil
+}
+
+// lotMapReader is a transaction of a LotMapStore with the map at its size.
+type lotMapReader struct {
+	Reader
+	v *lotMapVersion
+}
+
+// lotMapOf returns the lot-head map at r's size: the LotMapStore's, or
+// derived from r's lot heads.
+func lotMapOf(r Reader) (*lotMapVersion, error) {
+	if m, ok := r.(lotMapReader); ok && m.v != nil {
+		return m.v, nil
+	}
+	return buildLotMap(r, lotTreeBucketDepth)
+}
+
+// errMapMoved: a View's transaction and the map it loaded differ; it
+// opens another.
+var errMapMoved = errors.New("lot-head map moved under the transaction")
+
+// maxViewRetries bounds how often a View opens another transaction for
+// its map; after that it derives the map itself, if it needs one. A
+// retry waits only for the publication that follows a commit.
+const maxViewRetries = 1000
+
+// View runs fn in a read-only transaction, with the lot-head map at the
+// transaction's size.
+func (s *LotMapStore) View(fn func(Reader) error) error {
+	for attempt := 0; ; attempt++ {
+		v := s.cur.Load()
+		err := s.inner.View(func(r Reader) error {
+			if v != nil {
+				size, err := Size(r)
+				if err != nil {
+					return err
+				}
+				if s.cur.Load() != v || size != v.size {
+					if attempt < maxViewRetries {
+						return errMapMoved
+					}
+					v = nil
+				}
+			}
+			return fn(lotMapReader{Reader: r, v: v})
+		})
+		if errors.Is(err, errMapMoved) {
+			runtime.Gosched()
+			continue
+		}
+		return err
+	}
+}
+
+// lotMapWriter is a transaction of a LotMapStore: it notes the lot heads
+// and the size written, for the map's next version.
+type lotMapWriter struct {
+	Writer
+	ups   map[[32]byte]uint64 // lot heads written: path to seq, the last write winning
+	size  uint64
+	sized bool
+}
+
+// leaves returns the lot heads written, sorted.
+func (w *lotMapWriter) leaves() []lotLeaf {
+	out := make([]lotLeaf, 0, len(w.ups))
+	for p, seq := range w.ups {
+		out = append(out, lotLeaf{path: p, seq: seq})
+	}
+	return sortLeaves(out)
+}
+
+func (w *lotMapWriter) Set(key, val []byte) error {
+	switch {
+	case bytes.HasPrefix(key, prefixLotHead):
+		l, err := lotHeadLeaf(key, val)
+		if err != nil {
+			return err
+		}
+		if w.ups == nil {
+			w.ups = map[[32]byte]uint64{}
+		}
+		w.ups[l.path] = l.seq
+	case bytes.Equal(key, keySize):
+		if len(val) != 8 {
+			return errCorrupt("log size of %d bytes", len(val))
+		}
+		w.size, w.sized = binary.BigEndian.Uint64(val), true
+	}
+	return w.Writer.Set(key, val)
+}
+
+// errHeadsWithoutEntry: an Update changed a lot head without appending
+// an entry.
+var errHeadsWithoutEntry = errors.New("ledger: lot heads changed without a new entry")
+
+// Update runs fn in a read-write transaction; once it has committed, the
+// lot-head map takes the lot heads it wrote.
+func (s *LotMapStore) Update(fn func(Writer) error) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	var t *lotMapWriter
+	err := s.inner.Update(func(w Writer) error {
+		t = &lotMapWriter{Writer: w}
+		if err := fn(t); err != nil {
+			return err
+		}
+		if len(t.ups) > 0 && !t.sized {
+			return errHeadsWithoutEntry
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.commits.Add(1)
+	if len(t.ups) == 0 && !t.sized {
+		return nil
+	}
+	base := s.cur.Load()
+	if base == nil {
+		// No map to build on (a failed rebuild): readers keep deriving
+		// their own.
+		return nil
+	}
+	size := base.size
+	if t.sized {
+		size = t.size
+	}
+	s.cur.Store(base.with(t.leaves(), size))
+	return nil
+}
+
+// errNoSnapshots: the wrapped store is not a SnapshotStore.
+var errNoSnapshots = errors.New("ledger: the store takes no snapshots")
+
+// Snapshot opens a point-in-time view of the wrapped store.
+func (s *LotMapStore) Snapshot() Snapshot {
+	if ss, ok := s.inner.(SnapshotStore); ok {
+		return ss.Snapshot()
+	}
+	return noSnapshot{}
+}
+
+// noSnapshot is the Snapshot of a store that takes none: it fails.
+type noSnapshot struct{}
+
+func (noSnapshot) View(func(Reader) error) error    { return errNoSnapshots }
+func (noSnapshot) WriteTo(io.Writer) (int64, error) { return 0, errNoSnapshots }
+func (noSnapshot) Close()                           {}
+
+// Restore replaces the wrapped store's state and derives the map anew
+// from the lot heads it then holds, whether or not the restore succeeded.
+func (s *LotMapStore) Restore(r io.Reader) error {
+	ss, ok := s.inner.(SnapshotStore)
+	if !ok {
+		return errNoSnapshots
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.cur.Store(nil)
+	err := ss.Restore(r)
+	s.commits.Add(1)
+	if rerr := s.rebuild(); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// Version is the wrapped store's (Versioned), or the count of updates and
+// restores made through s when it counts none.
+func (s *LotMapStore) Version() uint64 {
+	if v, ok := s.inner.(Versioned); ok {
+		return v.Version()
+	}
+	return s.commits.Load()
+}
+
+// Persistent reports whether the wrapped store's state outlives the
+// process.
+func (s *LotMapStore) Persistent() bool {
+	p, ok := s.inner.(interface{ Persistent() bool })
+	return ok && p.Persistent()
+}
+
+// Sync makes the wrapped store's committed updates durable, when it keeps
+// them at all.
+func (s *LotMapStore) Sync() error {
+	if d, ok := s.inner.(interface{ Sync() error }); ok {
+		return d.Sync()
+	}
+	return nil
+}

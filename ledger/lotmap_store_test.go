@@ -1,0 +1,150 @@
+package ledger
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// addLots appends one entry's worth of lot heads through st: n new lots
+// named prefix<i>, and the size.
+func addLots(st Store, size uint64, prefix string, n int) error {
+	return st.Update(func(w Writer) error {
+		for i := range n {
+			ref := LotRef{GTIN: "08936000000127", Lot: fmt.Sprintf("%s%d", prefix, i)}
+			if err := w.Set(lotHeadKey(ref), u64(size)); err != nil {
+				return err
+			}
+		}
+		return w.Set(keySize, u64(size+1))
+	})
+}
+
+// rootsOf returns, in one transaction of st, the root of the map st keeps
+// and the root derived from the transaction's own lot heads.
+func rootsOf(st *LotMapStore) (kept, derived tlog.Hash, size uint64, err error) {
+	err = st.View(func(r Reader) error {
+		if size, err = Size(r); err != nil {
+			return err
+		}
+		if kept, err = LotHeadsRoot(r, size); err != nil {
+			return err
+		}
+		v, err := buildLotMap(r.(lotMapReader).Reader, 4)
+		if err != nil {
+			return err
+		}
+		derived = v.root.hashOf()
+		return nil
+	})
+	return kept, derived, size, err
+}
+
+// TestLotMapStoreReadsMatchTheirTransaction: readers running beside a
+// writer always get the map at their own transaction's size, including
+// those that open their transaction between a commit and the map's
+// publication.
+func TestLotMapStoreReadsMatchTheirTransaction(t *testing.T) {
+	st, err := newLotMapStore(NewMemStore(), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const entries = 300
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	var readErr error
+	var mu sync.Mutex
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				kept, derived, size, err := rootsOf(st)
+				if err == nil && kept != derived {
+					err = fmt.Errorf("size %d: root %x, derived from the transaction %x", size, kept, derived)
+				}
+				if err != nil {
+					mu.Lock()
+					readErr = err
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	for seq := uint64(0); seq < entries; seq++ {
+		if err := addLots(st, seq, fmt.Sprintf("S%d-", seq), int(seq%3)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	wg.Wait()
+	if readErr != nil {
+		t.Fatal(readErr)
+	}
+	kept, derived, size, err := rootsOf(st)
+	if err != nil || kept != derived || size != entries || kept == (tlog.Hash{}) {
+		t.Fatalf("at the end: size %d, root %x, derived %x, %v", size, kept, derived, err)
+	}
+}
+
+// TestLotMapStoreRefuses: an update that moves a lot head without an
+// entry, or writes a malformed head or size, fails and changes nothing,
+// the map included; so does one whose function fails.
+func TestLotMapStoreRefuses(t *testing.T) {
+	raw := NewMemStore()
+	st, err := newLotMapStore(raw, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := addLots(st, 0, "A", 5); err != nil {
+		t.Fatal(err)
+	}
+	before, _, _, err := rootsOf(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lot := lotHeadKey(LotRef{GTIN: "08936000000127", Lot: "NEW"})
+	boom := errors.New("boom")
+	for name, c := range map[string]struct {
+		fn   func(w Writer) error
+		want error
+	}{
+		"head without entry": {func(w Writer) error { return w.Set(lot, u64(0)) }, errHeadsWithoutEntry},
+		"short head":         {func(w Writer) error { return w.Set(lot, []byte{1, 2, 3}) }, ErrCorrupt},
+		"short size":         {func(w Writer) error { return w.Set(keySize, []byte{2}) }, ErrCorrupt},
+		"failing function": {func(w Writer) error {
+			if err := w.Set(lot, u64(1)); err != nil {
+				return err
+			}
+			if err := w.Set(keySize, u64(2)); err != nil {
+				return err
+			}
+			return boom
+		}, boom},
+	} {
+		if err := st.Update(c.fn); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", name, err, c.want)
+		}
+		raw.View(func(r Reader) error {
+			if _, ok, _ := r.Get(lot); ok {
+				t.Errorf("%s: the head was written", name)
+			}
+			if size, _ := Size(r); size != 1 {
+				t.Errorf("%s: size %d, want 1", name, size)
+			}
+			return nil
+		})
+		if after, derived, size, err := rootsOf(st); err != nil || after != before || derived != before || size != 1 {
+			t.Errorf("%s: root %x (derived %x) at size %d, %v; want %x at 1", name, after, derived, size, err, before)
+		}
+	}
+}
