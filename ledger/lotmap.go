@@ -212,6 +212,29 @@ func buildLotMap(r Reader, bd int) (*lotMapVersion, error) {
 	if bad != nil {
 		return nil, bad
 	}
-	empty := &lotMapVersion{bucketDepth: bd}
-	return empty.with(sortLeaves(leaves), size), nil
+	return &lotMapVersion{root: buildTree(leaves, bd), size: size, bucketDepth: bd}, nil
+}
+
+// buildTree builds the tree, with buckets at depth bd (at least 1), over
+// leaves with unique paths in any order; it reorders them. The halves
+// under the root are sorted and built on two goroutines (a node's start
+// waits for this), and buildTree returns once both are done.
+func buildTree(leaves []lotLeaf, bd int) *lotTree {
+	// Partition by the first bit: zeros first.
+	i := 0
+	for j := range leaves {
+		if pathBit(leaves[j].path, 0) == 0 {
+			leaves[i], leaves[j] = leaves[j], leaves[i]
+			i++
+		}
+	}
+	var left *lotTree
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		left = (*lotTree)(nil).with(1, bd, sortLeaves(leaves[:i]))
+	}()
+	right := (*lotTree)(nil).with(1, bd, sortLeaves(leaves[i:]))
+	<-done
+	return combine(left, right)
 }
