@@ -172,8 +172,8 @@ func TestOlderMapKeys(t *testing.T) {
 		return st
 	}
 	st := older(nil)
-	lm, err := ledger.NewLotMapStore(st)
-	if err != nil {
+	lm := ledger.NewLotMapStore(st)
+	if err := lm.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	var got tlog.Hash

@@ -24,4 +24,7 @@ func LotMapKept(s *LotMapStore) bool { return s.cur.Load() != nil }
 
 // NewLotMapStoreDepth is NewLotMapStore with the map's buckets at depth
 // bd, so that tests fill them with a few lots.
-func NewLotMapStoreDepth(s Store, bd int) (*LotMapStore, error) { return newLotMapStore(s, bd) }
+func NewLotMapStoreDepth(s Store, bd int) (*LotMapStore, error) {
+	m := newLotMapStore(s, bd)
+	return m, m.Wait()
+}

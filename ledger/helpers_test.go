@@ -117,8 +117,8 @@ func newLedger(t testing.TB, admins ...common.Address) *testLedger {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { raw.Close() })
-	db, err := ledger.NewLotMapStore(raw)
-	if err != nil {
+	db := ledger.NewLotMapStore(raw)
+	if err := db.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	l := &testLedger{t: t, db: db, raw: raw, clock: genesisTime}

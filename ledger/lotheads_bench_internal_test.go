@@ -69,8 +69,8 @@ func BenchmarkLotHeadsMillion(b *testing.B) {
 	// The map in memory, as a node keeps it.
 	st := NewMemStore()
 	st.data = w.overlay
-	lm, err := NewLotMapStore(st)
-	if err != nil {
+	lm := NewLotMapStore(st)
+	if err := lm.Wait(); err != nil {
 		b.Fatal(err)
 	}
 	var r Reader

@@ -58,8 +58,8 @@ const testBucketDepth = 8
 
 func TestLotHeadsMap(t *testing.T) {
 	raw := NewMemStore()
-	st, err := newLotMapStore(raw, testBucketDepth)
-	if err != nil {
+	st := newLotMapStore(raw, testBucketDepth)
+	if err := st.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))

@@ -38,8 +38,14 @@ type LotMapStore struct {
 	cur atomic.Pointer[lotMapVersion]
 
 	// writeMu serialises Update and Restore: each builds the next version
-	// on cur, which only they replace.
+	// on cur, which only they replace. The derivation NewLotMapStore
+	// starts holds it until the map is published.
 	writeMu sync.Mutex
+
+	// derived is closed once the map NewLotMapStore derives is published
+	// (or its derivation failed, deriveErr).
+	derived   chan struct{}
+	deriveErr error
 
 	bucketDepth int // of the map's tree (lotTreeBucketDepth)
 
@@ -50,20 +56,36 @@ type LotMapStore struct {
 
 var _ SnapshotStore = (*LotMapStore)(nil)
 
-// NewLotMapStore derives the lot-head map from the lot heads s holds, and
-// returns s with it. Every write to s from now on must go through the
-// LotMapStore. The derivation costs a scan of the lot heads and two hashes
-// per lot (about a second for 10⁶ lots).
-func NewLotMapStore(s Store) (*LotMapStore, error) {
+// NewLotMapStore returns s with the lot-head map, which it starts to
+// derive from the lot heads s holds, on a goroutine of its own: the
+// derivation costs a scan of the lot heads, a sort and a few hashes per
+// lot (about 2 s for 10⁶ lots), and a node serves what needs no map
+// meanwhile. Until it is done, Update waits, and so does a reader that
+// asks for the map (LotHeadsAt). Wait waits for it, and must return before
+// s is closed. Every write to s from now on must go through the
+// LotMapStore.
+func NewLotMapStore(s Store) *LotMapStore {
 	return newLotMapStore(s, lotTreeBucketDepth)
 }
 
-func newLotMapStore(s Store, bucketDepth int) (*LotMapStore, error) {
-	m := &LotMapStore{inner: s, bucketDepth: bucketDepth}
-	if err := m.rebuild(); err != nil {
-		return nil, err
-	}
-	return m, nil
+func newLotMapStore(s Store, bucketDepth int) *LotMapStore {
+	m := &LotMapStore{inner: s, bucketDepth: bucketDepth, derived: make(chan struct{})}
+	m.writeMu.Lock()
+	go func() {
+		defer close(m.derived)
+		defer m.writeMu.Unlock()
+		m.deriveErr = m.rebuild()
+	}()
+	return m
+}
+
+// Wait waits until the map NewLotMapStore derives is published, and
+// returns the error that kept it from being derived, if any: the store's
+// readers then derive the map themselves, and fail the same way if the
+// lot heads are corrupt.
+func (s *LotMapStore) Wait() error {
+	<-s.derived
+	return s.deriveErr
 }
 
 func (s *LotMapStore) rebuild() error {
@@ -78,19 +100,38 @@ func (s *LotMapStore) rebuild() error {
 	return nil
 }
 
-// lotMapReader is a transaction of a LotMapStore with the map at its size.
+// lotMapReader is a transaction of a LotMapStore with the map at its
+// size (v), or nil when the store had none when it opened.
 type lotMapReader struct {
 	Reader
 	v *lotMapVersion
+	s *LotMapStore
 }
 
 // lotMapOf returns the lot-head map at r's size: the LotMapStore's, or
-// derived from r's lot heads.
+// derived from r's lot heads. A reader that opened while the store was
+// deriving its map waits for it, and takes it if nothing was written
+// since (Update waits for it too, so nothing was unless a restore came
+// in between).
 func lotMapOf(r Reader) (*lotMapVersion, error) {
-	if m, ok := r.(lotMapReader); ok && m.v != nil {
+	m, ok := r.(lotMapReader)
+	if !ok {
+		return buildLotMap(r, lotTreeBucketDepth)
+	}
+	if m.v != nil {
 		return m.v, nil
 	}
-	return buildLotMap(r, lotTreeBucketDepth)
+	m.s.Wait()
+	if v := m.s.cur.Load(); v != nil {
+		size, err := Size(m.Reader)
+		if err != nil {
+			return nil, err
+		}
+		if v.size == size {
+			return v, nil
+		}
+	}
+	return buildLotMap(m.Reader, m.s.bucketDepth)
 }
 
 // errMapMoved: a View's transaction and the map it loaded differ; it
@@ -120,7 +161,7 @@ func (s *LotMapStore) View(fn func(Reader) error) error {
 					v = nil
 				}
 			}
-			return fn(lotMapReader{Reader: r, v: v})
+			return fn(lotMapReader{Reader: r, v: v, s: s})
 		})
 		if errors.Is(err, errMapMoved) {
 			runtime.Gosched()

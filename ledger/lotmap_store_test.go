@@ -48,8 +48,8 @@ func rootsOf(st *LotMapStore) (kept, derived tlog.Hash, size uint64, err error) 
 // those that open their transaction between a commit and the map's
 // publication.
 func TestLotMapStoreReadsMatchTheirTransaction(t *testing.T) {
-	st, err := newLotMapStore(NewMemStore(), 4)
-	if err != nil {
+	st := newLotMapStore(NewMemStore(), 4)
+	if err := st.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	const entries = 300
@@ -101,8 +101,8 @@ func TestLotMapStoreReadsMatchTheirTransaction(t *testing.T) {
 // the map included; so does one whose function fails.
 func TestLotMapStoreRefuses(t *testing.T) {
 	raw := NewMemStore()
-	st, err := newLotMapStore(raw, 4)
-	if err != nil {
+	st := newLotMapStore(raw, 4)
+	if err := st.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	if err := addLots(st, 0, "A", 5); err != nil {
@@ -146,5 +146,61 @@ func TestLotMapStoreRefuses(t *testing.T) {
 		if after, derived, size, err := rootsOf(st); err != nil || after != before || derived != before || size != 1 {
 			t.Errorf("%s: root %x (derived %x) at size %d, %v; want %x at 1", name, after, derived, size, err, before)
 		}
+	}
+}
+
+// TestLotMapStoreWhileDeriving: reads and writes that come while the
+// store derives its map at open wait for it and see the right map; a
+// store whose lot heads are corrupt reports it (Wait), and its readers
+// fail with ErrCorrupt instead of using a wrong map.
+func TestLotMapStoreWhileDeriving(t *testing.T) {
+	raw := NewMemStore()
+	for i := range 50 {
+		if err := addLots(raw, uint64(i), fmt.Sprintf("D%d-", i), 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := newLotMapStore(raw, 2)
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		kept, derived, size, err := rootsOf(st)
+		if err == nil && (kept != derived || size < 50) {
+			err = fmt.Errorf("size %d: root %x, derived %x", size, kept, derived)
+		}
+		errs <- err
+	}()
+	go func() { defer wg.Done(); errs <- addLots(st, 50, "W", 2) }()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if kept, derived, size, err := rootsOf(st); err != nil || kept != derived || size != 51 {
+		t.Fatalf("after: size %d, root %x, derived %x, %v", size, kept, derived, err)
+	}
+
+	bad := NewMemStore()
+	if err := bad.Update(func(w Writer) error {
+		if err := w.Set(lotHeadKey(LotRef{GTIN: "08936000000127", Lot: "X"}), []byte{1}); err != nil {
+			return err
+		}
+		return w.Set(keySize, u64(1))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	bst := newLotMapStore(bad, 2)
+	if err := bst.Wait(); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("corrupt lot heads: Wait %v, want ErrCorrupt", err)
+	}
+	if _, _, _, err := rootsOf(bst); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("corrupt lot heads: read %v, want ErrCorrupt", err)
 	}
 }

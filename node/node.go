@@ -179,27 +179,31 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	// The lot-head map lives in memory, derived from the lot heads the
-	// store holds; every write from here on goes through n.state.
-	if n.state, err = ledger.NewLotMapStore(n.store); err != nil {
-		n.store.Close()
-		ln.Close()
-		return nil, err
-	}
+	// store holds while the node starts; every write from here on goes
+	// through n.state. A failed derivation leaves each reader to derive
+	// its own, which fails the same way on corrupt lot heads: it is
+	// logged, and the node serves what it can.
+	n.state = ledger.NewLotMapStore(n.store)
+	go func() {
+		if err := n.state.Wait(); err != nil {
+			n.logger.Error("derive the lot-head map", "err", err)
+		}
+	}()
 	skey, vkey, err := loadCheckpointKey(filepath.Join(cfg.DataDir, "node.key"), cfg.ID)
 	if err != nil {
-		n.store.Close()
+		n.closeStore()
 		ln.Close()
 		return nil, err
 	}
 	signer, err := note.NewSigner(skey)
 	if err != nil {
-		n.store.Close()
+		n.closeStore()
 		ln.Close()
 		return nil, fmt.Errorf("checkpoint key: %w", err)
 	}
 	stream, err := consensus.NewStreamLayer(cfg.RaftAddr, cfg.RaftAdvertise, cfg.ID, cfg.PeerTLS)
 	if err != nil {
-		n.store.Close()
+		n.closeStore()
 		ln.Close()
 		return nil, err
 	}
@@ -213,7 +217,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}, n.state)
 	if err != nil {
 		stream.Close()
-		n.store.Close()
+		n.closeStore()
 		ln.Close()
 		return nil, err
 	}
@@ -383,9 +387,16 @@ func (n *Node) closeParts() error {
 	if n.raft != nil {
 		errs = append(errs, n.raft.Shutdown())
 	}
-	errs = append(errs, n.store.Close())
+	errs = append(errs, n.closeStore())
 	n.ln.Close()
 	return errors.Join(errs...)
+}
+
+// closeStore closes the state store once the lot-head map's derivation,
+// which reads it, is done.
+func (n *Node) closeStore() error {
+	n.state.Wait()
+	return n.store.Close()
 }
 
 // loadCheckpointKey reads the node's checkpoint signing key, creating it

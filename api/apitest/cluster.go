@@ -50,8 +50,8 @@ func NewCluster(admins []common.Address) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := ledger.NewLotMapStore(ledger.NewMemStore())
-	if err != nil {
+	store := ledger.NewLotMapStore(ledger.NewMemStore())
+	if err := store.Wait(); err != nil {
 		return nil, err
 	}
 	c := &Cluster{id: "t1", clock: time.Now, store: store, key: signer, vkey: vkey, members: map[string]consensus.Member{}}
