@@ -33,8 +33,10 @@ type LotMapStore struct {
 	inner Store
 
 	// cur is the map at the size of the store's latest committed state;
-	// nil while Restore rebuilds it (or if rebuilding failed), when readers
-	// derive the map from their own transaction instead.
+	// nil until the derivation NewLotMapStore starts is done, while
+	// Restore derives it again, and when deriving failed. Readers then
+	// wait for the derivation, or derive the map from their own
+	// transaction.
 	cur atomic.Pointer[lotMapVersion]
 
 	// writeMu serialises Update and Restore: each builds the next version
@@ -233,7 +235,7 @@ func (s *LotMapStore) Update(fn func(Writer) error) error {
 		return err
 	}
 	s.commits.Add(1)
-	if len(t.ups) == 0 && !t.sized {
+	if t == nil || (len(t.ups) == 0 && !t.sized) {
 		return nil
 	}
 	base := s.cur.Load()
