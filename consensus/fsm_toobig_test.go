@@ -43,10 +43,23 @@ func (s budgetStore) Update(fn func(ledger.Writer) error) error {
 
 var _ ledger.SnapshotStore = budgetStore{}
 
+// producerRegistration is admin's registration of producer's own address
+// as a producer.
+func producerRegistration(t *testing.T, admin, producer *ecdsa.PrivateKey) *ledger.Admitted {
+	t.Helper()
+	return admitted(t, admin, fmt.Sprintf(`{"address":"%s","id":"p","name":"HTX","roles":["producer"],"signer":"%s","time":"2026-06-01T07:00:00+07:00","type":"participant"}`,
+		ledger.AddressOf(producer).Hex(), ledger.AddressOf(admin).Hex()))
+}
+
 func signedHarvest(t *testing.T, k *ecdsa.PrivateKey, lot string) *ledger.Admitted {
 	t.Helper()
-	rec := fmt.Sprintf(`{"id":"h-%s","lot":{"gtin":"08936000000127","lot":"%s"},"place":{"name":"Lục Ngạn"},"product":{"name":"Vải thiều"},"quantity":{"amount":5,"unit":"KGM"},"signer":"%s","time":"2026-06-01T08:00:00+07:00","type":"harvest"}`,
-		lot, lot, ledger.AddressOf(k).Hex())
+	return admitted(t, k, fmt.Sprintf(`{"id":"h-%s","lot":{"gtin":"08936000000127","lot":"%s"},"place":{"name":"Lục Ngạn"},"product":{"name":"Vải thiều"},"quantity":{"amount":5,"unit":"KGM"},"signer":"%s","time":"2026-06-01T08:00:00+07:00","type":"harvest"}`,
+		lot, lot, ledger.AddressOf(k).Hex()))
+}
+
+// admitted signs rec with k and admits it.
+func admitted(t *testing.T, k *ecdsa.PrivateKey, rec string) *ledger.Admitted {
+	t.Helper()
 	env, err := ledger.SignEnvelope(k, []byte(rec))
 	if err != nil {
 		t.Fatal(err)
@@ -76,13 +89,7 @@ func TestApplyBatchSplitsTransactionsTooLarge(t *testing.T) {
 	producer, _ := crypto.GenerateKey()
 	t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	genesis := ledger.EncodeCommand(&ledger.Command{Kind: ledger.CmdGenesis, Time: t0, Admins: []common.Address{ledger.AddressOf(admin)}})
-	regRec := fmt.Sprintf(`{"address":"%s","id":"p","name":"HTX","roles":["producer"],"signer":"%s","time":"2026-06-01T07:00:00+07:00","type":"participant"}`,
-		ledger.AddressOf(producer).Hex(), ledger.AddressOf(admin).Hex())
-	regEnv, _ := ledger.SignEnvelope(admin, []byte(regRec))
-	reg, err := ledger.Admit(regEnv, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := producerRegistration(t, admin, producer)
 	logs := []*raft.Log{
 		{Index: 1, Type: raft.LogCommand, Data: genesis},
 		{Index: 2, Type: raft.LogCommand, Data: ledger.EncodeCommand(&ledger.Command{Kind: ledger.CmdRecords, Time: t0, Envelopes: []*ledger.Admitted{reg}})},
@@ -153,13 +160,7 @@ func TestPiecewiseReplayResumesWhereItStopped(t *testing.T) {
 	admin, _ := crypto.GenerateKey()
 	late, _ := crypto.GenerateKey() // registered only after its first harvest
 	t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	regRec := fmt.Sprintf(`{"address":"%s","id":"p","name":"HTX","roles":["producer"],"signer":"%s","time":"2026-06-01T07:00:00+07:00","type":"participant"}`,
-		ledger.AddressOf(late).Hex(), ledger.AddressOf(admin).Hex())
-	regEnv, _ := ledger.SignEnvelope(admin, []byte(regRec))
-	reg, err := ledger.Admit(regEnv, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := producerRegistration(t, admin, late)
 	envs := []*ledger.Admitted{signedHarvest(t, late, "EARLY"), reg}
 	for i := 0; i < 10; i++ {
 		envs = append(envs, signedHarvest(t, late, fmt.Sprintf("F%d", i)))

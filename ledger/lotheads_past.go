@@ -121,33 +121,27 @@ func (c cursor) count() int {
 	return len(c.leaves)
 }
 
+// hash is the tree's (a node, or a bucket with its hash kept) down to
+// the buckets, and computed from the leaves below them.
 func (c cursor) hash() tlog.Hash {
-	if c.d <= c.bd {
+	if c.t != nil || c.d < c.bd {
 		return c.t.hashOf()
 	}
 	return hashLeaves(c.d, c.leaves)
 }
 
 func (c cursor) child(b byte) cursor {
-	switch {
-	case c.d < c.bd-1:
-		var k *lotTree
+	if c.d < c.bd {
+		next := cursor{bd: c.bd, d: c.d + 1}
 		if c.t != nil {
-			k = c.t.kids[b]
+			next.t = c.t.kids[b]
 		}
-		return cursor{bd: c.bd, d: c.d + 1, t: k}
-	case c.d == c.bd-1:
-		var k *lotTree
-		if c.t != nil {
-			k = c.t.kids[b]
+		if next.d == c.bd && next.t != nil {
+			next.leaves = next.t.leaves
 		}
-		var leaves []lotLeaf
-		if k != nil {
-			leaves = k.leaves
-		}
-		return cursor{bd: c.bd, d: c.d + 1, t: k, leaves: leaves}
+		return next
 	}
-	i := splitAt(c.leaves, c.d, leafPath)
+	i := splitAt(c.leaves, c.d)
 	if b == 0 {
 		return cursor{bd: c.bd, d: c.d + 1, leaves: c.leaves[:i]}
 	}
@@ -185,12 +179,7 @@ func (m *LotHeads) node(c cursor, prefix [32]byte, changed [][32]byte) subtree {
 		return c.now()
 	}
 	if c.d >= c.bd {
-		leaves := m.leavesThen(c.leaves, changed)
-		s := subtree{hash: hashLeaves(c.d, leaves), n: min(len(leaves), 2)}
-		if s.n == 1 {
-			s.leaf = leaves[0]
-		}
-		return s
+		return cursor{d: c.d, bd: c.bd, leaves: m.leavesThen(c.leaves, changed)}.now()
 	}
 	id := nodeKey{c.d, prefix}
 	if v, hit := m.memo[id]; hit {
@@ -200,15 +189,12 @@ func (m *LotHeads) node(c cursor, prefix [32]byte, changed [][32]byte) subtree {
 	right := siblingPrefix(prefix, c.d)
 	l := m.node(c.child(0), left, underPrefix(changed, left, c.d+1))
 	r := m.node(c.child(1), right, underPrefix(changed, right, c.d+1))
-	var out subtree
-	switch {
-	case l.n+r.n == 0:
-	case r.n == 0 && l.n == 1:
-		out = l
-	case l.n == 0 && r.n == 1:
-		out = r
-	default:
-		out = subtree{hash: lotBranchHash(l.hash, r.hash), n: 2}
+	out := subtree{hash: joinHash(l.hash, l.n, r.hash, r.n), n: min(l.n+r.n, 2)}
+	if out.n == 1 {
+		out.leaf = l.leaf
+		if r.n == 1 {
+			out.leaf = r.leaf
+		}
 	}
 	m.memo[id] = out
 	return out

@@ -67,13 +67,11 @@ func (t *lotTree) hashOf() tlog.Hash {
 // comparePaths orders paths, and so leaves, as the tree does.
 func comparePaths(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) }
 
-// splitAt returns the index of the first of sorted (which share their
+// splitAt returns the index of the first of leaves (sorted, sharing their
 // first d bits) whose bit d is 1.
-func splitAt[T any](sorted []T, d int, path func(T) [32]byte) int {
-	return sort.Search(len(sorted), func(i int) bool { return pathBit(path(sorted[i]), d) == 1 })
+func splitAt(leaves []lotLeaf, d int) int {
+	return sort.Search(len(leaves), func(i int) bool { return pathBit(leaves[i].path, d) == 1 })
 }
-
-func leafPath(l lotLeaf) [32]byte { return l.path }
 
 // hashLeaves is the hash of the subtree at depth d holding exactly leaves
 // (sorted, sharing their first d bits), from the map's definition.
@@ -84,27 +82,30 @@ func hashLeaves(d int, leaves []lotLeaf) tlog.Hash {
 	case 1:
 		return lotLeafHash(leaves[0].path, leaves[0].seq)
 	}
-	i := splitAt(leaves, d, leafPath)
+	i := splitAt(leaves, d)
 	return lotBranchHash(hashLeaves(d+1, leaves[:i]), hashLeaves(d+1, leaves[i:]))
 }
 
-// combine is the subtree whose children are l and r: one lot in all is
-// that lot's leaf hash (the collapse), more is a branch.
+// joinHash is the hash of a subtree whose children hold ln and rn lots and
+// hash to lh and rh: with one lot in all, that lot's leaf hash (the
+// collapse); with none, the zero hash; else a branch.
+func joinHash(lh tlog.Hash, ln int, rh tlog.Hash, rn int) tlog.Hash {
+	switch {
+	case rn == 0 && ln <= 1:
+		return lh
+	case ln == 0 && rn == 1:
+		return rh
+	}
+	return lotBranchHash(lh, rh)
+}
+
+// combine is the subtree whose children are l and r.
 func combine(l, r *lotTree) *lotTree {
 	n := l.size() + r.size()
 	if n == 0 {
 		return nil
 	}
-	t := &lotTree{count: n, kids: [2]*lotTree{l, r}}
-	if n == 1 {
-		t.hash = l.hashOf()
-		if l == nil {
-			t.hash = r.hash
-		}
-	} else {
-		t.hash = lotBranchHash(l.hashOf(), r.hashOf())
-	}
-	return t
+	return &lotTree{count: n, kids: [2]*lotTree{l, r}, hash: joinHash(l.hashOf(), l.size(), r.hashOf(), r.size())}
 }
 
 // with returns t (at depth d, in a tree with buckets at depth bd) with
@@ -128,7 +129,7 @@ func (t *lotTree) with(d, bd int, ups []lotLeaf) *lotTree {
 	if t != nil {
 		l, r = t.kids[0], t.kids[1]
 	}
-	i := splitAt(ups, d, leafPath)
+	i := splitAt(ups, d)
 	return combine(l.with(d+1, bd, ups[:i]), r.with(d+1, bd, ups[i:]))
 }
 

@@ -27,7 +27,7 @@ const benchUsage = `usage: traceledger bench SCENARIO [flags] [--json]
   lookup    [--conns N] [--duration D] [--inspections N] [--replica] reads beside a bare handler
   proof     [--entries N] [--conns N] [--duration D]               proofs and tiles
   recovery  [--entries N]                                          restart to serving
-  storage   [--entries N]                                          disk and memory per entry (memory after a restart and 30 s later)
+  storage   [--entries N] [--settle D]                             disk and memory per entry; memory after a restart, D later, and after a second restart
   epcis     [--nodes N] [--events N] [--query-events N]            EPCIS capture through the gateway, queries`
 
 func runBench(ctx context.Context, args []string) error {
