@@ -181,7 +181,9 @@ func parseEventQuery(v url.Values) (*eventQuery, error) {
 	return q, nil
 }
 
-// plan returns the index prefix the query walks.
+// plan returns the index prefix the query walks: the first filter on a
+// single indexed value, else the time index (a value most events share
+// has no keys; ledger.EventValueIndexed).
 func (q *eventQuery) plan() []byte {
 	for _, c := range []struct {
 		kind   byte
@@ -189,7 +191,7 @@ func (q *eventQuery) plan() []byte {
 	}{{ledger.EventKeyEPC, q.epcs}, {ledger.EventKeyAnyEPC, q.anyEPCs}, {ledger.EventKeyClass, q.classes},
 		{ledger.EventKeyBizLocation, q.bizLocs}, {ledger.EventKeyBizStep, q.bizSteps}, {ledger.EventKeyDisposition, q.disps},
 		{ledger.EventKeyType, q.types}} {
-		if len(c.values) == 1 {
+		if len(c.values) == 1 && ledger.EventValueIndexed(c.kind, c.values[0]) {
 			return ledger.EventKeyPrefix(c.kind, c.values[0])
 		}
 	}

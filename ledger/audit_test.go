@@ -477,3 +477,33 @@ func TestAuditUnexpectedKey(t *testing.T) {
 		}
 	}
 }
+
+// Keys older versions wrote for the event values that are no longer
+// indexed (the bizStep, disposition and type most events share) are
+// accepted unread; an index key for an indexed value that no entry
+// implies is still reported.
+func TestAuditOlderEventKeys(t *testing.T) {
+	h := newProvHistory(t)
+	harvest := h.seq["harvest H1"]
+	older := [][]byte{
+		append(ledger.EventKeyPrefix(ledger.EventKeyBizStep, "commissioning"), u64key("", harvest)...),
+		append(ledger.EventKeyPrefix(ledger.EventKeyDisposition, "active"), u64key("", harvest)...),
+		append(ledger.EventKeyPrefix(ledger.EventKeyType, "ObjectEvent"), u64key("", harvest)...),
+	}
+	st := tampered(t, h, func(w ledger.Writer) error {
+		for _, k := range older {
+			if err := w.Set(k, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if fails := runAudit(t, st, h.trusted()); len(fails) != 0 {
+		t.Errorf("older stores' event keys reported: %v", fails)
+	}
+	invented := append(ledger.EventKeyPrefix(ledger.EventKeyBizStep, "inspecting"), u64key("", harvest)...)
+	st = tampered(t, h, func(w ledger.Writer) error { return w.Set(invented, nil) })
+	if fails := runAudit(t, st, h.trusted()); !failureContaining(fails, -1, "inspecting") {
+		t.Errorf("an invented inspecting key is not reported: %v", fails)
+	}
+}

@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -143,15 +144,36 @@ func TestEpcisIndexes(t *testing.T) {
 	if got := seqs(ledger.EventKeyPrefix(ledger.EventKeyBizStep, "storing")); len(got) != 1 || got[0] != p.Seq {
 		t.Errorf("bizStep index %v, want [%d]", got, p.Seq)
 	}
-	if got := seqs(ledger.EventKeyPrefix(ledger.EventKeyBizStep, "commissioning")); len(got) != 1 || got[0] != h.Seq {
-		t.Errorf("custody bizStep index %v, want [%d]", got, h.Seq)
+	// The values most events share have no keys, whoever records them:
+	// a harvest's bizStep, disposition and type, a partner's ObjectEvent.
+	// An inspection's are indexed.
+	for _, c := range []struct {
+		kind  byte
+		value string
+	}{{ledger.EventKeyBizStep, "commissioning"}, {ledger.EventKeyDisposition, "active"}, {ledger.EventKeyType, "ObjectEvent"}} {
+		if ledger.EventValueIndexed(c.kind, c.value) {
+			t.Errorf("%c %q is indexed", c.kind, c.value)
+		}
+		if got := seqs(ledger.EventKeyPrefix(c.kind, c.value)); len(got) != 0 {
+			t.Errorf("%c %q has keys for %v", c.kind, c.value, got)
+		}
+	}
+	f.move("VAI-2", f.producer, f.distributor)
+	in := f.must(f.inspector, inspectRec("VAI-2", "fail"))
+	if got := seqs(ledger.EventKeyPrefix(ledger.EventKeyBizStep, "inspecting")); len(got) != 1 || got[0] != in.Seq {
+		t.Errorf("inspection bizStep index %v, want [%d]", got, in.Seq)
+	}
+	if got := seqs(ledger.EventKeyPrefix(ledger.EventKeyDisposition, "non_conformant")); len(got) != 1 || got[0] != in.Seq {
+		t.Errorf("inspection disposition index %v, want [%d]", got, in.Seq)
 	}
 	// A harvest's bizLocation is where the lot stays, as the export says.
 	if got := seqs(ledger.EventKeyPrefix(ledger.EventKeyBizLocation, "geo:21.387,106.556")); len(got) != 1 || got[0] != h.Seq {
 		t.Errorf("custody bizLocation index %v, want [%d]", got, h.Seq)
 	}
-	// By event time: the harvest (06-01) before the partner event (06-02).
-	if got := seqs(ledger.EventTimePrefix()); len(got) != 2 || got[0] != h.Seq || got[1] != p.Seq {
+	// By event time: the harvest (06-01) before the partner event (06-02),
+	// then the custody records that followed.
+	got := seqs(ledger.EventTimePrefix())
+	if hi, pi := slices.Index(got, h.Seq), slices.Index(got, p.Seq); len(got) != 5 || hi < 0 || pi < hi {
 		t.Errorf("time index %v", got)
 	}
 }

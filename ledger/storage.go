@@ -69,7 +69,9 @@ type Versioned interface {
 //	x/r/<address:20><seq:8>   empty: entries registering a participant (genesis, participant)
 //	x/t/<gtin:14><lot>        seq:8 of the latest entry naming the lot (its Prev for the next)
 //	x/q/t/<time:8><seq:8>     empty: events by event time (see eventindex.go)
-//	x/q/k/<kind:1><value>\0<seq:8>  empty: events by epc, epcClass, bizStep … (eventindex.go)
+//	x/q/k/<kind:1><value>\0<seq:8>  empty: events by epc, epcClass, bizStep … (eventindex.go);
+//	                          none for the values most events share (EventValueIndexed),
+//	                          which older versions indexed: those keys are unread
 //	s/c/<depth:2><prefix:32>  seq:8 ‖ lot-head map node: written by older versions,
 //	                          no longer written or read (the map is kept in memory,
 //	                          derived from x/t/; lotheads.go, lotmap.go)
