@@ -288,7 +288,8 @@ func openBadger(opts Options, dir string) (*badger.DB, error) {
 		// within BaseLevelSize. With the default 10 MB a store of 10⁶
 		// entries (about 500 MB) has three levels below L0, and every
 		// key is rewritten once more than with 64 MB, where it has two:
-		// ingest at 10⁶ entries went from 3 587 to 5 159 records/s
+		// ingest at 10⁶ entries went from 3 587 to 5 159 records/s, with
+		// the event values most events share no longer indexed
 		// (bench storage, BENCHMARKS.md). A larger base level costs disk
 		// reads in compactions, not memory.
 		WithBaseLevelSize(64 << 20).
