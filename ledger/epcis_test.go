@@ -166,6 +166,21 @@ func TestEpcisIndexes(t *testing.T) {
 	if got := seqs(ledger.EventKeyPrefix(ledger.EventKeyDisposition, "non_conformant")); len(got) != 1 || got[0] != in.Seq {
 		t.Errorf("inspection disposition index %v, want [%d]", got, in.Seq)
 	}
+	// Of every bizStep, disposition and type key, only the partner's
+	// storing and the inspection's two remain: the harvest, transfer and
+	// receipt wrote none.
+	var kept []string
+	f.view(func(r ledger.Reader) error {
+		return r.Scan([]byte("x/q/k/"), nil, func(k, _ []byte) bool {
+			if kind := k[len("x/q/k/")]; kind == ledger.EventKeyBizStep || kind == ledger.EventKeyDisposition || kind == ledger.EventKeyType {
+				kept = append(kept, string(k[len("x/q/k/"):len(k)-9]))
+			}
+			return true
+		})
+	})
+	if want := []string{"bstoring", "binspecting", "dnon_conformant"}; !slices.Equal(slices.Sorted(slices.Values(kept)), slices.Sorted(slices.Values(want))) {
+		t.Errorf("bizStep, disposition and type keys %q, want %q", kept, want)
+	}
 	// A harvest's bizLocation is where the lot stays, as the export says.
 	if got := seqs(ledger.EventKeyPrefix(ledger.EventKeyBizLocation, "geo:21.387,106.556")); len(got) != 1 || got[0] != h.Seq {
 		t.Errorf("custody bizLocation index %v, want [%d]", got, h.Seq)
