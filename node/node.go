@@ -167,7 +167,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.httpURL == "" {
 		n.httpURL = scheme + ln.Addr().String()
 	}
-	if n.store, err = badgerkv.Open(badgerkv.Options{Dir: StateDir(cfg.DataDir), GCInterval: gcEvery, Logger: n.logger}); err != nil {
+	if n.store, err = badgerkv.Open(badgerkv.Options{Dir: StateDir(cfg.DataDir), GCInterval: gcEvery, ReleaseIdle: releaseIdle, Logger: n.logger}); err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -435,3 +435,7 @@ func loadCheckpointKey(path, id string) (skey, vkey string, err error) {
 
 // gcEvery is how often the node reclaims space in Badger's value log.
 const gcEvery = 10 * time.Minute
+
+// releaseIdle is how long a node's store stays without writes before the
+// node returns its free memory to the OS (badgerkv.Options.ReleaseIdle).
+const releaseIdle = 10 * time.Second

@@ -25,6 +25,10 @@
 // generation open (a reference count) until it is closed, so Restore never
 // waits for one: hashicorp/raft may stream a snapshot that cannot finish
 // until the restore it runs beside has returned.
+//
+// A node's DB also runs background loops (background.go), each in a
+// goroutine the DB owns and Close stops: value-log garbage collection, and
+// returning free memory to the OS once writes and compactions have stopped.
 package badgerkv
 
 import (
@@ -37,6 +41,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,7 +73,12 @@ type Options struct {
 	// often for as long as the DB is open (see collectGarbage); a node
 	// sets it, tools that open a store briefly do not.
 	GCInterval time.Duration
-	Logger     *slog.Logger
+	// ReleaseIdle, when positive, returns the process's free heap memory
+	// to the operating system once per busy period: when no update has
+	// been committed for this long and Badger's compactions have caught
+	// up (see releaseWhenIdle). A node sets it, tools do not.
+	ReleaseIdle time.Duration
+	Logger      *slog.Logger
 }
 
 // DB is a Badger-backed ledger store.
@@ -77,8 +87,9 @@ type DB struct {
 	mu   sync.RWMutex // guards cur (the pointer, not the database)
 	cur  *generation
 
-	stopGC context.CancelFunc // stops collectGarbage; nil without GC
-	gcDone chan struct{}      // closed when collectGarbage has returned
+	stopBackground context.CancelFunc // stops the background loops (background.go); nil without any
+	background     sync.WaitGroup     // the background loops running
+	release        func()             // returns free memory to the OS: debug.FreeOSMemory
 
 	version atomic.Uint64 // changes made: see Version
 }
@@ -180,32 +191,12 @@ func Open(opts Options) (*DB, error) {
 	return newDB(opts, &generation{db: db, dir: dir}), nil
 }
 
-// newDB wraps the live generation and starts garbage collection if asked.
+// newDB wraps the live generation and starts the background work the
+// options ask for.
 func newDB(opts Options, g *generation) *DB {
-	d := &DB{opts: opts, cur: g}
-	if opts.GCInterval > 0 {
-		ctx, cancel := context.WithCancel(context.Background())
-		d.stopGC, d.gcDone = cancel, make(chan struct{})
-		go d.collectGarbage(ctx, opts.GCInterval)
-	}
+	d := &DB{opts: opts, cur: g, release: debug.FreeOSMemory}
+	d.startBackground()
 	return d
-}
-
-// collectGarbage runs RunGC every interval. Started by Open when
-// Options.GCInterval is set; it returns when ctx is cancelled (Close),
-// closing gcDone.
-func (d *DB) collectGarbage(ctx context.Context, interval time.Duration) {
-	defer close(d.gcDone)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			d.RunGC()
-		}
-	}
 }
 
 // currentGeneration reads CURRENT, creating it for a new store.
@@ -323,9 +314,9 @@ func openBadger(opts Options, dir string) (*badger.DB, error) {
 
 // Close closes the database (once the snapshots still open are closed).
 func (d *DB) Close() error {
-	if d.stopGC != nil {
-		d.stopGC()
-		<-d.gcDone
+	if d.stopBackground != nil {
+		d.stopBackground()
+		d.background.Wait()
 	}
 	d.mu.Lock()
 	g := d.cur

@@ -1,0 +1,122 @@
+package badgerkv
+
+// Background work of an open DB. Each loop is started by newDB when its
+// option asks for it, runs in a goroutine of its own under one context,
+// and returns when Close cancels that context; Close waits for them all
+// (DB.background) before it closes Badger.
+
+import (
+	"context"
+	"runtime"
+	"time"
+)
+
+// startBackground starts the loops the options ask for.
+func (d *DB) startBackground() {
+	if d.opts.GCInterval <= 0 && d.opts.ReleaseIdle <= 0 {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.stopBackground = cancel
+	run := func(loop func(context.Context)) {
+		d.background.Add(1)
+		go func() {
+			defer d.background.Done()
+			loop(ctx)
+		}()
+	}
+	if d.opts.GCInterval > 0 {
+		run(d.collectGarbage)
+	}
+	if d.opts.ReleaseIdle > 0 {
+		run(d.releaseWhenIdle)
+	}
+}
+
+// collectGarbage runs RunGC every Options.GCInterval until ctx is done.
+func (d *DB) collectGarbage(ctx context.Context) {
+	t := time.NewTicker(d.opts.GCInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d.RunGC()
+		}
+	}
+}
+
+// releaseWhenIdle returns the process's free heap memory to the operating
+// system once per busy period, until ctx is done.
+//
+// Why: a burst of writes leaves Badger with compactions to finish, even
+// across a restart, and those hold hundreds of MB while they run (table
+// builders' buffers, blocks read back). The Go collector then sets its next
+// goal at twice what was live, and an idle process collects only every two
+// minutes, so a node of 10⁶ entries that had just compacted kept 1.2 GB
+// resident for minutes, and 870 MB of it was heap that nothing used
+// (bench storage, BENCHMARKS.md). So once no update has been committed for
+// Options.ReleaseIdle and no Badger level is due for compaction, the loop
+// calls debug.FreeOSMemory: one forced collection, only after activity,
+// never while writes or compactions go on.
+func (d *DB) releaseWhenIdle(ctx context.Context) {
+	tick := min(d.opts.ReleaseIdle/2, 5*time.Second)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	r := idleRelease{quiet: d.opts.ReleaseIdle, version: d.Version(), since: time.Now()}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if !r.due(d.Version(), now, d.settled) {
+				continue
+			}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			d.release()
+			runtime.ReadMemStats(&after)
+			d.opts.Logger.Debug("returned idle memory to the OS",
+				"released_mib", (int64(after.HeapReleased)-int64(before.HeapReleased))>>20, "heap_in_use_mib", after.HeapInuse>>20)
+		}
+	}
+}
+
+// idleRelease decides when releaseWhenIdle releases: once per busy
+// period, when the store's Version has not moved for quiet and Badger has
+// settled. A fresh store counts as busy, for Badger may be compacting what
+// the process before it left.
+type idleRelease struct {
+	quiet    time.Duration
+	version  uint64    // the store's Version last seen
+	since    time.Time // when it last changed
+	released bool      // released since then
+}
+
+// due takes one observation and reports whether to release now.
+func (r *idleRelease) due(version uint64, now time.Time, settled func() bool) bool {
+	if version != r.version {
+		r.version, r.since, r.released = version, now, false
+		return false
+	}
+	if r.released || now.Sub(r.since) < r.quiet || !settled() {
+		return false
+	}
+	r.released = true
+	return true
+}
+
+// settled reports whether Badger has no compaction due: no level scores 1
+// or more (L0 by its table count against NumLevelZeroTables, the others by
+// size against their targets), the rule Badger's compactors pick work by.
+func (d *DB) settled() bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	for _, l := range d.cur.db.Levels() {
+		if l.Score >= 1 {
+			return false
+		}
+	}
+	return true
+}
