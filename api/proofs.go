@@ -233,7 +233,12 @@ func (s *Server) getProvenance(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`inline; filename="provenance-%s-%s.json"`, ref.GTIN, sanitizeFilename(ref.Lot)))
 	s.serveRead(w, r, readSpec{key: "bundle\x00" + ref.String(), contentType: contentTypeJSON, heavy: true, refresh: s.cfg.BundleRefresh,
-		build: func() ([]byte, func(ledger.Reader) (bool, error), error) { return s.buildBundle(r.Context(), ref) }})
+		// The build is shared by every request that arrives while it runs
+		// (serveRead), so the client that started it leaving must not cut
+		// its wait for a checkpoint short; that wait has its own bound.
+		build: func() ([]byte, func(ledger.Reader) (bool, error), error) {
+			return s.buildBundle(context.WithoutCancel(r.Context()), ref)
+		}})
 }
 
 // buildBundle builds the bundle of ref and the check that it may still be

@@ -45,17 +45,23 @@ func (f *fixture) metric(name string) float64 {
 	if status != http.StatusOK {
 		f.t.Fatalf("GET /metrics: %d", status)
 	}
+	return metricIn(f.t, body, name)
+}
+
+// metricIn reads the value of an unlabelled metric from a /metrics body.
+func metricIn(t testing.TB, body []byte, name string) float64 {
+	t.Helper()
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
 			n, err := strconv.ParseFloat(v, 64)
 			if err != nil {
-				f.t.Fatalf("metric %s: %v", name, err)
+				t.Fatalf("metric %s: %v", name, err)
 			}
 			return n
 		}
 	}
-	f.t.Fatalf("no metric %s", name)
+	t.Fatalf("no metric %s", name)
 	return 0
 }
 

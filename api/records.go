@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -151,7 +152,7 @@ func (s *Server) submitBatch(w http.ResponseWriter, r *http.Request, raws []json
 		return
 	}
 	if len(raws) > s.cfg.MaxBatch {
-		s.refuseRecords(w, r, errTooLarge.with("a batch holds at most 1000 envelopes"))
+		s.refuseRecords(w, r, errTooLarge.with(fmt.Sprintf("a batch holds at most %d envelopes; this one holds %d", s.cfg.MaxBatch, len(raws))))
 		return
 	}
 	items := make([]BatchItem, len(raws))

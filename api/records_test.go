@@ -271,11 +271,12 @@ func TestPostLimitsBoundary(t *testing.T) {
 		name string
 		body []byte
 		want int
+		msg  string // in the refusal's message
 	}{
-		{"body of exactly 4 MiB", padded(4 << 20), http.StatusOK},
-		{"body of 4 MiB + 1", padded(4<<20 + 1), http.StatusRequestEntityTooLarge},
-		{"batch of 1000", batchOf(t, f.harvest(f.producer, g, "MAX1"), 1000), http.StatusOK},
-		{"batch of 1001", batchOf(t, f.harvest(f.producer, g, "MAX2"), 1001), http.StatusRequestEntityTooLarge},
+		{"body of exactly 4 MiB", padded(4 << 20), http.StatusOK, ""},
+		{"body of 4 MiB + 1", padded(4<<20 + 1), http.StatusRequestEntityTooLarge, ""},
+		{"batch of 1000", batchOf(t, f.harvest(f.producer, g, "MAX1"), 1000), http.StatusOK, ""},
+		{"batch of 1001", batchOf(t, f.harvest(f.producer, g, "MAX2"), 1001), http.StatusRequestEntityTooLarge, "at most 1000 envelopes; this one holds 1001"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -287,6 +288,9 @@ func TestPostLimitsBoundary(t *testing.T) {
 			}
 			if status != http.StatusOK {
 				checkErrorBody(t, header, body)
+				if !bytes.Contains(body, []byte(tc.msg)) {
+					t.Errorf("refusal %s does not say %q", body, tc.msg)
+				}
 				if size, head := f.head(); size != size0 || head != head0 {
 					t.Errorf("refused request changed the ledger")
 				}
@@ -306,3 +310,25 @@ func TestPostLimitsBoundary(t *testing.T) {
 
 // same reports whether two answers name the same entry.
 func same(a, b api.Accepted) bool { return a.Seq == b.Seq && a.Hash == b.Hash && a.Signer == b.Signer }
+
+// A node configured for smaller batches refuses a larger one whole and
+// says which limit it applies.
+func TestPostBatchLimitConfigured(t *testing.T) {
+	f := startNodeWith(t, func(c *api.Config) { c.MaxBatch = 3 })
+	g := gtin14("0893600010001")
+	size0, head0 := f.head()
+	status, header, body := f.do(http.MethodPost, "/v1/records", "application/json", batchOf(t, f.harvest(f.producer, g, "SMALL1"), 4))
+	if status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("batch of 4 over a limit of 3: %d %.300s, want 413", status, body)
+	}
+	checkErrorBody(t, header, body)
+	if !bytes.Contains(body, []byte("at most 3 envelopes; this one holds 4")) {
+		t.Errorf("refusal %s does not name the configured limit", body)
+	}
+	if size, head := f.head(); size != size0 || head != head0 {
+		t.Errorf("refused batch changed the ledger")
+	}
+	if status, _, body := f.do(http.MethodPost, "/v1/records", "application/json", batchOf(t, f.harvest(f.producer, g, "SMALL2"), 3)); status != http.StatusOK {
+		t.Errorf("batch of 3: %d %.300s, want 200", status, body)
+	}
+}
