@@ -63,3 +63,31 @@ func TestBundleBuildOutlivesItsRequester(t *testing.T) {
 		t.Errorf("%v builds and %v cache hits, want 1 and 1: the first build was not kept", builds, hits)
 	}
 }
+
+// The provenance bundle takes ?consistency= as every other lot read does.
+func TestProvenanceConsistency(t *testing.T) {
+	f := startNode(t)
+	g := gtin14("0893600010001")
+	if status, body := f.post(f.harvest(f.producer, g, "CONS1")); status != http.StatusCreated {
+		t.Fatalf("harvest: %d %s", status, body)
+	}
+	base := "/v1/lots/" + g + "/CONS1/provenance"
+	for _, tc := range []struct {
+		query string
+		want  int
+	}{
+		{"", http.StatusOK},
+		{"?consistency=local", http.StatusOK},
+		{"?consistency=linearizable", http.StatusOK},
+		{"?consistency=eventual", http.StatusBadRequest},
+	} {
+		status, header, body := f.do(http.MethodGet, base+tc.query, "", nil)
+		if status != tc.want {
+			t.Errorf("%s: %d %.200s, want %d", tc.query, status, body, tc.want)
+			continue
+		}
+		if status != http.StatusOK {
+			checkErrorBody(t, header, body)
+		}
+	}
+}

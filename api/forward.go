@@ -39,7 +39,9 @@ func (s *Server) forwardToLeader(w http.ResponseWriter, r *http.Request, body []
 		fail(w, r, err)
 		return
 	}
-	for _, h := range []string{"Content-Type", "Accept"} {
+	// If-None-Match lets a read forwarded for consistency still end in a
+	// 304 (the leader's ETag comes back with the answer).
+	for _, h := range []string{"Content-Type", "Accept", "If-None-Match"} {
 		if v := r.Header.Get(h); v != "" {
 			req.Header.Set(h, v)
 		}

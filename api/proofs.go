@@ -231,7 +231,12 @@ func (s *Server) getProvenance(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// Set before a read for consistency is forwarded: the leader's answer
+	// keeps it.
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`inline; filename="provenance-%s-%s.json"`, ref.GTIN, sanitizeFilename(ref.Lot)))
+	if !s.readConsistent(w, r) {
+		return
+	}
 	s.serveRead(w, r, readSpec{key: "bundle\x00" + ref.String(), contentType: contentTypeJSON, heavy: true, refresh: s.cfg.BundleRefresh,
 		// The build is shared by every request that arrives while it runs
 		// (serveRead), so the client that started it leaving must not cut

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,6 +122,28 @@ func TestLinearizableReadThroughFollower(t *testing.T) {
 	f := c.Nodes[c.Follower()]
 	if st, body := get(t, f.HTTPURL()+"/v1/lots/08936000000127/L1?consistency=linearizable"); st != http.StatusOK {
 		t.Fatalf("linearizable read on a follower: %d %s", st, body)
+	}
+	// The provenance bundle too; the leader's ETag comes back, and
+	// presenting it through the follower answers 304.
+	bundle := f.HTTPURL() + "/v1/lots/08936000000127/L1/provenance?consistency=linearizable"
+	resp, err := http.Get(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	etag := resp.Header.Get("ETag")
+	if resp.StatusCode != http.StatusOK || etag == "" || !strings.Contains(resp.Header.Get("Content-Disposition"), "provenance-") {
+		t.Fatalf("linearizable bundle on a follower: %d, ETag %q, Content-Disposition %q", resp.StatusCode, etag, resp.Header.Get("Content-Disposition"))
+	}
+	req, _ := http.NewRequest(http.MethodGet, bundle, nil)
+	req.Header.Set("If-None-Match", etag)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotModified {
+		t.Errorf("revalidated linearizable bundle on a follower: %d, want 304", resp.StatusCode)
 	}
 }
 
