@@ -29,7 +29,7 @@ func newMetrics(reg *prometheus.Registry, budget *bodyBudget, cluster Cluster) (
 	m := &metrics{
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "traceledger_http_request_duration_seconds",
-			Help:    "HTTP requests by route and status.",
+			Help:    "HTTP requests by route and status; 499: the client had gone before an answer was written.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"route", "code"}),
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -75,15 +75,26 @@ func newMetrics(reg *prometheus.Registry, budget *bodyBudget, cluster Cluster) (
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	wrote  bool // a header or body was written
 }
+
+// statusClientGone labels a request that ended without an answer because
+// its client had gone (a write a follower did not forward, say): nginx's
+// 499, so that such requests do not count as 200s.
+const statusClientGone = 499
 
 // Unwrap lets http.ResponseController reach the connection (read and
 // write deadlines, see bodybudget.go).
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (r *statusRecorder) WriteHeader(code int) {
-	r.status = code
+	r.status, r.wrote = code, true
 	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.ResponseWriter.Write(b)
 }
 
 func (s *Server) instrument(next http.Handler) http.Handler {
@@ -92,6 +103,9 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		label := &routeLabel{template: "other"}
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), routeLabelKey{}, label)))
+		if !rec.wrote && r.Context().Err() != nil {
+			rec.status = statusClientGone
+		}
 		s.metrics.requests.WithLabelValues(label.template, strconv.Itoa(rec.status)).Observe(time.Since(start).Seconds())
 	})
 }

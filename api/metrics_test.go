@@ -5,13 +5,16 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/ledger"
 )
 
@@ -130,5 +133,47 @@ func TestClusterAnswersNumbers(t *testing.T) {
 		if _, ok := nodes[0].(map[string]any)["applied_index"].(json.Number); !ok {
 			t.Errorf("GET %s: nodes[0].applied_index is not a number: %v", path, nodes[0])
 		}
+	}
+}
+
+// follower is the fake cluster playing a follower whose leader is at url.
+type follower struct {
+	api.Cluster
+	url string
+}
+
+func (c follower) IsLeader() bool        { return false }
+func (c follower) LeaderPeerURL() string { return c.url }
+
+// A write whose client has gone before a follower forwarded it gets no
+// answer, and the request metric says so (499) rather than counting a 200.
+func TestRequestMetricClientGone(t *testing.T) {
+	var cfg api.Config
+	f := startNodeWith(t, func(c *api.Config) { cfg = *c })
+	cfg.Cluster = follower{Cluster: cfg.Cluster, url: f.url}
+	s, err := api.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.Handler()
+	body := asJSON(t, f.harvest(f.producer, gtin14("0893600010001"), "GONE2"))
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequest(http.MethodPost, "/v1/records", bytes.NewReader(body)).WithContext(gone)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Body.Len() != 0 {
+		t.Fatalf("an answer was written for a client that had gone: %d %s", rec.Code, rec.Body)
+	}
+	m := httptest.NewRecorder()
+	h.ServeHTTP(m, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	re := regexp.MustCompile(`(?m)^traceledger_http_request_duration_seconds_count\{code="(\d+)",route="/v1/records"\} (\S+)$`)
+	codes := map[string]string{}
+	for _, sm := range re.FindAllStringSubmatch(m.Body.String(), -1) {
+		codes[sm[1]] = sm[2]
+	}
+	if codes["499"] != "1" || codes["200"] != "" {
+		t.Errorf("request metric for /v1/records by code: %v, want one 499 and no 200", codes)
 	}
 }
