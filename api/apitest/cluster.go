@@ -120,7 +120,9 @@ func (c *Cluster) SubmitEnvelopes(ctx context.Context, envs []ledger.Envelope) (
 // Submit commits admitted envelopes, as api.Cluster requires.
 func (c *Cluster) Submit(ctx context.Context, envs []*ledger.Admitted) ([]ledger.Result, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		// As a node's committer: nothing is queued for a client that has
+		// gone, and the outcome it can no longer learn is unknown.
+		return nil, fmt.Errorf("%w: %v", consensus.ErrUnknownOutcome, err)
 	}
 	return c.commit(&ledger.Command{Kind: ledger.CmdRecords, Time: c.clock().UTC(), Envelopes: envs})
 }
