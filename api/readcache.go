@@ -21,10 +21,14 @@ import (
 // (httpcache.Cache, Config.ReadCacheBytes), and served with a strong ETag;
 // a client that presents it in If-None-Match gets 304 with no body.
 //
-// A request is answered from the cache in one read transaction:
+// A request is answered from the cache without a transaction when the
+// store counts its changes (ledger.Versioned) and none was made since the
+// answer was last found current: the usual case of a read-heavy ledger,
+// and the same rule the consumer pages follow. Otherwise in one read
+// transaction:
 //  1. the ledger's size equals the size at which the answer was last found
-//     current: nothing was written since, the answer stands (one 8-byte
-//     read; the usual case of a read-heavy ledger);
+//     current: nothing was appended since, the answer stands (one 8-byte
+//     read);
 //  2. otherwise the answer's own check runs (current): the lot's
 //     updated_seq and head, and whatever else that kind of answer depends
 //     on. If it holds, the size is remembered and the answer served.
@@ -39,7 +43,8 @@ import (
 // build that started before that write.
 //
 // Concurrency: Server.reads and Server.flight lock internally; a
-// cachedRead is immutable but for head, which is atomic.
+// cachedRead is immutable but for head, version and recheckAt, which are
+// atomic.
 
 // DefaultReadCacheBytes is the default budget of cached read answers,
 // plain and gzip-compressed bodies together. A provenance bundle of a lot
@@ -57,6 +62,9 @@ type cachedRead struct {
 	contentType string
 	// head is the ledger size at which the answer was last found current.
 	head atomic.Uint64
+	// version is 1 + the store's Version (ledger.Versioned) read before
+	// the answer was last found current; 0 while unknown.
+	version atomic.Uint64
 	// recheckAt (Unix nanoseconds; 0: never) is when the answer is checked
 	// again even if the ledger has not grown: an answer whose currency
 	// depends on time as well as on the log (a bundle and its checkpoint)
@@ -137,7 +145,17 @@ func (s *Server) lookupRead(key string) (*cachedRead, uint64, error) {
 	var out *cachedRead
 	var size uint64
 	now := s.cfg.Clock()
-	err := s.cluster.Store().View(func(rd ledger.Reader) (err error) {
+	store := s.cluster.Store()
+	// Read before the transaction: a change is counted just after it
+	// becomes visible (ledger.Versioned).
+	var version uint64
+	if counted, ok := store.(ledger.Versioned); ok {
+		version = counted.Version() + 1
+		if c, ok := s.reads.Get(key); ok && c.version.Load() == version && !c.recheckDue(now) {
+			return c, c.head.Load(), nil
+		}
+	}
+	err := store.View(func(rd ledger.Reader) (err error) {
 		if size, err = ledger.Size(rd); err != nil {
 			return err
 		}
@@ -145,8 +163,7 @@ func (s *Server) lookupRead(key string) (*cachedRead, uint64, error) {
 		if !ok {
 			return nil
 		}
-		due := c.recheckAt.Load()
-		timeUp := due != 0 && now.UnixNano() >= due
+		timeUp := c.recheckDue(now)
 		if c.head.Load() != size || timeUp {
 			if ok, err := c.current(rd); err != nil || !ok {
 				return err
@@ -156,10 +173,18 @@ func (s *Server) lookupRead(key string) (*cachedRead, uint64, error) {
 				c.recheckAt.Store(now.Add(c.refresh).UnixNano())
 			}
 		}
+		c.version.Store(version)
 		out = c
 		return nil
 	})
 	return out, size, err
+}
+
+// recheckDue reports whether the answer's time to be checked again has
+// come (see recheckAt).
+func (c *cachedRead) recheckDue(now time.Time) bool {
+	due := c.recheckAt.Load()
+	return due != 0 && now.UnixNano() >= due
 }
 
 // lotUnchanged returns a check that ref still has the updated_seq and head

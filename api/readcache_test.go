@@ -8,10 +8,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/traceledger/traceledger/api"
+	"github.com/traceledger/traceledger/ledger"
 )
 
 // getWith sends a GET with extra header lines ("Name: value"). Unless
@@ -263,5 +265,72 @@ func TestCachedBundleRefresh(t *testing.T) {
 	advance(31 * time.Second) // no newer checkpoint since: still valid
 	if b := get(); !bytes.Equal(b, refreshed) || builds() != n+1 {
 		t.Fatalf("a bundle with the latest checkpoint was rebuilt (builds %v)", builds())
+	}
+}
+
+// countingStore counts the read transactions opened on a store that
+// counts its changes.
+type countingStore struct {
+	ledger.Store
+	views *atomic.Int32
+}
+
+func (s countingStore) View(fn func(ledger.Reader) error) error {
+	s.views.Add(1)
+	return s.Store.View(fn)
+}
+
+func (s countingStore) Version() uint64 { return s.Store.(ledger.Versioned).Version() }
+
+// storeCounting is a cluster whose store is a countingStore.
+type storeCounting struct {
+	api.Cluster
+	store countingStore
+}
+
+func (c storeCounting) Store() ledger.Store { return c.store }
+
+// A cached answer is served without opening a transaction while nothing
+// at all has been written since it was last found current; a write makes
+// the next request check it again, and it sees the write.
+func TestCachedReadSkipsTransactionWhileUnchanged(t *testing.T) {
+	views := new(atomic.Int32)
+	f := startNodeWith(t, func(c *api.Config) {
+		c.Cluster = storeCounting{Cluster: c.Cluster, store: countingStore{Store: c.Cluster.Store(), views: views}}
+	})
+	g := gtin14("0893600010001")
+	if status, body := f.post(f.harvest(f.producer, g, "QUIET1")); status != http.StatusCreated {
+		t.Fatalf("harvest: %d %s", status, body)
+	}
+	path := "/v1/lots/" + g + "/QUIET1"
+	for i := range 2 { // built, then found current once
+		if status, body := f.get(path); status != http.StatusOK {
+			t.Fatalf("read %d: %d %s", i, status, body)
+		}
+	}
+	hits := f.metric("traceledger_read_cache_hits_total") // /metrics reads the store
+	before := views.Load()
+	for i := range 5 {
+		if status, body := f.get(path); status != http.StatusOK {
+			t.Fatalf("cached read %d: %d %s", i, status, body)
+		}
+	}
+	if got := views.Load() - before; got != 0 {
+		t.Errorf("%d read transactions for 5 cached answers of an unchanged ledger, want 0", got)
+	}
+	if got := f.metric("traceledger_read_cache_hits_total") - hits; got != 5 {
+		t.Errorf("%v cache hits, want 5", got)
+	}
+	// A transfer of the lot: the next read checks, and answers the new state.
+	if status, body := f.post(f.transfer(f.producer, g, "QUIET1", f.distributor)); status != http.StatusCreated {
+		t.Fatalf("transfer: %d %s", status, body)
+	}
+	before = views.Load()
+	status, body := f.get(path)
+	if status != http.StatusOK || !bytes.Contains(body, []byte(`"in_transit"`)) {
+		t.Errorf("read after the transfer: %d %s, want the lot in transit", status, body)
+	}
+	if views.Load() == before {
+		t.Error("a read after a write was answered without checking the store")
 	}
 }
