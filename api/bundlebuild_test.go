@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/traceledger/traceledger/api"
 	"github.com/traceledger/traceledger/ledger"
@@ -89,5 +91,80 @@ func TestProvenanceConsistency(t *testing.T) {
 		if status != http.StatusOK {
 			checkErrorBody(t, header, body)
 		}
+	}
+}
+
+// holdingWait is the fake cluster with a checkpoint wait that holds every
+// bundle build until release is closed; entered is closed when the first
+// build waits.
+type holdingWait struct {
+	api.Cluster
+	entered, release chan struct{}
+	once             *sync.Once
+}
+
+func (c holdingWait) WaitCheckpoint(ctx context.Context, size uint64) (ledger.Checkpoint, []byte, error) {
+	c.once.Do(func() { close(c.entered) })
+	<-c.release
+	return c.Cluster.WaitCheckpoint(ctx, size)
+}
+
+// Only the request that starts a bundle's build pays a token for it: one
+// that arrives while the build runs joins it for nothing, even from a
+// client whose bucket is empty.
+func TestJoiningABuildCostsNoToken(t *testing.T) {
+	hold := holdingWait{entered: make(chan struct{}), release: make(chan struct{}), once: new(sync.Once)}
+	f := startNodeWith(t, func(c *api.Config) {
+		hold.Cluster = c.Cluster
+		c.Cluster = hold
+		c.HeavyReadRate, c.HeavyReadBurst = 0.001, 1 // one build, then none for a long while
+	})
+	// Registered after the server's own cleanup, so it runs first: a
+	// failing test must not leave a build holding the server open.
+	var released sync.Once
+	release := func() { released.Do(func() { close(hold.release) }) }
+	t.Cleanup(release)
+	g := gtin14("0893600010001")
+	if status, body := f.post(f.harvest(f.producer, g, "JOIN1")); status != http.StatusCreated {
+		t.Fatalf("harvest: %d %s", status, body)
+	}
+	path := "/v1/lots/" + g + "/JOIN1/provenance"
+	type answer struct {
+		status int
+		body   []byte
+	}
+	get := func() <-chan answer {
+		out := make(chan answer, 1)
+		go func() {
+			status, _, body := f.do(http.MethodGet, path, "", nil)
+			out <- answer{status, body}
+		}()
+		return out
+	}
+	first := get() // takes the only token, and its build waits
+	<-hold.entered
+	second := get()
+	// A joiner waits for the build; one that was charged is refused at once.
+	select {
+	case a := <-second:
+		t.Fatalf("a request joining a running build was answered before it finished: %d %.200s", a.status, a.body)
+	case <-time.After(2 * time.Second):
+	}
+	release()
+	for i, ch := range []<-chan answer{first, second} {
+		if a := <-ch; a.status != http.StatusOK {
+			t.Errorf("request %d: %d %.200s, want 200", i+1, a.status, a.body)
+		}
+	}
+	// The build is kept: a third request, with the bucket still empty, is
+	// a cache hit; a request for another lot's bundle must build, and is refused.
+	if status, _, body := f.do(http.MethodGet, path, "", nil); status != http.StatusOK {
+		t.Errorf("cached bundle: %d %.200s", status, body)
+	}
+	if status, body := f.post(f.harvest(f.producer, g, "JOIN2")); status != http.StatusCreated {
+		t.Fatalf("harvest: %d %s", status, body)
+	}
+	if status, _, body := f.do(http.MethodGet, "/v1/lots/"+g+"/JOIN2/provenance", "", nil); status != http.StatusTooManyRequests {
+		t.Errorf("a new build with the bucket empty: %d %.200s, want 429", status, body)
 	}
 }

@@ -38,13 +38,14 @@ import (
 // scanning a freshly updated lot cost one build; a rebuild of a heavy
 // answer (bundle, EPCIS) takes a token from the client's bucket
 // (Config.HeavyReadRate), so no anonymous client can make the node rebuild
-// large documents without bound. A build is keyed by the ledger size the
+// large documents without bound; a request that joins a build already
+// running takes none. A build is keyed by the ledger size the
 // request saw, so a client that reads after its own write never joins a
 // build that started before that write.
 //
-// Concurrency: Server.reads and Server.flight lock internally; a
-// cachedRead is immutable but for head, version and recheckAt, which are
-// atomic.
+// Concurrency: Server.reads, Server.flight and Server.building lock
+// internally; a cachedRead is immutable but for head, version and
+// recheckAt, which are atomic.
 
 // DefaultReadCacheBytes is the default budget of cached read answers,
 // plain and gzip-compressed bodies together. A provenance bundle of a lot
@@ -101,14 +102,20 @@ func (s *Server) serveRead(w http.ResponseWriter, r *http.Request, spec readSpec
 		return
 	}
 	if cached == nil {
-		if spec.heavy && s.heavyLimit != nil {
+		flightKey := spec.key + "@" + strconv.FormatUint(size, 10)
+		// Only a request that starts a build pays for it: one that joins a
+		// build already running costs the node nothing more. (Two that
+		// arrive together may both pay; never none.)
+		if _, running := s.building.Load(flightKey); spec.heavy && s.heavyLimit != nil && !running {
 			if ok, wait := s.heavyLimit.Allow(ratelimit.Client(r), 1, s.cfg.Clock()); !ok {
 				w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 				s.writeError(w, r, errRateLimited.with("too many uncached heavy reads from this client; retry later"))
 				return
 			}
 		}
-		v, err, _ := s.flight.Do(spec.key+"@"+strconv.FormatUint(size, 10), func() (any, error) {
+		v, err, _ := s.flight.Do(flightKey, func() (any, error) {
+			s.building.Store(flightKey, struct{}{})
+			defer s.building.Delete(flightKey)
 			body, current, err := spec.build()
 			if err != nil {
 				return nil, err

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -133,6 +134,7 @@ type Server struct {
 	// Cached reads (readcache.go).
 	reads      *httpcache.Cache[string, *cachedRead]
 	flight     singleflight.Group
+	building   sync.Map           // flight keys of the builds running now
 	heavyLimit *ratelimit.Limiter // nil: no limit
 }
 
