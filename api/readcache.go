@@ -106,7 +106,7 @@ func (s *Server) serveRead(w http.ResponseWriter, r *http.Request, spec readSpec
 		// Only a request that starts a build pays for it: one that joins a
 		// build already running costs the node nothing more. (Two that
 		// arrive together may both pay; never none.)
-		if _, running := s.building.Load(flightKey); spec.heavy && s.heavyLimit != nil && !running {
+		if spec.heavy && s.heavyLimit != nil && !s.isBuilding(flightKey) {
 			if ok, wait := s.heavyLimit.Allow(ratelimit.Client(r), 1, s.cfg.Clock()); !ok {
 				w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 				s.writeError(w, r, errRateLimited.with("too many uncached heavy reads from this client; retry later"))
@@ -158,17 +158,14 @@ func (s *Server) lookupRead(key string) (*cachedRead, uint64, error) {
 	var version uint64
 	if counted, ok := store.(ledger.Versioned); ok {
 		version = counted.Version() + 1
-		if c, ok := s.reads.Get(key); ok && c.version.Load() == version && !c.recheckDue(now) {
-			return c, c.head.Load(), nil
-		}
+	}
+	c, cached := s.reads.Get(key)
+	if cached && version != 0 && c.version.Load() == version && !c.recheckDue(now) {
+		return c, c.head.Load(), nil
 	}
 	err := store.View(func(rd ledger.Reader) (err error) {
-		if size, err = ledger.Size(rd); err != nil {
+		if size, err = ledger.Size(rd); err != nil || !cached {
 			return err
-		}
-		c, ok := s.reads.Get(key)
-		if !ok {
-			return nil
 		}
 		timeUp := c.recheckDue(now)
 		if c.head.Load() != size || timeUp {
@@ -185,6 +182,12 @@ func (s *Server) lookupRead(key string) (*cachedRead, uint64, error) {
 		return nil
 	})
 	return out, size, err
+}
+
+// isBuilding reports whether a build under flightKey is running now.
+func (s *Server) isBuilding(flightKey string) bool {
+	_, running := s.building.Load(flightKey)
+	return running
 }
 
 // recheckDue reports whether the answer's time to be checked again has

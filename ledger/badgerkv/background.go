@@ -33,18 +33,23 @@ func (d *DB) startBackground() {
 	}
 }
 
-// collectGarbage runs RunGC every Options.GCInterval until ctx is done.
-func (d *DB) collectGarbage(ctx context.Context) {
-	t := time.NewTicker(d.opts.GCInterval)
+// every calls fn at each tick of interval until ctx is done.
+func every(ctx context.Context, interval time.Duration, fn func(now time.Time)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			d.RunGC()
+		case now := <-t.C:
+			fn(now)
 		}
 	}
+}
+
+// collectGarbage runs RunGC every Options.GCInterval until ctx is done.
+func (d *DB) collectGarbage(ctx context.Context) {
+	every(ctx, d.opts.GCInterval, func(time.Time) { d.RunGC() })
 }
 
 // releaseWhenIdle returns the process's free heap memory to the operating
@@ -61,26 +66,18 @@ func (d *DB) collectGarbage(ctx context.Context) {
 // calls debug.FreeOSMemory: one forced collection, only after activity,
 // never while writes or compactions go on.
 func (d *DB) releaseWhenIdle(ctx context.Context) {
-	tick := min(d.opts.ReleaseIdle/2, 5*time.Second)
-	t := time.NewTicker(tick)
-	defer t.Stop()
 	r := idleRelease{quiet: d.opts.ReleaseIdle, version: d.Version(), since: time.Now()}
-	for {
-		select {
-		case <-ctx.Done():
+	every(ctx, min(d.opts.ReleaseIdle/2, 5*time.Second), func(now time.Time) {
+		if !r.due(d.Version(), now, d.settled) {
 			return
-		case now := <-t.C:
-			if !r.due(d.Version(), now, d.settled) {
-				continue
-			}
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
-			d.release()
-			runtime.ReadMemStats(&after)
-			d.opts.Logger.Debug("returned idle memory to the OS",
-				"released_mib", (int64(after.HeapReleased)-int64(before.HeapReleased))>>20, "heap_in_use_mib", after.HeapInuse>>20)
 		}
-	}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		d.release()
+		runtime.ReadMemStats(&after)
+		d.opts.Logger.Debug("returned idle memory to the OS",
+			"released_mib", (int64(after.HeapReleased)-int64(before.HeapReleased))>>20, "heap_in_use_mib", after.HeapInuse>>20)
+	})
 }
 
 // idleRelease decides when releaseWhenIdle releases: once per busy
