@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // LotMapStore is a SnapshotStore that keeps the lot-head map in memory
@@ -21,11 +21,19 @@ import (
 // when an entry is appended, which also moves m/size; an Update that
 // changes a lot head and not the size is refused.
 //
-// Reads see the map at the size their transaction sees. A version is
-// published just after its transaction commits, so a reader can open its
-// transaction in between; View notices (the size differs) and opens
-// another. A version is a persistent tree: a reader keeps its own as long
-// as it runs, whatever is written meanwhile.
+// Reads see the map at the size their transaction sees. Update builds
+// the next version before its transaction commits and publishes it just
+// after, so a reader can open its transaction in between; View notices
+// (the size differs), waits for that publication and opens another. A
+// version is a persistent tree: a reader keeps its own as long as it runs,
+// whatever is written meanwhile.
+//
+// Building the version before the commit keeps that window to the commit's
+// return. Built after it, the window was as long as the update of the map
+// (milliseconds for a batch of thousands of lots), and under a steady
+// ingest the checkpointer, which reads every 200 ms, ran out of retries
+// and derived the whole map from the store, a scan of every lot head, on
+// most rounds.
 //
 // It wraps any Store; Snapshot and Restore work when that is a
 // SnapshotStore (a node's), and fail otherwise.
@@ -38,6 +46,11 @@ type LotMapStore struct {
 	// wait for the derivation, or derive the map from their own
 	// transaction.
 	cur atomic.Pointer[lotMapVersion]
+
+	// moved is closed, and replaced by a new channel, each time cur is
+	// replaced (publish): a reader whose transaction is newer than the
+	// version it loaded waits on it.
+	moved atomic.Pointer[chan struct{}]
 
 	// writeMu serialises Update and Restore: each builds the next version
 	// on cur, which only they replace. The derivation NewLotMapStore
@@ -54,6 +67,12 @@ type LotMapStore struct {
 	// commits counts the updates and restores made through s, for
 	// Version when the wrapped store counts none.
 	commits atomic.Uint64
+
+	// derivations counts the maps readers derived from their own
+	// transaction because none was kept at its size: a scan of every lot
+	// head each, which a reader should need only before the first map is
+	// derived or after a failed one.
+	derivations atomic.Uint64
 }
 
 var _ SnapshotStore = (*LotMapStore)(nil)
@@ -72,6 +91,8 @@ func NewLotMapStore(s Store) *LotMapStore {
 
 func newLotMapStore(s Store, bucketDepth int) *LotMapStore {
 	m := &LotMapStore{inner: s, bucketDepth: bucketDepth, derived: make(chan struct{})}
+	moved := make(chan struct{})
+	m.moved.Store(&moved)
 	m.writeMu.Lock()
 	go func() {
 		defer close(m.derived)
@@ -98,8 +119,16 @@ func (s *LotMapStore) rebuild() error {
 	}); err != nil {
 		return fmt.Errorf("build the lot-head map: %w", err)
 	}
-	s.cur.Store(v)
+	s.publish(v)
 	return nil
+}
+
+// publish makes v the current version and wakes the readers waiting for
+// the next one. Only the holder of writeMu calls it.
+func (s *LotMapStore) publish(v *lotMapVersion) {
+	s.cur.Store(v)
+	next := make(chan struct{})
+	close(*s.moved.Swap(&next))
 }
 
 // lotMapReader is a transaction of a LotMapStore with the map at its
@@ -133,22 +162,30 @@ func lotMapOf(r Reader) (*lotMapVersion, error) {
 			return v, nil
 		}
 	}
+	m.s.derivations.Add(1)
 	return buildLotMap(m.Reader, m.s.bucketDepth)
 }
 
-// errMapMoved: a View's transaction and the map it loaded differ; it
-// opens another.
+// errMapMoved: a View's transaction is newer than the map it loaded; it
+// waits for the map's next version and opens another.
 var errMapMoved = errors.New("lot-head map moved under the transaction")
 
 // maxViewRetries bounds how often a View opens another transaction for
-// its map; after that it derives the map itself, if it needs one. A
-// retry waits only for the publication that follows a commit.
-const maxViewRetries = 1000
+// its map, and mapWait how long it waits each time for the version that
+// follows a commit (which Update publishes as soon as the commit
+// returns). After that it derives the map itself, if it needs one.
+const (
+	maxViewRetries = 100
+	mapWait        = time.Second
+)
 
 // View runs fn in a read-only transaction, with the lot-head map at the
 // transaction's size.
 func (s *LotMapStore) View(fn func(Reader) error) error {
 	for attempt := 0; ; attempt++ {
+		// moved is loaded before cur: a version published after cur is
+		// loaded closes it (or one loaded earlier, already closed).
+		moved := *s.moved.Load()
 		v := s.cur.Load()
 		err := s.inner.View(func(r Reader) error {
 			if v != nil {
@@ -156,7 +193,7 @@ func (s *LotMapStore) View(fn func(Reader) error) error {
 				if err != nil {
 					return err
 				}
-				if s.cur.Load() != v || size != v.size {
+				if size != v.size {
 					if attempt < maxViewRetries {
 						return errMapMoved
 					}
@@ -165,11 +202,18 @@ func (s *LotMapStore) View(fn func(Reader) error) error {
 			}
 			return fn(lotMapReader{Reader: r, v: v, s: s})
 		})
-		if errors.Is(err, errMapMoved) {
-			runtime.Gosched()
-			continue
+		if !errors.Is(err, errMapMoved) {
+			return err
 		}
-		return err
+		t := time.NewTimer(mapWait)
+		select {
+		case <-moved:
+			t.Stop()
+		case <-t.C:
+			// No publication: the store changed by some other way than
+			// Update. Derive the map from the transaction.
+			attempt = maxViewRetries
+		}
 	}
 }
 
@@ -220,14 +264,25 @@ var errHeadsWithoutEntry = errors.New("ledger: lot heads changed without a new e
 func (s *LotMapStore) Update(fn func(Writer) error) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	var t *lotMapWriter
+	var next *lotMapVersion
 	err := s.inner.Update(func(w Writer) error {
-		t = &lotMapWriter{Writer: w}
+		next = nil
+		t := &lotMapWriter{Writer: w}
 		if err := fn(t); err != nil {
 			return err
 		}
 		if len(t.ups) > 0 && !t.sized {
 			return errHeadsWithoutEntry
+		}
+		// The next version, built before the commit so that it is
+		// published as soon as the commit returns. With no map to build
+		// on (a failed derivation) readers keep deriving their own.
+		if base := s.cur.Load(); base != nil && (len(t.ups) > 0 || t.sized) {
+			size := base.size
+			if t.sized {
+				size = t.size
+			}
+			next = base.with(t.leaves(), size)
 		}
 		return nil
 	})
@@ -235,20 +290,9 @@ func (s *LotMapStore) Update(fn func(Writer) error) error {
 		return err
 	}
 	s.commits.Add(1)
-	if t == nil || (len(t.ups) == 0 && !t.sized) {
-		return nil
+	if next != nil {
+		s.publish(next)
 	}
-	base := s.cur.Load()
-	if base == nil {
-		// No map to build on (a failed rebuild): readers keep deriving
-		// their own.
-		return nil
-	}
-	size := base.size
-	if t.sized {
-		size = t.size
-	}
-	s.cur.Store(base.with(t.leaves(), size))
 	return nil
 }
 
@@ -279,7 +323,7 @@ func (s *LotMapStore) Restore(r io.Reader) error {
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	s.cur.Store(nil)
+	s.publish(nil)
 	err := ss.Restore(r)
 	s.commits.Add(1)
 	if rerr := s.rebuild(); err == nil {

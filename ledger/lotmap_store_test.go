@@ -204,3 +204,49 @@ func TestLotMapStoreWhileDeriving(t *testing.T) {
 		t.Fatalf("corrupt lot heads: read %v, want ErrCorrupt", err)
 	}
 }
+
+// TestLotMapStoreReadersKeepTheMap: a reader running beside a writer
+// whose updates each move thousands of lot heads (a batch of harvests)
+// gets the map the store keeps, never one derived from its transaction.
+// Deriving scans every lot head; a checkpointer reading every 200 ms used
+// to do so on most rounds under a steady ingest, because the next version
+// was built after the commit and readers in between gave up waiting.
+func TestLotMapStoreReadersKeepTheMap(t *testing.T) {
+	st := newLotMapStore(NewMemStore(), lotTreeBucketDepth)
+	if err := st.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	const updates, lots = 40, 3000
+	done := make(chan struct{})
+	reads := make(chan int)
+	go func() {
+		n := 0
+		defer func() { reads <- n }()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			kept, derived, size, err := rootsOf(st)
+			if err == nil && kept != derived {
+				err = fmt.Errorf("size %d: root %x, derived from the transaction %x", size, kept, derived)
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			n++
+		}
+	}()
+	for seq := uint64(0); seq < updates; seq++ {
+		if err := addLots(st, seq, fmt.Sprintf("S%d-", seq), lots); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	n := <-reads
+	if d := st.derivations.Load(); d != 0 || n == 0 {
+		t.Fatalf("%d reads beside %d updates of %d lots: %d derived their own map", n, updates, lots, d)
+	}
+}
