@@ -96,8 +96,8 @@ type FSM struct {
 var _ raft.BatchingFSM = (*FSM)(nil)
 
 // maxTxnBytes bounds the log data applied in one store transaction. Badger
-// refuses a transaction larger than ~15% of a memtable (4.8 MB with the
-// store's 32 MB memtables); an envelope's writes are ~3–4× its size in the
+// refuses a transaction larger than ~15% of a memtable (9.6 MB with the
+// store's 64 MB memtables); an envelope's writes are ~3–4× its size in the
 // log, and the committer caps one log entry at maxCommandBytes, so a group
 // of logs up to this size fits. A larger one is split (ApplyBatch).
 const maxTxnBytes = 1 << 20

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -121,7 +122,7 @@ func applyEnvelope(w Writer, recordTime string, env *Admitted, parts participant
 			wrongLedger = o
 		}
 	}
-	a := &applier{w: w, signer: env.Signer, me: env.Signer.Hex(), idReused: idReused, wrongLedger: wrongLedger, parts: parts}
+	a := &applier{w: w, signer: env.Signer, me: checksumHex(env.Signer, rec.Signer), idReused: idReused, wrongLedger: wrongLedger, parts: parts}
 	effect, err := a.check(rec)
 	if err != nil {
 		if r, ok := err.(refusal); ok {
@@ -135,7 +136,7 @@ func applyEnvelope(w Writer, recordTime string, env *Admitted, parts participant
 		return res, err
 	}
 	entry := &Entry{Seq: seq, Type: rec.Type, RecordTime: recordTime, Signer: a.me,
-		Record: env.Canonical, Signature: fmt.Sprintf("0x%x", env.Signature)}
+		Record: env.Canonical, Signature: "0x" + hex.EncodeToString(env.Signature)}
 	leaf, err := appendEntry(w, entry, rec.Lots(), a.partnerLots, a.participants(rec))
 	if err != nil {
 		return res, err

@@ -85,7 +85,8 @@ func DecodeRecord(raw []byte) (*Record, error) {
 		return nil, ErrMalformed.Detail("the record names its type twice")
 	}
 	rec.Header = h
-	if err := h.validate(); err != nil {
+	var err error
+	if rec.at, err = h.validate(); err != nil {
 		return nil, err
 	}
 	if err := target.validate(); err != nil {

@@ -61,7 +61,7 @@ func Admit(env Envelope, now time.Time) (*Admitted, error) {
 		return nil, err
 	}
 	if !now.IsZero() {
-		t, _ := ParseTime(rec.Time)
+		t, _ := rec.parsedTime()
 		if t.After(now.Add(FutureSkew)) {
 			return nil, ErrInvalidTime.Detail("time %s is in the future", rec.Time)
 		}

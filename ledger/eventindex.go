@@ -152,7 +152,7 @@ func indexEvent(w Writer, seq uint64, leaf tlog.Hash, rec *Record) error {
 			return nil
 		}
 		var err error
-		if t, err = ParseTime(rec.Time); err != nil {
+		if t, err = rec.parsedTime(); err != nil {
 			return errCorrupt("record %s: %v", rec.ID, err)
 		}
 		disp := m.disp

@@ -22,8 +22,8 @@ import (
 // changes a lot head and not the size is refused.
 //
 // Reads see the map at the size their transaction sees. Update builds
-// the next version before its transaction commits and publishes it just
-// after, so a reader can open its transaction in between; View notices
+// the next version while its transaction commits (or before, on a store
+// that cannot overlap them) and publishes it just after, so a reader can open its transaction in between; View notices
 // (the size differs), waits for that publication and opens another. A
 // version is a persistent tree: a reader keeps its own as long as it runs,
 // whatever is written meanwhile.
@@ -255,6 +255,15 @@ func (w *lotMapWriter) Set(key, val []byte) error {
 	return w.Writer.Set(key, val)
 }
 
+// commitOverlapper is a Store that runs work of the caller's while it
+// writes a commit (badgerkv.DB): LotMapStore builds the map's next version
+// there, off the state machine's path.
+type commitOverlapper interface {
+	// UpdateDuring is Update, and runs during, once fn has succeeded,
+	// while the commit is written.
+	UpdateDuring(fn func(Writer) error, during func()) error
+}
+
 // errHeadsWithoutEntry: an Update changed a lot head without appending
 // an entry.
 var errHeadsWithoutEntry = errors.New("ledger: lot heads changed without a new entry")
@@ -264,19 +273,22 @@ var errHeadsWithoutEntry = errors.New("ledger: lot heads changed without a new e
 func (s *LotMapStore) Update(fn func(Writer) error) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	var t *lotMapWriter
 	var next *lotMapVersion
-	err := s.inner.Update(func(w Writer) error {
-		next = nil
-		t := &lotMapWriter{Writer: w}
+	write := func(w Writer) error {
+		t, next = &lotMapWriter{Writer: w}, nil
 		if err := fn(t); err != nil {
 			return err
 		}
 		if len(t.ups) > 0 && !t.sized {
 			return errHeadsWithoutEntry
 		}
-		// The next version, built before the commit so that it is
-		// published as soon as the commit returns. With no map to build
-		// on (a failed derivation) readers keep deriving their own.
+		return nil
+	}
+	// build makes the next version from what write noted, so that it is
+	// published as soon as the commit returns. With no map to build on (a
+	// failed derivation) readers keep deriving their own.
+	build := func() {
 		if base := s.cur.Load(); base != nil && (len(t.ups) > 0 || t.sized) {
 			size := base.size
 			if t.sized {
@@ -284,8 +296,19 @@ func (s *LotMapStore) Update(fn func(Writer) error) error {
 			}
 			next = base.with(t.leaves(), size)
 		}
-		return nil
-	})
+	}
+	var err error
+	if o, ok := s.inner.(commitOverlapper); ok {
+		err = o.UpdateDuring(write, build)
+	} else {
+		err = s.inner.Update(func(w Writer) error {
+			if err := write(w); err != nil {
+				return err
+			}
+			build()
+			return nil
+		})
+	}
 	if err != nil {
 		return err
 	}

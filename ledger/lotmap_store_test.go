@@ -48,7 +48,38 @@ func rootsOf(st *LotMapStore) (kept, derived tlog.Hash, size uint64, err error) 
 // those that open their transaction between a commit and the map's
 // publication.
 func TestLotMapStoreReadsMatchTheirTransaction(t *testing.T) {
-	st := newLotMapStore(NewMemStore(), 4)
+	for name, inner := range stores() {
+		t.Run(name, func(t *testing.T) { testReadsMatchTheirTransaction(t, inner) })
+	}
+}
+
+// stores are the two ways a LotMapStore builds a version: before the
+// commit (a plain store), or while it is written (one that overlaps
+// them, as badgerkv does).
+func stores() map[string]Store {
+	return map[string]Store{"plain": NewMemStore(), "overlapping": overlapping{NewMemStore()}}
+}
+
+// overlapping is a MemStore that runs UpdateDuring's work on a goroutine
+// of its own while it commits, as badgerkv runs it while Badger writes.
+type overlapping struct{ *MemStore }
+
+func (o overlapping) UpdateDuring(fn func(Writer) error, during func()) error {
+	done := make(chan struct{})
+	err := o.MemStore.Update(func(w Writer) error {
+		if err := fn(w); err != nil {
+			close(done)
+			return err
+		}
+		go func() { defer close(done); during() }()
+		return nil
+	})
+	<-done
+	return err
+}
+
+func testReadsMatchTheirTransaction(t *testing.T, inner Store) {
+	st := newLotMapStore(inner, 4)
 	if err := st.Wait(); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +131,12 @@ func TestLotMapStoreReadsMatchTheirTransaction(t *testing.T) {
 // entry, or writes a malformed head or size, fails and changes nothing,
 // the map included; so does one whose function fails.
 func TestLotMapStoreRefuses(t *testing.T) {
-	raw := NewMemStore()
+	for name, raw := range stores() {
+		t.Run(name, func(t *testing.T) { testRefuses(t, raw) })
+	}
+}
+
+func testRefuses(t *testing.T, raw Store) {
 	st := newLotMapStore(raw, 4)
 	if err := st.Wait(); err != nil {
 		t.Fatal(err)
@@ -212,7 +248,13 @@ func TestLotMapStoreWhileDeriving(t *testing.T) {
 // to do so on most rounds under a steady ingest, because the next version
 // was built after the commit and readers in between gave up waiting.
 func TestLotMapStoreReadersKeepTheMap(t *testing.T) {
-	st := newLotMapStore(NewMemStore(), lotTreeBucketDepth)
+	for name, inner := range stores() {
+		t.Run(name, func(t *testing.T) { testReadersKeepTheMap(t, inner) })
+	}
+}
+
+func testReadersKeepTheMap(t *testing.T, inner Store) {
+	st := newLotMapStore(inner, lotTreeBucketDepth)
 	if err := st.Wait(); err != nil {
 		t.Fatal(err)
 	}

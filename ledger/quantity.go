@@ -48,9 +48,29 @@ func formatAmount(r *big.Rat) string {
 
 // normalizeQuantity returns q with its amount in the plain decimal form.
 func normalizeQuantity(q Quantity) Quantity {
+	if plainAmount(string(q.Amount)) {
+		return q // what formatAmount would write, or what parseAmount refuses
+	}
 	r, err := parseAmount(q.Amount)
 	if err != nil {
 		return q
 	}
 	return Quantity{Amount: json.Number(formatAmount(r)), Unit: q.Unit}
+}
+
+// plainAmount reports whether s is already in the form formatAmount
+// writes: digits, no leading zero but a lone one before the point, and
+// a fraction, if any, that does not end in 0. Such a string is its own
+// normal form when parseAmount takes it (and when it does not, it is
+// returned unchanged anyway), so normalizeQuantity skips big.Rat for the
+// amounts field devices send.
+func plainAmount(s string) bool {
+	intPart, frac, dotted := strings.Cut(s, ".")
+	if intPart == "" || (len(intPart) > 1 && intPart[0] == '0') || !allDigits(intPart) {
+		return false
+	}
+	if !dotted {
+		return true
+	}
+	return frac != "" && allDigits(frac) && frac[len(frac)-1] != '0'
 }

@@ -3,6 +3,7 @@ package ledger
 import (
 	"encoding/json"
 	"strings"
+	"time"
 )
 
 // Record types (DESIGN §3.3).
@@ -126,6 +127,18 @@ type Record struct {
 	Inspect     *Inspect     `json:"-"`
 	Recall      *Recall      `json:"-"`
 	Epcis       *Epcis       `json:"-"`
+
+	// at is Time parsed, set by DecodeRecord: admission and the event
+	// index read it without parsing the time again (at.IsZero(): parse).
+	at time.Time
+}
+
+// parsedTime returns the record's time, parsed.
+func (r *Record) parsedTime() (time.Time, error) {
+	if !r.at.IsZero() {
+		return r.at, nil
+	}
+	return ParseTime(r.Time)
 }
 
 // Participant registers or updates a participant.

@@ -91,5 +91,20 @@ func ParseAddress(s string) (common.Address, error) {
 	return a, nil
 }
 
+// checksumHex returns a's EIP-55 form, which is named when named is a's
+// address in that form already: a record's signer, which DecodeRecord
+// checked with ParseAddress, usually is. It saves the state machine's
+// goroutine a keccak per envelope.
+func checksumHex(a common.Address, named string) string {
+	if len(named) == 42 && named[:2] == "0x" && common.HexToAddress(named) == a {
+		body := named[2:]
+		lower, upper := strings.ToLower(body) == body, strings.ToUpper(body) == body
+		if lower == upper { // mixed case, which ParseAddress checked, or digits only
+			return named
+		}
+	}
+	return a.Hex()
+}
+
 // AddressOf returns the Ethereum address of a private key.
 func AddressOf(k *ecdsa.PrivateKey) common.Address { return crypto.PubkeyToAddress(k.PublicKey) }

@@ -42,36 +42,38 @@ func checkDate(field, s string) error {
 	return nil
 }
 
-func (h *Header) validate() error {
+// validate checks the header's fields and returns its time, parsed.
+func (h *Header) validate() (time.Time, error) {
 	if h.ID == "" {
-		return ErrMissingField.Detail("id")
+		return time.Time{}, ErrMissingField.Detail("id")
 	}
 	maxID := 64
 	if h.Type == TypeEpcis {
 		maxID = maxEpcisID
 	}
 	if n := len([]rune(h.ID)); n > maxID {
-		return ErrInvalidField.Detail("id is %d characters, at most %d", n, maxID)
+		return time.Time{}, ErrInvalidField.Detail("id is %d characters, at most %d", n, maxID)
 	}
 	if strings.ContainsFunc(h.ID, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return ErrInvalidField.Detail("id contains control characters")
+		return time.Time{}, ErrInvalidField.Detail("id contains control characters")
 	}
 	if h.Signer == "" {
-		return ErrMissingField.Detail("signer")
+		return time.Time{}, ErrMissingField.Detail("signer")
 	}
 	if _, err := ParseAddress(h.Signer); err != nil {
-		return fmt.Errorf("signer: %w", err)
+		return time.Time{}, fmt.Errorf("signer: %w", err)
 	}
 	if h.Time == "" {
-		return ErrMissingField.Detail("time")
+		return time.Time{}, ErrMissingField.Detail("time")
 	}
-	if _, err := ParseTime(h.Time); err != nil {
-		return err
+	t, err := ParseTime(h.Time)
+	if err != nil {
+		return time.Time{}, err
 	}
 	if h.Ledger != "" && !originRE.MatchString(h.Ledger) {
-		return ErrInvalidField.Detail("ledger %q is not a ledger's origin (traceledger/ and 16 hex digits, as GET /v1/checkpoint names it)", h.Ledger)
+		return time.Time{}, ErrInvalidField.Detail("ledger %q is not a ledger's origin (traceledger/ and 16 hex digits, as GET /v1/checkpoint names it)", h.Ledger)
 	}
-	return nil
+	return t, nil
 }
 
 // originRE matches the origins Origin makes.

@@ -253,16 +253,17 @@ func openBadger(opts Options, dir string) (*badger.DB, error) {
 		WithInMemory(opts.InMemory).
 		WithSyncWrites(opts.SyncWrites).
 		WithNumCompactors(2).
-		// Memory: memtables are Go memory (3 × 32 MB), and so are the
-		// caches of table indexes and decompressed blocks (32 MB each);
-		// with Badger's defaults (64 MB memtables, a 256 MB block cache)
-		// a node of 10⁶ entries stayed above 1 GB resident. Reads that
-		// miss the block cache decompress a 4 KB block; lookups are
-		// served from the API's own read cache first (bench storage and
-		// lookup, BENCHMARKS.md). 64 MB memtables alone, with everything
-		// else as here, sped up only bursts that fit in one and left a
-		// node just restarted at 10⁶ entries at 530 MiB instead of 494.
-		WithMemTableSize(32 << 20).
+		// Memory: memtables are Go memory (up to 3 × 64 MB while
+		// ingesting, one at rest), and so are the caches of table indexes
+		// and decompressed blocks (32 MB each); with Badger's default
+		// 256 MB block cache a node of 10⁶ entries stayed above 1 GB
+		// resident. Reads that miss the block cache decompress a 4 KB
+		// block; lookups are served from the API's own read cache first
+		// (bench storage and lookup, BENCHMARKS.md). 32 MB memtables
+		// left a node at rest no smaller once it returns its free memory
+		// (background.go), and cost a tenth of the ingest rate at 2·10⁵
+		// entries: twice the flushes to L0, and so more compaction.
+		WithMemTableSize(64 << 20).
 		// A compaction keeps up to 8 + splits table builders in flight,
 		// each starting with twice its table's size in memory: with the
 		// default 2 MB base tables (4 MB a level deeper) a node restarted
@@ -332,9 +333,31 @@ func (d *DB) View(fn func(ledger.Reader) error) error {
 // Update runs fn in a read-write transaction and commits it atomically.
 // A transaction larger than Badger accepts fails with ledger.ErrTxnTooBig.
 func (d *DB) Update(fn func(ledger.Writer) error) error {
+	return d.UpdateDuring(fn, func() {})
+}
+
+// UpdateDuring is Update, and runs during, once fn has succeeded, while
+// the commit is written: Badger writes a commit to its log and memtable
+// on a goroutine of its own, and the caller's work that needs fn's
+// writes but not their commit (the lot-head map's next version,
+// ledger.LotMapStore) is done meanwhile instead of after. during must
+// not use the transaction.
+func (d *DB) UpdateDuring(fn func(ledger.Writer) error, during func()) error {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	err := d.cur.db.Update(func(t *badger.Txn) error { return fn(&txn{t}) })
+	db := d.cur.db
+	if db.IsClosed() {
+		return badger.ErrDBClosed
+	}
+	t := db.NewTransaction(true)
+	defer t.Discard()
+	err := fn(&txn{t})
+	if err == nil {
+		committed := make(chan error, 1)
+		t.CommitWith(func(err error) { committed <- err })
+		during()
+		err = <-committed
+	}
 	if errors.Is(err, badger.ErrTxnTooBig) {
 		return fmt.Errorf("%w: %v", ledger.ErrTxnTooBig, err)
 	}

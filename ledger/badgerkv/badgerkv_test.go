@@ -547,3 +547,59 @@ func TestVersionCountsChanges(t *testing.T) {
 		t.Fatalf("after a restore: version %d, want %d", got, v0+2)
 	}
 }
+
+// TestUpdateDuring: the work given to UpdateDuring runs once the
+// transaction's function has succeeded and before UpdateDuring returns,
+// by which time the commit is visible; it does not run when the function
+// fails, and nothing is committed then. A transaction too large still
+// fails with ledger.ErrTxnTooBig.
+func TestUpdateDuring(t *testing.T) {
+	db := open(t, badgerkv.Options{InMemory: true})
+	defer db.Close()
+	ran := 0
+	if err := db.UpdateDuring(func(w ledger.Writer) error {
+		if ran != 0 {
+			t.Error("during ran before the transaction's function returned")
+		}
+		return w.Set([]byte("k"), []byte("v"))
+	}, func() { ran++ }); err != nil {
+		t.Fatal(err)
+	}
+	if ran != 1 {
+		t.Fatalf("during ran %d times", ran)
+	}
+	if err := db.View(func(r ledger.Reader) error {
+		if v, ok, err := r.Get([]byte("k")); !ok || string(v) != "v" || err != nil {
+			t.Errorf("after UpdateDuring: Get(k) = %q, %v, %v", v, ok, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	err := db.UpdateDuring(func(w ledger.Writer) error {
+		w.Set([]byte("lost"), []byte("x"))
+		return boom
+	}, func() { ran++ })
+	if !errors.Is(err, boom) || ran != 1 {
+		t.Fatalf("a failing function: %v, during ran %d times in all", err, ran)
+	}
+	db.View(func(r ledger.Reader) error {
+		if _, ok, _ := r.Get([]byte("lost")); ok {
+			t.Error("a failed update was committed")
+		}
+		return nil
+	})
+	big := make([]byte, 32<<10) // in the LSM tree, where Badger counts it whole
+	err = db.UpdateDuring(func(w ledger.Writer) error {
+		for i := range 512 {
+			if err := w.Set([]byte(fmt.Sprintf("big/%d", i)), big); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func() { ran++ })
+	if !errors.Is(err, ledger.ErrTxnTooBig) || ran != 1 {
+		t.Fatalf("a transaction of 16 MB: %v, during ran %d times in all", err, ran)
+	}
+}
