@@ -284,8 +284,17 @@ func openBadger(opts Options, dir string) (*badger.DB, error) {
 		// reads in compactions, not memory.
 		WithBaseLevelSize(64 << 20).
 		WithNumMemtables(3).
-		WithNumLevelZeroTables(3).
-		WithNumLevelZeroTablesStall(8).
+		// L0 takes up to 8 tables before Badger compacts it, and stalls
+		// writes at 18: a burst of 2·10⁵ records then ends before most
+		// of its compaction, which runs once the burst is over, and
+		// ingest went from 10 900 to 11 400 records/s. At 10⁶ entries,
+		// where compactions must keep up all along, it wrote 9 000
+		// records/s (8 000 with 3 tables, before the lot-head map was
+		// built during the commit) with no more memory at rest (bench
+		// ingest and storage, BENCHMARKS.md). A read looks in up to 8 tables of L0, each
+		// behind a Bloom filter.
+		WithNumLevelZeroTables(8).
+		WithNumLevelZeroTablesStall(18).
 		WithIndexCacheSize(32 << 20).
 		WithBlockCacheSize(32 << 20).
 		WithValueThreshold(64 << 10).
