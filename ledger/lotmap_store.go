@@ -23,13 +23,14 @@ import (
 //
 // Reads see the map at the size their transaction sees. Update builds
 // the next version while its transaction commits (or before, on a store
-// that cannot overlap them) and publishes it just after, so a reader can open its transaction in between; View notices
-// (the size differs), waits for that publication and opens another. A
-// version is a persistent tree: a reader keeps its own as long as it runs,
-// whatever is written meanwhile.
+// that cannot overlap them) and publishes it just after, so a reader can
+// open its transaction in between; View notices (the size differs),
+// waits for that publication and opens another. A version is a
+// persistent tree: a reader keeps its own as long as it runs, whatever is
+// written meanwhile.
 //
-// Building the version before the commit keeps that window to the commit's
-// return. Built after it, the window was as long as the update of the map
+// Building the version before the commit returns keeps that window to
+// the return itself. Built after it, the window was as long as the update of the map
 // (milliseconds for a batch of thousands of lots), and under a steady
 // ingest the checkpointer, which reads every 200 ms, ran out of retries
 // and derived the whole map from the store, a scan of every lot head, on
@@ -193,7 +194,9 @@ func (s *LotMapStore) View(fn func(Reader) error) error {
 				if err != nil {
 					return err
 				}
-				if size != v.size {
+				// A restore may bring the store back to the same size
+				// with other lot heads, and publishes a new version.
+				if s.cur.Load() != v || size != v.size {
 					if attempt < maxViewRetries {
 						return errMapMoved
 					}
