@@ -137,7 +137,7 @@ func applyEnvelope(w Writer, recordTime string, env *Admitted, parts participant
 	}
 	entry := &Entry{Seq: seq, Type: rec.Type, RecordTime: recordTime, Signer: a.me,
 		Record: env.Canonical, Signature: "0x" + hex.EncodeToString(env.Signature)}
-	leaf, err := appendEntry(w, entry, rec.Lots(), a.partnerLots, a.participants(rec))
+	leaf, err := appendEntry(w, entry, rec.Lots(), a.partnerLots, a.participants(rec), a.harvested)
 	if err != nil {
 		return res, err
 	}
@@ -165,7 +165,10 @@ func applyEnvelope(w Writer, recordTime string, env *Admitted, parts participant
 // (it becomes their head); partner lots list the entry too, and it names
 // their head as its Prev, but it does not become their head: a partner's
 // event neither changes custody nor makes a signer's `after` stale.
-func appendEntry(w Writer, e *Entry, lots, partner []LotRef, parts []common.Address) (tlog.Hash, error) {
+//
+// fresh, when not nil, is one of lots known to have no head yet (a
+// harvest's lot), which appendEntry does not look up.
+func appendEntry(w Writer, e *Entry, lots, partner []LotRef, parts []common.Address, fresh *LotRef) (tlog.Hash, error) {
 	for _, l := range partner {
 		if prev, ok, err := w.Get(lotHeadKey(l)); err != nil {
 			return tlog.Hash{}, err
@@ -178,7 +181,9 @@ func appendEntry(w Writer, e *Entry, lots, partner []LotRef, parts []common.Addr
 	}
 	for _, l := range lots {
 		k := lotHeadKey(l)
-		if prev, ok, err := w.Get(k); err != nil {
+		if fresh != nil && *fresh == l {
+			// No head to name as Prev.
+		} else if prev, ok, err := w.Get(k); err != nil {
 			return tlog.Hash{}, err
 		} else if ok && len(prev) == 8 {
 			if e.Prev == nil {
@@ -232,7 +237,7 @@ func applyGenesis(w Writer, c *Command) error {
 		return err
 	}
 	e := &Entry{Seq: 0, Type: TypeGenesis, RecordTime: c.Time.UTC().Format(time.RFC3339Nano), Record: canon}
-	if _, err := appendEntry(w, e, nil, nil, c.Admins); err != nil {
+	if _, err := appendEntry(w, e, nil, nil, c.Admins, nil); err != nil {
 		return err
 	}
 	if err := w.Set(keyEventIndex, eventIndexVersion); err != nil {
