@@ -94,16 +94,27 @@ func ParseAddress(s string) (common.Address, error) {
 // checksumHex returns a's EIP-55 form, which is named when named is a's
 // address in that form already: a record's signer, which DecodeRecord
 // checked with ParseAddress, usually is. It saves the state machine's
-// goroutine a keccak per envelope.
+// goroutine a keccak per envelope, and allocates nothing when it can.
 func checksumHex(a common.Address, named string) string {
-	if len(named) == 42 && named[:2] == "0x" && common.HexToAddress(named) == a {
-		body := named[2:]
-		lower, upper := strings.ToLower(body) == body, strings.ToUpper(body) == body
-		if lower == upper { // mixed case, which ParseAddress checked, or digits only
-			return named
+	const digits = "0123456789abcdef"
+	if len(named) != 2+2*common.AddressLength || named[:2] != "0x" {
+		return a.Hex()
+	}
+	lower, upper := false, false
+	for i, b := range a {
+		for j, want := range [2]byte{digits[b>>4], digits[b&15]} {
+			c := named[2+2*i+j]
+			lower = lower || 'a' <= c && c <= 'f'
+			upper = upper || 'A' <= c && c <= 'F'
+			if c|0x20 != want { // ASCII: 'A'|0x20 is 'a'; digits keep their value
+				return a.Hex()
+			}
 		}
 	}
-	return a.Hex()
+	if lower != upper { // one case only: no checksum in it
+		return a.Hex()
+	}
+	return named // mixed case, which ParseAddress checked, or digits only
 }
 
 // AddressOf returns the Ethereum address of a private key.
