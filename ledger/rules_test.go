@@ -95,6 +95,26 @@ func TestHarvestRules(t *testing.T) {
 	if q := f.lot(ref("H3")).Quantity; q.Amount != "12.5" || q.Unit != "LTR" {
 		t.Errorf("quantity stored as %+v, want 12.5 LTR", q)
 	}
+	// A harvest starts its lot's chain: its entry names no prev (and its
+	// signer in EIP-55 form); the lot's next event names the harvest.
+	h := f.must(f.producer, harvestRec("H4", "1", "KGM"))
+	tr := f.must(f.producer, transferRec("H4", f.processor))
+	f.view(func(rd ledger.Reader) error {
+		e, _, err := ledger.GetEntry(rd, h.Seq)
+		if err != nil {
+			return err
+		}
+		if len(e.Prev) != 0 || e.Signer != f.producer.hex() {
+			t.Errorf("harvest entry: prev %v, signer %s", e.Prev, e.Signer)
+		}
+		if e, _, err = ledger.GetEntry(rd, tr.Seq); err != nil {
+			return err
+		}
+		if len(e.Prev) != 1 || e.Prev[ref("H4").String()] != h.Seq {
+			t.Errorf("transfer entry prev %v, want the harvest %d", e.Prev, h.Seq)
+		}
+		return nil
+	})
 }
 
 func TestTransferReceiveRules(t *testing.T) {
