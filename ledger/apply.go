@@ -181,15 +181,17 @@ func appendEntry(w Writer, e *Entry, lots, partner []LotRef, parts []common.Addr
 	}
 	for _, l := range lots {
 		k := lotHeadKey(l)
-		if fresh != nil && *fresh == l {
-			// No head to name as Prev.
-		} else if prev, ok, err := w.Get(k); err != nil {
-			return tlog.Hash{}, err
-		} else if ok && len(prev) == 8 {
-			if e.Prev == nil {
-				e.Prev = make(map[string]uint64, len(lots))
+		if fresh == nil || *fresh != l {
+			prev, ok, err := w.Get(k)
+			if err != nil {
+				return tlog.Hash{}, err
 			}
-			e.Prev[l.String()] = binary.BigEndian.Uint64(prev)
+			if ok && len(prev) == 8 {
+				if e.Prev == nil {
+					e.Prev = make(map[string]uint64, len(lots))
+				}
+				e.Prev[l.String()] = binary.BigEndian.Uint64(prev)
+			}
 		}
 		if err := w.Set(k, u64(e.Seq)); err != nil {
 			return tlog.Hash{}, err

@@ -30,11 +30,11 @@ import (
 // written meanwhile.
 //
 // Building the version before the commit returns keeps that window to
-// the return itself. Built after it, the window was as long as the update of the map
-// (milliseconds for a batch of thousands of lots), and under a steady
-// ingest the checkpointer, which reads every 200 ms, ran out of retries
-// and derived the whole map from the store, a scan of every lot head, on
-// most rounds.
+// the return itself. Built after it, the window was as long as the
+// update of the map (milliseconds for a batch of thousands of lots), and
+// under a steady ingest the checkpointer, which reads every 200 ms, ran
+// out of retries and derived the whole map from the store, a scan of
+// every lot head, on most rounds.
 //
 // It wraps any Store; Snapshot and Restore work when that is a
 // SnapshotStore (a node's), and fail otherwise.

@@ -78,21 +78,22 @@ func (o overlapping) UpdateDuring(fn func(Writer) error, during func()) error {
 	return err
 }
 
-func testReadsMatchTheirTransaction(t *testing.T, inner Store) {
-	st := newLotMapStore(inner, 4)
-	if err := st.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	const entries = 300
-	var wg sync.WaitGroup
+// readersBeside starts n readers that compare, over and over, the map st
+// keeps with the one derived from their own transaction (rootsOf). stop
+// ends them and returns how many reads they made and the first mismatch
+// or error.
+func readersBeside(st *LotMapStore, n int) (stop func() (reads int, err error)) {
 	done := make(chan struct{})
-	var readErr error
-	var mu sync.Mutex
-	for range 2 {
-		wg.Add(1)
+	type result struct {
+		reads int
+		err   error
+	}
+	results := make(chan result, n)
+	for range n {
 		go func() {
-			defer wg.Done()
-			for {
+			var r result
+			defer func() { results <- r }()
+			for ; ; r.reads++ {
 				select {
 				case <-done:
 					return
@@ -103,23 +104,39 @@ func testReadsMatchTheirTransaction(t *testing.T, inner Store) {
 					err = fmt.Errorf("size %d: root %x, derived from the transaction %x", size, kept, derived)
 				}
 				if err != nil {
-					mu.Lock()
-					readErr = err
-					mu.Unlock()
+					r.err = err
 					return
 				}
 			}
 		}()
 	}
+	return func() (reads int, err error) {
+		close(done)
+		for range n {
+			r := <-results
+			reads += r.reads
+			if err == nil {
+				err = r.err
+			}
+		}
+		return reads, err
+	}
+}
+
+func testReadsMatchTheirTransaction(t *testing.T, inner Store) {
+	st := newLotMapStore(inner, 4)
+	if err := st.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	const entries = 300
+	stop := readersBeside(st, 2)
 	for seq := uint64(0); seq < entries; seq++ {
 		if err := addLots(st, seq, fmt.Sprintf("S%d-", seq), int(seq%3)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	close(done)
-	wg.Wait()
-	if readErr != nil {
-		t.Fatal(readErr)
+	if _, err := stop(); err != nil {
+		t.Fatal(err)
 	}
 	kept, derived, size, err := rootsOf(st)
 	if err != nil || kept != derived || size != entries || kept == (tlog.Hash{}) {
@@ -259,35 +276,16 @@ func testReadersKeepTheMap(t *testing.T, inner Store) {
 		t.Fatal(err)
 	}
 	const updates, lots = 40, 3000
-	done := make(chan struct{})
-	reads := make(chan int)
-	go func() {
-		n := 0
-		defer func() { reads <- n }()
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			kept, derived, size, err := rootsOf(st)
-			if err == nil && kept != derived {
-				err = fmt.Errorf("size %d: root %x, derived from the transaction %x", size, kept, derived)
-			}
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			n++
-		}
-	}()
+	stop := readersBeside(st, 1)
 	for seq := uint64(0); seq < updates; seq++ {
 		if err := addLots(st, seq, fmt.Sprintf("S%d-", seq), lots); err != nil {
 			t.Fatal(err)
 		}
 	}
-	close(done)
-	n := <-reads
+	n, err := stop()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if d := st.derivations.Load(); d != 0 || n == 0 {
 		t.Fatalf("%d reads beside %d updates of %d lots: %d derived their own map", n, updates, lots, d)
 	}

@@ -291,8 +291,8 @@ func openBadger(opts Options, dir string) (*badger.DB, error) {
 		// where compactions must keep up all along, it wrote 9 000
 		// records/s (8 000 with 3 tables, before the lot-head map was
 		// built during the commit) with no more memory at rest (bench
-		// ingest and storage, BENCHMARKS.md). A read looks in up to 8 tables of L0, each
-		// behind a Bloom filter.
+		// ingest and storage, BENCHMARKS.md). A read looks in up to 8
+		// tables of L0, each behind a Bloom filter.
 		WithNumLevelZeroTables(8).
 		WithNumLevelZeroTablesStall(18).
 		WithIndexCacheSize(32 << 20).
