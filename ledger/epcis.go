@@ -75,7 +75,7 @@ func (a *applier) checkEpcis(e *Epcis) (func(uint64) error, error) {
 	}
 	for _, l := range e.summary.Lots {
 		ref := LotRef{GTIN: l.GTIN, Lot: l.Lot}
-		lot, err := GetLot(a.w, ref)
+		lot, err := a.lotState(ref)
 		if err != nil {
 			return nil, err
 		}

@@ -166,12 +166,36 @@ type lotMapVersion struct {
 	root        *lotTree
 	size        uint64
 	bucketDepth int
+
+	// covers: every lot with a state (l/) has a head in the map, so a lot
+	// the map lacks has no state (lotMapWriter.lotStateAbsent). It holds from the first entry on
+	// in a ledger written with lot heads, because every record that
+	// writes a lot's state names the lot; buildLotMap checks it, since a
+	// ledger written before lot heads has states without heads.
+	covers bool
 }
 
 // with returns the map with the lot heads ups (sorted, unique) set, at
 // the given size.
 func (v *lotMapVersion) with(ups []lotLeaf, size uint64) *lotMapVersion {
-	return &lotMapVersion{root: v.root.with(0, v.bucketDepth, ups), size: size, bucketDepth: v.bucketDepth}
+	return &lotMapVersion{root: v.root.with(0, v.bucketDepth, ups), size: size, bucketDepth: v.bucketDepth, covers: v.covers}
+}
+
+// head returns the head of the lot with the given path, and false when
+// the map holds no such lot.
+func (v *lotMapVersion) head(path [32]byte) (uint64, bool) {
+	t := v.root
+	for d := 0; t != nil && d < v.bucketDepth; d++ {
+		t = t.kids[pathBit(path, d)]
+	}
+	if t == nil {
+		return 0, false
+	}
+	i, found := slices.BinarySearchFunc(t.leaves, path, func(l lotLeaf, p [32]byte) int { return comparePaths(l.path, p) })
+	if !found {
+		return 0, false
+	}
+	return t.leaves[i].seq, true
 }
 
 // lotHeadLeaf returns the map leaf a lot-head record (x/t/) stands for.
@@ -180,14 +204,19 @@ func lotHeadLeaf(key, val []byte) (lotLeaf, error) {
 	if len(name) < 14 || len(val) != 8 {
 		return lotLeaf{}, errCorrupt("lot head %q holds %d bytes", key, len(val))
 	}
+	return lotLeaf{path: lotKeyPath(name), seq: binary.BigEndian.Uint64(val)}, nil
+}
+
+// lotKeyPath is the map path of the lot a key names as <gtin:14><lot>
+// (lotKey, lotHeadKey after their prefix): LotPath without the LotRef.
+func lotKeyPath(name []byte) [32]byte {
 	h := sha256.New()
 	h.Write(name[:14])
 	h.Write([]byte{'/'})
 	h.Write(name[14:])
-	var l lotLeaf
-	h.Sum(l.path[:0])
-	l.seq = binary.BigEndian.Uint64(val)
-	return l, nil
+	var p [32]byte
+	h.Sum(p[:0])
+	return p
 }
 
 // buildLotMap derives the map, with buckets at depth bd, from the lot
@@ -213,7 +242,18 @@ func buildLotMap(r Reader, bd int) (*lotMapVersion, error) {
 	if bad != nil {
 		return nil, bad
 	}
-	return &lotMapVersion{root: buildTree(leaves, bd), size: size, bucketDepth: bd}, nil
+	v := &lotMapVersion{root: buildTree(leaves, bd), size: size, bucketDepth: bd, covers: true}
+	if err := r.Scan(prefixLot, nil, func(k, _ []byte) bool {
+		if len(k) >= len(prefixLot)+14 {
+			_, v.covers = v.head(lotKeyPath(k[len(prefixLot):]))
+		} else {
+			v.covers = false
+		}
+		return v.covers
+	}); err != nil {
+		return nil, fmt.Errorf("read the lot states: %w", err)
+	}
+	return v, nil
 }
 
 // buildTree builds the tree, with buckets at depth bd (at least 1), over

@@ -221,12 +221,54 @@ func (s *LotMapStore) View(fn func(Reader) error) error {
 }
 
 // lotMapWriter is a transaction of a LotMapStore: it notes the lot heads
-// and the size written, for the map's next version.
+// and the size written, for the map's next version, and answers what the
+// map knows without reading the store.
 type lotMapWriter struct {
 	Writer
 	ups   map[[32]byte]uint64 // lot heads written: path to seq, the last write winning
 	size  uint64
 	sized bool
+
+	// base is the map at the size the transaction started from, or nil
+	// when the store had none at that size: with ups, it holds every lot
+	// head the transaction sees.
+	base *lotMapVersion
+}
+
+// Get reads a lot head from the map, and any other key from the store. A
+// lot head of a lot the transaction has not written is a read of the
+// store that hits no key for most lots an entry names first (a harvest's,
+// a transformation's outputs), and such a read visits every level of
+// Badger.
+func (w *lotMapWriter) Get(key []byte) ([]byte, bool, error) {
+	if w.base == nil || !bytes.HasPrefix(key, prefixLotHead) || len(key) < len(prefixLotHead)+14 {
+		return w.Writer.Get(key)
+	}
+	p := lotKeyPath(key[len(prefixLotHead):])
+	if seq, ok := w.ups[p]; ok {
+		return u64(seq), true, nil
+	}
+	if seq, ok := w.base.head(p); ok {
+		return u64(seq), true, nil
+	}
+	return nil, false, nil
+}
+
+// lotStateAbsent reports whether the transaction knows, without reading
+// the store, that ref has no lot state: the map covers every lot state
+// (lotMapVersion.covers) and neither it nor the transaction has a head
+// for ref. A harvest asks it of its lot, which is new but for a refused
+// duplicate.
+func (w *lotMapWriter) lotStateAbsent(ref LotRef) bool {
+	if w.base == nil || !w.base.covers {
+		return false
+	}
+	p := LotPath(ref)
+	if _, ok := w.ups[p]; ok {
+		return false
+	}
+	_, ok := w.base.head(p)
+	return !ok
 }
 
 // leaves returns the lot heads written, sorted.
@@ -280,6 +322,15 @@ func (s *LotMapStore) Update(fn func(Writer) error) error {
 	var next *lotMapVersion
 	write := func(w Writer) error {
 		t, next = &lotMapWriter{Writer: w}, nil
+		if v := s.cur.Load(); v != nil {
+			// The map is at the store's latest state unless the store was
+			// written by other means.
+			if size, err := Size(w); err != nil {
+				return err
+			} else if size == v.size {
+				t.base = v
+			}
+		}
 		if err := fn(t); err != nil {
 			return err
 		}

@@ -72,7 +72,7 @@ func (a *applier) participants(rec *Record) []common.Address {
 
 // lot returns an existing lot or a 404 refusal.
 func (a *applier) lot(ref LotRef) (*Lot, error) {
-	l, err := GetLot(a.w, ref)
+	l, err := a.lotState(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +80,19 @@ func (a *applier) lot(ref LotRef) (*Lot, error) {
 		return nil, refuse(ErrUnknownLot.Detail("%s", ref))
 	}
 	return l, nil
+}
+
+// lotStates is a Writer that may know, without reading, that a lot has
+// no state (a LotMapStore's transaction).
+type lotStates interface{ lotStateAbsent(LotRef) bool }
+
+// lotState is GetLot, without the read when the transaction knows that
+// ref has none: a read that finds no key visits every level of the store.
+func (a *applier) lotState(ref LotRef) (*Lot, error) {
+	if s, ok := a.w.(lotStates); ok && s.lotStateAbsent(ref) {
+		return nil, nil
+	}
+	return GetLot(a.w, ref)
 }
 
 // registered returns the signer's registration or a 403 refusal; with a
@@ -160,7 +173,7 @@ func (a *applier) checkHarvest(h *Harvest) (func(uint64) error, error) {
 	if err := a.conflicts(); err != nil {
 		return nil, err
 	}
-	if l, err := GetLot(a.w, h.Lot); err != nil {
+	if l, err := a.lotState(h.Lot); err != nil {
 		return nil, err
 	} else if l != nil {
 		return nil, refuse(ErrLotExists.Detail("%s", h.Lot))
@@ -294,7 +307,7 @@ func (a *applier) checkTransform(t *Transform) (func(uint64) error, error) {
 		remaining[i] = new(big.Rat).Sub(have, take)
 	}
 	for i, o := range t.Outputs {
-		if l, err := GetLot(a.w, o.Lot); err != nil {
+		if l, err := a.lotState(o.Lot); err != nil {
 			return nil, err
 		} else if l != nil {
 			return nil, refuse(ErrLotExists.Detail("outputs[%d]: %s", i, o.Lot))

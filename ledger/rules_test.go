@@ -83,6 +83,26 @@ func TestHarvestRules(t *testing.T) {
 	f.lot(ref("H13"))
 
 	expect(t, "second harvest of a lot", f.submit(f.producer, harvestRec("H1", "1", "KGM")), 409, ledger.ErrLotExists)
+
+	// Two harvests of one new lot in one command (one transaction): the
+	// second sees the first's lot.
+	var twice []*ledger.Admitted
+	for _, k := range []*key{f.producer, f.producer2} {
+		rec := harvestRec("H-TWICE", "1", "KGM")
+		f.fill(rec)
+		adm, err := ledger.Admit(signRecord(t, k, rec), time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		twice = append(twice, adm)
+	}
+	res := f.apply(&ledger.Command{Kind: ledger.CmdRecords, Time: genesisTime.Add(time.Hour), Envelopes: twice})
+	if res[0].Err != nil || !errors.Is(res[1].Err, ledger.ErrLotExists) {
+		t.Errorf("two harvests of a lot in one command: %v, %v; want the second refused with ErrLotExists", res[0].Err, res[1].Err)
+	}
+	if l := f.lot(ref("H-TWICE")); l.Holder != f.producer.hex() {
+		t.Errorf("lot harvested twice in one command is held by %s, want the first harvester", l.Holder)
+	}
 	expect(t, "another producer harvests an existing lot", f.submit(f.producer2, harvestRec("H1", "1", "KGM")), 409, ledger.ErrLotExists)
 	for _, k := range []*key{f.distributor, f.processor, f.retailer, f.inspector, f.admin} {
 		expect(t, "non-producer harvests", f.submit(k, harvestRec("H2", "1", "KGM")), 403, ledger.ErrWrongRole)

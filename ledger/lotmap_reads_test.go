@@ -1,0 +1,149 @@
+package ledger
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+)
+
+// countingStore counts the reads its transactions make, by key prefix.
+type countingStore struct {
+	*MemStore
+	gets map[string]int
+}
+
+type countingWriter struct {
+	Writer
+	gets map[string]int
+}
+
+func (w countingWriter) Get(key []byte) ([]byte, bool, error) {
+	w.gets[string(key[:2])]++
+	return w.Writer.Get(key)
+}
+
+func (c *countingStore) Update(fn func(Writer) error) error {
+	return c.MemStore.Update(func(w Writer) error { return fn(countingWriter{w, c.gets}) })
+}
+
+// TestLotMapStoreAnswersHeads: a LotMapStore's transaction reads lot
+// heads from the map and knows a lot without a head has no state, with
+// no read of the store; what the transaction itself wrote counts too. On
+// a store whose map does not cover its lot states (written before lot
+// heads were kept), the transaction reads them.
+func TestLotMapStoreAnswersHeads(t *testing.T) {
+	ref := func(i int) LotRef { return LotRef{GTIN: "08936000000127", Lot: fmt.Sprintf("A%d", i)} }
+	inner := &countingStore{MemStore: NewMemStore(), gets: map[string]int{}}
+	st := newLotMapStore(inner, 4)
+	if err := st.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := addLots(st, 0, "A", 3); err != nil { // heads A0–A2 at 0, size 1
+		t.Fatal(err)
+	}
+	clear(inner.gets)
+	err := st.Update(func(w Writer) error {
+		for i, want := range []struct {
+			head   uint64
+			exists bool
+		}{{0, true}, {0, true}, {0, true}, {0, false}} {
+			seq, ok, err := LotHead(w, ref(i))
+			if err != nil || ok != want.exists || seq != want.head {
+				return fmt.Errorf("head of %s: %d %v %v, want %d %v", ref(i), seq, ok, err, want.head, want.exists)
+			}
+			if absent := w.(lotStates).lotStateAbsent(ref(i)); absent == want.exists {
+				return fmt.Errorf("%s: lotStateAbsent %v", ref(i), absent)
+			}
+		}
+		// The transaction's own heads: a new lot, and a new head of A0.
+		if err := w.Set(lotHeadKey(ref(3)), u64(1)); err != nil {
+			return err
+		}
+		if err := w.Set(lotHeadKey(ref(0)), u64(1)); err != nil {
+			return err
+		}
+		for _, i := range []int{0, 3} {
+			if seq, ok, err := LotHead(w, ref(i)); err != nil || !ok || seq != 1 {
+				return fmt.Errorf("head of %s after the write: %d %v %v, want 1", ref(i), seq, ok, err)
+			}
+			if w.(lotStates).lotStateAbsent(ref(i)) {
+				return fmt.Errorf("%s: absent after its head was written", ref(i))
+			}
+		}
+		return w.Set(keySize, u64(2))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inner.gets["x/"] != 0 || inner.gets["l/"] != 0 {
+		t.Errorf("the transaction read the store for lot heads or states: %v", inner.gets)
+	}
+	// The next transaction starts from the published version.
+	if err := st.Update(func(w Writer) error {
+		if seq, ok, err := LotHead(w, ref(3)); err != nil || !ok || seq != 1 {
+			return fmt.Errorf("head of %s in the next transaction: %d %v %v", ref(3), seq, ok, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if inner.gets["x/"] != 0 {
+		t.Errorf("the next transaction read the store for a lot head: %v", inner.gets)
+	}
+
+	// A lot state without a head: the map no longer covers the states,
+	// once derived again.
+	if err := inner.MemStore.Update(func(w Writer) error { return w.Set(lotKey(ref(9)), []byte(`{}`)) }); err != nil {
+		t.Fatal(err)
+	}
+	st = newLotMapStore(inner, 4)
+	if err := st.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Update(func(w Writer) error {
+		if w.(lotStates).lotStateAbsent(ref(9)) || w.(lotStates).lotStateAbsent(ref(8)) {
+			return fmt.Errorf("a map that misses a lot state says a lot has none")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A store written by other means than the LotMapStore: its size moved,
+	// so the map is not trusted and heads are read from the store.
+	st = newLotMapStore(inner, 4)
+	if err := st.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := inner.MemStore.Update(func(w Writer) error {
+		if err := w.Set(lotHeadKey(ref(5)), u64(2)); err != nil {
+			return err
+		}
+		return w.Set(keySize, u64(3))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	clear(inner.gets)
+	if err := st.Update(func(w Writer) error {
+		if seq, ok, err := LotHead(w, ref(5)); err != nil || !ok || seq != 2 {
+			return fmt.Errorf("head of %s written beside the map: %d %v %v, want 2", ref(5), seq, ok, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if inner.gets["x/"] == 0 {
+		t.Error("a map behind the store answered for it")
+	}
+}
+
+// TestLotKeyPath: the path lotHeadLeaf and the coverage check compute from
+// a key is LotPath of the lot it names.
+func TestLotKeyPath(t *testing.T) {
+	for _, r := range []LotRef{{GTIN: "08936000000127", Lot: "A"}, {GTIN: "00000000000000", Lot: "lô-1/2"}} {
+		k := lotKey(r)
+		if p := lotKeyPath(k[len(prefixLot):]); !bytes.Equal(p[:], func() []byte { q := LotPath(r); return q[:] }()) {
+			t.Errorf("%v: %x, want LotPath", r, p)
+		}
+	}
+}
