@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -72,6 +73,7 @@ func Audit(src Reader, scratch Store, trusted []string) []Failure {
 		}
 	}
 	err = scratch.View(func(rep Reader) error {
+		fails = append(fails, compareHashes(src, rep, size, MaxAuditFailures-len(fails))...)
 		fails = append(fails, compareState(src, rep, MaxAuditFailures-len(fails))...)
 		return nil
 	})
@@ -103,8 +105,9 @@ func Audit(src Reader, scratch Store, trusted []string) []Failure {
 }
 
 // derivedPrefixes are the keys Apply derives from entries: compareState
-// compares them with the replay.
-var derivedPrefixes = [][]byte{prefixEntry, prefixHash, prefixLot, prefixParticipant, prefixID, []byte("x/"), keySize, keyEventIndex}
+// compares them with the replay, compareHashes the Merkle hashes, which a
+// ledger may hold in either layout (merkle.go).
+var derivedPrefixes = [][]byte{prefixEntry, prefixHash, prefixRecordHashes, prefixLot, prefixParticipant, prefixID, []byte("x/"), keySize, keyEventIndex}
 
 // otherKeys are the keys of the key table (storage.go) written by other
 // means than Apply. Audit cannot recompute them from the entries; check
@@ -263,11 +266,69 @@ func checkCheckpoint(k, v []byte) string {
 	return ""
 }
 
-// compareState walks the derived keys of a and b in order and reports
-// keys present in one only or with different values.
+// compareHashes compares the Merkle hashes each of the size entries adds
+// in src, in whichever layout src holds them, with the replay's, and
+// reports hash keys of entries src does not hold and h/ keys of entries
+// that have a g/ key (which reads never reach).
+func compareHashes(src, rep Reader, size uint64, max int) []Failure {
+	var fails []Failure
+	add := func(format string, args ...any) bool {
+		if len(fails) < max {
+			fails = append(fails, Failure{Seq: -1, What: fmt.Sprintf(format, args...)})
+		}
+		return len(fails) < max
+	}
+	a, b := hashReader{src}, hashReader{rep}
+	for n := int64(0); n < int64(size) && len(fails) < max; n++ {
+		indexes := make([]int64, recordHashesLen(n)/tlog.HashSize)
+		for i := range indexes {
+			indexes[i] = tlog.StoredHashIndex(0, n) + int64(i)
+		}
+		want, err := b.ReadHashes(indexes)
+		if err != nil {
+			add("replay's Merkle hashes of entry %d: %v", n, err)
+			continue
+		}
+		switch have, err := a.ReadHashes(indexes); {
+		case err != nil:
+			fails = append(fails, Failure{Seq: n, What: fmt.Sprintf("Merkle hashes: %v", err)})
+		case !slices.Equal(have, want):
+			fails = append(fails, Failure{Seq: n, What: "Merkle hashes differ from what the entries imply"})
+		}
+	}
+	if err := src.Scan(prefixRecordHashes, nil, func(k, _ []byte) bool {
+		if len(k) != len(prefixRecordHashes)+8 || beUint64(k[len(prefixRecordHashes):]) >= size {
+			return add("key %s is stored but no entry implies it", keyName(k))
+		}
+		return true
+	}); err != nil {
+		add("read %s: %v", prefixRecordHashes, err)
+	}
+	if err := src.Scan(prefixHash, nil, func(k, _ []byte) bool {
+		if len(k) != len(prefixHash)+8 || beUint64(k[len(prefixHash):]) >= uint64(tlog.StoredHashIndex(0, int64(size))) {
+			return add("key %s is stored but no entry implies it", keyName(k))
+		}
+		level, n := tlog.SplitStoredHashIndex(int64(beUint64(k[len(prefixHash):])))
+		rec := (n+1)<<level - 1
+		if _, ok, err := src.Get(recordHashesKey(rec)); err != nil || ok {
+			return add("key %s is stored beside the hashes of entry %d (g/) and read by nothing", keyName(k), rec)
+		}
+		return true
+	}); err != nil {
+		add("read %s: %v", prefixHash, err)
+	}
+	return fails
+}
+
+// compareState walks the derived keys of a and b in order, but the
+// Merkle hashes (compareHashes), and reports keys present in one only or
+// with different values.
 func compareState(a, b Reader, max int) []Failure {
 	var fails []Failure
 	for _, p := range derivedPrefixes {
+		if bytes.Equal(p, prefixHash) || bytes.Equal(p, prefixRecordHashes) {
+			continue
+		}
 		ka, va, err := collect(a, p)
 		if err != nil {
 			return append(fails, Failure{Seq: -1, What: fmt.Sprintf("read %s: %v", p, err)})
@@ -319,6 +380,8 @@ func keyName(k []byte) string {
 		return "e/" + strconv.FormatUint(beUint64(k[2:]), 10)
 	case bytes.HasPrefix(k, prefixHash) && len(k) == len(prefixHash)+8:
 		return "h/" + strconv.FormatUint(beUint64(k[2:]), 10) + " (Merkle hash)"
+	case bytes.HasPrefix(k, prefixRecordHashes) && len(k) == len(prefixRecordHashes)+8:
+		return "g/" + strconv.FormatUint(beUint64(k[2:]), 10) + " (Merkle hashes)"
 	case bytes.HasPrefix(k, prefixParticipant) && len(k) == len(prefixParticipant)+20:
 		return "p/" + hexAddr(k[2:]) + " (participant)"
 	case bytes.HasPrefix(k, prefixID) && len(k) >= len(prefixID)+20:

@@ -7,11 +7,13 @@ package ledger_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -266,7 +268,15 @@ func TestAuditTamperedEntries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leafKey := u64key("h/", uint64(tlog.StoredHashIndex(0, int64(transfer))))
+	// setLeaf rewrites the leaf hash stored for the transfer: the first
+	// hash of its g/ key (the hashes its entry adds).
+	setLeaf := func(w ledger.Writer, leaf tlog.Hash) error {
+		v, ok, err := w.Get(u64key("g/", transfer))
+		if err != nil || !ok {
+			return fmt.Errorf("hashes of entry %d: %v %v", transfer, ok, err)
+		}
+		return w.Set(u64key("g/", transfer), append(leaf[:], v[tlog.HashSize:]...))
+	}
 
 	cases := []struct {
 		name string
@@ -277,11 +287,10 @@ func TestAuditTamperedEntries(t *testing.T) {
 			return w.Set(u64key("e/", transfer), retimed)
 		}, int64(transfer)},
 		{"entry and its leaf rewritten", func(w ledger.Writer) error {
-			leaf := ledger.LeafHash(retimed)
 			if err := w.Set(u64key("e/", transfer), retimed); err != nil {
 				return err
 			}
-			return w.Set(leafKey, leaf[:])
+			return setLeaf(w, ledger.LeafHash(retimed))
 		}, -1},
 		{"entry record changed", func(w ledger.Writer) error {
 			forged := e
@@ -290,11 +299,10 @@ func TestAuditTamperedEntries(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			leaf := ledger.LeafHash(b)
 			if err := w.Set(u64key("e/", transfer), b); err != nil {
 				return err
 			}
-			return w.Set(leafKey, leaf[:])
+			return setLeaf(w, ledger.LeafHash(b))
 		}, int64(transfer)},
 		{"entry not canonical", func(w ledger.Writer) error {
 			return w.Set(u64key("e/", transfer), append([]byte(" "), data...))
@@ -303,8 +311,7 @@ func TestAuditTamperedEntries(t *testing.T) {
 			return w.Set(u64key("e/", transfer+1), data)
 		}, int64(transfer + 1)},
 		{"Merkle hash changed", func(w ledger.Writer) error {
-			bad := ledger.LeafHash([]byte("not an entry"))
-			return w.Set(leafKey, bad[:])
+			return setLeaf(w, ledger.LeafHash([]byte("not an entry")))
 		}, int64(transfer)},
 	}
 	for _, c := range cases {
@@ -505,5 +512,126 @@ func TestAuditOlderEventKeys(t *testing.T) {
 	st = tampered(t, h, func(w ledger.Writer) error { return w.Set(invented, nil) })
 	if fails := runAudit(t, st, h.trusted()); !failureContaining(fails, -1, "inspecting") {
 		t.Errorf("an invented inspecting key is not reported: %v", fails)
+	}
+}
+
+// olderHashLayout returns a copy of st with its Merkle hashes as versions
+// before g/ kept them: one h/<storage index> key per hash.
+func olderHashLayout(t *testing.T, st ledger.Store) *ledger.MemStore {
+	t.Helper()
+	old := ledger.NewMemStore()
+	err := st.View(func(r ledger.Reader) error {
+		return old.Update(func(w ledger.Writer) error {
+			var failure error
+			err := r.Scan(nil, nil, func(k, v []byte) bool {
+				if !bytes.HasPrefix(k, []byte("g/")) {
+					failure = w.Set(append([]byte(nil), k...), append([]byte(nil), v...))
+					return failure == nil
+				}
+				n := int64(0)
+				for _, c := range k[2:] {
+					n = n<<8 | int64(c)
+				}
+				for i := 0; i < len(v)/tlog.HashSize; i++ {
+					idx := uint64(tlog.StoredHashIndex(0, n)) + uint64(i)
+					if failure = w.Set(u64key("h/", idx), append([]byte(nil), v[i*tlog.HashSize:(i+1)*tlog.HashSize]...)); failure != nil {
+						return false
+					}
+				}
+				return true
+			})
+			if err != nil {
+				return err
+			}
+			return failure
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return old
+}
+
+// TestOlderHashKeys: a ledger whose Merkle hashes are in the older layout
+// (h/, one key per hash) has the same root and proofs, takes new entries
+// (whose hashes go under g/, built on the older ones), and passes Audit;
+// a changed h/ hash is named at its entry, and an h/ key beside a g/ one
+// is reported.
+func TestOlderHashKeys(t *testing.T) {
+	h := newProvHistory(t)
+	old := olderHashLayout(t, h.db)
+	var want, got ledger.Head
+	h.view(func(r ledger.Reader) (err error) { want, err = ledger.ReadHead(r); return err })
+	old.View(func(r ledger.Reader) (err error) { got, err = ledger.ReadHead(r); return err })
+	if got.Root != want.Root || got.Size != want.Size {
+		t.Fatalf("older layout: head %d %x, want %d %x", got.Size, got.Root, want.Size, want.Root)
+	}
+	if fails := runAudit(t, old, h.trusted()); len(fails) != 0 {
+		t.Fatalf("audit of the older layout: %v", fails)
+	}
+
+	// One more entry on both: the same root, and a mixed store that
+	// passes Audit.
+	rec := harvestRec("H-OLDER", "3", "KGM")
+	h.fill(rec)
+	adm, err := ledger.Admit(signRecord(t, h.producer, rec), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := &ledger.Command{Kind: ledger.CmdRecords, Time: genesisTime.Add(24 * time.Hour), Envelopes: []*ledger.Admitted{adm}}
+	for _, st := range []ledger.Store{h.db, old} {
+		if err := st.Update(func(w ledger.Writer) error {
+			res, err := ledger.Apply(w, cmd)
+			if err == nil && res[0].Err != nil {
+				err = res[0].Err
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.view(func(r ledger.Reader) (err error) { want, err = ledger.ReadHead(r); return err })
+	old.View(func(r ledger.Reader) (err error) { got, err = ledger.ReadHead(r); return err })
+	if got.Root != want.Root || got.Size != want.Size {
+		t.Fatalf("older layout after an entry: head %d %x, want %d %x", got.Size, got.Root, want.Size, want.Root)
+	}
+	old.View(func(r ledger.Reader) error {
+		for seq := range got.Size {
+			_, data, err := ledger.GetEntry(r, seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			proof, err := ledger.ProveInclusion(r, got.Size, seq)
+			if err != nil {
+				t.Fatalf("prove %d: %v", seq, err)
+			}
+			if err := ledger.CheckInclusion(proof, got.Size, got.Root, seq, data); err != nil {
+				t.Errorf("inclusion of %d in the older layout: %v", seq, err)
+			}
+		}
+		return nil
+	})
+	if fails := runAudit(t, old, nil); len(fails) != 0 {
+		t.Fatalf("audit of the mixed layout: %v", fails)
+	}
+
+	transfer := h.seq["transfer H1"]
+	bad := ledger.LeafHash([]byte("not an entry"))
+	if err := old.Update(func(w ledger.Writer) error {
+		return w.Set(u64key("h/", uint64(tlog.StoredHashIndex(0, int64(transfer)))), bad[:])
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if fails := runAudit(t, old, nil); !failsAt(fails, int64(transfer)) {
+		t.Errorf("a changed h/ hash is not named at entry %d: %v", transfer, fails)
+	}
+	last := got.Size - 1 // its hashes are under g/
+	if err := old.Update(func(w ledger.Writer) error {
+		return w.Set(u64key("h/", uint64(tlog.StoredHashIndex(0, int64(last)))), bad[:])
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if fails := runAudit(t, old, nil); !failureContaining(fails, -1, "beside the hashes of entry") {
+		t.Errorf("an h/ key beside a g/ one is not reported: %v", fails)
 	}
 }

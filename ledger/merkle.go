@@ -2,14 +2,25 @@ package ledger
 
 import (
 	"encoding/binary"
+	"math/bits"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
 
 // The ledger is an RFC 6962 Merkle log: entry seq N is leaf N. The tree is
-// kept as golang.org/x/mod/sumdb/tlog "stored hashes" under h/<index>: every
-// complete subtree's hash, written in the same transaction as the entry, so
-// a root or a proof never needs more than O(log n) reads.
+// kept as golang.org/x/mod/sumdb/tlog "stored hashes": every complete
+// subtree's hash, written in the same transaction as the entry, so a root
+// or a proof never needs more than O(log n) reads.
+//
+// The hashes record N adds (its leaf, then the subtree it completes at
+// each level, tlog.StoredHashes) are one key, g/<N>: the hash at level L
+// of node K is at offset 32·L of the key of record (K+1)·2^L − 1, the
+// record whose leaf completes that subtree. A record adds two hashes on
+// average, and one key costs the state machine less than two: Badger
+// pays per key when it writes a transaction into its memtable, and the
+// state machine waits for that. Ledgers written before keep one key per
+// hash, h/<storage index>; a read falls back to it for a record without
+// a g/ key, so such a ledger needs no migration.
 
 // hashReader reads stored hashes through a Reader. It satisfies
 // tlog.HashReader.
@@ -18,7 +29,20 @@ type hashReader struct{ r Reader }
 func (h hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(indexes))
 	for i, idx := range indexes {
-		v, ok, err := h.r.Get(hashKey(idx))
+		level, n := tlog.SplitStoredHashIndex(idx)
+		rec := (n+1)<<level - 1
+		v, ok, err := h.r.Get(recordHashesKey(rec))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			if len(v) != recordHashesLen(rec) {
+				return nil, errCorrupt("Merkle hashes of entry %d hold %d bytes", rec, len(v))
+			}
+			copy(out[i][:], v[level*tlog.HashSize:])
+			continue
+		}
+		v, ok, err = h.r.Get(hashKey(idx))
 		if err != nil {
 			return nil, err
 		}
@@ -30,19 +54,27 @@ func (h hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	return out, nil
 }
 
+// HashReader reads the ledger's stored Merkle hashes through r, for a
+// caller that builds trees or proofs with tlog itself.
+func HashReader(r Reader) tlog.HashReader { return hashReader{r} }
+
+// recordHashesLen is the length of record n's g/ key: its leaf and one
+// hash per trailing 1 bit of n (the subtrees its leaf completes).
+func recordHashesLen(n int64) int {
+	return tlog.HashSize * (1 + bits.TrailingZeros64(^uint64(n)))
+}
+
 // appendLeaf stores the hashes that leaf n (hash leaf) adds to the tree.
 func appendLeaf(w Writer, n int64, leaf tlog.Hash) error {
 	hashes, err := tlog.StoredHashesForRecordHash(n, leaf, hashReader{w})
 	if err != nil {
 		return err
 	}
-	base := tlog.StoredHashIndex(0, n)
-	for i, h := range hashes {
-		if err := w.Set(hashKey(base+int64(i)), h[:]); err != nil {
-			return err
-		}
+	v := make([]byte, 0, len(hashes)*tlog.HashSize)
+	for _, h := range hashes {
+		v = append(v, h[:]...)
 	}
-	return nil
+	return w.Set(recordHashesKey(n), v)
 }
 
 // Head is the size of the log, its Merkle root and the root of its

@@ -60,7 +60,11 @@ type Versioned interface {
 // store: Audit reports any key outside this table.
 //
 //	e/<seq:8>                 entry bytes (canonical JSON, see Entry)
-//	h/<index:8>               tlog stored hash at that storage index (32 bytes)
+//	g/<seq:8>                 the tlog stored hashes entry seq adds: its leaf hash,
+//	                          then one per subtree it completes (32 bytes each;
+//	                          merkle.go)
+//	h/<index:8>               tlog stored hash at that storage index (32 bytes):
+//	                          written by older versions, read for entries without g/
 //	l/<gtin:14><lot>          lot state (JSON, see Lot)
 //	p/<address:20>            participant state (JSON, see ParticipantInfo)
 //	i/<signer:20><id>         seq:8 ‖ SHA-256(canonical record):32, for idempotency
@@ -95,20 +99,21 @@ type Versioned interface {
 //	c/witnessed               the newest checkpoint note with witness cosignatures
 //	                          (PutCheckpoint)
 var (
-	prefixEntry       = []byte("e/")
-	prefixHash        = []byte("h/")
-	prefixLot         = []byte("l/")
-	prefixParticipant = []byte("p/")
-	prefixID          = []byte("i/")
-	prefixLotIndex    = []byte("x/l/")
-	prefixPartIndex   = []byte("x/p/")
-	prefixRegIndex    = []byte("x/r/")
-	prefixLotHead     = []byte("x/t/")
-	keySize           = []byte("m/size")
-	keyEventIndex     = []byte("m/events")
-	keyApplied        = []byte("m/applied")
-	keyApplyProgress  = []byte("m/piece")
-	prefixNodeMeta    = []byte("n/")
+	prefixEntry        = []byte("e/")
+	prefixHash         = []byte("h/")
+	prefixRecordHashes = []byte("g/")
+	prefixLot          = []byte("l/")
+	prefixParticipant  = []byte("p/")
+	prefixID           = []byte("i/")
+	prefixLotIndex     = []byte("x/l/")
+	prefixPartIndex    = []byte("x/p/")
+	prefixRegIndex     = []byte("x/r/")
+	prefixLotHead      = []byte("x/t/")
+	keySize            = []byte("m/size")
+	keyEventIndex      = []byte("m/events")
+	keyApplied         = []byte("m/applied")
+	keyApplyProgress   = []byte("m/piece")
+	prefixNodeMeta     = []byte("n/")
 )
 
 func u64(n uint64) []byte {
@@ -131,6 +136,7 @@ func cat(parts ...[]byte) []byte {
 
 func entryKey(seq uint64) []byte               { return cat(prefixEntry, u64(seq)) }
 func hashKey(index int64) []byte               { return cat(prefixHash, u64(uint64(index))) }
+func recordHashesKey(seq int64) []byte         { return cat(prefixRecordHashes, u64(uint64(seq))) }
 func lotKey(r LotRef) []byte                   { return cat(prefixLot, []byte(r.GTIN), []byte(r.Lot)) }
 func participantKey(a common.Address) []byte   { return cat(prefixParticipant, a[:]) }
 func idKey(a common.Address, id string) []byte { return cat(prefixID, a[:], []byte(id)) }

@@ -14,7 +14,8 @@ import (
 // with plain GETs of immutable files. A hash tile is 256 consecutive hashes
 // of one level of the tree; an entry bundle is the 256 entries under a
 // level-0 tile. Both are read from what the log already stores: the stored
-// hashes under h/ and the entries under e/. Nothing is written for them.
+// hashes (g/, or h/ in older ledgers) and the entries under e/. Nothing
+// is written for them.
 
 // TileHeight is the height of the log's tiles: a full tile holds 1<<8 = 256
 // hashes, or 256 entries in an entry bundle.
