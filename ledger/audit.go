@@ -121,6 +121,7 @@ var otherKeys = []struct {
 	{keyApplied, true, checkApplied},
 	{keyApplyProgress, true, checkApplyProgress},
 	{keyLotHeadsUpgrade, true, checkLotHeadsUpgrade},
+	{keyLotCover, true, checkLotCover},
 	{prefixNodeMeta, false, checkNodeMeta},
 	{keyLatestCheckpoint, true, nil}, // checked against the log's root by Audit
 	{keyWitnessedCheckpoint, true, checkCheckpointNote},
@@ -231,6 +232,16 @@ func checkNodeMeta(k, v []byte) string {
 func checkLotHeadsUpgrade(_, v []byte) string {
 	if len(v) != 0 && len(v) != 8 {
 		return fmt.Sprintf("holds %d bytes, want 0 or 8", len(v))
+	}
+	return ""
+}
+
+// checkLotCover: m/lotcover holds 0x01. What it claims, a lot head for
+// every lot state, Audit checks with the derived keys: the replay writes
+// a head for every lot an entry names.
+func checkLotCover(_, v []byte) string {
+	if len(v) != 1 || v[0] != 1 {
+		return fmt.Sprintf("holds %x, want 01", v)
 	}
 	return ""
 }

@@ -168,10 +168,11 @@ type lotMapVersion struct {
 	bucketDepth int
 
 	// covers: every lot with a state (l/) has a head in the map, so a lot
-	// the map lacks has no state (lotMapWriter.lotStateAbsent). It holds from the first entry on
-	// in a ledger written with lot heads, because every record that
-	// writes a lot's state names the lot; buildLotMap checks it, since a
-	// ledger written before lot heads has states without heads.
+	// the map lacks has no state (lotMapWriter.lotStateAbsent). It holds
+	// from the first entry on in a ledger written with lot heads, because
+	// every record that writes a lot's state names the lot; a ledger
+	// written before lot heads has states without. buildLotMap takes it
+	// from m/lotcover, which LotMapStore writes once it has checked it.
 	covers bool
 }
 
@@ -242,18 +243,35 @@ func buildLotMap(r Reader, bd int) (*lotMapVersion, error) {
 	if bad != nil {
 		return nil, bad
 	}
-	v := &lotMapVersion{root: buildTree(leaves, bd), size: size, bucketDepth: bd, covers: true}
-	if err := r.Scan(prefixLot, nil, func(k, _ []byte) bool {
-		if len(k) >= len(prefixLot)+14 {
-			_, v.covers = v.head(lotKeyPath(k[len(prefixLot):]))
-		} else {
-			v.covers = false
-		}
-		return v.covers
-	}); err != nil {
-		return nil, fmt.Errorf("read the lot states: %w", err)
+	_, covers, err := r.Get(keyLotCover)
+	if err != nil {
+		return nil, err
 	}
-	return v, nil
+	return &lotMapVersion{root: buildTree(leaves, bd), size: size, bucketDepth: bd, covers: covers}, nil
+}
+
+// keyLotCover (m/lotcover), when present, says that every lot state in
+// the store has a lot head (lotMapVersion.covers): LotMapStore writes it
+// with the first update after it has checked that (coversLotStates), and
+// every entry since keeps it true.
+var keyLotCover = []byte("m/lotcover")
+
+// coversLotStates reports whether every lot state r holds has a head in
+// v: a scan of the lot states, once per store (m/lotcover).
+func coversLotStates(r Reader, v *lotMapVersion) (bool, error) {
+	covers := true
+	err := r.Scan(prefixLot, nil, func(k, _ []byte) bool {
+		if len(k) >= len(prefixLot)+14 {
+			_, covers = v.head(lotKeyPath(k[len(prefixLot):]))
+		} else {
+			covers = false
+		}
+		return covers
+	})
+	if err != nil {
+		return false, fmt.Errorf("read the lot states: %w", err)
+	}
+	return covers, nil
 }
 
 // buildTree builds the tree, with buckets at depth bd (at least 1), over

@@ -91,22 +91,47 @@ func TestLotMapStoreAnswersHeads(t *testing.T) {
 		t.Errorf("the next transaction read the store for a lot head: %v", inner.gets)
 	}
 
-	// A lot state without a head: the map no longer covers the states,
-	// once derived again.
-	if err := inner.MemStore.Update(func(w Writer) error { return w.Set(lotKey(ref(9)), []byte(`{}`)) }); err != nil {
+	// The first update noted that the map covers the lot states; the next
+	// derivation takes that from the store.
+	if v, ok, err := storeGet(inner.MemStore, keyLotCover); err != nil || !ok || string(v) != "\x01" {
+		t.Fatalf("m/lotcover after the first update: %x %v %v", v, ok, err)
+	}
+	if st2 := newLotMapStore(inner, 4); st2.Wait() != nil || !st2.cur.Load().covers || !st2.coverNoted {
+		t.Fatal("a store with m/lotcover: the derived map does not cover the lot states")
+	}
+
+	// A ledger written before lot heads: a lot state without a head. The
+	// map does not cover the states, says nothing of lots it lacks, and
+	// the store is not told otherwise.
+	older := &countingStore{MemStore: NewMemStore(), gets: map[string]int{}}
+	if err := older.MemStore.Update(func(w Writer) error {
+		if err := w.Set(lotHeadKey(ref(0)), u64(0)); err != nil {
+			return err
+		}
+		if err := w.Set(lotKey(ref(9)), []byte(`{}`)); err != nil {
+			return err
+		}
+		return w.Set(keySize, u64(1))
+	}); err != nil {
 		t.Fatal(err)
 	}
-	st = newLotMapStore(inner, 4)
-	if err := st.Wait(); err != nil {
+	ost := newLotMapStore(older, 4)
+	if err := ost.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Update(func(w Writer) error {
+	if err := addLots(ost, 1, "B", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := ost.Update(func(w Writer) error {
 		if w.(lotStates).lotStateAbsent(ref(9)) || w.(lotStates).lotStateAbsent(ref(8)) {
 			return fmt.Errorf("a map that misses a lot state says a lot has none")
 		}
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+	if _, ok, _ := storeGet(older.MemStore, keyLotCover); ok {
+		t.Error("m/lotcover written in a store whose lot states lack heads")
 	}
 
 	// A store written by other means than the LotMapStore: its size moved,
@@ -146,4 +171,14 @@ func TestLotKeyPath(t *testing.T) {
 			t.Errorf("%v: %x, want LotPath", r, p)
 		}
 	}
+}
+
+// storeGet reads key in a transaction of its own.
+func storeGet(st Store, key []byte) (val []byte, ok bool, err error) {
+	err = st.View(func(r Reader) error {
+		v, found, err := r.Get(key)
+		val, ok = append([]byte(nil), v...), found
+		return err
+	})
+	return val, ok, err
 }

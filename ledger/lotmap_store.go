@@ -65,6 +65,12 @@ type LotMapStore struct {
 
 	bucketDepth int // of the map's tree (lotTreeBucketDepth)
 
+	// coverNoted: the store holds m/lotcover. When the map was checked to
+	// cover the lot states and the store does not say so yet, the next
+	// Update writes it, so that the next derivation need not check again
+	// (a scan of every lot state). Guarded by writeMu.
+	coverNoted bool
+
 	// commits counts the updates and restores made through s, for
 	// Version when the wrapped store counts none.
 	commits atomic.Uint64
@@ -115,7 +121,13 @@ func (s *LotMapStore) Wait() error {
 func (s *LotMapStore) rebuild() error {
 	var v *lotMapVersion
 	if err := s.inner.View(func(r Reader) (err error) {
-		v, err = buildLotMap(r, s.bucketDepth)
+		if v, err = buildLotMap(r, s.bucketDepth); err != nil {
+			return err
+		}
+		s.coverNoted = v.covers
+		if !v.covers {
+			v.covers, err = coversLotStates(r, v)
+		}
 		return err
 	}); err != nil {
 		return fmt.Errorf("build the lot-head map: %w", err)
@@ -320,8 +332,9 @@ func (s *LotMapStore) Update(fn func(Writer) error) error {
 	defer s.writeMu.Unlock()
 	var t *lotMapWriter
 	var next *lotMapVersion
+	noting := false
 	write := func(w Writer) error {
-		t, next = &lotMapWriter{Writer: w}, nil
+		t, next, noting = &lotMapWriter{Writer: w}, nil, false
 		if v := s.cur.Load(); v != nil {
 			// The map is at the store's latest state unless the store was
 			// written by other means.
@@ -330,6 +343,12 @@ func (s *LotMapStore) Update(fn func(Writer) error) error {
 			} else if size == v.size {
 				t.base = v
 			}
+		}
+		if t.base != nil && t.base.covers && !s.coverNoted {
+			if err := w.Set(keyLotCover, []byte{1}); err != nil {
+				return err
+			}
+			noting = true
 		}
 		if err := fn(t); err != nil {
 			return err
@@ -367,6 +386,9 @@ func (s *LotMapStore) Update(fn func(Writer) error) error {
 		return err
 	}
 	s.commits.Add(1)
+	if noting {
+		s.coverNoted = true
+	}
 	if next != nil {
 		s.publish(next)
 	}

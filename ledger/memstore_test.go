@@ -248,7 +248,9 @@ func TestMemStoreReplaysLedger(t *testing.T) {
 	derived := func(st ledger.Store) []memKV {
 		var out []memKV
 		for _, p := range snapshotOf(t, st) {
-			if !bytes.HasPrefix([]byte(p.k), []byte("c/")) {
+			// Checkpoints, and the note a node's store keeps that its lot
+			// heads cover its lot states, are not derived from the entries.
+			if !bytes.HasPrefix([]byte(p.k), []byte("c/")) && p.k != "m/lotcover" {
 				out = append(out, p)
 			}
 		}

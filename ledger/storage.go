@@ -92,6 +92,9 @@ type Versioned interface {
 //	m/lotheads                next entry to map while older versions built the lot-head
 //	                          map's nodes of a ledger written before them:8, empty once
 //	                          done; no longer written or read
+//	m/lotcover                0x01: every lot state (l/) has a lot head (x/t/), so a
+//	                          lot without a head has no state (LotMapStore, once it
+//	                          has checked; lotmap.go)
 //	n/<node id>               JSON metadata a node published through the log (payload
 //	                          kind CmdNodeMeta; consensus FSM, at NodeMetaKey)
 //	c/latest, c/<size:8>      cosigned checkpoint notes (payload kind CmdCheckpoint;
