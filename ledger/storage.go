@@ -137,6 +137,12 @@ func cat(parts ...[]byte) []byte {
 	return out
 }
 
+// MissPrefixes are the key prefixes whose reads mostly find no key: the
+// record-id index, read for every record the ledger appends to tell a
+// retry from a new record (most are new). A store may keep a filter of
+// their keys in memory (badgerkv.Options.MissFilter).
+func MissPrefixes() [][]byte { return [][]byte{prefixID} }
+
 func entryKey(seq uint64) []byte               { return cat(prefixEntry, u64(seq)) }
 func hashKey(index int64) []byte               { return cat(prefixHash, u64(uint64(index))) }
 func recordHashesKey(seq int64) []byte         { return cat(prefixRecordHashes, u64(uint64(seq))) }

@@ -167,7 +167,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.httpURL == "" {
 		n.httpURL = scheme + ln.Addr().String()
 	}
-	if n.store, err = badgerkv.Open(badgerkv.Options{Dir: StateDir(cfg.DataDir), GCInterval: gcEvery, ReleaseIdle: releaseIdle, Logger: n.logger}); err != nil {
+	if n.store, err = badgerkv.Open(badgerkv.Options{Dir: StateDir(cfg.DataDir), GCInterval: gcEvery, ReleaseIdle: releaseIdle,
+		MissFilter: ledger.MissPrefixes(), Logger: n.logger}); err != nil {
 		ln.Close()
 		return nil, err
 	}

@@ -1,7 +1,8 @@
 package badgerkv
 
-// Background work of an open DB. Each loop is started by newDB when its
-// option asks for it, runs in a goroutine of its own under one context,
+// Background work of an open DB. Each loop (and the build of the miss
+// filter, missfilter.go) is started by newDB when its option asks for it,
+// runs in a goroutine of its own under one context,
 // and returns when Close cancels that context; Close waits for them all
 // (DB.background) before it closes Badger.
 
@@ -11,9 +12,10 @@ import (
 	"time"
 )
 
-// startBackground starts the loops the options ask for.
+// startBackground starts the loops the options ask for, and the build of
+// the live generation's miss filter.
 func (d *DB) startBackground() {
-	if d.opts.GCInterval <= 0 && d.opts.ReleaseIdle <= 0 {
+	if d.opts.GCInterval <= 0 && d.opts.ReleaseIdle <= 0 && d.cur.miss == nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -30,6 +32,15 @@ func (d *DB) startBackground() {
 	}
 	if d.opts.ReleaseIdle > 0 {
 		run(d.releaseWhenIdle)
+	}
+	if g := d.cur; g.miss != nil {
+		g.acquire() // a restore may retire g meanwhile; it stays open until built
+		run(func(ctx context.Context) {
+			defer g.release()
+			if err := g.miss.build(ctx, g.db); err != nil && ctx.Err() == nil {
+				d.opts.Logger.Warn("build the filter of keys reads miss; every such read goes to the store", "err", err)
+			}
+		})
 	}
 }
 

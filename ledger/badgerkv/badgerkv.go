@@ -74,7 +74,12 @@ type Options struct {
 	// been committed for this long and Badger's compactions have caught
 	// up (see releaseWhenIdle). A node sets it, tools do not.
 	ReleaseIdle time.Duration
-	Logger      *slog.Logger
+	// MissFilter names key prefixes whose reads mostly find nothing (the
+	// ledger's record-id index, ledger.MissPrefixes): the DB keeps a
+	// filter of their keys in memory and answers a read of a key it
+	// lacks without Badger (missfilter.go). A node sets it, tools do not.
+	MissFilter [][]byte
+	Logger     *slog.Logger
 }
 
 // DB is a Badger-backed ledger store.
@@ -93,8 +98,9 @@ type DB struct {
 // generation is one Badger database: the live one, or one being retired
 // that an open snapshot still reads.
 type generation struct {
-	db  *badger.DB
-	dir string // "" in memory
+	db   *badger.DB
+	dir  string      // "" in memory
+	miss *missFilter // of db's keys under Options.MissFilter; nil without
 
 	mu      sync.Mutex // guards refs and retired
 	refs    int        // open snapshots
@@ -157,7 +163,7 @@ func Open(opts Options) (*DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		return newDB(opts, &generation{db: db}), nil
+		return newDB(opts, &generation{db: db, miss: newMissFilter(opts.MissFilter)}), nil
 	}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state dir: %w", err)
@@ -184,7 +190,7 @@ func Open(opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newDB(opts, &generation{db: db, dir: dir}), nil
+	return newDB(opts, &generation{db: db, dir: dir, miss: newMissFilter(opts.MissFilter)}), nil
 }
 
 // newDB wraps the live generation and starts the background work the
@@ -336,7 +342,7 @@ func (d *DB) Close() error {
 func (d *DB) View(fn func(ledger.Reader) error) error {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return d.cur.db.View(func(t *badger.Txn) error { return fn(&txn{t}) })
+	return d.cur.db.View(func(t *badger.Txn) error { return fn(&txn{t, d.cur.miss}) })
 }
 
 // Update runs fn in a read-write transaction and commits it atomically.
@@ -360,7 +366,7 @@ func (d *DB) UpdateDuring(fn func(ledger.Writer) error, during func()) error {
 	}
 	t := db.NewTransaction(true)
 	defer t.Discard()
-	err := fn(&txn{t})
+	err := fn(&txn{t, d.cur.miss})
 	if err == nil {
 		committed := make(chan error, 1)
 		t.CommitWith(func(err error) { committed <- err })
@@ -438,9 +444,17 @@ func (d *DB) RunGC() {
 	}
 }
 
-type txn struct{ t *badger.Txn }
+// txn is a Badger transaction, with the filter of its generation's keys
+// that reads mostly miss (nil: none).
+type txn struct {
+	t    *badger.Txn
+	miss *missFilter
+}
 
 func (x *txn) Get(key []byte) ([]byte, bool, error) {
+	if x.miss != nil && x.miss.covers(key) && x.miss.absent(key) {
+		return nil, false, nil
+	}
 	item, err := x.t.Get(key)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, false, nil
@@ -455,6 +469,10 @@ func (x *txn) Get(key []byte) ([]byte, bool, error) {
 func (x *txn) Set(key, val []byte) error {
 	if val == nil {
 		val = []byte{}
+	}
+	if x.miss != nil && x.miss.covers(key) {
+		// Before the commit that makes key visible (missfilter.go).
+		x.miss.add(key)
 	}
 	return x.t.Set(key, val)
 }

@@ -38,7 +38,7 @@ func (d *DB) Snapshot() ledger.Snapshot {
 
 // View runs fn over the snapshot's read transaction. Not concurrently
 // with WriteTo: a Badger transaction serves one iterator at a time.
-func (s *snapshot) View(fn func(ledger.Reader) error) error { return fn(&txn{s.tx}) }
+func (s *snapshot) View(fn func(ledger.Reader) error) error { return fn(&txn{t: s.tx}) }
 
 // EstimateSize returns the bytes the live state takes on disk (LSM tree
 // and value log): a rough guide to the length of a snapshot stream.
@@ -119,7 +119,8 @@ func (d *DB) Restore(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if err := load(ndb, r); err != nil {
+	miss := newMissFilter(d.opts.MissFilter)
+	if err := load(ndb, r, miss); err != nil {
 		ndb.Close()
 		if dir != "" {
 			os.RemoveAll(dir)
@@ -135,7 +136,7 @@ func (d *DB) Restore(r io.Reader) error {
 	}
 	d.mu.Lock()
 	old := d.cur
-	d.cur = &generation{db: ndb, dir: dir}
+	d.cur = &generation{db: ndb, dir: dir, miss: miss}
 	d.mu.Unlock()
 	d.version.Add(1)
 	if err := old.retire(true); err != nil {
@@ -146,7 +147,9 @@ func (d *DB) Restore(r io.Reader) error {
 	return nil
 }
 
-func load(db *badger.DB, r io.Reader) error {
+// load writes the pairs read from r into db, and their keys into miss
+// (when not nil), which is then ready.
+func load(db *badger.DB, r io.Reader, miss *missFilter) error {
 	br := bufio.NewReaderSize(r, 1<<20)
 	wb := db.NewWriteBatch()
 	defer wb.Cancel()
@@ -177,9 +180,15 @@ func load(db *badger.DB, r io.Reader) error {
 		if err := wb.Set(k, v); err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
+		if miss != nil && miss.covers(k) {
+			miss.add(k)
+		}
 	}
 	if err := wb.Flush(); err != nil {
 		return fmt.Errorf("restore: flush: %w", err)
+	}
+	if miss != nil {
+		miss.ready.Store(true)
 	}
 	return db.Sync()
 }
