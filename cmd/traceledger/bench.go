@@ -23,6 +23,7 @@ import (
 // benchUsage lists the bench scenarios.
 const benchUsage = `usage: traceledger bench SCENARIO [flags] [--json]
   ingest    [--nodes N] [--records N] [--clients N] [--single N]   records/s written
+            [--server BINARY]                                      (nodes of another build)
   failover  [--runs N]                                             leader kill to next write
   lookup    [--conns N] [--duration D] [--inspections N] [--replica] reads beside a bare handler
   proof     [--entries N] [--conns N] [--duration D]               proofs and tiles
@@ -50,16 +51,22 @@ func runBenchIngest(ctx context.Context, args []string) error {
 	records := fs.Int("records", 100_000, "signed records to send in batches of 100")
 	single := fs.Int("single", 20_000, "signed records to send one per request")
 	clients := fs.Int("clients", 16, "concurrent clients")
+	server := fs.String("server", "", "run the nodes from this traceledger binary instead of this one, to compare builds with one load client (default: this binary)")
 	asJSON := fs.Bool("json", false, "print the figures as one JSON document")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	rep := newBenchReport("ingest", *asJSON, map[string]any{"nodes": *nodes, "records": *records, "single": *single, "clients": *clients})
+	if *server != "" {
+		if fi, err := os.Stat(*server); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			return fmt.Errorf("--server %s: not an executable file", *server)
+		}
+	}
+	rep := newBenchReport("ingest", *asJSON, map[string]any{"nodes": *nodes, "records": *records, "single": *single, "clients": *clients, "server": *server})
 
 	ceiling := recoveryCeiling(2 * time.Second)
 	rep.add(benchResult{Name: "secp256k1 recovery ceiling (all cores)", Value: ceiling, Unit: "recoveries/s"})
 
-	url, producers, cleanup, err := benchLedger(ctx, *nodes, 8)
+	url, producers, cleanup, err := benchLedger(ctx, *server, *nodes, 8)
 	if err != nil {
 		return err
 	}
@@ -82,9 +89,17 @@ func runBenchIngest(ctx context.Context, args []string) error {
 
 // benchCluster starts n node processes of this binary in a temporary directory.
 func benchCluster(ctx context.Context, n int, extra ...string) (*testnet.Procs, func(), error) {
-	bin, err := os.Executable()
-	if err != nil {
-		return nil, nil, err
+	return benchClusterOf(ctx, "", n, extra...)
+}
+
+// benchClusterOf is benchCluster with the nodes run from bin ("": this
+// binary).
+func benchClusterOf(ctx context.Context, bin string, n int, extra ...string) (*testnet.Procs, func(), error) {
+	if bin == "" {
+		var err error
+		if bin, err = os.Executable(); err != nil {
+			return nil, nil, err
+		}
 	}
 	dir, err := os.MkdirTemp("", "traceledger-bench-")
 	if err != nil {
@@ -101,10 +116,11 @@ func benchCluster(ctx context.Context, n int, extra ...string) (*testnet.Procs, 
 	return c, func() { c.StopAll(); os.RemoveAll(dir) }, nil
 }
 
-// benchLedger starts a cluster of n nodes (benchCluster) and registers
-// producers producer keys; it returns the leader's URL and the keys.
-func benchLedger(ctx context.Context, n, producers int) (url string, keys []*ecdsa.PrivateKey, cleanup func(), err error) {
-	c, cleanup, err := benchCluster(ctx, n)
+// benchLedger starts a cluster of n nodes of bin (benchClusterOf) and
+// registers producers producer keys; it returns the leader's URL and the
+// keys.
+func benchLedger(ctx context.Context, bin string, n, producers int) (url string, keys []*ecdsa.PrivateKey, cleanup func(), err error) {
+	c, cleanup, err := benchClusterOf(ctx, bin, n)
 	if err != nil {
 		return "", nil, nil, err
 	}

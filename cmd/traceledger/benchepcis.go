@@ -39,7 +39,7 @@ func runBenchEPCIS(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Printf("traceledger bench epcis: %d node(s), %d CPUs, GOMAXPROCS %d, %s\n\n", *nodes, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
-	base, keys, cleanup, err := benchLedger(ctx, *nodes, 1)
+	base, keys, cleanup, err := benchLedger(ctx, "", *nodes, 1)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -21,6 +22,8 @@ func TestReadFlagsRefused(t *testing.T) {
 		{"unknown bench scenario", []string{"bench", "nonsense"}, "lookup"},
 		{"bench without scenario", []string{"bench"}, "recovery"},
 		{"bad bench flag", []string{"bench", "lookup", "--conns", "many"}, "conns"},
+		{"bench server a directory", []string{"bench", "ingest", "--server", dir}, "--server"},
+		{"bench server missing", []string{"bench", "ingest", "--server", dir + "/none"}, "not an executable"},
 	} {
 		r := run(t, nil, tc.args...)
 		if r.code == 0 || !strings.Contains(r.stderr, tc.want) {
@@ -93,5 +96,49 @@ func TestCPUTimeOf(t *testing.T) {
 	}
 	if _, err := cpuTimeOf(1 << 30); err == nil {
 		t.Error("cpuTimeOf of a process that does not exist: no error")
+	}
+}
+
+// TestBenchIngestServer: bench ingest --server runs its nodes from the
+// binary it names (here a script that notes each start and runs this
+// build, the only one at hand) and reports it among its parameters.
+func TestBenchIngestServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node")
+	}
+	dir := t.TempDir()
+	other, started := dir+"/other-traceledger", dir+"/started"
+	script := fmt.Sprintf("#!/bin/sh\necho \"$1\" >> %q\nexec %q \"$@\"\n", started, binPath)
+	if err := os.WriteFile(other, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, nil, "bench", "ingest", "--server", other, "--records", "200", "--single", "20", "--clients", "2", "--json")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var doc struct {
+		Params  map[string]any `json:"params"`
+		Results []struct {
+			Name  string  `json:"name"`
+			Value float64 `json:"value"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("output is not one JSON document: %v\n%s", err, r.stdout)
+	}
+	if b, err := os.ReadFile(started); err != nil || string(b) != "serve\n" {
+		t.Errorf("the named binary started %q (%v), want one node", b, err)
+	}
+	if doc.Params["server"] != other {
+		t.Errorf("params %v: want server %s", doc.Params, other)
+	}
+	ingested := false
+	for _, res := range doc.Results {
+		if strings.HasPrefix(res.Name, "ingest, batches") && res.Value > 0 {
+			ingested = true
+		}
+	}
+	if !ingested {
+		t.Errorf("no ingest rate in %s", r.stdout)
 	}
 }
