@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -21,10 +22,18 @@ import (
 // is drawn below Linux's ephemeral range (32768–60999 by default): a port
 // from 127.0.0.1:0 comes from that range, and before the node binds it an
 // outgoing connection — the cluster's own dials among them — may take it.
+//
+// A port is handed out at most once per process: drawn at random, two
+// calls would otherwise give the same port now and then (a cluster's
+// HTTP and Raft addresses among them), and the second node to bind it
+// fails with "address already in use".
 func FreeAddr() (string, error) {
 	var last error
 	for range 200 {
 		port := 20000 + rand.IntN(12000)
+		if !handedOut.claim(port) {
+			continue
+		}
 		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
 			last = err
@@ -35,6 +44,27 @@ func FreeAddr() (string, error) {
 		return addr, nil
 	}
 	return "", fmt.Errorf("no free loopback port below the ephemeral range: %w", last)
+}
+
+// handedOut are the ports FreeAddr has returned or tried in this process.
+// It is process-wide because ports are: every harness in the process
+// draws from the same range.
+var handedOut = &portSet{ports: map[int]bool{}}
+
+type portSet struct {
+	mu    sync.Mutex // guards ports
+	ports map[int]bool
+}
+
+// claim marks port as handed out, and reports whether it was not yet.
+func (s *portSet) claim(port int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ports[port] {
+		return false
+	}
+	s.ports[port] = true
+	return true
 }
 
 // Poll checks cond every 20 ms until it holds, ctx ends or d passes.
