@@ -20,7 +20,8 @@ package badgerkv
 // The filter grows by segments, each twice as large as the last, so it
 // never needs rebuilding: a key is in the filter when any segment has
 // all of its bits. Each segment holds its capacity at a false-positive
-// rate of about 1 % (9.6 bits and 7 probes per key, 1.2 MB per 10⁶ keys).
+// rate of about 1 % (10 bits and 7 probes per key of capacity); with the
+// doubling, 10⁶ keys take at most 2.5 MB.
 
 import (
 	"bytes"
