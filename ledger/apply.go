@@ -137,7 +137,7 @@ func applyEnvelope(w Writer, recordTime string, env *Admitted, parts participant
 	}
 	entry := &Entry{Seq: seq, Type: rec.Type, RecordTime: recordTime, Signer: a.me,
 		Record: env.Canonical, Signature: "0x" + hex.EncodeToString(env.Signature)}
-	leaf, err := appendEntry(w, entry, rec.Lots(), a.partnerLots, a.participants(rec), a.harvested)
+	leaf, err := appendEntry(w, entry, rec.Lots(), a.partnerLots, a.participants(rec))
 	if err != nil {
 		return res, err
 	}
@@ -166,9 +166,9 @@ func applyEnvelope(w Writer, recordTime string, env *Admitted, parts participant
 // their head as its Prev, but it does not become their head: a partner's
 // event neither changes custody nor makes a signer's `after` stale.
 //
-// fresh, when not nil, is one of lots known to have no head yet (a
-// harvest's lot), which appendEntry does not look up.
-func appendEntry(w Writer, e *Entry, lots, partner []LotRef, parts []common.Address, fresh *LotRef) (tlog.Hash, error) {
+// On a node the lot heads are read from the lot-head map, not the store
+// (lotMapWriter.Get): a harvest's new lot costs no read that misses.
+func appendEntry(w Writer, e *Entry, lots, partner []LotRef, parts []common.Address) (tlog.Hash, error) {
 	for _, l := range partner {
 		if prev, ok, err := w.Get(lotHeadKey(l)); err != nil {
 			return tlog.Hash{}, err
@@ -181,17 +181,13 @@ func appendEntry(w Writer, e *Entry, lots, partner []LotRef, parts []common.Addr
 	}
 	for _, l := range lots {
 		k := lotHeadKey(l)
-		if fresh == nil || *fresh != l {
-			prev, ok, err := w.Get(k)
-			if err != nil {
-				return tlog.Hash{}, err
+		if prev, ok, err := w.Get(k); err != nil {
+			return tlog.Hash{}, err
+		} else if ok && len(prev) == 8 {
+			if e.Prev == nil {
+				e.Prev = make(map[string]uint64, len(lots))
 			}
-			if ok && len(prev) == 8 {
-				if e.Prev == nil {
-					e.Prev = make(map[string]uint64, len(lots))
-				}
-				e.Prev[l.String()] = binary.BigEndian.Uint64(prev)
-			}
+			e.Prev[l.String()] = binary.BigEndian.Uint64(prev)
 		}
 		if err := w.Set(k, u64(e.Seq)); err != nil {
 			return tlog.Hash{}, err
@@ -239,7 +235,7 @@ func applyGenesis(w Writer, c *Command) error {
 		return err
 	}
 	e := &Entry{Seq: 0, Type: TypeGenesis, RecordTime: c.Time.UTC().Format(time.RFC3339Nano), Record: canon}
-	if _, err := appendEntry(w, e, nil, nil, c.Admins, nil); err != nil {
+	if _, err := appendEntry(w, e, nil, nil, c.Admins); err != nil {
 		return err
 	}
 	if err := w.Set(keyEventIndex, eventIndexVersion); err != nil {

@@ -432,6 +432,7 @@ func TestAuditKeysWrittenByConsensus(t *testing.T) {
 		{"node metadata not JSON", "n/n6", `not json`, "n/n6"},
 		{"apply progress cut short", "m/piece", "\x00\x00\x00\x07", "m/piece"},
 		{"applied index cut short", "m/applied", "\x09", "m/applied"},
+		{"lot cover not 01", "m/lotcover", "\x02", "m/lotcover"},
 		{"checkpoint under another size", string(u64key("c/", h.cp.Size+100)), string(cosign(t, h.cp, h.nodes...)), "c/"},
 	}
 	for _, c := range bad {

@@ -256,14 +256,19 @@ func (w *lotMapWriter) Get(key []byte) ([]byte, bool, error) {
 	if w.base == nil || !bytes.HasPrefix(key, prefixLotHead) || len(key) < len(prefixLotHead)+14 {
 		return w.Writer.Get(key)
 	}
-	p := lotKeyPath(key[len(prefixLotHead):])
-	if seq, ok := w.ups[p]; ok {
-		return u64(seq), true, nil
-	}
-	if seq, ok := w.base.head(p); ok {
+	if seq, ok := w.head(lotKeyPath(key[len(prefixLotHead):])); ok {
 		return u64(seq), true, nil
 	}
 	return nil, false, nil
+}
+
+// head returns the head of the lot with path p as the transaction sees
+// it: what it wrote, else base's (which must not be nil).
+func (w *lotMapWriter) head(p [32]byte) (uint64, bool) {
+	if seq, ok := w.ups[p]; ok {
+		return seq, true
+	}
+	return w.base.head(p)
 }
 
 // lotStateAbsent reports whether the transaction knows, without reading
@@ -275,11 +280,7 @@ func (w *lotMapWriter) lotStateAbsent(ref LotRef) bool {
 	if w.base == nil || !w.base.covers {
 		return false
 	}
-	p := LotPath(ref)
-	if _, ok := w.ups[p]; ok {
-		return false
-	}
-	_, ok := w.base.head(p)
+	_, ok := w.head(LotPath(ref))
 	return !ok
 }
 

@@ -26,10 +26,6 @@ type applier struct {
 	parts       participantCache
 	// partnerLots are the existing lots an `epcis` record's event names.
 	partnerLots []LotRef
-	// harvested is the lot a harvest creates, which checkHarvest found
-	// without a state: it has no head either, and appendEntry need not
-	// look for one (a lookup of a missing key visits every level).
-	harvested *LotRef
 }
 
 // participantCache keeps the participants one command has read, decoded:
@@ -178,7 +174,6 @@ func (a *applier) checkHarvest(h *Harvest) (func(uint64) error, error) {
 	} else if l != nil {
 		return nil, refuse(ErrLotExists.Detail("%s", h.Lot))
 	}
-	a.harvested = &h.Lot
 	return func(seq uint64) error {
 		q := normalizeQuantity(h.Quantity)
 		l := &Lot{GTIN: h.Lot.GTIN, Lot: h.Lot.Lot, Product: h.Product, Status: StatusActive,

@@ -452,7 +452,7 @@ type txn struct {
 }
 
 func (x *txn) Get(key []byte) ([]byte, bool, error) {
-	if x.miss != nil && x.miss.covers(key) && x.miss.absent(key) {
+	if x.miss.rulesOut(key) {
 		return nil, false, nil
 	}
 	item, err := x.t.Get(key)
@@ -470,10 +470,7 @@ func (x *txn) Set(key, val []byte) error {
 	if val == nil {
 		val = []byte{}
 	}
-	if x.miss != nil && x.miss.covers(key) {
-		// Before the commit that makes key visible (missfilter.go).
-		x.miss.add(key)
-	}
+	x.miss.note(key) // before the commit that makes key visible (missfilter.go)
 	return x.t.Set(key, val)
 }
 

@@ -72,6 +72,21 @@ func newMissSegment(keys int64) *missSegment {
 	return &missSegment{bits: make([]atomic.Uint64, m/64), m: m, max: keys}
 }
 
+// note adds key if it is under one of the filtered prefixes; a nil
+// filter notes nothing.
+func (f *missFilter) note(key []byte) {
+	if f != nil && f.covers(key) {
+		f.add(key)
+	}
+}
+
+// rulesOut reports whether a read of key can be answered "not there"
+// without the store: key is under a filtered prefix and surely absent.
+// A nil filter rules nothing out.
+func (f *missFilter) rulesOut(key []byte) bool {
+	return f != nil && f.covers(key) && f.absent(key)
+}
+
 // covers reports whether key is under one of the filtered prefixes.
 func (f *missFilter) covers(key []byte) bool {
 	for _, p := range f.prefixes {

@@ -180,9 +180,7 @@ func load(db *badger.DB, r io.Reader, miss *missFilter) error {
 		if err := wb.Set(k, v); err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
-		if miss != nil && miss.covers(k) {
-			miss.add(k)
-		}
+		miss.note(k)
 	}
 	if err := wb.Flush(); err != nil {
 		return fmt.Errorf("restore: flush: %w", err)
