@@ -493,10 +493,17 @@ func TestAuditUnexpectedKey(t *testing.T) {
 func TestAuditOlderEventKeys(t *testing.T) {
 	h := newProvHistory(t)
 	harvest := h.seq["harvest H1"]
+	classKey := func(lot string, seq uint64) []byte {
+		return append(ledger.EventKeyPrefix(ledger.EventKeyClass, ledger.LotClass(ref(lot))), u64key("", seq)...)
+	}
 	older := [][]byte{
 		append(ledger.EventKeyPrefix(ledger.EventKeyBizStep, "commissioning"), u64key("", harvest)...),
 		append(ledger.EventKeyPrefix(ledger.EventKeyDisposition, "active"), u64key("", harvest)...),
 		append(ledger.EventKeyPrefix(ledger.EventKeyType, "ObjectEvent"), u64key("", harvest)...),
+		// Custody records' classes of plain lots, now walked in x/l/.
+		classKey("H1", harvest),
+		classKey("D2", h.seq["transform"]),
+		classKey("H1", h.seq["transform"]),
 	}
 	st := tampered(t, h, func(w ledger.Writer) error {
 		for _, k := range older {
@@ -513,6 +520,18 @@ func TestAuditOlderEventKeys(t *testing.T) {
 	st = tampered(t, h, func(w ledger.Writer) error { return w.Set(invented, nil) })
 	if fails := runAudit(t, st, h.trusted()); !failureContaining(fails, -1, "inspecting") {
 		t.Errorf("an invented inspecting key is not reported: %v", fails)
+	}
+	// A class key of a lot its entry does not name, or at a seq that is
+	// no custody record, is no older version's.
+	for name, k := range map[string][]byte{
+		"another lot's harvest": classKey("H1", h.seq["harvest U1"]),
+		"a registration":        classKey("H1", h.seq["reg late inspector"]),
+		"past the end":          classKey("H1", 1_000),
+	} {
+		st = tampered(t, h, func(w ledger.Writer) error { return w.Set(k, nil) })
+		if fails := runAudit(t, st, h.trusted()); !failureContaining(fails, -1, "is stored but no entry implies it") {
+			t.Errorf("%s: an invented class key is not reported: %v", name, fails)
+		}
 	}
 }
 

@@ -29,6 +29,14 @@ package ledger
 // mapping, so a query filters the mapped events again and uses these
 // indexes only to narrow its walk.
 //
+// The epcClass of a lot whose Digital Link URI is the plain concatenation
+// of its GTIN and lot (LotClass; nearly every lot) has no 'c' key for
+// custody records: each of them already has a key in the lot index x/l/,
+// and ScanEventIndex walks that beside the class's keys. A key is what
+// the state machine pays for most, in its transaction and in Badger's
+// memtable, and this was one in ten of a harvest's. Ledgers written before
+// keep their custody class keys; the walk meets those entries once.
+//
 // The values most events share are not indexed (EventValueIndexed): the
 // bizStep, disposition and type of harvests, transfers, receipts and
 // transformations, whoever records them. Those records are most of a
@@ -43,6 +51,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -104,6 +114,26 @@ func unindexedEventKey(k []byte) bool {
 		return false
 	}
 	return !EventValueIndexed(k[len(prefixEventKey)], string(k[len(prefixEventKey)+1:len(k)-9]))
+}
+
+// olderClassKey reports whether k is a class key that older versions
+// wrote for a custody record naming a plain lot (see above), as replay
+// (the ledger replayed from its entries) confirms: the entry at its seq
+// is a custody record, and the lot index lists it under that lot.
+func olderClassKey(replay Reader, k []byte) bool {
+	if len(k) < len(prefixEventKey)+1+9 {
+		return false
+	}
+	l, ok := classLot(k[:len(k)-8])
+	if !ok {
+		return false
+	}
+	seq := binary.BigEndian.Uint64(k[len(k)-8:])
+	if _, ok, err := replay.Get(cat(lotIndexPrefix(l), u64(seq))); err != nil || !ok {
+		return false
+	}
+	e, _, err := GetEntry(replay, seq)
+	return err == nil && e.Type != TypeEpcis
 }
 
 // custodyEvents gives the EPCIS event type, bizStep and disposition of
@@ -168,7 +198,9 @@ func indexEvent(w Writer, seq uint64, leaf tlog.Hash, rec *Record) error {
 		keys[EventKeyType] = []string{m.typ}
 		keys[EventKeyID] = []string{EventID(leaf)}
 		for _, l := range rec.Lots() {
-			keys[EventKeyClass] = append(keys[EventKeyClass], LotClass(l))
+			if !plainLot(l) { // a plain lot's class is walked in x/l/ (classLot)
+				keys[EventKeyClass] = append(keys[EventKeyClass], LotClass(l))
+			}
 		}
 	}
 	if err := w.Set(cat(prefixEventTime, EventTimeKey(t), u64(seq)), nil); err != nil {
@@ -249,9 +281,19 @@ func nonEmpty(s string) []string {
 // (nil: from the start; else it must lie under prefix, or the error is
 // ErrInvalidField: a position in another index); fn gets the entry's seq
 // and its key. fn returns false to stop.
+//
+// The class of a plain lot (classLot) has keys for partner events only:
+// custody records naming the lot are found in the lot index, x/l/, which
+// every entry naming a lot has anyway. The walk merges the two in seq
+// order, once per entry (ledgers written before have class keys for
+// custody records too), and hands fn every entry under the key it would
+// have under prefix, so that a key fn gets stays a position of the walk.
 func ScanEventIndex(r Reader, prefix, from []byte, fn func(seq uint64, key []byte) bool) error {
 	if from != nil && !bytes.HasPrefix(from, prefix) {
 		return ErrInvalidField.Detail("the page token is not a position of this query")
+	}
+	if lot, ok := classLot(prefix); ok {
+		return scanMerged(r, prefix, lotIndexPrefix(lot), seqFrom(from, len(prefix)), fn)
 	}
 	return r.Scan(prefix, from, func(k, _ []byte) bool {
 		if len(k) < len(prefix)+8 {
@@ -259,6 +301,94 @@ func ScanEventIndex(r Reader, prefix, from []byte, fn func(seq uint64, key []byt
 		}
 		return fn(binary.BigEndian.Uint64(k[len(k)-8:]), k)
 	})
+}
+
+// classLot returns the lot whose class a class index prefix names, when
+// that lot is plain: its class is then exactly LotClass's concatenation,
+// and custody records naming it have no class keys (indexEvent).
+func classLot(prefix []byte) (LotRef, bool) {
+	head := EventKeyPrefix(EventKeyClass, "https://id.gs1.org/01/")
+	head = head[:len(head)-1]
+	if !bytes.HasPrefix(prefix, head) || prefix[len(prefix)-1] != 0 {
+		return LotRef{}, false
+	}
+	gtin, lot, ok := strings.Cut(string(prefix[len(head):len(prefix)-1]), "/10/")
+	l := LotRef{GTIN: gtin, Lot: lot}
+	if !ok || !plainLot(l) {
+		return LotRef{}, false
+	}
+	return l, true
+}
+
+// seqFrom is the first seq whose key under a prefix of n bytes is at or
+// after the position from (nil: 0).
+func seqFrom(from []byte, n int) uint64 {
+	if from == nil {
+		return 0
+	}
+	var b [8]byte
+	sfx := from[n:]
+	copy(b[:], sfx)
+	s := binary.BigEndian.Uint64(b[:])
+	if len(sfx) > 8 {
+		s++ // after the key at s: the page token's "the key after"
+		if s == 0 {
+			return math.MaxUint64 // no seq is after the last one
+		}
+	}
+	return s
+}
+
+// mergeChunk is how many seqs scanMerged reads from each index at a time.
+const mergeChunk = 256
+
+// scanMerged calls fn, in seq order and once per seq, for the seqs from
+// start on under either of two seq indexes (prefix, then seq:8), with the
+// key the seq has, or would have, under a.
+func scanMerged(r Reader, a, b []byte, start uint64, fn func(seq uint64, key []byte) bool) error {
+	for {
+		sa, err := scanSeqsFrom(r, a, start, mergeChunk)
+		if err != nil {
+			return err
+		}
+		sb, err := scanSeqsFrom(r, b, start, mergeChunk)
+		if err != nil {
+			return err
+		}
+		// Every seq up to the last of a full chunk has been read from
+		// both indexes; beyond it, the next round reads again.
+		limit, more := uint64(math.MaxUint64), false
+		for _, s := range [][]uint64{sa, sb} {
+			if len(s) == mergeChunk && s[len(s)-1] < limit {
+				limit, more = s[len(s)-1], true
+			}
+		}
+		for i, j := 0, 0; i < len(sa) || j < len(sb); {
+			var s uint64
+			switch {
+			case j >= len(sb) || (i < len(sa) && sa[i] < sb[j]):
+				s = sa[i]
+				i++
+			case i >= len(sa) || sb[j] < sa[i]:
+				s = sb[j]
+				j++
+			default:
+				s = sa[i]
+				i++
+				j++
+			}
+			if s > limit {
+				break
+			}
+			if !fn(s, cat(a, u64(s))) {
+				return nil
+			}
+		}
+		if !more {
+			return nil
+		}
+		start = limit + 1
+	}
 }
 
 // eventIndexVersion is the value of m/events: the layout of the event

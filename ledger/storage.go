@@ -75,7 +75,9 @@ type Versioned interface {
 //	x/q/t/<time:8><seq:8>     empty: events by event time (see eventindex.go)
 //	x/q/k/<kind:1><value>\0<seq:8>  empty: events by epc, epcClass, bizStep … (eventindex.go);
 //	                          none for the values most events share (EventValueIndexed),
-//	                          which older versions indexed: those keys are unread
+//	                          which older versions indexed: those keys are unread;
+//	                          none for a custody record's plain lot class, walked in
+//	                          x/l/, which older versions also indexed here
 //	s/c/<depth:2><prefix:32>  seq:8 ‖ lot-head map node: written by older versions,
 //	                          no longer written or read (the map is kept in memory,
 //	                          derived from x/t/; lotheads.go, lotmap.go)
