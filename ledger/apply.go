@@ -52,16 +52,29 @@ func Apply(w Writer, c *Command) ([]Result, error) {
 	// in log order.
 	bad := verifyAll(c.Envelopes)
 	origin := lazyOrigin{w: w}
+	// The log's size is read once and written once per command (m/size),
+	// not once per entry: every key the transaction sets or reads again
+	// is paid for on the state machine's path.
+	start, err := Size(w)
+	if err != nil {
+		return nil, err
+	}
+	size := start
 	for i, env := range c.Envelopes {
 		if bad[i] != nil {
 			out[i] = Result{Signer: env.Signer, Err: bad[i], Unverified: true}
 			continue
 		}
-		res, err := applyEnvelope(w, rt, env, parts, &origin)
+		res, err := applyEnvelope(w, rt, env, parts, &origin, &size)
 		if err != nil {
 			return nil, fmt.Errorf("apply envelope %d: %w", i, err)
 		}
 		out[i] = res
+	}
+	if size != start {
+		if err := putSize(w, size); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -88,7 +101,9 @@ func (o *lazyOrigin) get() (string, error) {
 	return o.origin, nil
 }
 
-func applyEnvelope(w Writer, recordTime string, env *Admitted, parts participantCache, origin *lazyOrigin) (Result, error) {
+// applyEnvelope applies one envelope as the entry at *size, the log's size
+// so far in this command, and moves *size past it when it is appended.
+func applyEnvelope(w Writer, recordTime string, env *Admitted, parts participantCache, origin *lazyOrigin, size *uint64) (Result, error) {
 	res := Result{Signer: env.Signer}
 	rec := env.Record // verified by verifyAll
 	// Idempotency comes before every rule (DESIGN §3.4): a producer who
@@ -131,10 +146,7 @@ func applyEnvelope(w Writer, recordTime string, env *Admitted, parts participant
 		}
 		return res, err
 	}
-	seq, err := Size(w)
-	if err != nil {
-		return res, err
-	}
+	seq := *size
 	entry := &Entry{Seq: seq, Type: rec.Type, RecordTime: recordTime, Signer: a.me,
 		Record: env.Canonical, Signature: "0x" + hex.EncodeToString(env.Signature)}
 	leaf, err := appendEntry(w, entry, rec.Lots(), a.partnerLots, a.participants(rec))
@@ -157,11 +169,12 @@ func applyEnvelope(w Writer, recordTime string, env *Admitted, parts participant
 		return res, err
 	}
 	res.Seq, res.Hash = seq, leaf
+	*size = seq + 1
 	return res, nil
 }
 
 // appendEntry writes entry as the next leaf, with its indexes, and returns
-// its leaf hash. lots are the lots whose custody chain the entry extends
+// its leaf hash; the caller writes the log's new size (m/size). lots are the lots whose custody chain the entry extends
 // (it becomes their head); partner lots list the entry too, and it names
 // their head as its Prev, but it does not become their head: a partner's
 // event neither changes custody nor makes a signer's `after` stale.
@@ -214,7 +227,7 @@ func appendEntry(w Writer, e *Entry, lots, partner []LotRef, parts []common.Addr
 			return leaf, err
 		}
 	}
-	return leaf, putSize(w, e.Seq+1)
+	return leaf, nil
 }
 
 func applyGenesis(w Writer, c *Command) error {
@@ -236,6 +249,9 @@ func applyGenesis(w Writer, c *Command) error {
 	}
 	e := &Entry{Seq: 0, Type: TypeGenesis, RecordTime: c.Time.UTC().Format(time.RFC3339Nano), Record: canon}
 	if _, err := appendEntry(w, e, nil, nil, c.Admins); err != nil {
+		return err
+	}
+	if err := putSize(w, 1); err != nil {
 		return err
 	}
 	if err := w.Set(keyEventIndex, eventIndexVersion); err != nil {

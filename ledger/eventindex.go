@@ -164,18 +164,29 @@ func EventTimePrefix() []byte { return prefixEventTime }
 // hash is leaf; records that are not events (participants) get none.
 func indexEvent(w Writer, seq uint64, leaf tlog.Hash, rec *Record) error {
 	var t time.Time
-	keys := map[byte][]string{}
+	// One slot per kind, in a fixed order: the keys written do not depend
+	// on it, but nothing is allocated for the kinds a record lacks.
+	var keys [8]struct {
+		kind   byte
+		one    string   // a single value ("": none), when values is nil
+		values []string // several
+	}
+	n := 0
+	add := func(kind byte, one string, values []string) {
+		keys[n].kind, keys[n].one, keys[n].values = kind, one, values
+		n++
+	}
 	if rec.Epcis != nil {
 		s := rec.Epcis.summary
 		t = s.EventTime
-		keys[EventKeyEPC] = s.EPCs
-		keys[EventKeyAnyEPC] = s.AnyEPCs
-		keys[EventKeyClass] = s.Classes
-		keys[EventKeyBizStep] = nonEmpty(s.BizStep)
-		keys[EventKeyDisposition] = nonEmpty(s.Disposition)
-		keys[EventKeyType] = []string{s.Type}
-		keys[EventKeyID] = []string{rec.ID} // the eventID, or the event hash
-		keys[EventKeyBizLocation] = nonEmpty(s.BizLocation)
+		add(EventKeyEPC, "", s.EPCs)
+		add(EventKeyAnyEPC, "", s.AnyEPCs)
+		add(EventKeyClass, "", s.Classes)
+		add(EventKeyBizStep, s.BizStep, nil)
+		add(EventKeyDisposition, s.Disposition, nil)
+		add(EventKeyType, s.Type, nil)
+		add(EventKeyID, rec.ID, nil) // the eventID, or the event hash
+		add(EventKeyBizLocation, s.BizLocation, nil)
 	} else {
 		m, ok := custodyEvents[rec.Type]
 		if !ok {
@@ -192,26 +203,36 @@ func indexEvent(w Writer, seq uint64, leaf tlog.Hash, rec *Record) error {
 				disp = "non_conformant"
 			}
 		}
-		keys[EventKeyBizStep] = nonEmpty(m.step)
-		keys[EventKeyDisposition] = nonEmpty(disp)
-		keys[EventKeyBizLocation] = nonEmpty(custodyBizLocation(rec))
-		keys[EventKeyType] = []string{m.typ}
-		keys[EventKeyID] = []string{EventID(leaf)}
+		add(EventKeyBizStep, m.step, nil)
+		add(EventKeyDisposition, disp, nil)
+		add(EventKeyBizLocation, custodyBizLocation(rec), nil)
+		add(EventKeyType, m.typ, nil)
+		add(EventKeyID, EventID(leaf), nil)
+		var classes []string
 		for _, l := range rec.Lots() {
 			if !plainLot(l) { // a plain lot's class is walked in x/l/ (classLot)
-				keys[EventKeyClass] = append(keys[EventKeyClass], LotClass(l))
+				classes = append(classes, LotClass(l))
 			}
 		}
+		add(EventKeyClass, "", classes)
 	}
 	if err := w.Set(cat(prefixEventTime, EventTimeKey(t), u64(seq)), nil); err != nil {
 		return err
 	}
-	for kind, values := range keys {
-		for _, v := range values {
-			if !EventValueIndexed(kind, v) {
-				continue
+	set := func(kind byte, v string) error {
+		if !EventValueIndexed(kind, v) {
+			return nil
+		}
+		return w.Set(cat(EventKeyPrefix(kind, v), u64(seq)), nil)
+	}
+	for _, k := range keys[:n] {
+		if k.values == nil && k.one != "" { // a record without the member
+			if err := set(k.kind, k.one); err != nil {
+				return err
 			}
-			if err := w.Set(cat(EventKeyPrefix(kind, v), u64(seq)), nil); err != nil {
+		}
+		for _, v := range k.values {
+			if err := set(k.kind, v); err != nil {
 				return err
 			}
 		}
@@ -267,13 +288,6 @@ func plainLot(l LotRef) bool {
 		}
 	}
 	return true
-}
-
-func nonEmpty(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return []string{s}
 }
 
 // ScanEventIndex calls fn for every entry under an event index prefix
