@@ -33,7 +33,7 @@ func (d *DB) startBackground() {
 	if d.opts.ReleaseIdle > 0 {
 		run(d.releaseWhenIdle)
 	}
-	if g := d.cur; g.miss != nil {
+	if g := d.cur; g.miss != nil && !g.miss.ready.Load() { // else kept by the last Close
 		g.acquire() // a restore may retire g meanwhile; it stays open until built
 		run(func(ctx context.Context) {
 			defer g.release()

@@ -98,9 +98,10 @@ type DB struct {
 // generation is one Badger database: the live one, or one being retired
 // that an open snapshot still reads.
 type generation struct {
-	db   *badger.DB
-	dir  string      // "" in memory
-	miss *missFilter // of db's keys under Options.MissFilter; nil without
+	db     *badger.DB
+	dir    string      // "" in memory
+	miss   *missFilter // of db's keys under Options.MissFilter; nil without
+	logger *slog.Logger
 
 	mu      sync.Mutex // guards refs and retired
 	refs    int        // open snapshots
@@ -138,6 +139,12 @@ func (g *generation) retire(remove bool) error {
 }
 
 func (g *generation) close() error {
+	if !g.remove && g.dir != "" {
+		// Kept for the next Open; without it, that Open builds the filter.
+		if err := g.miss.save(g.dir, g.db.MaxVersion()); err != nil {
+			g.logger.Warn("the next start rebuilds the filter of keys reads miss", "err", err)
+		}
+	}
 	err := g.db.Close()
 	if g.remove && g.dir != "" {
 		if rerr := os.RemoveAll(g.dir); err == nil {
@@ -163,7 +170,7 @@ func Open(opts Options) (*DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		return newDB(opts, &generation{db: db, miss: newMissFilter(opts.MissFilter)}), nil
+		return newDB(opts, &generation{db: db, miss: newMissFilter(opts.MissFilter), logger: opts.Logger}), nil
 	}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state dir: %w", err)
@@ -190,7 +197,26 @@ func Open(opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newDB(opts, &generation{db: db, dir: dir, miss: newMissFilter(opts.MissFilter)}), nil
+	return newDB(opts, &generation{db: db, dir: dir, miss: openMissFilter(dir, opts, db), logger: opts.Logger}), nil
+}
+
+// openMissFilter returns the filter Close kept in dir when it still
+// describes db, else a new one for the background loop to build (nil
+// without Options.MissFilter). A file it does not take is removed.
+func openMissFilter(dir string, opts Options, db *badger.DB) *missFilter {
+	if len(opts.MissFilter) == 0 {
+		// A tool's Open: the node's next Open will find the file stale
+		// if this one commits anything.
+		return nil
+	}
+	kept, err := loadMissFilter(dir, opts.MissFilter, db.MaxVersion())
+	if err != nil {
+		opts.Logger.Info("building the filter of keys reads miss", "why", err)
+	}
+	if kept != nil {
+		return kept
+	}
+	return newMissFilter(opts.MissFilter)
 }
 
 // newDB wraps the live generation and starts the background work the

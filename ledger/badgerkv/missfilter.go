@@ -22,14 +22,29 @@ package badgerkv
 // all of its bits. Each segment holds its capacity at a false-positive
 // rate of about 1 % (10 bits and 7 probes per key of capacity); with the
 // doubling, 10⁶ keys take at most 2.5 MB.
+//
+// Close keeps a built filter in a file beside the generation's tables
+// (missFilterFile), with Badger's highest commit version at that moment;
+// the next Open takes it instead of building, when that version is still
+// the highest (no commit since, by anyone) and the file is whole. The
+// build reads every record-id key, and at 10⁶ entries it cost a start
+// 60 MiB of resident memory: the tables' pages it maps, and Badger's
+// block cache, which it fills with blocks nothing else reads.
 
 import (
 	"bytes"
 	"context"
-	"hash/maphash"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/dgraph-io/badger/v4"
 )
 
@@ -42,7 +57,7 @@ const (
 
 type missFilter struct {
 	prefixes [][]byte
-	seed     maphash.Seed
+	seed     uint64      // of the probe positions: random per filter, kept with it
 	ready    atomic.Bool // built: a key it lacks is not in the store
 
 	mu   sync.Mutex                     // guards growth (segs' replacement)
@@ -60,7 +75,9 @@ func newMissFilter(prefixes [][]byte) *missFilter {
 	if len(prefixes) == 0 {
 		return nil
 	}
-	f := &missFilter{prefixes: prefixes, seed: maphash.MakeSeed()}
+	var seed [8]byte
+	rand.Read(seed[:])
+	f := &missFilter{prefixes: prefixes, seed: binary.LittleEndian.Uint64(seed[:])}
 	segs := []*missSegment{newMissSegment(missFirstKeys)}
 	f.segs.Store(&segs)
 	return f
@@ -100,7 +117,12 @@ func (f *missFilter) covers(key []byte) bool {
 // probes returns the two hashes of key that its probe positions derive
 // from (double hashing: h1 + i·h2).
 func (f *missFilter) probes(key []byte) (h1, h2 uint64) {
-	h := maphash.Bytes(f.seed, key)
+	// xxhash, then the seed mixed in by splitmix64's finaliser: a hash
+	// whose seed can be kept in a file, which hash/maphash's cannot.
+	h := xxhash.Sum64(key) ^ f.seed
+	h = (h ^ h>>30) * 0xbf58476d1ce4e5b9
+	h = (h ^ h>>27) * 0x94d049bb133111eb
+	h ^= h >> 31
 	return h, h>>29 | h<<35 | 1
 }
 
@@ -181,4 +203,160 @@ func (f *missFilter) build(ctx context.Context, db *badger.DB) error {
 		f.ready.Store(true)
 	}
 	return err
+}
+
+// missFilterFile is the file, in a generation's directory, that keeps its
+// built filter from a Close to the next Open.
+const missFilterFile = "missfilter"
+
+var missFilterMagic = []byte("traceledger missfilter 1\n")
+
+// save writes a built filter to dir's missFilterFile, with version, the
+// highest commit version of the store it describes; an unbuilt filter is
+// not saved. The file is written whole or not at all (a temporary file,
+// synced, then renamed).
+func (f *missFilter) save(dir string, version uint64) error {
+	if f == nil || !f.ready.Load() {
+		return nil
+	}
+	b := append([]byte(nil), missFilterMagic...)
+	b = binary.LittleEndian.AppendUint64(b, version)
+	b = binary.LittleEndian.AppendUint64(b, f.seed)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(f.prefixes)))
+	for _, p := range f.prefixes {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(p)))
+		b = append(b, p...)
+	}
+	segs := *f.segs.Load()
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(segs)))
+	for _, s := range segs {
+		b = binary.LittleEndian.AppendUint64(b, s.m)
+		b = binary.LittleEndian.AppendUint64(b, uint64(s.keys.Load()))
+		b = binary.LittleEndian.AppendUint64(b, uint64(s.max))
+		for i := range s.bits {
+			b = binary.LittleEndian.AppendUint64(b, s.bits[i].Load())
+		}
+	}
+	sum := sha256.Sum256(b)
+	b = append(b, sum[:]...)
+	tmp := filepath.Join(dir, missFilterFile+".tmp")
+	if err := writeSynced(tmp, b); err != nil {
+		return fmt.Errorf("keep the miss filter: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, missFilterFile)); err != nil {
+		return fmt.Errorf("keep the miss filter: %w", err)
+	}
+	return nil
+}
+
+func writeSynced(name string, b []byte) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// errStaleFilter: the kept filter describes another state of the store.
+var errStaleFilter = errors.New("the store changed since the filter was kept")
+
+// loadMissFilter returns the filter kept in dir, built, when it was kept
+// for these prefixes at the store's current highest commit version; it
+// removes the file either way, since the store is about to move on. The
+// error says why a file that exists was not taken.
+func loadMissFilter(dir string, prefixes [][]byte, version uint64) (*missFilter, error) {
+	name := filepath.Join(dir, missFilterFile)
+	b, err := os.ReadFile(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if rerr := os.Remove(name); err == nil && rerr != nil {
+		err = rerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	f, err := decodeMissFilter(b, prefixes, version)
+	if err != nil {
+		return nil, fmt.Errorf("kept miss filter: %w", err)
+	}
+	return f, nil
+}
+
+func decodeMissFilter(b []byte, prefixes [][]byte, version uint64) (*missFilter, error) {
+	errCorrupt := errors.New("corrupt")
+	if len(b) < len(missFilterMagic)+sha256.Size || !bytes.HasPrefix(b, missFilterMagic) {
+		return nil, errCorrupt
+	}
+	body := b[:len(b)-sha256.Size]
+	if sum := sha256.Sum256(body); !bytes.Equal(sum[:], b[len(body):]) {
+		return nil, errCorrupt
+	}
+	r := body[len(missFilterMagic):]
+	next := func(n int) []byte {
+		if n < 0 || len(r) < n {
+			r = nil
+			return nil
+		}
+		v := r[:n]
+		r = r[n:]
+		return v
+	}
+	u64 := func() uint64 {
+		if v := next(8); v != nil {
+			return binary.LittleEndian.Uint64(v)
+		}
+		return 0
+	}
+	u32 := func() int {
+		if v := next(4); v != nil {
+			return int(binary.LittleEndian.Uint32(v))
+		}
+		return -1
+	}
+	if u64() != version {
+		return nil, errStaleFilter
+	}
+	f := &missFilter{seed: u64()}
+	n := u32()
+	if n != len(prefixes) {
+		return nil, errStaleFilter
+	}
+	for i := 0; i < n; i++ {
+		if p := next(u32()); p == nil || !bytes.Equal(p, prefixes[i]) {
+			return nil, errStaleFilter
+		}
+	}
+	f.prefixes = prefixes
+	nsegs := u32()
+	if nsegs < 1 || nsegs > missSegmentsMax {
+		return nil, errCorrupt
+	}
+	segs := make([]*missSegment, nsegs)
+	for i := range segs {
+		m, keys, max := u64(), int64(u64()), int64(u64())
+		if m == 0 || m%64 != 0 || max < 1 || m/64 > uint64(len(r)/8) {
+			return nil, errCorrupt
+		}
+		s := &missSegment{bits: make([]atomic.Uint64, m/64), m: m, max: max}
+		s.keys.Store(keys)
+		for j := range s.bits {
+			s.bits[j].Store(u64())
+		}
+		segs[i] = s
+	}
+	if len(r) != 0 {
+		return nil, errCorrupt
+	}
+	f.segs.Store(&segs)
+	f.ready.Store(true)
+	return f, nil
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -172,4 +174,161 @@ func TestMissFilterBuiltAndRestored(t *testing.T) {
 		t.Fatal("the restored generation's filter is not ready")
 	}
 	reads(t, d, span(5000, 6000), span(0, 3000))
+}
+
+// TestMissFilterKept: Close keeps a built filter and the next Open takes
+// it, unless anything was committed since (by a tool's Open without the
+// filter, too) or the file is damaged; then it builds one. Either way the
+// reads answer what the store holds.
+func TestMissFilterKept(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{Dir: dir, MissFilter: [][]byte{missPrefix}}
+	open := func(o Options) *DB {
+		t.Helper()
+		d, err := Open(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	shut := func(d *DB) {
+		t.Helper()
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var file string // in the live generation's directory
+	kept := func() bool {
+		_, err := os.Stat(file)
+		return err == nil
+	}
+	// reopen opens the store with the filter and reports whether it took
+	// the kept one (the seed is random per filter, kept with it).
+	reopen := func(seed uint64) (*DB, bool) {
+		t.Helper()
+		d := open(opts)
+		if kept() {
+			t.Error("the kept filter's file is still there after Open")
+		}
+		return d, d.cur.miss.seed == seed
+	}
+
+	d := open(opts)
+	file = filepath.Join(d.cur.dir, missFilterFile)
+	put(t, d, span(0, 3000))
+	seed := filterReady(t, d).seed
+	shut(d)
+	if !kept() {
+		t.Fatalf("no %s after Close", file)
+	}
+
+	d, took := reopen(seed)
+	if !took || !d.cur.miss.ready.Load() {
+		t.Fatal("the kept filter was not taken")
+	}
+	reads(t, d, span(0, 3000), span(3000, 4000))
+	ruledOut := 0
+	for i := 3000; i < 4000; i++ {
+		if d.cur.miss.absent(missKey(i)) {
+			ruledOut++
+		}
+	}
+	if ruledOut < 950 {
+		t.Errorf("the kept filter rules out %d of 1 000 absent keys", ruledOut)
+	}
+	put(t, d, span(3000, 3100))
+	shut(d)
+
+	// A tool's Open that commits nothing leaves the kept filter good; one
+	// that commits makes it stale.
+	shut(open(Options{Dir: dir}))
+	d, took = reopen(seed)
+	if !took {
+		t.Fatal("the kept filter was not taken after an Open that wrote nothing")
+	}
+	reads(t, d, span(0, 3100), span(3100, 3200))
+	shut(d)
+	tool := open(Options{Dir: dir})
+	put(t, tool, span(4000, 4100))
+	shut(tool)
+	d, took = reopen(seed)
+	if took {
+		t.Fatal("a filter kept before a commit was taken")
+	}
+	filterReady(t, d)
+	reads(t, d, append(span(0, 3100), span(4000, 4100)...), span(3100, 3200))
+	seed = d.cur.miss.seed
+	shut(d)
+
+	// A damaged file is not taken.
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 1
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, took = reopen(seed)
+	if took {
+		t.Fatal("a damaged filter was taken")
+	}
+	filterReady(t, d)
+	reads(t, d, append(span(0, 3100), span(4000, 4100)...), span(3100, 3200))
+	shut(d)
+}
+
+// TestMissFilterDecodeRefuses: a kept filter is refused when it is cut
+// short, describes other prefixes or another version, or has a bad sum.
+func TestMissFilterDecodeRefuses(t *testing.T) {
+	f := newMissFilter([][]byte{missPrefix})
+	for i := range 1000 {
+		f.add(missKey(i))
+	}
+	f.ready.Store(true)
+	dir := t.TempDir()
+	if err := f.save(dir, 42); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, missFilterFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, err := decodeMissFilter(b, [][]byte{missPrefix}, 42); err != nil || g.seed != f.seed || !g.ready.Load() {
+		t.Fatalf("the file as saved: %v", err)
+	} else if g.absent(missKey(7)) {
+		t.Fatal("a decoded filter lacks a key it held")
+	}
+	for name, c := range map[string]struct {
+		b        []byte
+		prefixes [][]byte
+		version  uint64
+	}{
+		"another version":  {b, [][]byte{missPrefix}, 43},
+		"other prefixes":   {b, [][]byte{[]byte("x/")}, 42},
+		"more prefixes":    {b, [][]byte{missPrefix, []byte("x/")}, 42},
+		"cut short":        {b[:len(b)-40], [][]byte{missPrefix}, 42},
+		"empty":            {nil, [][]byte{missPrefix}, 42},
+		"a bit flipped":    {flip(b, len(b)-100), [][]byte{missPrefix}, 42},
+		"another magic":    {flip(b, 0), [][]byte{missPrefix}, 42},
+		"the sum replaced": {flip(b, len(b)-1), [][]byte{missPrefix}, 42},
+	} {
+		if _, err := decodeMissFilter(c.b, c.prefixes, c.version); err == nil {
+			t.Errorf("%s: taken", name)
+		}
+	}
+	// An unbuilt filter is not saved.
+	u := newMissFilter([][]byte{missPrefix})
+	if err := u.save(dir, 1); err != nil {
+		t.Fatal(err)
+	}
+	if b2, _ := os.ReadFile(filepath.Join(dir, missFilterFile)); !bytes.Equal(b2, b) {
+		t.Error("an unbuilt filter replaced the kept one")
+	}
+}
+
+func flip(b []byte, i int) []byte {
+	c := append([]byte(nil), b...)
+	c[i] ^= 0x10
+	return c
 }

@@ -136,7 +136,7 @@ func (d *DB) Restore(r io.Reader) error {
 	}
 	d.mu.Lock()
 	old := d.cur
-	d.cur = &generation{db: ndb, dir: dir, miss: miss}
+	d.cur = &generation{db: ndb, dir: dir, miss: miss, logger: d.opts.Logger}
 	d.mu.Unlock()
 	d.version.Add(1)
 	if err := old.retire(true); err != nil {
