@@ -64,7 +64,7 @@ func (d *DB) collectGarbage(ctx context.Context) {
 }
 
 // releaseWhenIdle returns the process's free heap memory to the operating
-// system once per busy period, until ctx is done.
+// system once writes have stopped, until ctx is done.
 //
 // Why: a burst of writes leaves Badger with compactions to finish, even
 // across a restart, and those hold hundreds of MB while they run (table
@@ -73,9 +73,14 @@ func (d *DB) collectGarbage(ctx context.Context) {
 // minutes, so a node of 10⁶ entries that had just compacted kept 1.2 GB
 // resident for minutes, and 870 MB of it was heap that nothing used
 // (bench storage, BENCHMARKS.md). So once no update has been committed for
-// Options.ReleaseIdle and no Badger level is due for compaction, the loop
-// calls debug.FreeOSMemory: one forced collection, only after activity,
-// never while writes or compactions go on.
+// Options.ReleaseIdle, the loop calls debug.FreeOSMemory: one forced
+// collection, never while writes go on. While Badger still has
+// compactions due it calls it again every Options.ReleaseIdle, since
+// each compaction leaves garbage of its own, and stops at the first call
+// that finds Badger settled, until the next write. Waiting for Badger to
+// settle before the first call, as it did, left a node restarted after
+// 10⁶ entries at 580 MiB a minute later (290 MiB of it anonymous), its
+// compactions not yet done.
 func (d *DB) releaseWhenIdle(ctx context.Context) {
 	r := idleRelease{quiet: d.opts.ReleaseIdle, version: d.Version(), since: time.Now()}
 	every(ctx, min(d.opts.ReleaseIdle/2, 5*time.Second), func(now time.Time) {
@@ -91,27 +96,27 @@ func (d *DB) releaseWhenIdle(ctx context.Context) {
 	})
 }
 
-// idleRelease decides when releaseWhenIdle releases: once per busy
-// period, when the store's Version has not moved for quiet and Badger has
-// settled. A fresh store counts as busy, for Badger may be compacting what
-// the process before it left.
+// idleRelease decides when releaseWhenIdle releases: when the store's
+// Version has not moved for quiet since it last moved or since the last
+// release, until a release finds Badger settled. A fresh store counts as
+// busy, for Badger may be compacting what the process before it left.
 type idleRelease struct {
-	quiet    time.Duration
-	version  uint64    // the store's Version last seen
-	since    time.Time // when it last changed
-	released bool      // released since then
+	quiet   time.Duration
+	version uint64    // the store's Version last seen
+	since   time.Time // when it last changed, or the last release
+	done    bool      // the last release found Badger settled: none until a write
 }
 
 // due takes one observation and reports whether to release now.
 func (r *idleRelease) due(version uint64, now time.Time, settled func() bool) bool {
 	if version != r.version {
-		r.version, r.since, r.released = version, now, false
+		r.version, r.since, r.done = version, now, false
 		return false
 	}
-	if r.released || now.Sub(r.since) < r.quiet || !settled() {
+	if r.done || now.Sub(r.since) < r.quiet {
 		return false
 	}
-	r.released = true
+	r.since, r.done = now, settled()
 	return true
 }
 

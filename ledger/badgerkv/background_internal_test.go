@@ -10,8 +10,9 @@ import (
 	"github.com/traceledger/traceledger/testnet/harness"
 )
 
-// The release rule: once per busy period, only after quiet, only when
-// Badger has settled; a fresh store counts as busy.
+// The release rule: after quiet, then every quiet while Badger has
+// compactions due, until a release finds it settled; again after the
+// next write and quiet; a fresh store counts as busy.
 func TestIdleReleaseRule(t *testing.T) {
 	const quiet = 10 * time.Second
 	t0 := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
@@ -25,15 +26,18 @@ func TestIdleReleaseRule(t *testing.T) {
 		want    bool
 	}{
 		{"fresh store, not quiet yet", 7, quiet - time.Millisecond, settled, false},
-		{"quiet, compactions still due", 7, quiet, unsettled, false},
-		{"quiet and settled", 7, quiet + time.Second, settled, true},
-		{"already released in this period", 7, 3 * quiet, settled, false},
-		{"a write starts a new period", 8, 4 * quiet, settled, false},
-		{"writes go on", 9, 4*quiet + quiet/2, settled, false},
-		{"and on", 10, 5 * quiet, settled, false},
-		{"not yet quiet since the last", 10, 6*quiet - time.Millisecond, settled, false},
-		{"quiet since the last write", 10, 6 * quiet, settled, true},
-		{"once only", 10, 9 * quiet, settled, false},
+		{"quiet, compactions still due", 7, quiet, unsettled, true},
+		{"not quiet since that release", 7, 2*quiet - time.Millisecond, unsettled, false},
+		{"quiet again, still compacting", 7, 2 * quiet, unsettled, true},
+		{"quiet again, settled", 7, 3 * quiet, settled, true},
+		{"settled at the last release", 7, 5 * quiet, settled, false},
+		{"nor when compactions come due without writes", 7, 6 * quiet, unsettled, false},
+		{"a write starts a new period", 8, 7 * quiet, settled, false},
+		{"writes go on", 9, 7*quiet + quiet/2, settled, false},
+		{"and on", 10, 8 * quiet, settled, false},
+		{"not yet quiet since the last", 10, 9*quiet - time.Millisecond, settled, false},
+		{"quiet since the last write", 10, 9 * quiet, settled, true},
+		{"once only when settled", 10, 12 * quiet, settled, false},
 	}
 	for _, s := range steps {
 		if got := r.due(s.version, t0.Add(s.at), s.settled); got != s.want {
