@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -178,6 +179,18 @@ func TestRestartResumes(t *testing.T) {
 	if err := n.Stop(); err != nil {
 		t.Errorf("second Stop: %v", err)
 	}
+	// Stop keeps the record-id filter for the next start, which takes it
+	// (the resubmission below is answered through it) and removes it.
+	kept := func() []string {
+		files, err := filepath.Glob(filepath.Join(node.StateDir(dir), "*", "missfilter"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return files
+	}
+	if len(kept()) != 1 {
+		t.Errorf("Stop kept no record-id filter: %v", kept())
+	}
 
 	// Same data directory, new ports, --bootstrap again and other admins:
 	// the node resumes, and neither bootstrap nor the admins change anything.
@@ -185,6 +198,9 @@ func TestRestartResumes(t *testing.T) {
 	pollUntil(t, "leadership after restart", n2.Raft().IsLeader)
 	if !n2.Raft().Resumed() {
 		t.Error("restarted node does not report resumed state")
+	}
+	if files := kept(); len(files) != 0 {
+		t.Errorf("the kept record-id filter is still there after the start: %v", files)
 	}
 	if after := headOf(t, n2); after != before {
 		t.Errorf("head after restart %d/%x, want %d/%x", after.Size, after.Root, before.Size, before.Root)

@@ -70,9 +70,10 @@ type Options struct {
 	// sets it, tools that open a store briefly do not.
 	GCInterval time.Duration
 	// ReleaseIdle, when positive, returns the process's free heap memory
-	// to the operating system once per busy period: when no update has
-	// been committed for this long and Badger's compactions have caught
-	// up (see releaseWhenIdle). A node sets it, tools do not.
+	// to the operating system when no update has been committed for this
+	// long, and again each time this long passes while Badger's
+	// compactions catch up (see releaseWhenIdle). A node sets it, tools
+	// do not.
 	ReleaseIdle time.Duration
 	// MissFilter names key prefixes whose reads mostly find nothing (the
 	// ledger's record-id index, ledger.MissPrefixes): the DB keeps a
