@@ -140,7 +140,7 @@ func (g *generation) retire(remove bool) error {
 }
 
 func (g *generation) close() error {
-	if !g.remove && g.dir != "" {
+	if !g.remove && g.dir != "" && g.miss != nil && g.miss.ready.Load() && !g.db.IsClosed() {
 		// Kept for the next Open; without it, that Open builds the filter.
 		if err := g.miss.save(g.dir, g.db.MaxVersion()); err != nil {
 			g.logger.Warn("the next start rebuilds the filter of keys reads miss", "err", err)

@@ -332,3 +332,25 @@ func flip(b []byte, i int) []byte {
 	c[i] ^= 0x10
 	return c
 }
+
+// TestCloseTwice: a second Close, with or without a filter, neither
+// panics nor touches the kept filter.
+func TestCloseTwice(t *testing.T) {
+	for _, filter := range [][][]byte{nil, {missPrefix}} {
+		d, err := Open(Options{Dir: t.TempDir(), MissFilter: filter})
+		if err != nil {
+			t.Fatal(err)
+		}
+		put(t, d, span(0, 10))
+		if filter != nil {
+			filterReady(t, d)
+		}
+		file := filepath.Join(d.cur.dir, missFilterFile)
+		d.Close()
+		before, _ := os.ReadFile(file)
+		d.Close()
+		if after, _ := os.ReadFile(file); !bytes.Equal(before, after) || (filter != nil) != (len(after) > 0) {
+			t.Errorf("filter %q: kept %d bytes, then %d", filter, len(before), len(after))
+		}
+	}
+}
