@@ -174,10 +174,11 @@ func applyEnvelope(w Writer, recordTime string, env *Admitted, parts participant
 }
 
 // appendEntry writes entry as the next leaf, with its indexes, and returns
-// its leaf hash; the caller writes the log's new size (m/size). lots are the lots whose custody chain the entry extends
-// (it becomes their head); partner lots list the entry too, and it names
-// their head as its Prev, but it does not become their head: a partner's
-// event neither changes custody nor makes a signer's `after` stale.
+// its leaf hash; the caller writes the log's new size (m/size). lots are
+// the lots whose custody chain the entry extends (it becomes their head);
+// partner lots list the entry too, and it names their head as its Prev,
+// but it does not become their head: a partner's event neither changes
+// custody nor makes a signer's `after` stale.
 //
 // On a node the lot heads are read from the lot-head map, not the store
 // (lotMapWriter.Get): a harvest's new lot costs no read that misses.

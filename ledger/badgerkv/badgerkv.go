@@ -247,12 +247,19 @@ func currentGeneration(dir string) (string, error) {
 
 // setCurrent atomically points CURRENT at a generation.
 func setCurrent(dir, name string) error {
-	tmp := filepath.Join(dir, "CURRENT.tmp")
+	return replaceFile(dir, "CURRENT", []byte(name+"\n"))
+}
+
+// replaceFile gives dir/name the content b, whole or not at all, across a
+// power cut: b goes to a temporary file, synced, renamed over name, and
+// then dir is synced so that the rename survives.
+func replaceFile(dir, name string, b []byte) error {
+	tmp := filepath.Join(dir, name+".tmp")
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
-	if _, err := f.WriteString(name + "\n"); err != nil {
+	if _, err := f.Write(b); err != nil {
 		f.Close()
 		return err
 	}
@@ -263,15 +270,10 @@ func setCurrent(dir, name string) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, "CURRENT")); err != nil {
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		return err
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return syncFile(dir)
 }
 
 func compression(opts Options) options.CompressionType {

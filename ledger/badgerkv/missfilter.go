@@ -213,8 +213,7 @@ var missFilterMagic = []byte("traceledger missfilter 1\n")
 
 // save writes a built filter to dir's missFilterFile, with version, the
 // highest commit version of the store it describes; an unbuilt filter is
-// not saved. The file is written whole or not at all (a temporary file,
-// synced, then renamed).
+// not saved. The file is written whole or not at all (replaceFile).
 func (f *missFilter) save(dir string, version uint64) error {
 	if f == nil || !f.ready.Load() {
 		return nil
@@ -239,30 +238,10 @@ func (f *missFilter) save(dir string, version uint64) error {
 	}
 	sum := sha256.Sum256(b)
 	b = append(b, sum[:]...)
-	tmp := filepath.Join(dir, missFilterFile+".tmp")
-	if err := writeSynced(tmp, b); err != nil {
-		return fmt.Errorf("keep the miss filter: %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, missFilterFile)); err != nil {
+	if err := replaceFile(dir, missFilterFile, b); err != nil {
 		return fmt.Errorf("keep the miss filter: %w", err)
 	}
 	return nil
-}
-
-func writeSynced(name string, b []byte) error {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // errStaleFilter: the kept filter describes another state of the store.
