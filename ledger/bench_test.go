@@ -1,10 +1,12 @@
 package ledger_test
 
 import (
+	"crypto/ecdsa"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -191,32 +193,104 @@ func benchmarkApply(b *testing.B, adopt bool) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	db.Update(func(w ledger.Writer) error {
-		_, err := ledger.Apply(w, &ledger.Command{Kind: ledger.CmdGenesis, Time: t0, Admins: []common.Address{ledger.AddressOf(admin)}})
+	mustApply(b, db, &ledger.Command{Kind: ledger.CmdGenesis, Time: benchT0, Admins: []common.Address{ledger.AddressOf(admin)}})
+	applyCommands(b, db, 500, adopt, func(i int) (*ecdsa.PrivateKey, string) {
+		return admin, fmt.Sprintf(`{"address":"0x1%039x","id":"r%d","name":"HTX %d","roles":["producer"],"signer":"%s","time":"2026-06-01T00:00:00Z","type":"participant"}`,
+			i, i, i, ledger.AddressOf(admin).Hex())
+	})
+}
+
+// BenchmarkApplyHarvests measures what the leader's state machine and its
+// store pay per harvest of a new lot, in commands of 100 adopted
+// envelopes as bench ingest sends them, on the store a node opens: Badger
+// on disk with the record-id filter, under the lot-head map. cpu-ns/op is
+// the process's CPU over the timed loop, Badger's flushes and the
+// collector included; a node under ingest is bound by it.
+//
+//	go test -run '^$' -bench ApplyHarvests -benchtime 40000x ./ledger/
+func BenchmarkApplyHarvests(b *testing.B) {
+	admin, err := crypto.GenerateKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	db, err := badgerkv.Open(badgerkv.Options{Dir: b.TempDir(), MissFilter: ledger.MissPrefixes()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	st := ledger.NewLotMapStore(db)
+	if err := st.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	mustApply(b, st, &ledger.Command{Kind: ledger.CmdGenesis, Time: benchT0, Admins: []common.Address{ledger.AddressOf(admin)}})
+	producers := make([]*ecdsa.PrivateKey, 16)
+	reg := &ledger.Command{Kind: ledger.CmdRecords, Time: benchT0}
+	for i := range producers {
+		if producers[i], err = crypto.GenerateKey(); err != nil {
+			b.Fatal(err)
+		}
+		reg.Envelopes = append(reg.Envelopes, admitted(b, admin, fmt.Sprintf(
+			`{"address":"%s","id":"p%d","name":"HTX %d","roles":["producer"],"signer":"%s","time":"2026-06-01T00:00:00Z","type":"participant"}`,
+			ledger.AddressOf(producers[i]).Hex(), i, i, ledger.AddressOf(admin).Hex())))
+	}
+	mustApply(b, st, reg)
+	applyCommands(b, st, 100, true, func(i int) (*ecdsa.PrivateKey, string) {
+		p := producers[i%len(producers)]
+		return p, fmt.Sprintf(`{"id":"bench-%d","lot":{"gtin":"08936000000127","lot":"B%d"},"place":{"geo":"21.387,106.556","name":"Phì Điền, Lục Ngạn, Bắc Giang"},"product":{"name":"Vải thiều Lục Ngạn"},"quantity":{"amount":500,"unit":"KGM"},"signer":"%s","time":"2026-06-01T06:00:00+07:00","type":"harvest"}`,
+			i, i, ledger.AddressOf(p).Hex())
+	})
+}
+
+var benchT0 = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+
+// admitted signs raw with key and admits it.
+func admitted(b *testing.B, key *ecdsa.PrivateKey, raw string) *ledger.Admitted {
+	env, err := ledger.SignEnvelope(key, []byte(raw))
+	if err != nil {
+		b.Fatal(err)
+	}
+	adm, err := ledger.Admit(env, time.Time{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return adm
+}
+
+// mustApply applies cmd in one transaction of db and fails on any refusal.
+func mustApply(b *testing.B, db ledger.Store, cmd *ledger.Command) {
+	err := db.Update(func(w ledger.Writer) error {
+		res, err := ledger.Apply(w, cmd)
+		for _, r := range res {
+			if err == nil {
+				err = r.Err
+			}
+		}
 		return err
 	})
-	encoded := make([][]byte, 0, b.N/500+1)
-	admissions := make([][]*ledger.Admitted, 0, b.N/500+1)
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// applyCommands signs b.N records (record i from sign), encodes them in
+// commands of perCmd envelopes, then, timed, decodes each command as it
+// comes out of the log, adopts the admissions' verdicts when adopt is
+// set, and applies it. It reports the process's CPU per record.
+func applyCommands(b *testing.B, db ledger.Store, perCmd int, adopt bool, sign func(i int) (*ecdsa.PrivateKey, string)) {
+	var encoded [][]byte
+	var admissions [][]*ledger.Admitted
 	for next := 0; next < b.N; {
-		cmd := &ledger.Command{Kind: ledger.CmdRecords, Time: t0}
-		for k := 0; k < 500 && next < b.N; k, next = k+1, next+1 {
-			raw := fmt.Sprintf(`{"address":"0x1%039x","id":"r%d","name":"HTX %d","roles":["producer"],"signer":"%s","time":"2026-06-01T00:00:00Z","type":"participant"}`,
-				next, next, next, ledger.AddressOf(admin).Hex())
-			env, err := ledger.SignEnvelope(admin, []byte(raw))
-			if err != nil {
-				b.Fatal(err)
-			}
-			adm, err := ledger.Admit(env, time.Time{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			cmd.Envelopes = append(cmd.Envelopes, adm)
+		cmd := &ledger.Command{Kind: ledger.CmdRecords, Time: benchT0}
+		for k := 0; k < perCmd && next < b.N; k, next = k+1, next+1 {
+			key, raw := sign(next)
+			cmd.Envelopes = append(cmd.Envelopes, admitted(b, key, raw))
 		}
 		encoded = append(encoded, ledger.EncodeCommand(cmd))
 		admissions = append(admissions, cmd.Envelopes)
 	}
 	b.ResetTimer()
+	var before, after syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
 	for i, data := range encoded {
 		cmd, err := ledger.DecodeCommand(data) // as it comes out of the log
 		if err != nil {
@@ -229,14 +303,21 @@ func benchmarkApply(b *testing.B, adopt bool) {
 				}
 			}
 		}
-		err = db.Update(func(w ledger.Writer) error {
-			res, err := ledger.Apply(w, cmd)
-			if err == nil && res[0].Err != nil {
-				err = res[0].Err
-			}
-			return err
-		})
-		if err != nil {
+		mustApply(b, db, cmd)
+	}
+	b.StopTimer()
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkDecodeRecord measures the strict decoding and field checks
+// every record passes on admission, a harvest's here.
+func BenchmarkDecodeRecord(b *testing.B) {
+	raw := []byte(`{"id":"bench-1","lot":{"gtin":"08936000000127","lot":"B1"},"place":{"geo":"21.387,106.556","name":"Phì Điền, Lục Ngạn, Bắc Giang"},"product":{"name":"Vải thiều Lục Ngạn"},"quantity":{"amount":500,"unit":"KGM"},"signer":"0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed","time":"2026-06-01T06:00:00+07:00","type":"harvest"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ledger.DecodeRecord(raw); err != nil {
 			b.Fatal(err)
 		}
 	}

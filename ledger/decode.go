@@ -155,13 +155,13 @@ func (s *strictScanner) next() byte {
 // what a string means.
 func (s *strictScanner) str() (string, error) {
 	start := s.i
-	j, plain := start+1, true
+	j, escaped, ascii := start+1, false, true
 	for j < len(s.b) && s.b[j] != '"' {
 		if s.b[j] == '\\' {
-			plain = false
+			escaped = true
 			j++
 		} else if s.b[j] >= utf8.RuneSelf {
-			plain = false
+			ascii = false
 		}
 		j++
 	}
@@ -169,8 +169,9 @@ func (s *strictScanner) str() (string, error) {
 		return "", ErrMalformed.Detail("unterminated string")
 	}
 	s.i = j + 1
-	if plain {
-		return string(s.b[start+1 : j]), nil
+	body := s.b[start+1 : j]
+	if !escaped && (ascii || utf8.Valid(body)) {
+		return string(body), nil
 	}
 	var v string
 	if err := json.Unmarshal(s.b[start:j+1], &v); err != nil {

@@ -65,6 +65,11 @@ type LotMapStore struct {
 
 	bucketDepth int // of the map's tree (lotTreeBucketDepth)
 
+	// seen holds the lots of cur, and perhaps a few more: it answers a
+	// writer's lookups of new lots (lotFilter). nil while cur is. Guarded
+	// by writeMu.
+	seen *lotFilter
+
 	// coverNoted: the store holds m/lotcover. When the map was checked to
 	// cover the lot states and the store does not say so yet, the next
 	// Update writes it, so that the next derivation need not check again
@@ -119,6 +124,7 @@ func (s *LotMapStore) Wait() error {
 }
 
 func (s *LotMapStore) rebuild() error {
+	s.seen = nil
 	var v *lotMapVersion
 	if err := s.inner.View(func(r Reader) (err error) {
 		if v, err = buildLotMap(r, s.bucketDepth); err != nil {
@@ -132,6 +138,8 @@ func (s *LotMapStore) rebuild() error {
 	}); err != nil {
 		return fmt.Errorf("build the lot-head map: %w", err)
 	}
+	s.seen = newLotFilter(v.root.size())
+	v.root.eachLeaf(func(l lotLeaf) { s.seen.add(l.path) })
 	s.publish(v)
 	return nil
 }
@@ -245,6 +253,8 @@ type lotMapWriter struct {
 	// when the store had none at that size: with ups, it holds every lot
 	// head the transaction sees.
 	base *lotMapVersion
+	// seen, when not nil, holds every lot of base (LotMapStore.seen).
+	seen *lotFilter
 }
 
 // Get reads a lot head from the map, and any other key from the store. A
@@ -267,6 +277,9 @@ func (w *lotMapWriter) Get(key []byte) ([]byte, bool, error) {
 func (w *lotMapWriter) head(p [32]byte) (uint64, bool) {
 	if seq, ok := w.ups[p]; ok {
 		return seq, true
+	}
+	if w.seen != nil && !w.seen.mayContain(p) {
+		return 0, false
 	}
 	return w.base.head(p)
 }
@@ -342,7 +355,7 @@ func (s *LotMapStore) Update(fn func(Writer) error) error {
 			if size, err := Size(w); err != nil {
 				return err
 			} else if size == v.size {
-				t.base = v
+				t.base, t.seen = v, s.seen
 			}
 		}
 		if t.base != nil && t.base.covers && !s.coverNoted {
@@ -362,13 +375,15 @@ func (s *LotMapStore) Update(fn func(Writer) error) error {
 	// build makes the next version from what write noted, so that it is
 	// published as soon as the commit returns. With no map to build on (a
 	// failed derivation) readers keep deriving their own.
+	var ups []lotLeaf
 	build := func() {
 		if base := s.cur.Load(); base != nil && (len(t.ups) > 0 || t.sized) {
 			size := base.size
 			if t.sized {
 				size = t.size
 			}
-			next = base.with(t.leaves(), size)
+			ups = t.leaves()
+			next = base.with(ups, size)
 		}
 	}
 	var err error
@@ -391,6 +406,11 @@ func (s *LotMapStore) Update(fn func(Writer) error) error {
 		s.coverNoted = true
 	}
 	if next != nil {
+		if s.seen != nil {
+			for _, l := range ups {
+				s.seen.add(l.path)
+			}
+		}
 		s.publish(next)
 	}
 	return nil

@@ -80,15 +80,39 @@ func ParseAddress(s string) (common.Address, error) {
 	if len(s) != 42 || (s[:2] != "0x" && s[:2] != "0X") {
 		return common.Address{}, ErrInvalidAddr.Detail("%q is not a 0x-prefixed 20-byte hex address", s)
 	}
-	if _, err := hex.DecodeString(s[2:]); err != nil {
-		return common.Address{}, ErrInvalidAddr.Detail("%q is not hex", s)
+	// Every record names its signer, so this runs for each one admitted:
+	// it decodes and notes the case in one pass without allocating, and
+	// only an address in mixed case pays for the checksum's keccak.
+	var a common.Address
+	lower, upper := false, false
+	for i := range a {
+		hi, ok1 := hexNibble(s[2+2*i], &lower, &upper)
+		lo, ok2 := hexNibble(s[3+2*i], &lower, &upper)
+		if !ok1 || !ok2 {
+			return common.Address{}, ErrInvalidAddr.Detail("%q is not hex", s)
+		}
+		a[i] = hi<<4 | lo
 	}
-	a := common.HexToAddress(s)
-	body := s[2:]
-	if body != strings.ToLower(body) && body != strings.ToUpper(body) && a.Hex()[2:] != body {
+	if lower && upper && a.Hex()[2:] != s[2:] {
 		return common.Address{}, ErrInvalidAddr.Detail("%q has a wrong EIP-55 checksum", s)
 	}
 	return a, nil
+}
+
+// hexNibble returns the value of the hex digit c, and notes whether it is
+// a lower- or upper-case letter.
+func hexNibble(c byte, lower, upper *bool) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		*lower = true
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		*upper = true
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 // checksumHex returns a's EIP-55 form, which is named when named is a's

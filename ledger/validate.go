@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 var timeRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$`)
@@ -79,20 +80,25 @@ func (h *Header) validate() (time.Time, error) {
 // originRE matches the origins Origin makes.
 var originRE = regexp.MustCompile(`^traceledger/[0-9a-f]{16}$`)
 
-func text(field, s string, required bool, max int) error {
-	if s == "" {
-		if required {
-			return ErrMissingField.Detail("%s", field)
-		}
+// text checks a free-text member: present when required, not blank, at
+// most max characters. The member is named in an error as in.name (name
+// alone when in is ""); the name is built only then, since every record
+// checks several such members and nearly all of them pass.
+func text(in, name, s string, required bool, max int) error {
+	if s == "" && !required || s != "" && strings.TrimSpace(s) != "" && utf8.RuneCountInString(s) <= max {
 		return nil
+	}
+	field := name
+	if in != "" {
+		field = in + "." + name
+	}
+	if s == "" {
+		return ErrMissingField.Detail("%s", field)
 	}
 	if strings.TrimSpace(s) == "" {
 		return ErrInvalidField.Detail("%s is blank", field)
 	}
-	if n := len([]rune(s)); n > max {
-		return ErrInvalidField.Detail("%s is %d characters, at most %d", field, n, max)
-	}
-	return nil
+	return ErrInvalidField.Detail("%s is %d characters, at most %d", field, utf8.RuneCountInString(s), max)
 }
 
 func (r *LotRef) validate(field string) error {
@@ -133,7 +139,7 @@ func (p *Product) validate(field string) error {
 		max     int
 	}{{"name", p.Name, true, 200}, {"name_en", p.NameEN, false, 200}, {"variety", p.Variety, false, 200},
 		{"grade", p.Grade, false, 100}, {"description", p.Description, false, 2000}, {"image", p.Image, false, 500}} {
-		if err := text(field+"."+f.name, f.v, f.req, f.max); err != nil {
+		if err := text(field, f.name, f.v, f.req, f.max); err != nil {
 			return err
 		}
 	}
@@ -171,7 +177,7 @@ func (p *Place) validate(field string) error {
 	if p == nil {
 		return nil
 	}
-	if err := text(field+".name", p.Name, true, 200); err != nil {
+	if err := text(field, "name", p.Name, true, 200); err != nil {
 		return err
 	}
 	if p.Geo != "" {
@@ -181,7 +187,7 @@ func (p *Place) validate(field string) error {
 	}
 	for _, f := range []struct{ name, v string }{{"province", p.Province}, {"address", p.Address},
 		{"growing_area_code", p.GrowingAreaCode}, {"gln", p.FacilityGLN}, {"country", p.Country}} {
-		if err := text(field+"."+f.name, f.v, false, 200); err != nil {
+		if err := text(field, f.name, f.v, false, 200); err != nil {
 			return err
 		}
 	}
@@ -192,11 +198,11 @@ func (c *Certificate) validate(field string) error {
 	if c == nil {
 		return nil
 	}
-	if err := text(field+".scheme", c.Scheme, true, 100); err != nil {
+	if err := text(field, "scheme", c.Scheme, true, 100); err != nil {
 		return err
 	}
 	for _, f := range []struct{ name, v string }{{"number", c.Number}, {"issuer", c.Issuer}} {
-		if err := text(field+"."+f.name, f.v, false, 200); err != nil {
+		if err := text(field, f.name, f.v, false, 200); err != nil {
 			return err
 		}
 	}
@@ -232,7 +238,7 @@ func (p *Participant) validate() error {
 	if _, err := ParseAddress(p.Address); err != nil {
 		return fmt.Errorf("address: %w", err)
 	}
-	if err := text("name", p.Name, true, 200); err != nil {
+	if err := text("", "name", p.Name, true, 200); err != nil {
 		return err
 	}
 	if len(p.Roles) == 0 {
@@ -256,7 +262,7 @@ func (p *Participant) validate() error {
 			return ErrInvalidField.Detail("gln: %q has a wrong check digit", p.GLN)
 		}
 	}
-	if err := text("tax_code", p.TaxCode, false, 20); err != nil {
+	if err := text("", "tax_code", p.TaxCode, false, 20); err != nil {
 		return err
 	}
 	if err := p.Location.validate("location"); err != nil {
@@ -365,7 +371,7 @@ func (t *Transform) validate() error {
 		}
 		seen[t.Outputs[i].Lot] = f
 	}
-	if err := text("process", t.Process, false, 200); err != nil {
+	if err := text("", "process", t.Process, false, 200); err != nil {
 		return err
 	}
 	if err := t.Place.validate("place"); err != nil {
@@ -388,7 +394,7 @@ func (in *Inspect) validate() error {
 	if err := in.Certificate.validate("certificate"); err != nil {
 		return err
 	}
-	if err := text("note", in.Note, false, 2000); err != nil {
+	if err := text("", "note", in.Note, false, 2000); err != nil {
 		return err
 	}
 	if err := in.Place.validate("place"); err != nil {
@@ -401,7 +407,7 @@ func (r *Recall) validate() error {
 	if err := r.Lot.validate("lot"); err != nil {
 		return err
 	}
-	if err := text("reason", r.Reason, true, 2000); err != nil {
+	if err := text("", "reason", r.Reason, true, 2000); err != nil {
 		return err
 	}
 	return checkAttrs(r.Attrs)

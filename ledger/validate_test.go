@@ -482,7 +482,7 @@ func TestParseAddress(t *testing.T) {
 	}{
 		{validSigner, true}, {strings.ToLower(validSigner), true}, {"0x" + strings.ToUpper(validSigner[2:]), true},
 		{"0X" + validSigner[2:], true}, {badChecksum(validSigner), false}, {validSigner[:41], false},
-		{validSigner + "0", false}, {"", false}, {"0x" + strings.Repeat("z", 40), false},
+		{validSigner + "0", false}, {"", false}, {"0x" + strings.Repeat("z", 40), false}, {validSigner[:41] + "g", false},
 	} {
 		a, err := ledger.ParseAddress(c.in)
 		if c.ok && (err != nil || !strings.EqualFold(a.Hex(), "0x"+c.in[2:])) {
