@@ -17,11 +17,9 @@ package badgerkv
 // (until then every read goes to Badger), and from the pairs a restore
 // loads.
 //
-// The filter grows by segments, each twice as large as the last, so it
-// never needs rebuilding: a key is in the filter when any segment has
-// all of its bits. Each segment holds its capacity at a false-positive
-// rate of about 1 % (10 bits and 7 probes per key of capacity); with the
-// doubling, 10⁶ keys take at most 2.5 MB.
+// The filter grows by segments (ledger/bloom), so it never needs
+// rebuilding: with 10 bits and 7 probes per key of a segment's capacity,
+// 10⁶ keys take at most 2.5 MB.
 //
 // Close keeps a built filter in a file beside the generation's tables
 // (missFilterFile), with Badger's highest commit version at that moment;
@@ -41,34 +39,22 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/traceledger/traceledger/ledger/bloom"
 )
 
-const (
-	missProbes      = 7
-	missBitsPerKey  = 10
-	missFirstKeys   = 1 << 16 // capacity of the first segment
-	missSegmentsMax = 24      // 2^16·2^24 keys: never reached
-)
+// missFirstKeys is the capacity of a new filter's first segment.
+const missFirstKeys = 1 << 16
 
 type missFilter struct {
 	prefixes [][]byte
 	seed     uint64      // of the probe positions: random per filter, kept with it
 	ready    atomic.Bool // built: a key it lacks is not in the store
-
-	mu   sync.Mutex                     // guards growth (segs' replacement)
-	segs atomic.Pointer[[]*missSegment] // the newest last
-}
-
-type missSegment struct {
-	bits []atomic.Uint64
-	m    uint64       // bits
-	keys atomic.Int64 // added
-	max  int64        // capacity
+	keys     *bloom.Filter
 }
 
 func newMissFilter(prefixes [][]byte) *missFilter {
@@ -77,16 +63,7 @@ func newMissFilter(prefixes [][]byte) *missFilter {
 	}
 	var seed [8]byte
 	rand.Read(seed[:])
-	f := &missFilter{prefixes: prefixes, seed: binary.LittleEndian.Uint64(seed[:])}
-	segs := []*missSegment{newMissSegment(missFirstKeys)}
-	f.segs.Store(&segs)
-	return f
-}
-
-func newMissSegment(keys int64) *missSegment {
-	m := uint64(keys) * missBitsPerKey
-	m = (m + 63) &^ 63
-	return &missSegment{bits: make([]atomic.Uint64, m/64), m: m, max: keys}
+	return &missFilter{prefixes: prefixes, seed: binary.LittleEndian.Uint64(seed[:]), keys: bloom.New(missFirstKeys)}
 }
 
 // note adds key if it is under one of the filtered prefixes; a nil
@@ -126,56 +103,13 @@ func (f *missFilter) probes(key []byte) (h1, h2 uint64) {
 	return h, h>>29 | h<<35 | 1
 }
 
-// add notes key, growing the filter when its newest segment is full.
-func (f *missFilter) add(key []byte) {
-	segs := *f.segs.Load()
-	s := segs[len(segs)-1]
-	if s.keys.Add(1) > s.max {
-		s = f.grow(s)
-	}
-	h1, h2 := f.probes(key)
-	for i := range uint64(missProbes) {
-		b := (h1 + i*h2) % s.m
-		s.bits[b/64].Or(1 << (b % 64))
-	}
-}
-
-// grow appends a segment twice the size of full, unless another add
-// already has, and returns the newest segment.
-func (f *missFilter) grow(full *missSegment) *missSegment {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	segs := *f.segs.Load()
-	last := segs[len(segs)-1]
-	if last != full || len(segs) >= missSegmentsMax {
-		return last
-	}
-	next := append(append([]*missSegment(nil), segs...), newMissSegment(full.max*2))
-	f.segs.Store(&next)
-	return next[len(next)-1]
-}
+// add notes key.
+func (f *missFilter) add(key []byte) { f.keys.Add(f.probes(key)) }
 
 // absent reports whether key is surely not in the store: the filter is
-// built and no segment holds it.
+// built and does not hold it.
 func (f *missFilter) absent(key []byte) bool {
-	if !f.ready.Load() {
-		return false
-	}
-	h1, h2 := f.probes(key)
-	for _, s := range *f.segs.Load() {
-		held := true
-		for i := range uint64(missProbes) {
-			b := (h1 + i*h2) % s.m
-			if s.bits[b/64].Load()&(1<<(b%64)) == 0 {
-				held = false
-				break
-			}
-		}
-		if held {
-			return false
-		}
-	}
-	return true
+	return f.ready.Load() && !f.keys.MayContain(f.probes(key))
 }
 
 // build adds every key of db under the filtered prefixes and marks the
@@ -226,16 +160,7 @@ func (f *missFilter) save(dir string, version uint64) error {
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(p)))
 		b = append(b, p...)
 	}
-	segs := *f.segs.Load()
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(segs)))
-	for _, s := range segs {
-		b = binary.LittleEndian.AppendUint64(b, s.m)
-		b = binary.LittleEndian.AppendUint64(b, uint64(s.keys.Load()))
-		b = binary.LittleEndian.AppendUint64(b, uint64(s.max))
-		for i := range s.bits {
-			b = binary.LittleEndian.AppendUint64(b, s.bits[i].Load())
-		}
-	}
+	b = f.keys.AppendBinary(b)
 	sum := sha256.Sum256(b)
 	b = append(b, sum[:]...)
 	if err := replaceFile(dir, missFilterFile, b); err != nil {
@@ -315,27 +240,10 @@ func decodeMissFilter(b []byte, prefixes [][]byte, version uint64) (*missFilter,
 		}
 	}
 	f.prefixes = prefixes
-	nsegs := u32()
-	if nsegs < 1 || nsegs > missSegmentsMax {
+	var err error
+	if f.keys, r, err = bloom.Decode(r); err != nil || len(r) != 0 {
 		return nil, errCorrupt
 	}
-	segs := make([]*missSegment, nsegs)
-	for i := range segs {
-		m, keys, max := u64(), int64(u64()), int64(u64())
-		if m == 0 || m%64 != 0 || max < 1 || m/64 > uint64(len(r)/8) {
-			return nil, errCorrupt
-		}
-		s := &missSegment{bits: make([]atomic.Uint64, m/64), m: m, max: max}
-		s.keys.Store(keys)
-		for j := range s.bits {
-			s.bits[j].Store(u64())
-		}
-		segs[i] = s
-	}
-	if len(r) != 0 {
-		return nil, errCorrupt
-	}
-	f.segs.Store(&segs)
 	f.ready.Store(true)
 	return f, nil
 }

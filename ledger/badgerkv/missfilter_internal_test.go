@@ -102,7 +102,7 @@ func TestMissFilter(t *testing.T) {
 	}
 	n := missFirstKeys + missFirstKeys/2 // into the second segment
 	put(t, d, span(0, n))
-	if segs := len(*f.segs.Load()); segs < 2 {
+	if segs := f.keys.Segments(); segs < 2 {
 		t.Fatalf("%d keys in %d segment(s), want the filter grown", n, segs)
 	}
 	reads(t, d, append(span(0, n), -1), span(n, n+20000))
